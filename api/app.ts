@@ -1,0 +1,74 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { AppError } from "../appliance/errors.js";
+import { fieldProblemsFromZod } from "../appliance/validation.js";
+import type { ApiDeps, ApiEnv } from "./context.js";
+import { authenticate } from "./middleware/auth.js";
+import { jsonOnly } from "./middleware/json-only.js";
+import { problemResponse, toProblem } from "./problem.js";
+import { clusterRoutes } from "./routes/clusters.js";
+import { egressIpRoutes } from "./routes/egress-ips.js";
+import { mappingRoutes } from "./routes/mappings.js";
+import { opsRoutes } from "./routes/ops.js";
+import { podRouteRoutes } from "./routes/pod-routes.js";
+import { clusterStatusRoutes, systemStatusRoutes } from "./routes/status.js";
+import { tokenRoutes } from "./routes/tokens.js";
+
+export const API_VERSION = "0.1.0";
+
+/** Builds the whole REST API. Pure: no listening socket, so tests drive it with `app.request()`. */
+export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
+  const app = new OpenAPIHono<ApiEnv>({
+    // Schema violations become our 422 problem with one entry per field.
+    defaultHook: (result) => {
+      if (!result.success) {
+        const fields = fieldProblemsFromZod(result.error);
+        throw new AppError("validation-failed", fields.map((f) => `${f.field || "body"}: ${f.reason}`).join("; "), { fields });
+      }
+    },
+  });
+
+  app.use("*", async (c, next) => {
+    c.set("deps", deps);
+    await next();
+  });
+  app.use("/v1/*", bodyLimit({
+    maxSize: deps.bodyLimitBytes,
+    onError: () => {
+      throw new AppError("payload-too-large", `the request body is larger than ${deps.bodyLimitBytes} bytes`);
+    },
+  }));
+  app.use("/v1/*", jsonOnly());
+  app.use("/v1/*", authenticate());
+
+  app.route("/", opsRoutes);
+  app.route("/v1/status", systemStatusRoutes);
+  app.route("/v1/egress-ips", egressIpRoutes);
+  app.route("/v1/clusters", clusterRoutes);
+  app.route("/v1/clusters", tokenRoutes);
+  app.route("/v1/clusters", mappingRoutes);
+  app.route("/v1/clusters", podRouteRoutes);
+  app.route("/v1/clusters", clusterStatusRoutes);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http", scheme: "bearer", description: "The admin token, or a cluster token issued under /v1/clusters/{name}/tokens",
+  });
+  app.doc31("/openapi.json", openApiInfo);
+
+  app.notFound((c) => problemResponse(c, new AppError("not-found", `no route for ${c.req.method} ${c.req.path}`)));
+  app.onError((error, c) => {
+    const problem = toProblem(error);
+    if (problem.status >= 500) deps.log.error({ err: error, path: c.req.path, method: c.req.method }, "request failed");
+    return problemResponse(c, problem, c.req.path);
+  });
+  return app;
+}
+
+export const openApiInfo = {
+  openapi: "3.1.0",
+  info: {
+    title: "Egress gateway appliance API",
+    version: API_VERSION,
+    description: "Register egress IPs, clusters, mappings (source CIDR → egress IP) and routes. Errors are RFC 9457 problem documents.",
+  },
+};

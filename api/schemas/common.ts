@@ -1,0 +1,55 @@
+import { z } from "@hono/zod-openapi";
+import { ERROR_CATALOGUE } from "../../appliance/errors.js";
+
+export const DNS_LABEL_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+export const dnsLabel = z.string()
+  .regex(DNS_LABEL_PATTERN, "must be a DNS label: 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit");
+
+/** Addresses and prefixes are checked in full by appliance/net/cidr; the schema bounds their shape. */
+export const ipAddress = z.string().min(2).max(45).openapi({ example: "203.0.113.10", description: "IPv4 or IPv6 address" });
+export const cidr = z.string().min(3).max(49).openapi({ example: "10.244.1.0/26", description: "Prefix in CIDR notation, no host bits set" });
+export const description = z.string().max(256).regex(/^[^\u0000-\u001f\u007f]*$/, "must not contain control characters");
+
+export const clusterNameParam = z.object({
+  name: dnsLabel.openapi({ param: { name: "name", in: "path" }, example: "prod-eu1" }),
+});
+
+export const waitQuery = z.object({
+  wait: z.enum(["true", "false"]).optional().openapi({ description: "Answer only once the data plane has applied the change." }),
+  waitTimeoutMs: z.coerce.number().int().min(1).max(120_000).optional()
+    .openapi({ description: "Longest wait (capped by the daemon's api.waitTimeoutMs)." }),
+});
+
+export const problemSchema = z.object({
+  type: z.string().openapi({ example: "https://egw.dev/problems/validation-failed" }),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string(),
+  code: z.enum(Object.keys(ERROR_CATALOGUE) as [keyof typeof ERROR_CATALOGUE, ...(keyof typeof ERROR_CATALOGUE)[]]),
+  fields: z.array(z.object({ field: z.string(), reason: z.string() })).optional(),
+}).passthrough().openapi("Problem");
+
+export function problemResponses(...statuses: number[]) {
+  const responses: Record<number, { description: string; content: { "application/problem+json": { schema: typeof problemSchema } } }> = {};
+  const described: Record<number, string> = {
+    400: "Malformed JSON", 401: "Missing, unknown or revoked token", 403: "Not allowed for this token or not owned by the cluster",
+    404: "Not found", 409: "Conflict (overlap, duplicate, still in use)", 413: "Body too large", 415: "Body is not JSON",
+    422: "Invalid input (per-field list)", 500: "Stored, but the data plane failed to apply it (with ?wait=true)",
+    504: "Stored, but not applied in time (with ?wait=true)",
+  };
+  for (const status of statuses) {
+    responses[status] = { description: described[status] ?? "Error", content: { "application/problem+json": { schema: problemSchema } } };
+  }
+  return responses;
+}
+
+export const jsonBody = <T extends z.ZodType>(schema: T, descriptionText: string) => ({
+  required: true,
+  description: descriptionText,
+  content: { "application/json": { schema } },
+});
+
+export const jsonResponse = <T extends z.ZodType>(schema: T, descriptionText: string) => ({
+  description: descriptionText,
+  content: { "application/json": { schema } },
+});

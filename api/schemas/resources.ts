@@ -1,0 +1,125 @@
+import { z } from "@hono/zod-openapi";
+import { cidr, description, dnsLabel, ipAddress } from "./common.js";
+
+// ---- egress IPs ----
+export const egressIpCreate = z.strictObject({
+  address: ipAddress,
+  description: description.optional(),
+}).openapi("EgressIpCreate");
+
+export const egressIpUpdate = z.strictObject({ description }).openapi("EgressIpUpdate");
+
+export const egressIp = z.object({
+  address: ipAddress,
+  family: z.union([z.literal(4), z.literal(6)]),
+  description: z.string(),
+  cluster: z.string().nullable().openapi({ description: "The one cluster allowed to use this egress IP, if any." }),
+}).openapi("EgressIp");
+
+// ---- clusters ----
+const clusterGrants = {
+  description: description.optional(),
+  sourceRanges: z.array(cidr).max(1024).default([])
+    .openapi({ description: "Pod ranges this cluster owns; its mappings and routes must lie inside them. No two clusters may overlap." }),
+  egressIps: z.array(ipAddress).max(1024).default([])
+    .openapi({ description: "Egress IPs this cluster may map to. Each egress IP belongs to at most one cluster." }),
+};
+
+export const clusterCreate = z.strictObject({ name: dnsLabel.openapi({ example: "prod-eu1" }), ...clusterGrants }).openapi("ClusterCreate");
+export const clusterReplace = z.strictObject(clusterGrants).openapi("ClusterReplace");
+
+export const cluster = z.object({
+  name: z.string(),
+  description: z.string(),
+  sourceRanges: z.array(z.string()),
+  egressIps: z.array(z.string()),
+}).openapi("Cluster");
+
+// ---- tokens ----
+export const tokenCreate = z.strictObject({ description: description.optional() }).openapi("TokenCreate");
+
+export const tokenInfo = z.object({
+  id: z.string(),
+  cluster: z.string(),
+  description: z.string(),
+  createdAt: z.string(),
+  revokedAt: z.string().nullable(),
+}).openapi("Token");
+
+export const issuedToken = tokenInfo.extend({
+  token: z.string().openapi({ description: "The bearer token. Shown only in this response; only its hash is stored." }),
+}).openapi("IssuedToken");
+
+// ---- mappings ----
+const labelKey = z.string().min(1).max(63).regex(/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, "must be a label key (letters, digits, '-', '_', '.')");
+
+export const mappingInput = z.strictObject({
+  name: dnsLabel.openapi({ example: "erp-prod", description: "Unique within the cluster; the key for POST/DELETE." }),
+  sourceCidr: cidr,
+  egressIp: ipAddress,
+  destinations: z.array(cidr).max(256).optional()
+    .openapi({ description: "Translate only traffic toward these prefixes; other traffic from the source is treated as unmapped." }),
+  excludedDestinations: z.array(cidr).max(256).optional()
+    .openapi({ description: "Traffic toward these prefixes is forwarded untranslated, keeping the pod address." }),
+  labels: z.record(labelKey, z.string().max(256)).optional()
+    .refine((labels) => labels === undefined || Object.keys(labels).length <= 32, "at most 32 labels")
+    .openapi({ example: { namespace: "erp", app: "billing" } }),
+}).openapi("MappingInput");
+
+export const mapping = z.object({
+  name: z.string(),
+  sourceCidr: z.string(),
+  egressIp: z.string(),
+  destinations: z.array(z.string()),
+  excludedDestinations: z.array(z.string()),
+  labels: z.record(z.string(), z.string()),
+}).openapi("Mapping");
+
+export const mappingSet = z.strictObject({ mappings: z.array(mappingInput).max(200_000) }).openapi("MappingSet");
+
+// ---- routes ----
+export const routeInput = z.strictObject({
+  prefix: cidr.openapi({ example: "10.244.1.0/24", description: "Pod CIDR; must lie inside the cluster's source ranges." }),
+  via: ipAddress.openapi({ example: "172.31.0.11", description: "Next hop on the inside network (usually the node)." }),
+}).openapi("RouteInput");
+
+export const route = z.object({ prefix: z.string(), via: z.string() }).openapi("Route");
+export const routeSet = z.strictObject({ routes: z.array(routeInput).max(100_000) }).openapi("RouteSet");
+
+// ---- status ----
+export const applyReport = z.object({
+  revision: z.number().int(),
+  ok: z.boolean(),
+  at: z.string(),
+  durationMs: z.number(),
+  kind: z.enum(["none", "incremental", "full"]),
+  error: z.string().optional(),
+}).openapi("ApplyReport");
+
+export const gatewayState = z.object({
+  name: z.string(),
+  role: z.enum(["standalone", "master", "backup", "fault", "unknown"]),
+  appliedRevision: z.number().int(),
+  inSync: z.boolean(),
+  lastApply: applyReport.nullable(),
+}).openapi("GatewayState");
+
+export const clusterStatus = z.object({
+  cluster: z.string(),
+  revision: z.number().int(),
+  mappings: z.number().int(),
+  routes: z.number().int(),
+  gateways: z.array(gatewayState),
+}).openapi("ClusterStatus");
+
+export const systemStatus = z.object({
+  gateway: z.string(),
+  role: gatewayState.shape.role,
+  version: z.string(),
+  revision: z.number().int(),
+  appliedRevision: z.number().int(),
+  inSync: z.boolean(),
+  lastApply: applyReport.nullable(),
+  peers: z.array(gatewayState),
+  warnings: z.array(z.string()),
+}).openapi("SystemStatus");

@@ -1,0 +1,21 @@
+import type { Context } from "hono";
+import type { WriteContext, WriteOutcome } from "../appliance/store/store.js";
+import type { ApiEnv } from "./context.js";
+import { actorOf } from "./middleware/auth.js";
+
+/**
+ * Runs one write as the calling principal, then honours `?wait=true` by waiting (bounded) until the data
+ * plane has applied the revision. The revision travels back in the `Egw-Revision` header either way.
+ */
+export async function performWrite<T>(c: Context<ApiEnv>, change: (tx: WriteContext) => T): Promise<WriteOutcome<T>> {
+  const deps = c.get("deps");
+  const outcome = deps.store.write(actorOf(c.get("principal")), change);
+  c.header("Egw-Revision", String(outcome.revision));
+  if (c.req.query("wait") === "true") {
+    const asked = Number(c.req.query("waitTimeoutMs") ?? deps.waitTimeoutMs);
+    const timeout = Math.min(Number.isFinite(asked) && asked > 0 ? asked : deps.waitTimeoutMs, deps.waitTimeoutMs);
+    await deps.dataplane.waitForRevision(outcome.revision, timeout);
+    c.header("Egw-Applied-Revision", String(deps.dataplane.appliedRevision()));
+  }
+  return outcome;
+}

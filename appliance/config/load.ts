@@ -1,0 +1,64 @@
+import { readFileSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { AppError, errorMessage, type FieldProblem } from "../errors.js";
+import { configSchema, type Config } from "./schema.js";
+import { fieldProblemsFromZod } from "../validation.js";
+
+/** Reads, parses and validates the config file; relative paths in it are relative to the file. */
+export function loadConfig(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new AppError("config-invalid", `cannot read config file ${path}: ${errorMessage(error)}`, { cause: error });
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    throw new AppError("config-invalid", `config file ${path} is not valid YAML/JSON: ${errorMessage(error)}`, { cause: error });
+  }
+  const parsed = configSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const fields = fieldProblemsFromZod(parsed.error);
+    throw new AppError("config-invalid", `config file ${path} is not valid:\n${formatFields(fields)}`, { fields });
+  }
+  return resolvePaths(parsed.data, dirname(resolve(path)));
+}
+
+function resolvePaths(config: Config, base: string): Config {
+  const at = (p: string) => resolve(base, p);
+  return {
+    ...config,
+    api: {
+      ...config.api,
+      adminTokenFile: at(config.api.adminTokenFile),
+      tls: config.api.tls && { cert: at(config.api.tls.cert), key: at(config.api.tls.key) },
+    },
+    database: { path: at(config.database.path) },
+  };
+}
+
+export function formatFields(fields: FieldProblem[]): string {
+  return fields.map((f) => `  - ${f.field || "(root)"}: ${f.reason}`).join("\n");
+}
+
+/** The admin token is a secret: it lives in its own file so the config can be shared and versioned. */
+export function readAdminToken(path: string): { token: string; warnings: string[] } {
+  const warnings: string[] = [];
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+    if ((statSync(path).mode & 0o077) !== 0) warnings.push(`admin token file ${path} is readable by group or others; chmod 600 it`);
+  } catch (error) {
+    throw new AppError("config-invalid", `cannot read admin token file ${path}: ${errorMessage(error)}`, { cause: error });
+  }
+  const token = text.trim();
+  if (token.length < 32) {
+    throw new AppError("config-invalid", `admin token in ${path} must be at least 32 characters`, {
+      fields: [{ field: "api.adminTokenFile", reason: "token shorter than 32 characters" }],
+    });
+  }
+  return { token, warnings };
+}

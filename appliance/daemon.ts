@@ -1,0 +1,178 @@
+import { createAdaptorServer } from "@hono/node-server";
+import { chmodSync, readFileSync, rmSync } from "node:fs";
+import { createServer as createHttpsServer } from "node:https";
+import type { Server } from "node:net";
+import type { Logger } from "pino";
+import { API_VERSION, createApp } from "../api/app.js";
+import { readAdminToken } from "./config/load.js";
+import type { Config } from "./config/schema.js";
+import { EgressAddressManager } from "./kernel/addresses.js";
+import { RouteManager } from "./kernel/routes.js";
+import { ensureSysctls, procSysctl, type SysctlAccess } from "./kernel/sysctl.js";
+import { createMetrics } from "./metrics.js";
+import { counterName } from "./nft/state.js";
+import { NftClient } from "./nft/nft-client.js";
+import { MIGRATIONS_DIR } from "./paths.js";
+import { readDesiredState } from "./reconcile/desired-state.js";
+import { ReconcileLoop } from "./reconcile/loop.js";
+import { Reconciler } from "./reconcile/reconciler.js";
+import { InterfaceOwnAddresses } from "./service/interface-addresses.js";
+import { openDatabase, type Db } from "./store/database.js";
+import { migrate, readMigrations } from "./store/migrate.js";
+import * as rows from "./store/rows.js";
+import { Store } from "./store/store.js";
+import { ExecaRunner, type CommandRunner } from "./system/runner.js";
+
+export interface DaemonOptions {
+  runner?: CommandRunner;
+  sysctl?: SysctlAccess;
+}
+
+/**
+ * The daemon's lifecycle. The constructor only assigns; start() opens the store, applies the data plane
+ * and opens the API; stop() closes the API and the store but leaves the kernel state in force, so a
+ * restart or upgrade never interrupts traffic.
+ */
+export class Daemon {
+  private db: Db | undefined;
+  private loop: ReconcileLoop | undefined;
+  private servers: Server[] = [];
+  private warnings: string[] = [];
+  private firstApplyDone = false;
+
+  constructor(private readonly config: Config, private readonly log: Logger, private readonly options: DaemonOptions = {}) {}
+
+  async start(): Promise<void> {
+    const { config, log } = this;
+    const runner = this.options.runner ?? new ExecaRunner();
+    const db = openDatabase(config.database.path);
+    this.db = db;
+    const { applied } = migrate(db, readMigrations(MIGRATIONS_DIR));
+    if (applied.length > 0) log.info({ applied }, "database migrated");
+    const store = new Store(db);
+    const admin = readAdminToken(config.api.adminTokenFile);
+    this.warnings.push(...admin.warnings);
+    this.warnings.push(...(await ensureSysctls(this.options.sysctl ?? procSysctl, config.dataplane.manageSysctls)));
+    for (const warning of this.warnings) log.warn(warning);
+
+    const outside = config.network.outside.interface;
+    const ledger = {
+      list: () => rows.listOwnedAddresses(db).filter((a) => a.interface === outside).map((a) => a.address),
+      record: (address: string) => rows.recordOwnedAddress(db, address, outside),
+      forget: (address: string) => rows.forgetOwnedAddress(db, address, outside),
+    };
+    const own = new InterfaceOwnAddresses(runner, config.network.reservedAddresses, ledger.list);
+    await own.refresh();
+
+    const nft = new NftClient(runner);
+    const reconciler = new Reconciler({
+      readDesired: () => readDesiredState(db),
+      nft,
+      routes: new RouteManager(runner, config.dataplane.routeProtocol, config.network.inside.interface),
+      addresses: config.dataplane.manageEgressAddresses ? { manager: new EgressAddressManager(runner, outside), ledger } : undefined,
+      ruleset: {
+        table: config.dataplane.nftTable,
+        insideInterface: config.network.inside.interface,
+        outsideInterface: outside,
+        unmappedTraffic: config.dataplane.unmappedTraffic,
+      },
+      log: log.child({ component: "reconciler" }),
+    });
+    const loop = new ReconcileLoop(reconciler, config.dataplane, log.child({ component: "reconcile-loop" }));
+    this.loop = loop;
+
+    const count = (table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    const metrics = createMetrics({
+      storeRevision: () => store.revision(),
+      appliedRevision: () => loop.appliedRevision,
+      counts: () => ({ mappings: count("mappings"), routes: count("routes"), egressIps: count("egress_ips"), clusters: count("clusters") }),
+      egressCounters: async () => {
+        const values = await nft.readCounters(config.dataplane.nftTable);
+        return rows.listEgressIps(db).flatMap((ip) => (["out", "in"] as const).map((direction) => ({
+          address: ip.address, direction, ...(values.get(counterName(direction, ip.address)) ?? { packets: 0, bytes: 0 }),
+        })));
+      },
+    });
+    loop.onReport = (report) => {
+      metrics.recordApply(report);
+      if (report.ok) {
+        this.firstApplyDone = true;
+        void own.refresh().catch((error: unknown) => log.warn({ err: error }, "cannot list interface addresses"));
+      }
+    };
+    store.on("committed", () => loop.trigger());
+
+    const app = createApp({
+      store,
+      adminToken: admin.token,
+      own,
+      dataplane: {
+        appliedRevision: () => loop.appliedRevision,
+        lastReport: () => loop.lastReport,
+        waitForRevision: (revision, timeoutMs) => loop.waitForRevision(revision, timeoutMs),
+        ready: () => this.firstApplyDone,
+      },
+      status: () => {
+        const revision = store.revision();
+        return {
+          gateway: config.gateway.name,
+          role: "standalone" as const,
+          version: API_VERSION,
+          revision,
+          appliedRevision: loop.appliedRevision,
+          inSync: loop.appliedRevision === revision,
+          lastApply: loop.lastReport ?? null,
+          peers: [],
+          warnings: this.warnings,
+        };
+      },
+      metrics: metrics.registry,
+      bodyLimitBytes: config.api.bodyLimitBytes,
+      waitTimeoutMs: config.api.waitTimeoutMs,
+      log: log.child({ component: "api" }),
+    });
+
+    loop.start();
+    for (const listen of config.api.listen) this.servers.push(await this.listen(app.fetch, listen));
+    log.info({ gateway: config.gateway.name, listen: config.api.listen, revision: store.revision() }, "egw started");
+    await notifySystemd(runner, "READY=1");
+  }
+
+  async stop(): Promise<void> {
+    await notifySystemd(this.options.runner ?? new ExecaRunner(), "STOPPING=1");
+    await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    this.servers = [];
+    await this.loop?.stop();
+    this.db?.close();
+    this.log.info("egw stopped; the data plane stays in force");
+  }
+
+  private async listen(fetch: (request: Request) => Response | Promise<Response>, listen: string): Promise<Server> {
+    const tls = this.config.api.tls;
+    const unixPath = listen.startsWith("unix:") ? listen.slice("unix:".length) : undefined;
+    const server = (unixPath === undefined && tls
+      ? createAdaptorServer({ fetch, createServer: createHttpsServer, serverOptions: { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } })
+      : createAdaptorServer({ fetch })) as Server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      if (unixPath !== undefined) {
+        rmSync(unixPath, { force: true });
+        server.listen(unixPath, () => {
+          chmodSync(unixPath, 0o660);
+          resolve();
+        });
+      } else {
+        const colon = listen.lastIndexOf(":");
+        const host = listen.slice(0, colon).replace(/^\[|\]$/g, "");
+        server.listen(Number(listen.slice(colon + 1)), host, () => resolve());
+      }
+    });
+    return server;
+  }
+}
+
+/** systemd's notify protocol needs a datagram socket Node lacks; systemd-notify does it (NotifyAccess=all). */
+async function notifySystemd(runner: CommandRunner, state: string): Promise<void> {
+  if (!process.env["NOTIFY_SOCKET"]) return;
+  await runner.run("systemd-notify", [state]).catch(() => undefined);
+}

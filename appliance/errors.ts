@@ -1,0 +1,66 @@
+/**
+ * The one catalogue of errors the appliance can report. Every error that can reach an API client or an
+ * operator has a stable code, an HTTP status and a title here; a test inventories the catalogue so codes
+ * are never reused or silently changed.
+ */
+export const ERROR_CATALOGUE = {
+  "malformed-json": { status: 400, title: "The request body is not valid JSON" },
+  "unauthorized": { status: 401, title: "Missing, unknown or revoked token" },
+  "forbidden": { status: 403, title: "This token may not do that" },
+  "not-owned": { status: 403, title: "The cluster does not own this address or range" },
+  "not-found": { status: 404, title: "No such resource" },
+  "conflict": { status: 409, title: "The change conflicts with existing state" },
+  "overlap": { status: 409, title: "The range overlaps one that already exists" },
+  "in-use": { status: 409, title: "The resource is still referenced" },
+  "payload-too-large": { status: 413, title: "The request body is larger than the limit" },
+  "unsupported-media-type": { status: 415, title: "The request body must be application/json" },
+  "validation-failed": { status: 422, title: "The request is not valid" },
+  "apply-failed": { status: 500, title: "The change is stored, but the data plane could not apply it" },
+  "apply-timeout": { status: 504, title: "The change is stored, but the data plane did not apply it in time" },
+  "not-ready": { status: 503, title: "The gateway is not ready" },
+  "internal": { status: 500, title: "Internal error" },
+  "config-invalid": { status: 500, title: "The configuration file is not valid" },
+  "database-too-new": { status: 500, title: "The database was written by a newer version" },
+  "command-failed": { status: 500, title: "A system command failed" },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** One problem with one input field, in RFC 9457 extension form. */
+export interface FieldProblem {
+  /** Dotted path into the request body or config, e.g. `mappings.2.sourceCidr`. */
+  field: string;
+  reason: string;
+}
+
+export interface AppErrorOptions {
+  fields?: FieldProblem[];
+  cause?: unknown;
+  /** Extra machine-readable members for the problem document (e.g. the conflicting resource). */
+  extra?: Record<string, unknown>;
+}
+
+export class AppError extends Error {
+  readonly status: number;
+  readonly title: string;
+  readonly fields: FieldProblem[];
+  readonly extra: Record<string, unknown>;
+
+  constructor(readonly code: ErrorCode, detail: string, options: AppErrorOptions = {}) {
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "AppError";
+    this.status = ERROR_CATALOGUE[code].status;
+    this.title = ERROR_CATALOGUE[code].title;
+    this.fields = options.fields ?? [];
+    this.extra = options.extra ?? {};
+  }
+}
+
+/** Shorthand for the common one-field validation error. */
+export function invalidField(field: string, reason: string, detail?: string): AppError {
+  return new AppError("validation-failed", detail ?? `${field}: ${reason}`, { fields: [{ field, reason }] });
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

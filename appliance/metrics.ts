@@ -1,0 +1,47 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { ApplyReport } from "./reconcile/reconciler.js";
+
+export interface MetricSources {
+  storeRevision(): number;
+  appliedRevision(): number;
+  counts(): { mappings: number; routes: number; egressIps: number; clusters: number };
+  egressCounters(): Promise<{ address: string; direction: "out" | "in"; packets: number; bytes: number }[]>;
+}
+
+/** The daemon's Prometheus metrics; values that live elsewhere are read at scrape time. */
+export function createMetrics(sources: MetricSources) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "egw_" });
+  new Gauge({ name: "egw_store_revision", help: "Newest revision in the store", registers: [registry], collect() { this.set(sources.storeRevision()); } });
+  new Gauge({ name: "egw_applied_revision", help: "Revision the data plane last applied", registers: [registry], collect() { this.set(sources.appliedRevision()); } });
+  new Gauge({
+    name: "egw_objects", help: "Stored objects by kind", labelNames: ["kind"], registers: [registry],
+    collect() { for (const [kind, n] of Object.entries(sources.counts())) this.set({ kind }, n); },
+  });
+  const applies = new Counter({ name: "egw_apply_total", help: "Data-plane passes by result and kind", labelNames: ["result", "kind"], registers: [registry] });
+  const applyDuration = new Histogram({
+    name: "egw_apply_duration_seconds", help: "Duration of data-plane passes that changed something", labelNames: ["kind"], registers: [registry],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  });
+  const driftRepairs = new Counter({ name: "egw_drift_repairs_total", help: "Times the kernel state was found changed by someone else", registers: [registry] });
+  // nft counters only grow (until a full table replace); expose them as Prometheus counters.
+  for (const unit of ["packets", "bytes"] as const) {
+    new Counter({
+      name: `egw_egress_ip_${unit}_total`, help: `${unit} through each egress IP, by direction`, labelNames: ["egress_ip", "direction"], registers: [registry],
+      async collect() {
+        this.reset();
+        for (const counter of await sources.egressCounters()) this.inc({ egress_ip: counter.address, direction: counter.direction }, counter[unit]);
+      },
+    });
+  }
+  return {
+    registry,
+    recordApply(report: ApplyReport): void {
+      applies.inc({ result: report.ok ? "ok" : "error", kind: report.kind });
+      if (report.kind !== "none") applyDuration.observe({ kind: report.kind }, report.durationMs / 1000);
+    },
+    recordDrift(): void {
+      driftRepairs.inc();
+    },
+  };
+}

@@ -1,0 +1,136 @@
+import ipaddr from "ipaddr.js";
+import { invalidField } from "../errors.js";
+
+export type Family = 4 | 6;
+
+/** A parsed, canonical network prefix. `start`/`end` are the first and last address as integers. */
+export interface Prefix {
+  family: Family;
+  /** Canonical text, e.g. `10.244.1.0/26` or `fd00:10:244::/48`. */
+  cidr: string;
+  network: string;
+  length: number;
+  start: bigint;
+  end: bigint;
+}
+
+export interface Address {
+  family: Family;
+  /** Canonical text (RFC 5952 for IPv6). */
+  address: string;
+  value: bigint;
+}
+
+const BITS: Record<Family, number> = { 4: 32, 6: 128 };
+
+function familyOf(ip: ipaddr.IPv4 | ipaddr.IPv6): Family {
+  return ip.kind() === "ipv4" ? 4 : 6;
+}
+
+function toBigInt(ip: ipaddr.IPv4 | ipaddr.IPv6): bigint {
+  let value = 0n;
+  for (const byte of ip.toByteArray()) value = (value << 8n) | BigInt(byte);
+  return value;
+}
+
+function fromBigInt(value: bigint, family: Family): string {
+  const bytes: number[] = [];
+  for (let i = BITS[family] / 8 - 1; i >= 0; i--) bytes.push(Number((value >> BigInt(i * 8)) & 0xffn));
+  const ip = ipaddr.fromByteArray(bytes);
+  return canonicalText(ip);
+}
+
+function canonicalText(ip: ipaddr.IPv4 | ipaddr.IPv6): string {
+  return ip instanceof ipaddr.IPv6 ? ip.toRFC5952String() : ip.toString();
+}
+
+/** Strict parsing: ipaddr.js alone accepts shorthand like `10.1` that no operator means. */
+function parseIp(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text);
+  if (text.includes(":") && ipaddr.IPv6.isValid(text)) {
+    const ip = ipaddr.IPv6.parse(text);
+    // A zone index ("fe80::1%eth0") is not an address a firewall can trust.
+    if (ip.zoneId !== undefined) return undefined;
+    return ip;
+  }
+  return undefined;
+}
+
+export function parseAddress(text: string, field: string): Address {
+  const ip = parseIp(text.trim());
+  if (!ip) throw invalidField(field, `"${text}" is not an IPv4 or IPv6 address`);
+  if (ip instanceof ipaddr.IPv6 && ip.isIPv4MappedAddress()) {
+    throw invalidField(field, `"${text}" is an IPv4-mapped IPv6 address; write the IPv4 address instead`);
+  }
+  return { family: familyOf(ip), address: canonicalText(ip), value: toBigInt(ip) };
+}
+
+/**
+ * Parses `address/length`. A prefix with host bits set is refused rather than silently truncated: the
+ * operator may have mistyped the address or the length, and guessing could grant the wrong range.
+ */
+export function parsePrefix(text: string, field: string): Prefix {
+  const slash = text.indexOf("/");
+  if (slash < 0) throw invalidField(field, `"${text}" is not in CIDR notation (address/length)`);
+  const addressText = text.slice(0, slash).trim();
+  const lengthText = text.slice(slash + 1).trim();
+  const ip = parseIp(addressText);
+  if (!ip) throw invalidField(field, `"${addressText}" is not an IPv4 or IPv6 address`);
+  const family = familyOf(ip);
+  if (!/^\d{1,3}$/.test(lengthText) || Number(lengthText) > BITS[family]) {
+    throw invalidField(field, `prefix length "${lengthText}" must be 0 to ${BITS[family]} for IPv${family}`);
+  }
+  const length = Number(lengthText);
+  const hostBits = BigInt(BITS[family] - length);
+  const value = toBigInt(ip);
+  const start = (value >> hostBits) << hostBits;
+  const end = start | ((1n << hostBits) - 1n);
+  const network = fromBigInt(start, family);
+  const cidr = `${network}/${length}`;
+  if (start !== value) {
+    throw invalidField(field, `"${text}" has host bits set; did you mean ${cidr}?`);
+  }
+  return { family, cidr, network, length, start, end };
+}
+
+export function prefixContains(outer: Prefix, inner: Prefix): boolean {
+  return outer.family === inner.family && outer.start <= inner.start && inner.end <= outer.end;
+}
+
+export function prefixesOverlap(a: Prefix, b: Prefix): boolean {
+  return a.family === b.family && a.start <= b.end && b.start <= a.end;
+}
+
+export function prefixContainsAddress(prefix: Prefix, address: Address): boolean {
+  return prefix.family === address.family && prefix.start <= address.value && address.value <= prefix.end;
+}
+
+/**
+ * Fixed-width big-endian bytes, so that SQLite's memcmp ordering of BLOBs equals numeric order and range
+ * queries on an index work for both families.
+ */
+export function toSortableBytes(value: bigint, family: Family): Buffer {
+  const bytes = Buffer.alloc(BITS[family] / 8);
+  let rest = value;
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    bytes[i] = Number(rest & 0xffn);
+    rest >>= 8n;
+  }
+  return bytes;
+}
+
+/** Finds the first pair of overlapping prefixes in a list, for validating a whole submitted set. */
+export function findOverlap<T>(items: T[], prefixOf: (item: T) => Prefix): [T, T] | undefined {
+  const sorted = [...items].sort((x, y) => {
+    const a = prefixOf(x);
+    const b = prefixOf(y);
+    if (a.family !== b.family) return a.family - b.family;
+    return a.start < b.start ? -1 : a.start > b.start ? 1 : 0;
+  });
+  for (let i = 1; i < sorted.length; i++) {
+    const previous = sorted[i - 1] as T;
+    const current = sorted[i] as T;
+    if (prefixesOverlap(prefixOf(previous), prefixOf(current))) return [previous, current];
+  }
+  return undefined;
+}

@@ -1,0 +1,57 @@
+import { AppError, errorMessage } from "../errors.js";
+import type { CommandRunner } from "../system/runner.js";
+import { batch, type Command } from "./json.js";
+import { parseTableListing } from "./readback.js";
+import type { NftState } from "./state.js";
+
+/**
+ * Talks to nft. Every change is one JSON batch: first dry-run with `-c`, then applied; nft applies a batch
+ * as one kernel transaction, so a failure anywhere leaves the previous ruleset entirely in force.
+ */
+export class NftClient {
+  constructor(private readonly runner: CommandRunner, private readonly nftBinary = "nft") {}
+
+  async check(commands: Command[]): Promise<void> {
+    await this.send(["-c", "-j", "-f", "-"], commands, "check");
+  }
+
+  async apply(commands: Command[]): Promise<void> {
+    await this.send(["-j", "-f", "-"], commands, "apply");
+  }
+
+  /** The table as the kernel holds it, or undefined when it does not exist. */
+  async readTable(table: string): Promise<NftState | undefined> {
+    const result = await this.runner.run(this.nftBinary, ["-j", "list", "table", "inet", table], { okExitCodes: [1] });
+    if (result.exitCode !== 0) {
+      if (/No such file or directory|does not exist/i.test(result.stderr)) return undefined;
+      throw new AppError("command-failed", `nft list table inet ${table} failed: ${result.stderr.trim()}`);
+    }
+    return parseTableListing(JSON.parse(result.stdout));
+  }
+
+  /** Packet and byte counts of our named counters. */
+  async readCounters(table: string): Promise<Map<string, { packets: number; bytes: number }>> {
+    const result = await this.runner.run(this.nftBinary, ["-j", "list", "counters", "table", "inet", table], { okExitCodes: [1] });
+    const counters = new Map<string, { packets: number; bytes: number }>();
+    if (result.exitCode !== 0) return counters;
+    const items = (JSON.parse(result.stdout) as { nftables: Record<string, unknown>[] }).nftables;
+    for (const item of items) {
+      const counter = item["counter"] as { name: string; packets: number; bytes: number } | undefined;
+      if (counter) counters.set(counter.name, { packets: counter.packets, bytes: counter.bytes });
+    }
+    return counters;
+  }
+
+  private async send(args: string[], commands: Command[], step: string): Promise<void> {
+    const payload = JSON.stringify(batch(commands));
+    try {
+      await this.runner.run(this.nftBinary, args, { input: payload });
+    } catch (error) {
+      // The payload travels with the error (truncated) so an operator can see what nft refused.
+      throw new AppError("apply-failed", `nft ${step} failed: ${errorMessage(error)}`, {
+        cause: error,
+        extra: { payloadExcerpt: payload.length > 4000 ? `${payload.slice(0, 4000)}…` : payload },
+      });
+    }
+  }
+}

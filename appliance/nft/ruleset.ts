@@ -1,0 +1,139 @@
+import type { Mapping } from "../model.js";
+import {
+  addChain, addCounter, addRule, addSet, addTable, daddr, deleteCounter, deleteTable, elementCommand, meta,
+  prefixExpr, saddr, type ChainSpec, type Command, type Expr, type RuleSpec, type SetSpec, type TableRef,
+} from "./json.js";
+import { desiredSets, SET_NAMES, type NftState, type SetName } from "./state.js";
+
+export interface RulesetOptions {
+  table: string;
+  insideInterface: string;
+  outsideInterface: string;
+  unmappedTraffic: "drop" | "masquerade";
+}
+
+/**
+ * Set definitions. Plain source-prefix maps use the kernel's single-field interval set (a tree lookup);
+ * only mappings that restrict destinations need the slower concatenated-range type, so the common case
+ * pays for one lookup whatever the number of mappings.
+ */
+const SET_SPECS: Record<SetName, Omit<SetSpec, "name" | "elem">> = {
+  snat_v4: { type: "ipv4_addr", map: "ipv4_addr", flags: ["interval"] },
+  snat_v6: { type: "ipv6_addr", map: "ipv6_addr", flags: ["interval"] },
+  snat_dst_v4: { type: ["ipv4_addr", "ipv4_addr"], map: "ipv4_addr", flags: ["interval"] },
+  snat_dst_v6: { type: ["ipv6_addr", "ipv6_addr"], map: "ipv6_addr", flags: ["interval"] },
+  nonat_v4: { type: ["ipv4_addr", "ipv4_addr"], flags: ["interval"] },
+  nonat_v6: { type: ["ipv6_addr", "ipv6_addr"], flags: ["interval"] },
+  eip_out_v4: { type: "ipv4_addr", map: "counter" },
+  eip_out_v6: { type: "ipv6_addr", map: "counter" },
+  eip_in_v4: { type: "ipv4_addr", map: "counter" },
+  eip_in_v6: { type: "ipv6_addr", map: "counter" },
+};
+
+// NAT runs at srcnat (100). Counting out after it sees translated sources; counting in before dstnat
+// (-100, where conntrack reverses our SNAT) still sees the egress IP as destination.
+const CHAINS: ChainSpec[] = [
+  { name: "postrouting", type: "nat", hook: "postrouting", prio: 100, policy: "accept" },
+  { name: "forward", type: "filter", hook: "forward", prio: 0, policy: "accept" },
+  { name: "count_out", type: "filter", hook: "postrouting", prio: 150, policy: "accept" },
+  { name: "count_in", type: "filter", hook: "prerouting", prio: -150, policy: "accept" },
+];
+
+function rules(options: RulesetOptions): RuleSpec[] {
+  const notOutside: Expr = options.outsideInterface;
+  const rulesFor = (v: "v4" | "v6"): RuleSpec[] => {
+    const p = v === "v4" ? "ip" : "ip6";
+    return [
+      { chain: "postrouting", comment: `egw:excluded-${v}`, expr: [{ match: { op: "==", left: { concat: [saddr(p), daddr(p)] }, right: `@nonat_${v}` } }, { accept: null }] },
+      { chain: "postrouting", comment: `egw:snat-dst-${v}`, expr: [{ snat: { family: p, addr: { map: { key: { concat: [saddr(p), daddr(p)] }, data: `@snat_dst_${v}` } } } }] },
+      { chain: "postrouting", comment: `egw:snat-${v}`, expr: [{ snat: { family: p, addr: { map: { key: saddr(p), data: `@snat_${v}` } } } }] },
+    ];
+  };
+  const count = (v: "v4" | "v6", direction: "out" | "in"): RuleSpec => {
+    const p = v === "v4" ? "ip" : "ip6";
+    return {
+      chain: `count_${direction}`,
+      comment: `egw:count-${direction}-${v}`,
+      expr: [
+        { match: { op: "==", left: meta(direction === "out" ? "oifname" : "iifname"), right: options.outsideInterface } },
+        { counter: { map: { key: direction === "out" ? saddr(p) : daddr(p), data: `@eip_${direction}_${v}` } } },
+      ],
+    };
+  };
+  return [
+    // Only forwarded inside→outside traffic is ours: the gateway's own traffic and other paths pass untouched.
+    { chain: "postrouting", comment: "egw:only-outside", expr: [{ match: { op: "!=", left: meta("oifname"), right: notOutside } }, { return: null }] },
+    { chain: "postrouting", comment: "egw:only-from-inside", expr: [{ match: { op: "!=", left: meta("iifname"), right: options.insideInterface } }, { return: null }] },
+    ...rulesFor("v4"),
+    ...rulesFor("v6"),
+    // The nat chain sees the first packet of every new connection: whatever no mapping took ends here.
+    { chain: "postrouting", comment: `egw:unmapped-${options.unmappedTraffic}`, expr: [{ counter: null }, options.unmappedTraffic === "drop" ? { drop: null } : { masquerade: null }] },
+    // Packets conntrack cannot place never reach the nat chain; without this they would leave untranslated.
+    {
+      chain: "forward", comment: "egw:drop-untranslatable",
+      expr: [
+        { match: { op: "==", left: meta("iifname"), right: options.insideInterface } },
+        { match: { op: "==", left: meta("oifname"), right: options.outsideInterface } },
+        { match: { op: "in", left: { ct: { key: "state" } }, right: ["invalid", "untracked"] } },
+        { counter: null },
+        { drop: null },
+      ],
+    },
+    count("v4", "out"), count("v6", "out"), count("v4", "in"), count("v6", "in"),
+  ];
+}
+
+export function desiredNftState(options: RulesetOptions, mappings: readonly Mapping[], egressIps: readonly string[]): NftState {
+  const { sets, counters } = desiredSets(mappings, egressIps);
+  const chains: Record<string, string[]> = Object.fromEntries(CHAINS.map((c) => [c.name, [] as string[]]));
+  for (const rule of rules(options)) chains[rule.chain]?.push(rule.comment);
+  return { sets, counters, chains };
+}
+
+function elementJson(set: SetName, key: string, value: string): unknown {
+  const keyExpr = SET_SPECS[set].flags === undefined
+    ? key
+    : key.includes(" . ") ? { concat: key.split(" . ").map(prefixExpr) } : prefixExpr(key);
+  return SET_SPECS[set].map === undefined ? keyExpr : [keyExpr, value];
+}
+
+/**
+ * The whole table, replaced in one transaction: adding then deleting the table makes the delete safe when
+ * it does not exist yet, and because the kernel commits the batch atomically no packet ever sees a
+ * half-built table or none at all.
+ */
+export function renderFull(options: RulesetOptions, state: NftState): Command[] {
+  const table: TableRef = { family: "inet", name: options.table };
+  const commands: Command[] = [addTable(table), deleteTable(table), addTable(table)];
+  for (const name of [...state.counters].sort()) commands.push(addCounter(table, name));
+  for (const name of SET_NAMES) {
+    const elem = [...state.sets[name]].map(([key, value]) => elementJson(name, key, value));
+    commands.push(addSet(table, { name, ...SET_SPECS[name], elem }));
+  }
+  for (const chain of CHAINS) commands.push(addChain(table, chain));
+  for (const rule of rules(options)) commands.push(addRule(table, rule));
+  return commands;
+}
+
+/** Only the element and counter changes between two states with the same rules, as one transaction. */
+export function renderIncremental(options: RulesetOptions, from: NftState, to: NftState): Command[] {
+  const table: TableRef = { family: "inet", name: options.table };
+  const removals: Command[] = [];
+  const additions: Command[] = [];
+  for (const name of SET_NAMES) {
+    const before = from.sets[name];
+    const after = to.sets[name];
+    const removed = [...before].filter(([key, value]) => after.get(key) !== value);
+    const added = [...after].filter(([key, value]) => before.get(key) !== value);
+    if (removed.length > 0) removals.push(elementCommand("delete", table, name, removed.map(([key, value]) => elementJson(name, key, value))));
+    if (added.length > 0) additions.push(elementCommand("add", table, name, added.map(([key, value]) => elementJson(name, key, value))));
+  }
+  const newCounters = [...to.counters].filter((c) => !from.counters.has(c)).sort().map((c) => addCounter(table, c));
+  const oldCounters = [...from.counters].filter((c) => !to.counters.has(c)).sort().map((c) => deleteCounter(table, c));
+  // Counters must exist before elements refer to them and may only go once nothing refers to them.
+  return [...newCounters, ...removals, ...additions, ...oldCounters];
+}
+
+export function sameRules(a: NftState, b: NftState): boolean {
+  return JSON.stringify(a.chains) === JSON.stringify(b.chains);
+}

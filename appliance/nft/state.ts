@@ -1,0 +1,95 @@
+import type { Mapping } from "../model.js";
+
+/**
+ * The data plane's contents in a normalised, comparable form. The renderer turns desired mappings into
+ * one of these, the readback turns `nft -j list table` into one, and the reconciler diffs them.
+ * Keys are canonical prefixes; concatenations are joined with " . " as nft prints them.
+ */
+export const SET_NAMES = [
+  "snat_v4", "snat_v6", "snat_dst_v4", "snat_dst_v6", "nonat_v4", "nonat_v6",
+  "eip_out_v4", "eip_out_v6", "eip_in_v4", "eip_in_v6",
+] as const;
+export type SetName = (typeof SET_NAMES)[number];
+
+export interface NftState {
+  /** For maps the value is the data (an address or a counter name); for sets it is "". */
+  sets: Record<SetName, Map<string, string>>;
+  counters: Set<string>;
+  /** Rule comments per chain, in order. */
+  chains: Record<string, string[]>;
+}
+
+export function emptySets(): Record<SetName, Map<string, string>> {
+  return Object.fromEntries(SET_NAMES.map((name) => [name, new Map<string, string>()])) as Record<SetName, Map<string, string>>;
+}
+
+/** Named counter for one egress IP and direction; nft object names allow only [a-zA-Z0-9_]. */
+export function counterName(direction: "out" | "in", address: string): string {
+  const family = address.includes(":") ? "v6" : "v4";
+  return `${direction}_${family}_${address.replace(/[.:]/g, "_")}`;
+}
+
+/** Mappings and egress IPs → the elements our sets and maps must hold. */
+export function desiredSets(mappings: readonly Mapping[], egressIps: readonly string[]): { sets: Record<SetName, Map<string, string>>; counters: Set<string> } {
+  const sets = emptySets();
+  for (const m of mappings) {
+    const v = m.sourceCidr.includes(":") ? "v6" : "v4";
+    for (const excluded of m.excludedDestinations) sets[`nonat_${v}`].set(`${m.sourceCidr} . ${excluded}`, "");
+    if (m.destinations.length === 0) sets[`snat_${v}`].set(m.sourceCidr, m.egressIp);
+    for (const destination of m.destinations) sets[`snat_dst_${v}`].set(`${m.sourceCidr} . ${destination}`, m.egressIp);
+  }
+  const counters = new Set<string>();
+  for (const address of egressIps) {
+    const v = address.includes(":") ? "v6" : "v4";
+    for (const direction of ["out", "in"] as const) {
+      const name = counterName(direction, address);
+      counters.add(name);
+      sets[`eip_${direction}_${v}`].set(address, name);
+    }
+  }
+  return { sets, counters };
+}
+
+export interface StateDifference {
+  what: string;
+  detail: string;
+}
+
+/** Lists how `actual` differs from `wanted` (empty when they are the same), for logs and drift reports. */
+export function diffStates(wanted: NftState, actual: NftState): StateDifference[] {
+  const differences: StateDifference[] = [];
+  for (const name of SET_NAMES) {
+    const w = wanted.sets[name];
+    const a = actual.sets[name];
+    let missing = 0;
+    let wrong = 0;
+    for (const [key, value] of w) {
+      if (!a.has(key)) missing++;
+      else if (a.get(key) !== value) wrong++;
+    }
+    const extra = [...a.keys()].filter((key) => !w.has(key)).length;
+    if (missing + wrong + extra > 0) differences.push({ what: `set ${name}`, detail: `${missing} missing, ${wrong} different, ${extra} unexpected` });
+  }
+  const missingCounters = [...wanted.counters].filter((c) => !actual.counters.has(c));
+  const extraCounters = [...actual.counters].filter((c) => !wanted.counters.has(c));
+  if (missingCounters.length + extraCounters.length > 0) {
+    differences.push({ what: "counters", detail: `${missingCounters.length} missing, ${extraCounters.length} unexpected` });
+  }
+  const chainNames = new Set([...Object.keys(wanted.chains), ...Object.keys(actual.chains)]);
+  for (const chain of chainNames) {
+    const w = wanted.chains[chain];
+    const a = actual.chains[chain];
+    if (!a) differences.push({ what: `chain ${chain}`, detail: "missing" });
+    else if (!w) differences.push({ what: `chain ${chain}`, detail: "unexpected" });
+    else if (w.join("\n") !== a.join("\n")) differences.push({ what: `chain ${chain}`, detail: `rules [${a.join(", ")}], expected [${w.join(", ")}]` });
+  }
+  return differences;
+}
+
+export function cloneState(state: NftState): NftState {
+  return {
+    sets: Object.fromEntries(SET_NAMES.map((name) => [name, new Map(state.sets[name])])) as Record<SetName, Map<string, string>>,
+    counters: new Set(state.counters),
+    chains: Object.fromEntries(Object.entries(state.chains).map(([k, v]) => [k, [...v]])),
+  };
+}

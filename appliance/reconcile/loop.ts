@@ -1,0 +1,151 @@
+import type { Logger } from "pino";
+import { AppError, errorMessage } from "../errors.js";
+import type { ApplyReport, Reconciler } from "./reconciler.js";
+
+export interface LoopOptions {
+  driftCheckIntervalMs: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+}
+
+interface Waiter {
+  revision: number;
+  resolve: () => void;
+  reject: (error: AppError) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Drives the reconciler: once at start, after every committed change (a burst of commits coalesces
+ * into one pass, because a pass always applies the newest revision), on a drift timer, and again with
+ * exponential backoff after a failure. Only one pass runs at a time.
+ */
+export class ReconcileLoop {
+  private running = false;
+  private pending = false;
+  private stopped = true;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private driftTimer: NodeJS.Timeout | undefined;
+  private waiters: Waiter[] = [];
+  private idle: Promise<void> = Promise.resolve();
+  onReport: ((report: ApplyReport) => void) | undefined;
+
+  constructor(private readonly reconciler: Reconciler, private readonly options: LoopOptions, private readonly log: Logger) {}
+
+  get appliedRevision(): number {
+    return this.reconciler.appliedRevision;
+  }
+
+  get lastReport(): ApplyReport | undefined {
+    return this.reconciler.lastReport;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.trigger();
+    this.driftTimer = setInterval(() => void this.checkDrift(), this.options.driftCheckIntervalMs);
+    this.driftTimer.unref();
+  }
+
+  /** Stops scheduling; a pass in progress finishes so the kernel is never left mid-change. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.driftTimer);
+    clearTimeout(this.retryTimer);
+    await this.idle;
+    for (const waiter of this.waiters.splice(0)) {
+      clearTimeout(waiter.timer);
+      waiter.reject(new AppError("not-ready", "the daemon is shutting down; the change is stored and will be applied on start"));
+    }
+  }
+
+  trigger(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.pending = true;
+      return;
+    }
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.running = true;
+    this.idle = this.runPasses().finally(() => {
+      this.running = false;
+    });
+  }
+
+  /** Resolves once `revision` is live in the kernel; rejects when a pass covering it fails or time runs out. */
+  waitForRevision(revision: number, timeoutMs: number): Promise<void> {
+    if (this.appliedRevision >= revision) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        revision, resolve, reject,
+        timer: setTimeout(() => {
+          this.waiters = this.waiters.filter((w) => w !== waiter);
+          const last = this.lastReport;
+          reject(new AppError("apply-timeout",
+            `revision ${revision} is stored but was not applied within ${timeoutMs} ms${last?.error ? `; last apply error: ${last.error}` : ""}`,
+            { extra: { revision, appliedRevision: this.appliedRevision } }));
+        }, timeoutMs),
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  private async runPasses(): Promise<void> {
+    do {
+      this.pending = false;
+      try {
+        const report = await this.reconciler.reconcile();
+        this.failures = 0;
+        if (report.kind !== "none") this.log.info({ revision: report.revision, kind: report.kind, durationMs: Math.round(report.durationMs) }, "data plane applied");
+        this.onReport?.(report);
+        this.settleWaiters();
+      } catch (error) {
+        this.failures++;
+        const report = this.lastReport;
+        if (report) this.onReport?.(report);
+        this.failWaiters(report?.revision ?? 0, errorMessage(error));
+        const delay = Math.min(this.options.retryInitialMs * 2 ** (this.failures - 1), this.options.retryMaxMs);
+        this.log.error({ err: error, failures: this.failures, retryInMs: delay }, "data plane apply failed; the previous rules stay in force");
+        if (!this.stopped && !this.pending) {
+          this.retryTimer = setTimeout(() => this.trigger(), delay);
+          this.retryTimer.unref();
+        }
+      }
+    } while (this.pending && !this.stopped);
+  }
+
+  private settleWaiters(): void {
+    const applied = this.appliedRevision;
+    this.waiters = this.waiters.filter((waiter) => {
+      if (waiter.revision > applied) return true;
+      clearTimeout(waiter.timer);
+      waiter.resolve();
+      return false;
+    });
+  }
+
+  private failWaiters(revision: number, reason: string): void {
+    this.waiters = this.waiters.filter((waiter) => {
+      if (waiter.revision > revision) return true;
+      clearTimeout(waiter.timer);
+      waiter.reject(new AppError("apply-failed", `revision ${waiter.revision} is stored, but applying it failed: ${reason}`,
+        { extra: { revision: waiter.revision, appliedRevision: this.appliedRevision } }));
+      return false;
+    });
+  }
+
+  private async checkDrift(): Promise<void> {
+    if (this.stopped || this.running) return;
+    try {
+      const drift = await this.reconciler.detectDrift();
+      if (drift.length > 0) {
+        this.log.warn({ drift }, "kernel state drifted from what the daemon applied; repairing");
+        this.trigger();
+      }
+    } catch (error) {
+      this.log.error({ err: error }, "drift check failed");
+    }
+  }
+}

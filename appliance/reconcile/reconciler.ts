@@ -1,0 +1,166 @@
+import type { Logger } from "pino";
+import { AppError, errorMessage } from "../errors.js";
+import type { EgressAddressManager } from "../kernel/addresses.js";
+import { routeKey, type KernelRoute, type RouteManager } from "../kernel/routes.js";
+import type { NftClient } from "../nft/nft-client.js";
+import { desiredNftState, renderFull, renderIncremental, sameRules, type RulesetOptions } from "../nft/ruleset.js";
+import { diffStates, type NftState } from "../nft/state.js";
+import type { DesiredState } from "./desired-state.js";
+
+export interface OwnedAddressLedger {
+  list(): string[];
+  record(address: string): void;
+  forget(address: string): void;
+}
+
+export interface ReconcilerDeps {
+  readDesired: () => DesiredState;
+  nft: NftClient;
+  routes: RouteManager;
+  /** Absent in HA mode, where keepalived owns the addresses. */
+  addresses?: { manager: EgressAddressManager; ledger: OwnedAddressLedger } | undefined;
+  ruleset: RulesetOptions;
+  log: Logger;
+}
+
+export interface ApplyReport {
+  revision: number;
+  ok: boolean;
+  at: string;
+  durationMs: number;
+  kind: "none" | "incremental" | "full";
+  error?: string;
+}
+
+/**
+ * Makes the kernel match the store, Antrea-style: it remembers what it has realized and diffs desired
+ * against that, so an unchanged store costs no system calls at all. A drift check reads the kernel back
+ * and forgets the realized state of whatever someone else changed, which the next pass then rebuilds.
+ */
+export class Reconciler {
+  private realizedNft: NftState | undefined;
+  private realizedRoutes: KernelRoute[] | undefined;
+  private realizedAddresses: Set<string> | undefined;
+  appliedRevision = 0;
+  lastReport: ApplyReport | undefined;
+
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  /** One pass. Throws on failure, after recording it; the kernel then still holds the last good state. */
+  async reconcile(): Promise<ApplyReport> {
+    const started = performance.now();
+    const desired = this.deps.readDesired();
+    let kind: ApplyReport["kind"] = "none";
+    try {
+      await this.convergeAddresses(desired.egressIps, "add");
+      kind = await this.convergeNft(desired);
+      await this.convergeRoutes(desired);
+      await this.convergeAddresses(desired.egressIps, "remove");
+      this.appliedRevision = desired.revision;
+      this.lastReport = { revision: desired.revision, ok: true, at: new Date().toISOString(), durationMs: performance.now() - started, kind };
+      return this.lastReport;
+    } catch (error) {
+      this.lastReport = {
+        revision: desired.revision, ok: false, at: new Date().toISOString(), durationMs: performance.now() - started, kind,
+        error: errorMessage(error),
+      };
+      throw error;
+    }
+  }
+
+  /** Reads the kernel back; whatever differs from what we realized is forgotten, so the next pass repairs it. */
+  async detectDrift(): Promise<string[]> {
+    const drift: string[] = [];
+    if (this.realizedNft) {
+      const actual = await this.deps.nft.readTable(this.deps.ruleset.table);
+      const differences = actual ? diffStates(this.realizedNft, actual) : [{ what: "table", detail: "missing" }];
+      if (differences.length > 0) {
+        drift.push(...differences.map((d) => `nft ${d.what}: ${d.detail}`));
+        this.realizedNft = undefined;
+      }
+    }
+    if (this.realizedRoutes) {
+      const actual = new Set((await this.deps.routes.list()).map(routeKey));
+      const wanted = new Set(this.realizedRoutes.map(routeKey));
+      if (actual.size !== wanted.size || [...wanted].some((k) => !actual.has(k))) {
+        drift.push("routes differ from what was installed");
+        this.realizedRoutes = undefined;
+      }
+    }
+    if (this.realizedAddresses && this.deps.addresses) {
+      const present = await this.deps.addresses.manager.present();
+      const missing = [...this.realizedAddresses].filter((a) => !present.has(a));
+      if (missing.length > 0) {
+        drift.push(`egress addresses missing from ${this.deps.addresses.manager.outsideInterface}: ${missing.join(", ")}`);
+        this.realizedAddresses = undefined;
+      }
+    }
+    return drift;
+  }
+
+  private async convergeNft(desired: DesiredState): Promise<ApplyReport["kind"]> {
+    const wanted = desiredNftState(this.deps.ruleset, desired.mappings, desired.egressIps);
+    const realized = this.realizedNft;
+    if (realized && diffStates(wanted, realized).length === 0) return "none";
+    const incremental = realized !== undefined && sameRules(realized, wanted);
+    const commands = incremental ? renderIncremental(this.deps.ruleset, realized, wanted) : renderFull(this.deps.ruleset, wanted);
+    // Until the readback confirms the kernel, we do not claim to know what it holds.
+    this.realizedNft = undefined;
+    await this.deps.nft.check(commands);
+    await this.deps.nft.apply(commands);
+    const actual = await this.deps.nft.readTable(this.deps.ruleset.table);
+    const differences = actual ? diffStates(wanted, actual) : [{ what: "table", detail: "missing after apply" }];
+    if (differences.length > 0) {
+      throw new AppError("apply-failed", `nft readback differs from what was applied: ${differences.map((d) => `${d.what}: ${d.detail}`).join("; ")}`);
+    }
+    this.realizedNft = wanted;
+    return incremental ? "incremental" : "full";
+  }
+
+  private async convergeRoutes(desired: DesiredState): Promise<void> {
+    const wanted: KernelRoute[] = desired.routes.map((r) => ({ prefix: r.prefix, via: r.via }));
+    const realized = this.realizedRoutes;
+    if (realized && sameRouteSet(realized, wanted)) return;
+    const actual = realized ?? (await this.deps.routes.list());
+    this.realizedRoutes = undefined;
+    const changes = await this.deps.routes.converge(wanted, actual);
+    if (changes > 0) this.deps.log.info({ changes }, "routes converged");
+    this.realizedRoutes = wanted;
+  }
+
+  /**
+   * Adding happens before the nft change and removing after it, so a mapping never points at an egress
+   * IP the gateway does not hold.
+   */
+  private async convergeAddresses(egressIps: string[], phase: "add" | "remove"): Promise<void> {
+    const addresses = this.deps.addresses;
+    if (!addresses) return;
+    const wanted = new Set(egressIps);
+    const realized = this.realizedAddresses;
+    if (realized && realized.size === wanted.size && [...wanted].every((a) => realized.has(a))) return;
+    if (phase === "add") {
+      const present = realized ?? (await addresses.manager.present());
+      for (const address of wanted) {
+        if (present.has(address)) {
+          if (!addresses.ledger.list().includes(address)) addresses.ledger.record(address);
+          continue;
+        }
+        addresses.ledger.record(address);
+        await addresses.manager.add(address);
+      }
+      return;
+    }
+    for (const address of addresses.ledger.list()) {
+      if (wanted.has(address)) continue;
+      await addresses.manager.remove(address);
+      addresses.ledger.forget(address);
+    }
+    this.realizedAddresses = wanted;
+  }
+}
+
+function sameRouteSet(a: KernelRoute[], b: KernelRoute[]): boolean {
+  if (a.length !== b.length) return false;
+  const keys = new Set(a.map(routeKey));
+  return b.every((r) => keys.has(routeKey(r)));
+}

@@ -1,0 +1,134 @@
+import { AppError, type FieldProblem } from "../errors.js";
+import type { Cluster, Mapping } from "../model.js";
+import { findOverlap, parseAddress, parsePrefix, prefixContains, type Prefix } from "../net/cidr.js";
+import * as rows from "../store/rows.js";
+import type { WriteContext } from "../store/store.js";
+import { requireCluster } from "./clusters.js";
+
+export interface MappingInput {
+  name: string;
+  sourceCidr: string;
+  egressIp: string;
+  destinations?: string[] | undefined;
+  excludedDestinations?: string[] | undefined;
+  labels?: Record<string, string> | undefined;
+}
+
+interface CheckedMapping {
+  mapping: Mapping;
+  source: Prefix;
+  field: string;
+}
+
+/**
+ * Turns input into a canonical mapping and checks it against the cluster's grants. The order of checks is
+ * the order of the brief's status codes: malformed values (422) before ownership (403).
+ */
+function checkMapping(cluster: Cluster, input: MappingInput, field: string): CheckedMapping {
+  const at = field === "" ? "" : `${field}.`;
+  const source = parsePrefix(input.sourceCidr, `${at}sourceCidr`);
+  const egress = parseAddress(input.egressIp, `${at}egressIp`);
+  const problems: FieldProblem[] = [];
+  if (egress.family !== source.family) {
+    problems.push({ field: `${at}egressIp`, reason: `IPv${egress.family} egress IP for an IPv${source.family} source CIDR` });
+  }
+  const prefixList = (list: string[] | undefined, key: string) => (list ?? []).map((text, i) => {
+    const prefix = parsePrefix(text, `${at}${key}.${i}`);
+    if (prefix.family !== source.family) {
+      problems.push({ field: `${at}${key}.${i}`, reason: `IPv${prefix.family} prefix for an IPv${source.family} source CIDR` });
+    }
+    return prefix;
+  });
+  const destinations = dedupe(prefixList(input.destinations, "destinations"));
+  const excluded = dedupe(prefixList(input.excludedDestinations, "excludedDestinations"));
+  if (problems.length > 0) {
+    throw new AppError("validation-failed", problems.map((p) => `${p.field}: ${p.reason}`).join("; "), { fields: problems });
+  }
+  if (!cluster.sourceRanges.some((range) => prefixContains(parsePrefix(range, "range"), source))) {
+    throw new AppError("not-owned", `source CIDR ${source.cidr} is not inside the source ranges of cluster ${cluster.name}`,
+      { fields: [{ field: `${at}sourceCidr`, reason: `not inside ${cluster.sourceRanges.join(", ") || "any source range"}` }] });
+  }
+  if (!cluster.egressIps.includes(egress.address)) {
+    throw new AppError("not-owned", `egress IP ${egress.address} is not one cluster ${cluster.name} may use`,
+      { fields: [{ field: `${at}egressIp`, reason: "not granted to this cluster" }] });
+  }
+  return {
+    source,
+    field,
+    mapping: {
+      cluster: cluster.name,
+      name: input.name,
+      sourceCidr: source.cidr,
+      egressIp: egress.address,
+      destinations: destinations.map((p) => p.cidr),
+      excludedDestinations: excluded.map((p) => p.cidr),
+      labels: input.labels ?? {},
+    },
+  };
+}
+
+function dedupe(prefixes: Prefix[]): Prefix[] {
+  const seen = new Map(prefixes.map((p) => [p.cidr, p]));
+  return [...seen.values()].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+}
+
+function assertNoOverlapWithStore(tx: WriteContext, checked: CheckedMapping): void {
+  const at = checked.field === "" ? "" : `${checked.field}.`;
+  const other = rows.findOverlappingRange(tx.db, "mappings", checked.source);
+  if (other) {
+    const owner = `mapping ${other.name} of cluster ${other.cluster}`;
+    throw new AppError("overlap", `source CIDR ${checked.source.cidr} overlaps ${other.cidr} (${owner})`,
+      { fields: [{ field: `${checked.field}.sourceCidr`, reason: `overlaps ${other.cidr} (${owner})` }], extra: { conflictsWith: other } });
+  }
+}
+
+/** Declarative replace: after it, the cluster's mappings are exactly `inputs`. Unchanged input changes nothing. */
+export function replaceMappings(tx: WriteContext, clusterName: string, inputs: MappingInput[]): Mapping[] {
+  const cluster = requireCluster(tx.db, clusterName);
+  const names = new Map<string, number>();
+  inputs.forEach((input, i) => {
+    const earlier = names.get(input.name);
+    if (earlier !== undefined) {
+      throw new AppError("validation-failed", `mappings ${earlier} and ${i} are both named ${input.name}`,
+        { fields: [{ field: `mappings.${i}.name`, reason: `duplicate of mappings.${earlier}.name` }] });
+    }
+    names.set(input.name, i);
+  });
+  const checked = inputs.map((input, i) => checkMapping(cluster, input, `mappings.${i}`));
+  const clash = findOverlap(checked, (c) => c.source);
+  if (clash) {
+    throw new AppError("overlap", `source CIDRs ${clash[0].source.cidr} (${clash[0].mapping.name}) and ${clash[1].source.cidr} (${clash[1].mapping.name}) overlap`,
+      { fields: [{ field: `${clash[1].field}.sourceCidr`, reason: `overlaps ${clash[0].source.cidr} of mapping ${clash[0].mapping.name}` }] });
+  }
+  const before = rows.listMappings(tx.db, clusterName);
+  const after = checked.map((c) => c.mapping).sort((a, b) => a.name.localeCompare(b.name));
+  if (JSON.stringify(before) === JSON.stringify(after)) return before;
+  for (const mapping of before) rows.deleteMapping(tx.db, clusterName, mapping.name);
+  for (const c of checked) {
+    assertNoOverlapWithStore(tx, c);
+    rows.insertMapping(tx.db, c.mapping, c.source, tx.now);
+  }
+  tx.audit({ action: "replace", resource: `clusters/${clusterName}/mappings`, before, after });
+  return rows.listMappings(tx.db, clusterName);
+}
+
+export function createMapping(tx: WriteContext, clusterName: string, input: MappingInput): Mapping {
+  const cluster = requireCluster(tx.db, clusterName);
+  if (rows.getMapping(tx.db, clusterName, input.name)) {
+    throw new AppError("conflict", `cluster ${clusterName} already has a mapping named ${input.name}`,
+      { fields: [{ field: "name", reason: "already exists" }] });
+  }
+  const checked = checkMapping(cluster, input, "");
+  assertNoOverlapWithStore(tx, checked);
+  rows.insertMapping(tx.db, checked.mapping, checked.source, tx.now);
+  tx.audit({ action: "create", resource: `clusters/${clusterName}/mappings/${input.name}`, after: checked.mapping });
+  return checked.mapping;
+}
+
+export function deleteMapping(tx: WriteContext, clusterName: string, name: string): void {
+  requireCluster(tx.db, clusterName);
+  const before = rows.getMapping(tx.db, clusterName, name);
+  if (!before) throw new AppError("not-found", `cluster ${clusterName} has no mapping named ${name}`);
+  rows.deleteMapping(tx.db, clusterName, name);
+  tx.audit({ action: "delete", resource: `clusters/${clusterName}/mappings/${name}`, before });
+}

@@ -1,0 +1,51 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { AppError } from "../errors.js";
+import type { TokenInfo } from "../model.js";
+import * as rows from "../store/rows.js";
+import type { Db } from "../store/database.js";
+import type { WriteContext } from "../store/store.js";
+import { requireCluster } from "./clusters.js";
+
+/**
+ * Tokens are 256 random bits, so a plain SHA-256 is enough to store them: there is nothing to brute-force
+ * that a slow hash would protect. The prefix makes a leaked token recognisable to secret scanners.
+ */
+const TOKEN_PREFIX = "egw_";
+
+export function hashToken(token: string): Buffer {
+  return createHash("sha256").update(token, "utf8").digest();
+}
+
+/** Compares two secrets in time independent of where they differ (both are hashed to equal length first). */
+export function secretsEqual(a: string, b: string): boolean {
+  return timingSafeEqual(hashToken(a), hashToken(b));
+}
+
+export function issueToken(tx: WriteContext, cluster: string, description: string): TokenInfo & { token: string } {
+  requireCluster(tx.db, cluster);
+  const id = randomBytes(6).toString("hex");
+  const token = `${TOKEN_PREFIX}${randomBytes(32).toString("base64url")}`;
+  rows.insertToken(tx.db, { id, cluster, description, hash: hashToken(token) }, tx.now);
+  const info = rows.getToken(tx.db, cluster, id) as TokenInfo;
+  tx.audit({ action: "create", resource: `clusters/${cluster}/tokens/${id}`, after: info });
+  return { ...info, token };
+}
+
+export function revokeToken(tx: WriteContext, cluster: string, id: string): TokenInfo {
+  requireCluster(tx.db, cluster);
+  const before = rows.getToken(tx.db, cluster, id);
+  if (!before) throw new AppError("not-found", `cluster ${cluster} has no token ${id}`);
+  if (before.revokedAt !== null) return before;
+  rows.revokeToken(tx.db, cluster, id, tx.now);
+  const after = rows.getToken(tx.db, cluster, id) as TokenInfo;
+  tx.audit({ action: "revoke", resource: `clusters/${cluster}/tokens/${id}`, before, after });
+  return after;
+}
+
+export function authenticateClusterToken(db: Db, token: string): { id: string; cluster: string } | undefined {
+  if (!token.startsWith(TOKEN_PREFIX)) return undefined;
+  const hash = hashToken(token);
+  const row = rows.findActiveTokenByHash(db, hash);
+  if (!row || !timingSafeEqual(row.hash, hash)) return undefined;
+  return { id: row.id, cluster: row.cluster };
+}

@@ -1,0 +1,48 @@
+import { execa } from "execa";
+import { AppError } from "../errors.js";
+
+export interface CommandResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface RunOptions {
+  /** Bytes written to the command's standard input (nft reads its JSON batch from here). */
+  input?: string;
+  /** Exit codes that are an answer rather than a failure (e.g. "no such object"). */
+  okExitCodes?: number[];
+  timeoutMs?: number;
+}
+
+/**
+ * The single doorway to the operating system: every nft, ip and sysctl change goes through a
+ * CommandRunner. Unit tests substitute a fake; integration tests always run the real one.
+ * Arguments are always an array: nothing here ever builds a shell string.
+ */
+export interface CommandRunner {
+  run(command: string, args: readonly string[], options?: RunOptions): Promise<CommandResult>;
+}
+
+export class ExecaRunner implements CommandRunner {
+  async run(command: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+    const result = await execa(command, [...args], {
+      input: options.input,
+      reject: false,
+      timeout: options.timeoutMs ?? 60_000,
+      stripFinalNewline: false,
+      env: { LC_ALL: "C" },
+    });
+    const exitCode = result.exitCode ?? -1;
+    if (exitCode !== 0 && !(options.okExitCodes ?? []).includes(exitCode)) {
+      throw new CommandError(command, args, exitCode, String(result.stderr || result.message));
+    }
+    return { stdout: String(result.stdout), stderr: String(result.stderr), exitCode };
+  }
+}
+
+export class CommandError extends AppError {
+  constructor(readonly command: string, readonly args: readonly string[], readonly exitCode: number, readonly stderr: string) {
+    super("command-failed", `${command} ${args.join(" ")} exited with ${exitCode}: ${stderr.trim()}`);
+  }
+}
