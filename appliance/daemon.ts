@@ -120,7 +120,7 @@ export class Daemon {
           version: API_VERSION,
           revision,
           appliedRevision: loop.appliedRevision,
-          inSync: loop.appliedRevision === revision,
+          inSync: this.firstApplyDone && loop.appliedRevision === revision,
           lastApply: loop.lastReport ?? null,
           peers: [],
           warnings: this.warnings,

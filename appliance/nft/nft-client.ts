@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { AppError, errorMessage } from "../errors.js";
 import type { CommandRunner } from "../system/runner.js";
 import { batch, type Command } from "./json.js";
@@ -12,11 +15,11 @@ export class NftClient {
   constructor(private readonly runner: CommandRunner, private readonly nftBinary = "nft") {}
 
   async check(commands: Command[]): Promise<void> {
-    await this.send(["-c", "-j", "-f", "-"], commands, "check");
+    await this.send(["-c"], commands, "check");
   }
 
   async apply(commands: Command[]): Promise<void> {
-    await this.send(["-j", "-f", "-"], commands, "apply");
+    await this.send([], commands, "apply");
   }
 
   /** The table as the kernel holds it, or undefined when it does not exist. */
@@ -42,16 +45,25 @@ export class NftClient {
     return counters;
   }
 
-  private async send(args: string[], commands: Command[], step: string): Promise<void> {
+  /**
+   * nft 1.0.x opens /dev/stdin by path, which fails when stdin is the socket Node's child processes get;
+   * the batch therefore goes through a private temporary file.
+   */
+  private async send(flags: string[], commands: Command[], step: string): Promise<void> {
     const payload = JSON.stringify(batch(commands));
+    const directory = mkdtempSync(join(tmpdir(), "egw-nft-"));
+    const file = join(directory, "batch.json");
     try {
-      await this.runner.run(this.nftBinary, args, { input: payload });
+      writeFileSync(file, payload, { mode: 0o600 });
+      await this.runner.run(this.nftBinary, [...flags, "-j", "-f", file]);
     } catch (error) {
       // The payload travels with the error (truncated) so an operator can see what nft refused.
       throw new AppError("apply-failed", `nft ${step} failed: ${errorMessage(error)}`, {
         cause: error,
         extra: { payloadExcerpt: payload.length > 4000 ? `${payload.slice(0, 4000)}…` : payload },
       });
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
     }
   }
 }

@@ -78,7 +78,7 @@ function assertNoOverlapWithStore(tx: WriteContext, checked: CheckedMapping): vo
   if (other) {
     const owner = `mapping ${other.name} of cluster ${other.cluster}`;
     throw new AppError("overlap", `source CIDR ${checked.source.cidr} overlaps ${other.cidr} (${owner})`,
-      { fields: [{ field: `${checked.field}.sourceCidr`, reason: `overlaps ${other.cidr} (${owner})` }], extra: { conflictsWith: other } });
+      { fields: [{ field: `${at}sourceCidr`, reason: `overlaps ${other.cidr} (${owner})` }], extra: { conflictsWith: other } });
   }
 }
 

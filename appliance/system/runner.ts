@@ -8,8 +8,6 @@ export interface CommandResult {
 }
 
 export interface RunOptions {
-  /** Bytes written to the command's standard input (nft reads its JSON batch from here). */
-  input?: string;
   /** Exit codes that are an answer rather than a failure (e.g. "no such object"). */
   okExitCodes?: number[];
   timeoutMs?: number;
@@ -27,11 +25,11 @@ export interface CommandRunner {
 export class ExecaRunner implements CommandRunner {
   async run(command: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
     const result = await execa(command, [...args], {
-      input: options.input,
       reject: false,
       timeout: options.timeoutMs ?? 60_000,
       stripFinalNewline: false,
-      env: { LC_ALL: "C" },
+      // Error text is matched in places (nft "No such file"): keep it untranslated. sbin may be off a service's PATH.
+      env: { LC_ALL: "C", PATH: `${process.env["PATH"] ?? ""}:/usr/sbin:/sbin:/usr/bin:/bin` },
     });
     const exitCode = result.exitCode ?? -1;
     if (exitCode !== 0 && !(options.okExitCodes ?? []).includes(exitCode)) {
