@@ -69,9 +69,7 @@ export class ReconcileLoop {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.running = true;
-    this.idle = this.runPasses().finally(() => {
-      this.running = false;
-    });
+    this.idle = this.runPasses();
   }
 
   /** Resolves once `revision` is live in the kernel; rejects when a pass covering it fails or time runs out. */
@@ -92,28 +90,37 @@ export class ReconcileLoop {
     });
   }
 
+  /**
+   * `running` is cleared in the same synchronous step as the last `pending` check, so a trigger that
+   * arrives while a pass settles its waiters is never lost.
+   */
   private async runPasses(): Promise<void> {
     do {
       this.pending = false;
-      try {
-        const report = await this.reconciler.reconcile();
-        this.failures = 0;
-        if (report.kind !== "none") this.log.info({ revision: report.revision, kind: report.kind, durationMs: Math.round(report.durationMs) }, "data plane applied");
-        this.onReport?.(report);
-        this.settleWaiters();
-      } catch (error) {
-        this.failures++;
-        const report = this.lastReport;
-        if (report) this.onReport?.(report);
-        this.failWaiters(report?.revision ?? 0, errorMessage(error));
-        const delay = Math.min(this.options.retryInitialMs * 2 ** (this.failures - 1), this.options.retryMaxMs);
-        this.log.error({ err: error, failures: this.failures, retryInMs: delay }, "data plane apply failed; the previous rules stay in force");
-        if (!this.stopped && !this.pending) {
-          this.retryTimer = setTimeout(() => this.trigger(), delay);
-          this.retryTimer.unref();
-        }
-      }
+      await this.onePass();
     } while (this.pending && !this.stopped);
+    this.running = false;
+  }
+
+  private async onePass(): Promise<void> {
+    try {
+      const report = await this.reconciler.reconcile();
+      this.failures = 0;
+      if (report.kind !== "none") this.log.info({ revision: report.revision, kind: report.kind, durationMs: Math.round(report.durationMs) }, "data plane applied");
+      this.onReport?.(report);
+      this.settleWaiters();
+    } catch (error) {
+      this.failures++;
+      const report = this.lastReport;
+      if (report) this.onReport?.(report);
+      this.failWaiters(report?.revision ?? 0, errorMessage(error));
+      const delay = Math.min(this.options.retryInitialMs * 2 ** (this.failures - 1), this.options.retryMaxMs);
+      this.log.error({ err: error, failures: this.failures, retryInMs: delay }, "data plane apply failed; the previous rules stay in force");
+      if (!this.stopped) {
+        this.retryTimer = setTimeout(() => this.trigger(), delay);
+        this.retryTimer.unref();
+      }
+    }
   }
 
   private settleWaiters(): void {

@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { beforeEach, describe, it } from "node:test";
+import { pino } from "pino";
+import { EgressAddressManager } from "../../appliance/kernel/addresses.js";
+import { RouteManager } from "../../appliance/kernel/routes.js";
+import type { Mapping } from "../../appliance/model.js";
+import { NftClient } from "../../appliance/nft/nft-client.js";
+import type { DesiredState } from "../../appliance/reconcile/desired-state.js";
+import { Reconciler } from "../../appliance/reconcile/reconciler.js";
+import { FakeSystem } from "../helpers/fake-system.js";
+
+const mapping = (name: string, sourceCidr: string, egressIp: string, extra: Partial<Mapping> = {}): Mapping => ({
+  cluster: "prod", name, sourceCidr, egressIp, destinations: [], excludedDestinations: [], labels: {}, ...extra,
+});
+
+describe("Reconciler against a fake system", () => {
+  let system: FakeSystem;
+  let desired: DesiredState;
+  let ledger: string[];
+  let reconciler: Reconciler;
+
+  beforeEach(() => {
+    system = new FakeSystem();
+    ledger = [];
+    desired = {
+      revision: 3,
+      mappings: [mapping("a", "10.244.1.0/26", "203.0.113.10"), mapping("v6", "fd00:10:244:1::/64", "2001:db8::10")],
+      routes: [{ cluster: "prod", prefix: "10.244.1.0/24", via: "172.31.0.11" }],
+      egressIps: ["203.0.113.10", "2001:db8::10"],
+    };
+    reconciler = new Reconciler({
+      readDesired: () => structuredClone(desired),
+      nft: new NftClient(system),
+      routes: new RouteManager(system, 211, "inside"),
+      addresses: {
+        manager: new EgressAddressManager(system, "outside"),
+        ledger: {
+          list: () => [...ledger],
+          record: (a) => void (ledger.includes(a) || ledger.push(a)),
+          forget: (a) => void ledger.splice(ledger.indexOf(a), 1),
+        },
+      },
+      ruleset: { table: "egress_gateway", insideInterface: "inside", outsideInterface: "outside", unmappedTraffic: "drop" },
+      log: pino({ enabled: false }),
+    });
+  });
+
+  it("first pass replaces the whole table after a check, reads it back, installs routes and addresses", async () => {
+    const report = await reconciler.reconcile();
+    assert.equal(report.ok, true);
+    assert.equal(report.kind, "full");
+    assert.equal(reconciler.appliedRevision, 3);
+    const batches = system.callsOf("nft", "-f");
+    assert.equal(batches.length, 2, "one check and one apply");
+    assert.ok(batches[0]?.args.includes("-c"), "the check comes first");
+    assert.deepEqual(batches[0]?.batch, batches[1]?.batch, "the checked batch is the applied batch");
+    assert.ok(system.callsOf("nft", "list").length >= 1, "the table is read back");
+    assert.deepEqual([...system.routes.keys()], ["10.244.1.0/24"]);
+    assert.deepEqual(system.addresses.map((a) => a.local).sort(), ["2001:db8::10", "203.0.113.1", "203.0.113.10"]);
+    assert.deepEqual(ledger.sort(), ["2001:db8::10", "203.0.113.10"]);
+  });
+
+  it("a second pass with nothing changed makes no system calls at all", async () => {
+    await reconciler.reconcile();
+    system.calls = [];
+    const report = await reconciler.reconcile();
+    assert.equal(report.kind, "none");
+    assert.deepEqual(system.calls, []);
+  });
+
+  it("a changed mapping is applied as element changes only, not a table replace", async () => {
+    await reconciler.reconcile();
+    system.calls = [];
+    desired = { ...desired, revision: 4, mappings: [mapping("a", "10.244.1.0/26", "203.0.113.10"), mapping("b", "10.244.1.64/26", "203.0.113.10"), desired.mappings[1] as Mapping] };
+    const report = await reconciler.reconcile();
+    assert.equal(report.kind, "incremental");
+    const applied = system.callsOf("nft", "-f").find((c) => !c.args.includes("-c"));
+    const commands = applied?.batch?.nftables.slice(1).map((c) => `${Object.keys(c)[0]} ${Object.keys(Object.values(c)[0] as object)[0]}`);
+    assert.deepEqual(commands, ["add element"], "one element addition, no table, chain or rule command");
+    assert.equal(system.sets.get("snat_v4")?.elem.size, 2);
+    assert.equal(system.callsOf("ip", "replace").length, 0, "routes unchanged: no route calls");
+  });
+
+  it("a failed apply is reported, keeps the previous rules, and the next pass replaces the table in full", async () => {
+    await reconciler.reconcile();
+    const before = JSON.stringify(system.listing());
+    desired = { ...desired, revision: 5, mappings: [...desired.mappings, mapping("b", "10.244.1.64/26", "203.0.113.10")] };
+    system.failNextApply = "Error: Could not process rule: Device or resource busy";
+    await assert.rejects(reconciler.reconcile(), /Device or resource busy/);
+    assert.equal(reconciler.lastReport?.ok, false);
+    assert.match(reconciler.lastReport?.error ?? "", /busy/);
+    assert.equal(reconciler.appliedRevision, 3, "the applied revision does not move on failure");
+    assert.equal(JSON.stringify(system.listing()), before, "the kernel still holds the last good table");
+    const report = await reconciler.reconcile();
+    assert.equal(report.ok, true);
+    assert.equal(report.kind, "full", "after a failure nothing is assumed about the kernel");
+    assert.equal(reconciler.appliedRevision, 5);
+  });
+
+  it("detects a flushed table and a deleted route, and the next pass repairs both", async () => {
+    await reconciler.reconcile();
+    assert.deepEqual(await reconciler.detectDrift(), [], "no drift right after an apply");
+    system.rules = [];
+    system.routes.clear();
+    const drift = await reconciler.detectDrift();
+    assert.ok(drift.some((d) => d.includes("chain postrouting")), `drift names the chain: ${drift.join("; ")}`);
+    assert.ok(drift.some((d) => d.includes("routes")));
+    const report = await reconciler.reconcile();
+    assert.equal(report.kind, "full");
+    assert.equal(system.rules.filter((r) => r.chain === "postrouting").length, 9);
+    assert.deepEqual([...system.routes.keys()], ["10.244.1.0/24"]);
+  });
+
+  it("removes only routes with its own protocol number and only addresses from its ledger", async () => {
+    system.routes.set("10.99.0.0/16", { dst: "10.99.0.0/16", gateway: "172.31.0.99", protocol: "static" });
+    system.addresses.push({ ifname: "outside", local: "203.0.113.77", prefixlen: 32 });
+    await reconciler.reconcile();
+    desired = { ...desired, revision: 6, mappings: [], routes: [], egressIps: [] };
+    await reconciler.reconcile();
+    assert.deepEqual([...system.routes.keys()], ["10.99.0.0/16"], "the operator's route survives");
+    assert.deepEqual(system.addresses.map((a) => a.local).sort(), ["203.0.113.1", "203.0.113.77"], "foreign addresses survive");
+    assert.deepEqual(ledger, []);
+  });
+
+  it("a readback that differs from what was meant fails the pass", async () => {
+    const realApply = system.run.bind(system);
+    system.run = async (command, args, options) => {
+      const result = await realApply(command, args, options);
+      if (command === "nft" && args.includes("-f") && !args.includes("-c")) system.sets.get("snat_v4")?.elem.clear();
+      return result;
+    };
+    await assert.rejects(reconciler.reconcile(), /readback differs.*snat_v4/);
+    assert.equal(reconciler.appliedRevision, 0);
+  });
+});
