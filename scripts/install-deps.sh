@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what the appliance, its tests and its lab need on a fresh Debian machine (run as root):
+# the Debian packages for the data plane, then the npm dependencies, then the build.
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: run as root (it installs Debian packages and the lab needs network namespaces)" >&2
+    exit 1
+  fi
+}
+
+PACKAGES=(nftables iproute2 keepalived conntrackd conntrack iperf3 procps ca-certificates python3 make g++)
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  need_root
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Debian 12's own nodejs is 18; the appliance needs 20 or newer (Debian 13 packages 20).
+if ! command -v node >/dev/null 2>&1; then
+  need_root
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "install-deps: Node.js $(node --version) is too old; the appliance needs Node.js 20 or newer" >&2
+  exit 1
+fi
+
+# better-sqlite3 compiles from source when no prebuilt binary can be downloaded (about a minute).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run build --silent

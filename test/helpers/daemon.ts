@@ -1,0 +1,102 @@
+import { request } from "node:http";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Netns } from "./netns.js";
+
+const EGW_BIN = fileURLToPath(new URL("../../bin/egw.js", import.meta.url));
+
+export interface ApiResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+}
+
+/** Calls the daemon's API over its Unix socket: sockets are files, so the test needs no route into the namespace. */
+export function callApi(socketPath: string, method: string, path: string, token: string | undefined, body?: unknown): Promise<ApiResponse> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request({
+      socketPath, method, path,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}),
+      },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        let parsed: unknown = text;
+        try {
+          parsed = text ? JSON.parse(text) : undefined;
+        } catch {
+          // metrics and other text bodies stay strings
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
+      });
+    });
+    req.on("error", reject);
+    req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${path} timed out`)));
+    if (payload) req.write(payload);
+    req.end();
+  });
+}
+
+export interface DaemonHandle {
+  dir: string;
+  socket: string;
+  adminToken: string;
+  log: () => string;
+  api: (method: string, path: string, body?: unknown, token?: string) => Promise<ApiResponse>;
+  stop: () => Promise<void>;
+  start: () => Promise<void>;
+  cleanup: () => void;
+}
+
+/** Runs the real daemon (the built bin/egw.js) inside `ns`, with its own config, token and database. */
+export async function startDaemon(ns: Netns, overrides: { dataplane?: Record<string, unknown> } = {}): Promise<DaemonHandle> {
+  const dir = mkdtempSync(join(tmpdir(), "egw-it-"));
+  const socket = join(dir, "api.sock");
+  const adminToken = `admin-${"x".repeat(40)}-${Math.random().toString(36).slice(2)}`;
+  writeFileSync(join(dir, "admin-token"), `${adminToken}\n`, { mode: 0o600 });
+  const config = {
+    gateway: { name: "gw-test" },
+    api: { listen: [`unix:${socket}`], adminTokenFile: "admin-token", waitTimeoutMs: 10_000 },
+    database: { path: "egw.db" },
+    network: { inside: { interface: "inside" }, outside: { interface: "outside" } },
+    dataplane: { driftCheckIntervalMs: 1_000, ...overrides.dataplane },
+    log: { level: "debug" },
+  };
+  writeFileSync(join(dir, "egw.json"), JSON.stringify(config, null, 2));
+  let output = "";
+  let child: ReturnType<Netns["spawn"]> | undefined;
+
+  const start = async () => {
+    child = ns.spawn(process.execPath, [EGW_BIN, "serve", "--config", join(dir, "egw.json")], { all: true, buffer: false, reject: false });
+    child.all?.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const ready = await callApi(socket, "GET", "/readyz", undefined).catch(() => undefined);
+      if (ready?.status === 200) return;
+      if (child.exitCode !== null && child.exitCode !== undefined) throw new Error(`egw exited with ${child.exitCode}:\n${output}`);
+      if (Date.now() > deadline) throw new Error(`egw not ready after 20 s:\n${output}`);
+      await sleep(100);
+    }
+  };
+  const stop = async () => {
+    if (!child) return;
+    child.kill("SIGTERM");
+    await child;
+    child = undefined;
+  };
+  await start();
+  return {
+    dir, socket, adminToken, start, stop,
+    log: () => output,
+    api: (method, path, body, token = adminToken) => callApi(socket, method, path, token, body),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}

@@ -1,0 +1,151 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { buildGatewayTopology, type GatewayTopology } from "../helpers/topology.js";
+import { startWhoamiServer, whoami } from "../helpers/whoami-client.js";
+
+const isRoot = process.getuid?.() === 0;
+
+/**
+ * One gateway, end to end, with the real daemon, nft and ip in network namespaces: every assertion is
+ * about a real packet's source address as the server saw it, or about the live kernel state.
+ */
+describe("single gateway end to end", { skip: isRoot ? false : "needs root for network namespaces" }, () => {
+  let topo: GatewayTopology;
+  let daemon: DaemonHandle | undefined;
+
+  const seenAs = async (pod: "a" | "b" | "c", family: 4 | 6, timeoutMs = 2_000) => {
+    const result = await whoami(topo.pods[pod], family === 4 ? topo.addr.server.v4 : topo.addr.server.v6, 8080, timeoutMs);
+    return result.ok ? result.seenAs : `failed:${result.error}`;
+  };
+  const nftTable = async () => (await topo.gateway.exec("nft", ["-j", "list", "table", "inet", "egress_gateway"])).stdout;
+  const eventually = async (check: () => Promise<boolean>, what: string, timeoutMs = 15_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await check())) {
+      if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}\n--- daemon log ---\n${daemon?.log().slice(-4000)}`);
+      await sleep(200);
+    }
+  };
+
+  before(async () => {
+    topo = await buildGatewayTopology();
+    await startWhoamiServer(topo.server);
+    daemon = await startDaemon(topo.gateway);
+  });
+
+  after(async () => {
+    await daemon?.stop().catch(() => undefined);
+    daemon?.cleanup();
+    await topo?.destroy();
+  });
+
+  it("registers egress IPs, a cluster, mappings and routes through the API and applies them", async () => {
+    const d = daemon as DaemonHandle;
+    for (const address of ["203.0.113.10", "203.0.113.11", "2001:db8::10", "2001:db8::11"]) {
+      assert.equal((await d.api("POST", "/v1/egress-ips", { address })).status, 201);
+    }
+    const cluster = await d.api("POST", "/v1/clusters", {
+      name: "prod", sourceRanges: ["10.244.0.0/16", "fd00:10:244::/48"], egressIps: ["203.0.113.10", "203.0.113.11", "2001:db8::10", "2001:db8::11"],
+    });
+    assert.equal(cluster.status, 201, JSON.stringify(cluster.body));
+    const token = await d.api("POST", "/v1/clusters/prod/tokens", { description: "integration test" });
+    assert.equal(token.status, 201);
+    const clusterToken = (token.body as { token: string }).token;
+
+    const mappings = await d.api("PUT", "/v1/clusters/prod/mappings?wait=true", {
+      mappings: [
+        { name: "app-a", sourceCidr: "10.244.1.0/26", egressIp: "203.0.113.10", labels: { namespace: "a" } },
+        { name: "app-b", sourceCidr: "10.244.1.64/26", egressIp: "203.0.113.11" },
+        { name: "app-a-v6", sourceCidr: "fd00:10:244:1::/64", egressIp: "2001:db8::10" },
+        { name: "app-b-v6", sourceCidr: "fd00:10:244:2::/64", egressIp: "2001:db8::11" },
+      ],
+    }, clusterToken);
+    assert.equal(mappings.status, 200, JSON.stringify(mappings.body));
+    assert.equal(mappings.headers["egw-applied-revision"], mappings.headers["egw-revision"], "wait=true returned after the apply");
+
+    const routes = await d.api("PUT", "/v1/clusters/prod/routes?wait=true", {
+      routes: [{ prefix: "10.244.0.0/16", via: "172.31.0.11" }, { prefix: "fd00:10:244::/48", via: "fd00:172:31::11" }],
+    }, clusterToken);
+    assert.equal(routes.status, 200, JSON.stringify(routes.body));
+
+    const kernelRoutes = (await topo.gateway.exec("ip", ["route", "show", "proto", "211"])).stdout;
+    assert.match(kernelRoutes, /10\.244\.0\.0\/16 via 172\.31\.0\.11 dev inside/);
+    const outside = (await topo.gateway.exec("ip", ["-o", "addr", "show", "dev", "outside"])).stdout;
+    for (const address of ["203.0.113.10/32", "203.0.113.11/32", "2001:db8::10/128", "2001:db8::11/128"]) assert.ok(outside.includes(address), address);
+    const status = await d.api("GET", "/v1/clusters/prod/status", undefined, clusterToken);
+    assert.equal(status.status, 200);
+    assert.equal((status.body as { gateways: { inSync: boolean }[] }).gateways[0]?.inSync, true);
+  });
+
+  it("each pod reaches the server from its mapped egress IP, over IPv4 and IPv6", async () => {
+    assert.equal(await seenAs("a", 4), "203.0.113.10");
+    assert.equal(await seenAs("b", 4), "203.0.113.11");
+    assert.equal(await seenAs("a", 6), "2001:db8::10");
+    assert.equal(await seenAs("b", 6), "2001:db8::11");
+  });
+
+  it("a pod that no mapping covers is dropped at the gateway, and counted", async () => {
+    assert.match(await seenAs("c", 4, 1_500), /^failed:/);
+    assert.match(await seenAs("c", 6, 1_500), /^failed:/);
+    const postrouting = (await topo.gateway.exec("nft", ["list", "chain", "inet", "egress_gateway", "postrouting"])).stdout;
+    const dropped = /counter packets (\d+) bytes \d+ drop comment "egw:unmapped-drop"/.exec(postrouting);
+    assert.ok(dropped && Number(dropped[1]) > 0, `the unmapped drop counter counted: ${postrouting}`);
+  });
+
+  it("a rejected request changes neither the store nor the data plane", async () => {
+    const d = daemon as DaemonHandle;
+    const tableBefore = await nftTable();
+    const revisionBefore = (await d.api("GET", "/v1/status")).body as { revision: number };
+    const overlap = await d.api("POST", "/v1/clusters/prod/mappings?wait=true", { name: "dup", sourceCidr: "10.244.1.0/25", egressIp: "203.0.113.10" });
+    assert.equal(overlap.status, 409);
+    assert.match((overlap.body as { detail: string }).detail, /overlaps 10\.244\.1\.(0|64)\/26 \(mapping app-(a|b) of cluster prod\)/);
+    const foreign = await d.api("POST", "/v1/clusters/prod/mappings", { name: "x", sourceCidr: "10.99.0.0/24", egressIp: "203.0.113.10" });
+    assert.equal(foreign.status, 403);
+    assert.equal(((await d.api("GET", "/v1/status")).body as { revision: number }).revision, revisionBefore.revision);
+    await sleep(300);
+    assert.equal(await nftTable(), tableBefore);
+  });
+
+  it("changing and deleting a mapping takes effect on new connections", async () => {
+    const d = daemon as DaemonHandle;
+    const current = (await d.api("GET", "/v1/clusters/prod/mappings")).body as { mappings: { name: string; egressIp: string }[] };
+    const changed = current.mappings.map((m) => (m.name === "app-a" ? { ...m, egressIp: "203.0.113.11" } : m));
+    assert.equal((await d.api("PUT", "/v1/clusters/prod/mappings?wait=true", { mappings: changed })).status, 200);
+    assert.equal(await seenAs("a", 4), "203.0.113.11");
+    assert.equal((await d.api("DELETE", "/v1/clusters/prod/mappings/app-b?wait=true")).status, 204);
+    assert.match(await seenAs("b", 4, 1_500), /^failed:/);
+    assert.equal(await seenAs("b", 6), "2001:db8::11", "the IPv6 mapping of the same app is untouched");
+  });
+
+  it("repairs a flushed table and a deleted route by itself", async () => {
+    await topo.gateway.exec("nft", ["flush", "table", "inet", "egress_gateway"]);
+    await topo.gateway.exec("ip", ["route", "del", "10.244.0.0/16", "proto", "211"]);
+    assert.match(await seenAs("a", 4, 1_000), /^failed:/, "with the table flushed the pod is not translated");
+    await eventually(async () => (await seenAs("a", 4, 1_000)) === "203.0.113.11", "pod a translated again after the drift repair");
+    const kernelRoutes = (await topo.gateway.exec("ip", ["route", "show", "proto", "211"])).stdout;
+    assert.match(kernelRoutes, /10\.244\.0\.0\/16 via 172\.31\.0\.11/);
+  });
+
+  it("keeps forwarding while the daemon is stopped, and restarts with the same state", async () => {
+    const d = daemon as DaemonHandle;
+    const mappingsBefore = (await d.api("GET", "/v1/clusters/prod/mappings")).body;
+    const revisionBefore = ((await d.api("GET", "/v1/status")).body as { revision: number }).revision;
+    await d.stop();
+    assert.equal(await seenAs("a", 4), "203.0.113.11", "the data plane stays in force without the daemon");
+    assert.equal(await seenAs("a", 6), "2001:db8::10");
+    await d.start();
+    assert.deepEqual((await d.api("GET", "/v1/clusters/prod/mappings")).body, mappingsBefore);
+    const status = (await d.api("GET", "/v1/status")).body as { revision: number; inSync: boolean };
+    assert.equal(status.revision, revisionBefore);
+    assert.equal(status.inSync, true);
+    assert.equal(await seenAs("a", 4), "203.0.113.11");
+  });
+
+  it("exposes per-egress-IP traffic counters as metrics", async () => {
+    const metrics = (await (daemon as DaemonHandle).api("GET", "/metrics", undefined, undefined)).body as string;
+    const line = metrics.split("\n").find((l) => l.startsWith('egw_egress_ip_packets_total{egress_ip="203.0.113.11",direction="out"}'));
+    assert.ok(line, "the counter is exported");
+    assert.ok(Number(line.split(" ").pop()) > 0, line);
+  });
+});
