@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
-import { buildGatewayTopology, type GatewayTopology } from "../helpers/topology.js";
-import { startWhoamiServer, whoami } from "../helpers/whoami-client.js";
+import { startDaemon, type DaemonHandle } from "../../lab/daemon.js";
+import { buildGatewayTopology, type GatewayTopology } from "../../lab/topology.js";
+import { startWhoamiServer, whoami } from "../../lab/whoami-client.js";
 
 const isRoot = process.getuid?.() === 0;
 

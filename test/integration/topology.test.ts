@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { buildGatewayTopology, type GatewayTopology } from '../helpers/topology.js';
-import { startWhoamiServer, whoami } from '../helpers/whoami-client.js';
+import { buildGatewayTopology, type GatewayTopology } from '../../lab/topology.js';
+import { startWhoamiServer, whoami } from '../../lab/whoami-client.js';
 
 const notRoot = process.getuid?.() !== 0;
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Netns } from "./netns.js";
 
-const EGW_BIN = fileURLToPath(new URL("../../bin/egw.js", import.meta.url));
+const EGW_BIN = fileURLToPath(new URL("../bin/egw.js", import.meta.url));
 
 export interface ApiResponse {
   status: number;
