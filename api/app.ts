@@ -5,12 +5,15 @@ import { fieldProblemsFromZod } from "../appliance/validation.js";
 import type { ApiDeps, ApiEnv } from "./context.js";
 import { authenticate } from "./middleware/auth.js";
 import { jsonOnly } from "./middleware/json-only.js";
+import { leaderWrites } from "./middleware/leader-writes.js";
 import { problemResponse, toProblem } from "./problem.js";
 import { clusterRoutes } from "./routes/clusters.js";
 import { egressIpRoutes } from "./routes/egress-ips.js";
 import { mappingRoutes } from "./routes/mappings.js";
 import { opsRoutes } from "./routes/ops.js";
+import { haRoutes } from "./routes/ha.js";
 import { podRouteRoutes } from "./routes/pod-routes.js";
+import { replicationRoutes } from "./routes/replication.js";
 import { clusterStatusRoutes, systemStatusRoutes } from "./routes/status.js";
 import { tokenRoutes } from "./routes/tokens.js";
 
@@ -39,9 +42,12 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     },
   }));
   app.use("/v1/*", jsonOnly());
+  app.use("/v1/*", leaderWrites());
   app.use("/v1/*", authenticate());
 
   app.route("/", opsRoutes);
+  app.route("/internal/v1", replicationRoutes);
+  app.route("/v1/ha", haRoutes);
   app.route("/v1/status", systemStatusRoutes);
   app.route("/v1/egress-ips", egressIpRoutes);
   app.route("/v1/clusters", clusterRoutes);

@@ -6,6 +6,10 @@ import type { ApplyReport } from "../appliance/reconcile/reconciler.js";
 import type { z } from "@hono/zod-openapi";
 import type { systemStatus } from "./schemas/resources.js";
 
+import type { Follower } from "../appliance/replication/follower.js";
+import type { PeerReport } from "../appliance/replication/leader.js";
+import type { PeerClient } from "../appliance/replication/peer-client.js";
+
 export type Principal = { kind: "admin" } | { kind: "cluster"; cluster: string; tokenId: string };
 
 /** What the API needs from the rest of the daemon; tests pass a small stand-in for the data-plane parts. */
@@ -21,6 +25,16 @@ export interface ApiDeps {
   };
   status(): z.infer<typeof systemStatus>;
   metrics: Registry;
+  /** Present in HA mode: replication and leadership. */
+  ha?: {
+    peerSecret: string;
+    follower: Follower;
+    isLeader(): boolean;
+    /** Where writes go when this gateway is not the leader. */
+    leader(): PeerClient | undefined;
+    replicate(revision: number): Promise<PeerReport[]>;
+    handover(): Promise<{ from: string; role: string }>;
+  };
   bodyLimitBytes: number;
   waitTimeoutMs: number;
   log: Logger;

@@ -10,6 +10,7 @@ export function toProblem(error: unknown): AppError {
   if (error instanceof HTTPException) {
     if (error.status === 400) return new AppError("malformed-json", error.message || "the request body is not valid JSON");
     if (error.status === 413) return new AppError("payload-too-large", error.message);
+    if (error.status === 415) return new AppError("unsupported-media-type", error.message);
     if (error.status === 401) return new AppError("unauthorized", error.message);
     if (error.status === 404) return new AppError("not-found", error.message);
   }

@@ -11,6 +11,14 @@ export async function performWrite<T>(c: Context<ApiEnv>, change: (tx: WriteCont
   const deps = c.get("deps");
   const outcome = deps.store.write(actorOf(c.get("principal")), change);
   c.header("Egw-Revision", String(outcome.revision));
+  if (deps.ha && outcome.changed) {
+    // The acknowledgement waits for every peer (bounded); the ones that did not confirm are named.
+    const peers = await deps.ha.replicate(outcome.revision);
+    const confirmed = peers.filter((p) => p.revision !== null && p.revision >= outcome.revision).map((p) => p.name);
+    const behind = peers.filter((p) => !confirmed.includes(p.name)).map((p) => `${p.name}=${p.status}`);
+    if (confirmed.length > 0) c.header("Egw-Replicated-To", confirmed.join(", "));
+    if (behind.length > 0) c.header("Egw-Replication-Behind", behind.join(", "));
+  }
   if (c.req.query("wait") === "true") {
     const asked = Number(c.req.query("waitTimeoutMs") ?? deps.waitTimeoutMs);
     const timeout = Math.min(Number.isFinite(asked) && asked > 0 ? asked : deps.waitTimeoutMs, deps.waitTimeoutMs);

@@ -11,7 +11,7 @@ import { performWrite } from "../write.js";
 
 const tags = ["Routes (cluster)"];
 const security = [{ bearer: [] }];
-/** The prefix is the key; its slash is sent URL-encoded (10.244.1.0%2F24) or as a dash (10.244.1.0-24). */
+/** The prefix is the key; its slash is sent URL-encoded (10.244.1.0%2F24, decoded by the router) or as a dash (10.244.1.0-24). */
 const routeParams = clusterNameParam.extend({
   prefix: z.string().min(3).max(60).openapi({ param: { name: "prefix", in: "path" }, example: "10.244.1.0%2F24" }),
 });
@@ -62,6 +62,6 @@ export const podRouteRoutes = new OpenAPIHono<ApiEnv>()
   }), async (c) => {
     const { name, prefix } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
-    await performWrite(c, (tx) => service.deleteRoute(tx, name, prefixFromPath(decodeURIComponent(prefix))));
+    await performWrite(c, (tx) => service.deleteRoute(tx, name, prefixFromPath(prefix)));
     return c.body(null, 204);
   });

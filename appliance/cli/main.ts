@@ -3,12 +3,14 @@ import { AppError, errorMessage } from "../errors.js";
 import { loadConfig } from "../config/load.js";
 import { createLogger } from "../log.js";
 import { Daemon } from "../daemon.js";
+import { renderConfigReference } from "./config-reference.js";
 import { renderOpenApi } from "./openapi.js";
 
 const USAGE = `usage:
   egw serve --config FILE     run the daemon
   egw openapi [--format json|markdown]   print the API reference
-  egw check-config --config FILE         validate a config file and exit`;
+  egw check-config --config FILE         validate a config file and exit
+  egw config-reference                   print the config file reference (Markdown)`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -23,6 +25,9 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case "openapi":
         process.stdout.write(renderOpenApi(values.format === "markdown" ? "markdown" : "json"));
+        return 0;
+      case "config-reference":
+        process.stdout.write(renderConfigReference());
         return 0;
       default:
         process.stderr.write(`${USAGE}\n`);

@@ -5,10 +5,18 @@ export const dnsLabel = z
   .string()
   .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be a DNS label: 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit");
 
+const LISTEN_PATTERN = /^(?:unix:(\/.+)|\[([0-9a-fA-F:]+)\]:(\d{1,5})|(\d{1,3}(?:\.\d{1,3}){3}|localhost):(\d{1,5}))$/;
+
 const listenAddress = z
   .string()
-  .regex(/^(unix:\/.+|\[[0-9a-fA-F:.]+\]:\d{1,5}|[0-9.]+:\d{1,5}|localhost:\d{1,5})$/,
-    "must be HOST:PORT (IPv6 as [ADDR]:PORT) or unix:/absolute/path");
+  .refine((text) => {
+    const match = LISTEN_PATTERN.exec(text);
+    if (!match) return false;
+    if (match[1]) return true;
+    const port = Number(match[3] ?? match[5]);
+    const octetsOk = (match[4] ?? "").split(".").every((o) => o === "localhost" || Number(o) <= 255);
+    return port >= 1 && port <= 65535 && octetsOk;
+  }, "must be IPV4:PORT, [IPV6]:PORT or localhost:PORT with a port 1-65535, or unix:/absolute/path");
 
 const interfaceName = z.string().regex(/^[a-zA-Z0-9_.-]{1,15}$/, "must be a Linux interface name (1-15 characters)");
 
@@ -58,6 +66,45 @@ export const configSchema = z.strictObject({
     retryInitialMs: z.number().int().min(50).max(60_000).default(500).describe("First retry delay after a failed apply."),
     retryMaxMs: z.number().int().min(100).max(600_000).default(30_000).describe("Longest retry delay (the delay doubles up to this)."),
   }).prefault({}),
+  ha: z.strictObject({
+    processes: z.enum(["supervised", "systemd"]).default("systemd")
+      .describe("Who runs keepalived and conntrackd: systemd (the daemon writes their config and reloads the units) or the daemon itself as child processes (lab, containers)."),
+    runDirectory: z.string().min(1).default("/run/egw")
+      .describe("Where supervised keepalived/conntrackd keep their config, pid files, sockets and the VRRP notification FIFO."),
+    insideVips: z.array(z.string()).min(1)
+      .describe("Floating addresses (CIDR, e.g. 172.31.0.1/24) on the inside interface that the cluster nodes route to."),
+    priority: z.number().int().min(1).max(254).default(100)
+      .describe("VRRP priority of this gateway; the highest wins the first election. Preemption is off, so a returning gateway never takes the VIPs back."),
+    advertIntervalMs: z.number().int().min(50).max(10_000).default(200)
+      .describe("VRRPv3 advertisement interval. A backup takes over after about 3 intervals plus skew without adverts (≈0.7 s at 200 ms)."),
+    virtualRouterIds: z.strictObject({
+      inside: z.number().int().min(1).max(255).default(51),
+      outside: z.number().int().min(1).max(255).default(52),
+    }).prefault({}).describe("VRRP router ids; unique per broadcast domain, equal on all gateways of the group."),
+    unicast: z.strictObject({
+      insideSource: z.string().describe("This gateway's own inside address, the source of VRRP adverts."),
+      insidePeers: z.array(z.string()).min(1).describe("The other gateways' inside addresses."),
+      outsideSource: z.string().describe("This gateway's own outside address."),
+      outsidePeers: z.array(z.string()).min(1).describe("The other gateways' outside addresses."),
+    }).optional().describe("Send VRRP adverts by unicast to the listed peers (many networks forbid multicast). Absent: multicast."),
+    conntrackd: z.strictObject({
+      interface: interfaceName.describe("Dedicated link between the gateways that carries connection state."),
+      localAddress: z.string().describe("This gateway's IPv4 address on the sync link."),
+      peerAddress: z.string().describe("The peer's IPv4 address on the sync link (FTFW over UDP unicast)."),
+      port: z.number().int().min(1).max(65535).default(3780),
+    }).describe("Connection-state replication so established connections survive a failover."),
+    peers: z.array(z.strictObject({
+      name: dnsLabel.describe("The peer gateway's gateway.name."),
+      url: z.string().regex(/^https?:\/\/[^\s/]+(:\d+)?\/?$/, "must be http(s)://HOST:PORT").describe("Base URL of the peer's API, reachable from this gateway (ideally over the sync link)."),
+    })).default([]).describe("The other gateways of the group, for configuration replication."),
+    peerSecretFile: z.string().min(1).describe("File with the shared secret (at least 32 characters) that authenticates replication between gateways."),
+    replicationTimeoutMs: z.number().int().min(50).max(60_000).default(2_000)
+      .describe("How long a write waits for each peer before it is acknowledged with that peer reported behind."),
+    keepalivedConfigPath: z.string().min(1).optional()
+      .describe("Where keepalived's config is written (default: RUN_DIRECTORY/keepalived.conf when supervised, /etc/keepalived/keepalived.conf with systemd)."),
+    conntrackdConfigPath: z.string().min(1).optional()
+      .describe("Where conntrackd's config is written (default: RUN_DIRECTORY/conntrackd.conf when supervised, /etc/conntrackd/conntrackd.conf with systemd)."),
+  }).optional().describe("High availability: present on every gateway of a VRRP group. Absent: a single gateway that assigns the egress IPs itself."),
   log: z.strictObject({
     level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
   }).prefault({}),

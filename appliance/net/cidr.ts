@@ -56,13 +56,38 @@ function parseIp(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
   return undefined;
 }
 
+/** Embedded-IPv4 forms ("::ffff:10.0.0.1", "::1.2.3.4") blur the two families: IPv4 is written as IPv4. */
+function refuseEmbeddedIpv4(text: string, field: string): void {
+  if (text.includes(":") && text.includes(".")) {
+    throw invalidField(field, `"${text}" embeds an IPv4 address in IPv6 notation (IPv4-mapped or compatible); write the IPv4 address instead`);
+  }
+}
+
 export function parseAddress(text: string, field: string): Address {
+  refuseEmbeddedIpv4(text, field);
   const ip = parseIp(text.trim());
   if (!ip) throw invalidField(field, `"${text}" is not an IPv4 or IPv6 address`);
+  refuseMapped(ip, text, field);
+  return { family: familyOf(ip), address: canonicalText(ip), value: toBigInt(ip) };
+}
+
+function refuseMapped(ip: ipaddr.IPv4 | ipaddr.IPv6, text: string, field: string): void {
   if (ip instanceof ipaddr.IPv6 && ip.isIPv4MappedAddress()) {
     throw invalidField(field, `"${text}" is an IPv4-mapped IPv6 address; write the IPv4 address instead`);
   }
-  return { family: familyOf(ip), address: canonicalText(ip), value: toBigInt(ip) };
+}
+
+const NOT_UNICAST = new Set(["unspecified", "loopback", "multicast", "broadcast"]);
+
+/**
+ * Refuses addresses that can never be a host's unicast address (0.0.0.0, ::, loopback, multicast,
+ * broadcast): as an egress IP or next hop they would only fail later, in the data plane.
+ */
+export function requireUnicast(address: Address, field: string, options: { allowLinkLocal: boolean }): void {
+  const range = ipaddr.parse(address.address).range();
+  if (NOT_UNICAST.has(range) || (!options.allowLinkLocal && range === "linkLocal")) {
+    throw invalidField(field, `${address.address} is a ${range} address, not a usable unicast address`);
+  }
 }
 
 /**
@@ -74,8 +99,10 @@ export function parsePrefix(text: string, field: string): Prefix {
   if (slash < 0) throw invalidField(field, `"${text}" is not in CIDR notation (address/length)`);
   const addressText = text.slice(0, slash).trim();
   const lengthText = text.slice(slash + 1).trim();
+  refuseEmbeddedIpv4(addressText, field);
   const ip = parseIp(addressText);
   if (!ip) throw invalidField(field, `"${addressText}" is not an IPv4 or IPv6 address`);
+  refuseMapped(ip, text, field);
   const family = familyOf(ip);
   if (!/^\d{1,3}$/.test(lengthText) || Number(lengthText) > BITS[family]) {
     throw invalidField(field, `prefix length "${lengthText}" must be 0 to ${BITS[family]} for IPv${family}`);
@@ -133,4 +160,16 @@ export function findOverlap<T>(items: T[], prefixOf: (item: T) => Prefix): [T, T
     if (prefixesOverlap(prefixOf(previous), prefixOf(current))) return [previous, current];
   }
   return undefined;
+}
+
+/** An address with its on-link prefix length, as assigned to an interface ("172.31.0.1/24"): host bits allowed. */
+export function parseInterfaceAddress(text: string, field: string): Address & { length: number; text: string } {
+  const slash = text.indexOf("/");
+  const address = parseAddress(slash < 0 ? text : text.slice(0, slash), field);
+  const max = BITS[address.family];
+  const lengthText = slash < 0 ? String(max) : text.slice(slash + 1).trim();
+  if (!/^\d{1,3}$/.test(lengthText) || Number(lengthText) > max) {
+    throw invalidField(field, `prefix length "${lengthText}" must be 0 to ${max} for IPv${address.family}`);
+  }
+  return { ...address, length: Number(lengthText), text: `${address.address}/${lengthText}` };
 }

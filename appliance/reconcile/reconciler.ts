@@ -19,6 +19,8 @@ export interface ReconcilerDeps {
   routes: RouteManager;
   /** Absent in HA mode, where keepalived owns the addresses. */
   addresses?: { manager: EgressAddressManager; ledger: OwnedAddressLedger } | undefined;
+  /** HA mode: keepalived's config follows the egress IPs (it then owns the addresses). */
+  vrrp?: { converge(egressIps: readonly string[]): Promise<boolean> } | undefined;
   ruleset: RulesetOptions;
   log: Logger;
 }
@@ -55,6 +57,8 @@ export class Reconciler {
       await this.convergeAddresses(desired.egressIps, "add");
       kind = await this.convergeNft(desired);
       await this.convergeRoutes(desired);
+      // After nft: a new egress IP starts answering only once the rules that use it are in place.
+      await this.deps.vrrp?.converge(desired.egressIps);
       await this.convergeAddresses(desired.egressIps, "remove");
       this.appliedRevision = desired.revision;
       this.lastReport = { revision: desired.revision, ok: true, at: new Date().toISOString(), durationMs: performance.now() - started, kind };

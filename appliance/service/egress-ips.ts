@@ -1,6 +1,6 @@
 import { AppError, invalidField } from "../errors.js";
 import type { EgressIp } from "../model.js";
-import { parseAddress } from "../net/cidr.js";
+import { parseAddress, requireUnicast } from "../net/cidr.js";
 import * as rows from "../store/rows.js";
 import type { WriteContext } from "../store/store.js";
 import type { Db } from "../store/database.js";
@@ -15,6 +15,7 @@ export function requireEgressIp(db: Db, address: string): EgressIp {
 
 export function createEgressIp(tx: WriteContext, input: { address: string; description?: string | undefined }, own: OwnAddresses): EgressIp {
   const parsed = parseAddress(input.address, "address");
+  requireUnicast(parsed, "address", { allowLinkLocal: false });
   if (own.isOwn(parsed.address)) {
     throw invalidField("address", `${parsed.address} is an address of this gateway, not a free address it can give out`);
   }

@@ -62,7 +62,8 @@ function checkMapping(cluster: Cluster, input: MappingInput, field: string): Che
       egressIp: egress.address,
       destinations: destinations.map((p) => p.cidr),
       excludedDestinations: excluded.map((p) => p.cidr),
-      labels: input.labels ?? {},
+      // Sorted keys: a set re-sent with its labels in another order is the same set.
+      labels: Object.fromEntries(Object.entries(input.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
     },
   };
 }

@@ -1,6 +1,6 @@
 import { AppError } from "../errors.js";
 import type { Cluster, Route } from "../model.js";
-import { findOverlap, parseAddress, parsePrefix, prefixContains, prefixContainsAddress, type Prefix } from "../net/cidr.js";
+import { findOverlap, parseAddress, parsePrefix, prefixContains, prefixContainsAddress, requireUnicast, type Prefix } from "../net/cidr.js";
 import * as rows from "../store/rows.js";
 import type { WriteContext } from "../store/store.js";
 import { requireCluster } from "./clusters.js";
@@ -25,6 +25,8 @@ function checkRoute(cluster: Cluster, input: RouteInput, field: string, own: Own
   const at = field === "" ? "" : `${field}.`;
   const prefix = parsePrefix(input.prefix, `${at}prefix`);
   const via = parseAddress(input.via, `${at}via`);
+  // An IPv6 next hop is often link-local (fe80::…); the route names the inside interface, so that works.
+  requireUnicast(via, `${at}via`, { allowLinkLocal: true });
   if (via.family !== prefix.family) {
     throw new AppError("validation-failed", `${at}via: IPv${via.family} next hop for an IPv${prefix.family} prefix`,
       { fields: [{ field: `${at}via`, reason: `IPv${via.family} next hop for an IPv${prefix.family} prefix` }] });

@@ -41,11 +41,14 @@ export class Store extends EventEmitter<{ committed: [revision: number] }> {
   write<T>(actor: Actor, change: (tx: WriteContext) => T): WriteOutcome<T> {
     const entries: AuditEntry[] = [];
     const now = new Date().toISOString();
+    // The revision is bumped first so that every row change (and the changelog triggers that capture them
+    // for replication) already carries the revision of this write. A write that changes nothing rolls back.
     const run = this.db.transaction(() => {
-      const result = change({ db: this.db, now, audit: (entry) => entries.push(entry) });
-      if (entries.length === 0) return { result, revision: this.revision(), changed: false };
       this.db.prepare("UPDATE revision SET value = value + 1 WHERE id = 1").run();
       const revision = this.revision();
+      const result = change({ db: this.db, now, audit: (entry) => entries.push(entry) });
+      if (entries.length === 0) throw new NothingChanged(result);
+      this.db.prepare("INSERT OR REPLACE INTO revision_epochs (revision, epoch) SELECT ?, epoch FROM replication_state WHERE id = 1").run(revision);
       const insert = this.db.prepare(
         "INSERT INTO audit_log (revision, at, actor, action, resource, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)");
       for (const entry of entries) {
@@ -53,11 +56,27 @@ export class Store extends EventEmitter<{ committed: [revision: number] }> {
       }
       return { result, revision, changed: true };
     });
-    // IMMEDIATE takes the write lock up front, so checks made inside the transaction stay true until commit.
-    const outcome = run.immediate();
+    let outcome: WriteOutcome<T>;
+    try {
+      // IMMEDIATE takes the write lock up front, so checks made inside the transaction stay true until commit.
+      outcome = run.immediate();
+    } catch (error) {
+      if (!(error instanceof NothingChanged)) throw error;
+      outcome = { result: error.result as T, revision: this.revision(), changed: false };
+    }
     if (outcome.changed) this.emit("committed", outcome.revision);
     return outcome;
   }
+
+  /** Runs `apply` in one write transaction and announces `revision` afterwards (replication replays). */
+  applyExternal(revision: number, apply: () => void): void {
+    this.db.transaction(apply).immediate();
+    this.emit("committed", revision);
+  }
+}
+
+class NothingChanged {
+  constructor(readonly result: unknown) {}
 }
 
 function json(value: unknown): string | null {

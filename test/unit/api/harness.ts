@@ -182,9 +182,9 @@ export class Harness {
     const commits = this.commits.length;
     const waits = this.dataplane.waits.length;
     const response = await request();
-    assert.deepStrictEqual(this.snapshot(), before, "a rejected request must leave the store exactly as it was");
-    assert.equal(this.commits.length, commits, "a rejected request must not commit a revision");
-    assert.equal(this.dataplane.waits.length, waits, "a rejected request must not wait on the data plane");
+    assert.deepStrictEqual(this.snapshot(), before, "the request must leave the store exactly as it was");
+    assert.equal(this.commits.length, commits, "the request must not commit a revision");
+    assert.equal(this.dataplane.waits.length, waits, "the request must not wait on the data plane");
     return response;
   }
 }

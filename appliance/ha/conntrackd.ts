@@ -1,0 +1,52 @@
+import { writeFileSync } from "node:fs";
+import type { Logger } from "pino";
+import type { CommandRunner } from "../system/runner.js";
+import type { Supervisor } from "../system/supervisor.js";
+import { renderTemplate } from "./templates.js";
+import type { VrrpRole } from "./role-tracker.js";
+
+export interface ConntrackdView {
+  generatedFor: string;
+  interface: string;
+  localAddress: string;
+  peerAddress: string;
+  port: number;
+  systemd: boolean;
+  logFile: string;
+  lockFile: string;
+  controlSocket: string;
+}
+
+/**
+ * conntrackd in FTFW mode with the external cache disabled: states from the peer are written straight
+ * into this gateway's kernel as they arrive, so a backup already knows every NAT binding when it becomes
+ * master and no commit step can race the VIPs coming up (a VIP answering before its state is in the kernel
+ * would reset connections).
+ */
+export class ConntrackdManager {
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly configPath: string,
+    private readonly view: ConntrackdView,
+    private readonly process: { kind: "supervised"; supervisor: Supervisor } | { kind: "systemd"; unit: string },
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    writeFileSync(this.configPath, renderTemplate("conntrackd.conf.hbs", this.view), { mode: 0o644 });
+    if (this.process.kind === "supervised") this.process.supervisor.start();
+    else await this.runner.run("systemctl", ["reload-or-restart", this.process.unit]);
+  }
+
+  /** A gateway that becomes backup asks the new master for its full state, so it can take over again later. */
+  async onRole(role: VrrpRole): Promise<void> {
+    if (role !== "backup") return;
+    await this.runner.run("conntrackd", ["-C", this.configPath, "-n"]).catch((error: unknown) => {
+      this.log.warn({ err: error }, "conntrackd resync request failed; the peer's state will arrive with its next updates");
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.process.kind === "supervised") await this.process.supervisor.stop();
+  }
+}

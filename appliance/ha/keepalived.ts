@@ -1,0 +1,55 @@
+import { renameSync, writeFileSync } from "node:fs";
+import type { Logger } from "pino";
+import { AppError } from "../errors.js";
+import type { CommandRunner } from "../system/runner.js";
+import type { Supervisor } from "../system/supervisor.js";
+import { renderTemplate } from "./templates.js";
+import type { KeepalivedView } from "./keepalived-view.js";
+
+/**
+ * Owns keepalived's configuration: renders it, has keepalived validate it (`-t`) before it replaces the
+ * live file, and reloads keepalived only when the text changed — a reload is cheap but not free, and an
+ * unchanged config must cost nothing.
+ */
+export class KeepalivedManager {
+  private applied: string | undefined;
+
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly configPath: string,
+    private readonly process: { kind: "supervised"; supervisor: Supervisor } | { kind: "systemd"; unit: string },
+    private readonly log: Logger,
+  ) {}
+
+  render(view: KeepalivedView): string {
+    return renderTemplate("keepalived.conf.hbs", view);
+  }
+
+  /** Returns whether keepalived was (re)configured. */
+  async converge(view: KeepalivedView): Promise<boolean> {
+    const text = this.render(view);
+    if (text === this.applied) return false;
+    const candidate = `${this.configPath}.new`;
+    writeFileSync(candidate, text, { mode: 0o644 });
+    const check = await this.runner.run("keepalived", ["-t", "-f", candidate], { okExitCodes: [1, 2, 3, 4, 5, 6, 7] });
+    if (check.exitCode !== 0) {
+      throw new AppError("apply-failed", `keepalived rejected the generated configuration (exit ${check.exitCode}): ${check.stderr.trim()}`,
+        { extra: { configExcerpt: text.slice(0, 4000) } });
+    }
+    renameSync(candidate, this.configPath);
+    if (this.process.kind === "systemd") {
+      await this.runner.run("systemctl", ["reload-or-restart", this.process.unit]);
+    } else if (this.process.supervisor.pid === undefined) {
+      this.process.supervisor.start();
+    } else {
+      this.process.supervisor.signal("SIGHUP");
+    }
+    this.log.info({ path: this.configPath, reloaded: this.applied !== undefined }, "keepalived configured");
+    this.applied = text;
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    if (this.process.kind === "supervised") await this.process.supervisor.stop();
+  }
+}

@@ -1,0 +1,66 @@
+import { EventEmitter } from "node:events";
+import { closeSync, constants, openSync } from "node:fs";
+import { Socket } from "node:net";
+import type { Logger } from "pino";
+
+export type VrrpRole = "master" | "backup" | "fault" | "unknown";
+
+/**
+ * Follows keepalived's notify FIFO ("GROUP "egw" MASTER 0" lines) and reports this gateway's role. It
+ * only listens: what a role change means for the store, conntrackd or the API is decided elsewhere.
+ */
+export class RoleTracker extends EventEmitter<{ role: [role: VrrpRole, previous: VrrpRole] }> {
+  role: VrrpRole = "unknown";
+  since = new Date().toISOString();
+  private socket: Socket | undefined;
+  private fd: number | undefined;
+
+  constructor(private readonly fifoPath: string, private readonly groupName: string, private readonly log: Logger) {
+    super();
+  }
+
+  /**
+   * Opened read-write and non-blocking: the open never waits for a writer, and a keepalived restart
+   * (writer closing) never ends the stream.
+   */
+  start(): void {
+    this.fd = openSync(this.fifoPath, constants.O_RDWR | constants.O_NONBLOCK);
+    this.socket = new Socket({ fd: this.fd, readable: true, writable: false });
+    let partial = "";
+    this.socket.on("data", (chunk: Buffer) => {
+      const lines = (partial + chunk.toString("utf8")).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) this.handle(line.trim());
+    });
+    this.socket.on("error", (error) => this.log.error({ err: error }, "notify fifo read failed"));
+  }
+
+  stop(): void {
+    this.socket?.destroy();
+    this.socket = undefined;
+    if (this.fd !== undefined) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        // already closed with the socket
+      }
+      this.fd = undefined;
+    }
+  }
+
+  /** Exposed for tests: one notification line as keepalived writes it. */
+  handle(line: string): void {
+    const match = /^(GROUP|INSTANCE) "([^"]+)" (MASTER|BACKUP|FAULT|STOP|DELETED)\b/.exec(line);
+    if (!match) return;
+    this.log.debug({ line }, "vrrp notification");
+    if (match[1] !== "GROUP" || match[2] !== this.groupName) return;
+    const state = match[3] as string;
+    const role: VrrpRole = state === "MASTER" ? "master" : state === "BACKUP" ? "backup" : state === "FAULT" ? "fault" : "unknown";
+    if (role === this.role) return;
+    const previous = this.role;
+    this.role = role;
+    this.since = new Date().toISOString();
+    this.log.info({ role, previous }, "vrrp role changed");
+    this.emit("role", role, previous);
+  }
+}

@@ -1,0 +1,73 @@
+import { execa, type ResultPromise } from "execa";
+import type { Logger } from "pino";
+
+export interface SupervisedSpec {
+  name: string;
+  command: string;
+  args: string[];
+}
+
+/**
+ * Keeps one child process running (keepalived or conntrackd in supervised mode): restarts it with
+ * backoff when it exits, forwards its output to our log, and stops it on request. Like the command
+ * runner, it takes argument arrays only.
+ */
+export class Supervisor {
+  private child: ResultPromise | undefined;
+  private stopping = false;
+  private restarts = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly spec: SupervisedSpec, private readonly log: Logger) {}
+
+  start(): void {
+    this.stopping = false;
+    this.spawn();
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Sends a signal (SIGHUP makes keepalived re-read its config). */
+  signal(signal: NodeJS.Signals): boolean {
+    return this.child?.kill(signal) ?? false;
+  }
+
+  async stop(graceMs = 3_000): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    const child = this.child;
+    if (!child) return;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    await child.catch(() => undefined);
+    clearTimeout(timer);
+    this.child = undefined;
+  }
+
+  private spawn(): void {
+    const { name, command, args } = this.spec;
+    const child = execa(command, args, {
+      reject: false, buffer: false, all: true, stdin: "ignore",
+      env: { PATH: `${process.env["PATH"] ?? ""}:/usr/sbin:/sbin` },
+    });
+    this.child = child;
+    this.log.info({ process: name, pid: child.pid, args }, "started");
+    let partial = "";
+    child.all?.on("data", (chunk: Buffer) => {
+      const lines = (partial + chunk.toString("utf8")).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) if (line.trim()) this.log.debug({ process: name }, line);
+    });
+    void child.then((result) => {
+      if (this.child === child) this.child = undefined;
+      if (this.stopping) return;
+      this.restarts++;
+      const delay = Math.min(500 * 2 ** Math.min(this.restarts - 1, 5), 15_000);
+      this.log.error({ process: name, exitCode: result.exitCode, signal: result.signal, restartInMs: delay }, "exited; restarting");
+      this.restartTimer = setTimeout(() => this.spawn(), delay);
+      this.restartTimer.unref();
+    });
+  }
+}

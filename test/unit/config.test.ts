@@ -1,0 +1,345 @@
+import assert from "node:assert/strict";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { stringify as toYaml } from "yaml";
+import { loadConfig, readAdminToken } from "../../appliance/config/load.js";
+import { configSchema } from "../../appliance/config/schema.js";
+import { AppError } from "../../appliance/errors.js";
+
+let dir: string;
+let counter = 0;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), "egw-config-test-"));
+});
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Writes `text` to a new file in the temp dir (optionally in a subdirectory) and returns its path. */
+function write(text: string, name = `config-${counter++}.yaml`, subdir?: string): string {
+  const target = subdir ? join(dir, subdir) : dir;
+  mkdirSync(target, { recursive: true });
+  const path = join(target, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+type Json = Record<string, unknown>;
+
+/** The smallest valid config: only what names this machine's own resources. */
+function minimal(): Json {
+  return {
+    gateway: { name: "gw-1" },
+    api: { adminTokenFile: "admin.token" },
+    database: { path: "data/egw.db" },
+    network: { inside: { interface: "eth1" }, outside: { interface: "eth2" } },
+  };
+}
+
+/** Sets a value at a dotted path in a fresh copy of the minimal config. */
+function withValue(path: string, value: unknown, base: Json = minimal()): Json {
+  const copy = structuredClone(base);
+  const keys = path.split(".");
+  let node: Json = copy;
+  for (const key of keys.slice(0, -1)) {
+    node[key] ??= {};
+    node = node[key] as Json;
+  }
+  node[keys.at(-1) as string] = value;
+  return copy;
+}
+
+function configError(path: string): AppError {
+  try {
+    loadConfig(path);
+  } catch (error) {
+    assert.ok(error instanceof AppError, `expected AppError, got ${String(error)}`);
+    assert.equal(error.code, "config-invalid");
+    assert.equal(error.status, 500);
+    return error;
+  }
+  assert.fail(`loadConfig(${path}) accepted the file`);
+}
+
+function assertFieldReported(error: AppError, field: string, reason?: RegExp): void {
+  const fields = error.fields.map((f) => f.field);
+  const problem = error.fields.find((f) => f.field === field);
+  assert.ok(problem, `field ${field} not reported; got ${JSON.stringify(fields)}`);
+  if (reason) assert.match(problem.reason, reason);
+  assert.ok(error.message.includes(`  - ${field}: `), `detail lists the field: ${error.message}`);
+}
+
+describe("loadConfig: a minimal file", () => {
+  it("gets every default", () => {
+    const path = write(toYaml(minimal()));
+    const config = loadConfig(path);
+    assert.equal(config.gateway.name, "gw-1");
+    assert.deepEqual(config.api.listen, ["127.0.0.1:8080"]);
+    assert.equal(config.api.tls, undefined);
+    assert.equal(config.api.bodyLimitBytes, 4 * 1024 * 1024);
+    assert.equal(config.api.waitTimeoutMs, 10_000);
+    assert.deepEqual(config.network.reservedAddresses, []);
+    assert.deepEqual(config.dataplane, {
+      nftTable: "egress_gateway",
+      unmappedTraffic: "drop",
+      manageEgressAddresses: true,
+      manageSysctls: true,
+      routeProtocol: 211,
+      driftCheckIntervalMs: 30_000,
+      retryInitialMs: 500,
+      retryMaxMs: 30_000,
+    });
+    assert.deepEqual(config.log, { level: "info" });
+  });
+
+  it("resolves relative paths against the file's directory, not the working directory", () => {
+    const config = loadConfig(write(toYaml(withValue("api.tls", { cert: "tls/cert.pem", key: "../keys/key.pem" })), "egw.yaml", "etc/egw"));
+    const base = join(dir, "etc/egw");
+    assert.equal(config.api.adminTokenFile, join(base, "admin.token"));
+    assert.equal(config.database.path, join(base, "data/egw.db"));
+    assert.deepEqual(config.api.tls, { cert: join(base, "tls/cert.pem"), key: join(dir, "etc/keys/key.pem") });
+  });
+
+  it("keeps absolute paths as they are", () => {
+    const config = loadConfig(write(toYaml(withValue("database.path", "/var/lib/egw/egw.db", withValue("api.adminTokenFile", "/etc/egw/admin.token")))));
+    assert.equal(config.database.path, "/var/lib/egw/egw.db");
+    assert.equal(config.api.adminTokenFile, "/etc/egw/admin.token");
+  });
+
+  it("accepts JSON (a YAML subset) as well", () => {
+    const config = loadConfig(write(JSON.stringify(withValue("dataplane.unmappedTraffic", "masquerade")), "egw.json"));
+    assert.equal(config.dataplane.unmappedTraffic, "masquerade");
+    assert.equal(config.dataplane.nftTable, "egress_gateway");
+  });
+
+  it("keeps explicit values over defaults", () => {
+    let raw = withValue("api.listen", ["[::1]:9443", "unix:/run/egw/api.sock", "0.0.0.0:8080", "localhost:80"]);
+    raw = withValue("dataplane", { nftTable: "egw_test", routeProtocol: 5, unmappedTraffic: "masquerade", manageSysctls: false }, raw);
+    raw = withValue("log.level", "debug", raw);
+    const config = loadConfig(write(toYaml(raw)));
+    assert.deepEqual(config.api.listen, ["[::1]:9443", "unix:/run/egw/api.sock", "0.0.0.0:8080", "localhost:80"]);
+    assert.equal(config.dataplane.nftTable, "egw_test");
+    assert.equal(config.dataplane.routeProtocol, 5);
+    assert.equal(config.dataplane.unmappedTraffic, "masquerade");
+    assert.equal(config.dataplane.manageSysctls, false);
+    assert.equal(config.dataplane.manageEgressAddresses, true, "unset siblings still get defaults");
+    assert.equal(config.log.level, "debug");
+  });
+});
+
+describe("loadConfig: unknown fields anywhere are errors", () => {
+  const cases: [path: string, value: unknown][] = [
+    ["colour", "blue"],
+    ["gateway.nmae", "x"],
+    ["api.listens", ["127.0.0.1:1"]],
+    ["api.tls.chain", "x"],
+    ["database.wal", true],
+    ["network.inside.address", "172.31.0.1"],
+    ["network.outside.vip", "203.0.113.1"],
+    ["dataplane.nftTabel", "egw"],
+    ["log.format", "json"],
+  ];
+  for (const [path, value] of cases) {
+    it(path, () => {
+      const raw = path.startsWith("api.tls.") ? withValue("api.tls", { cert: "c.pem", key: "k.pem", chain: value }) : withValue(path, value);
+      const error = configError(write(toYaml(raw)));
+      assertFieldReported(error, path, /unknown field/);
+      assert.equal(error.fields.length, 1, `only the unknown field is reported: ${JSON.stringify(error.fields)}`);
+    });
+  }
+});
+
+describe("loadConfig: bad values are reported with their field path", () => {
+  const cases: [label: string, path: string, value: unknown, reportedAt?: string][] = [
+    ["gateway name with uppercase and underscore", "gateway.name", "GW_1"],
+    ["gateway name starting with '-'", "gateway.name", "-gw"],
+    ["gateway name ending with '-'", "gateway.name", "gw-"],
+    ["gateway name of 64 characters", "gateway.name", "a".repeat(64)],
+    ["empty gateway name", "gateway.name", ""],
+    ["gateway name with a dot", "gateway.name", "gw.example"],
+    ["interface name of 16 characters", "network.inside.interface", "abcdefghijklmnop"],
+    ["empty interface name", "network.outside.interface", ""],
+    ["interface name with a slash", "network.outside.interface", "eth/0"],
+    ["interface name with a space", "network.inside.interface", "eth 0"],
+    ["listen without a port", "api.listen", ["0.0.0.0"], "api.listen.0"],
+    ["listen IPv6 without brackets", "api.listen", ["127.0.0.1:8080", "::1:8080"], "api.listen.1"],
+    ["listen on a relative unix socket", "api.listen", ["unix:egw.sock"], "api.listen.0"],
+    ["listen on a hostname", "api.listen", ["example.com:80"], "api.listen.0"],
+    ["listen port too long", "api.listen", ["127.0.0.1:123456"], "api.listen.0"],
+    ["empty listen list", "api.listen", []],
+    ["unmappedTraffic reject", "dataplane.unmappedTraffic", "reject"],
+    ["routeProtocol 255", "dataplane.routeProtocol", 255],
+    ["routeProtocol 4 (kernel's own)", "dataplane.routeProtocol", 4],
+    ["routeProtocol not an integer", "dataplane.routeProtocol", 211.5],
+    ["routeProtocol as a string", "dataplane.routeProtocol", "211"],
+    ["nftTable starting with a digit", "dataplane.nftTable", "1table"],
+    ["nftTable with a dash", "dataplane.nftTable", "egress-gateway"],
+    ["bodyLimitBytes below 1024", "api.bodyLimitBytes", 1023],
+    ["waitTimeoutMs over 120000", "api.waitTimeoutMs", 120_001],
+    ["driftCheckIntervalMs below 1000", "dataplane.driftCheckIntervalMs", 999],
+    ["manageSysctls as a string", "dataplane.manageSysctls", "yes"],
+    ["log level verbose", "log.level", "verbose"],
+    ["empty adminTokenFile", "api.adminTokenFile", ""],
+    ["empty database path", "database.path", ""],
+    ["reservedAddresses not a list", "network.reservedAddresses", "192.0.2.1"],
+  ];
+  for (const [label, path, value, reportedAt] of cases) {
+    it(label, () => assertFieldReported(configError(write(toYaml(withValue(path, value)))), reportedAt ?? path));
+  }
+
+  it("a listen port over 65535 is refused at load time, not when the daemon binds", () => {
+    assertFieldReported(configError(write(toYaml(withValue("api.listen", ["127.0.0.1:65536"])))), "api.listen.0");
+  });
+
+  it("a listen host that is not an IPv4 address is refused at load time, not when the daemon binds", () => {
+    assertFieldReported(configError(write(toYaml(withValue("api.listen", ["300.0.0.1:8080"])))), "api.listen.0");
+  });
+
+  it("boundary values just inside the limits are accepted", () => {
+    let raw = withValue("gateway.name", "a".repeat(63));
+    raw = withValue("network.inside.interface", "abcdefghijklmno", raw);
+    raw = withValue("network.outside.interface", "e", raw);
+    raw = withValue("dataplane.routeProtocol", 254, raw);
+    raw = withValue("api.bodyLimitBytes", 1024, raw);
+    raw = withValue("api.waitTimeoutMs", 120_000, raw);
+    const config = loadConfig(write(toYaml(raw)));
+    assert.equal(config.gateway.name.length, 63);
+    assert.equal(config.network.inside.interface, "abcdefghijklmno");
+    assert.equal(config.dataplane.routeProtocol, 254);
+  });
+
+  it("several problems are all reported at once", () => {
+    let raw = withValue("gateway.name", "GW");
+    raw = withValue("dataplane.routeProtocol", 255, raw);
+    raw = withValue("extra", 1, raw);
+    const error = configError(write(toYaml(raw)));
+    assert.deepEqual(error.fields.map((f) => f.field).sort(), ["dataplane.routeProtocol", "extra", "gateway.name"]);
+  });
+
+  const missing = ["gateway", "gateway.name", "api", "api.adminTokenFile", "database.path", "network.inside", "network.outside.interface"];
+  for (const path of missing) {
+    it(`missing required ${path}`, () => {
+      const raw = minimal();
+      const keys = path.split(".");
+      let node = raw;
+      for (const key of keys.slice(0, -1)) node = node[key] as Json;
+      delete node[keys.at(-1) as string];
+      assertFieldReported(configError(write(toYaml(raw))), path);
+    });
+  }
+});
+
+describe("loadConfig: unreadable files", () => {
+  it("invalid YAML is config-invalid and says so", () => {
+    const path = write("gateway: [\n  name: gw\n");
+    const error = configError(path);
+    assert.match(error.message, /is not valid YAML\/JSON/);
+    assert.ok(error.message.includes(path));
+    assert.ok(error.cause instanceof Error, "the parser's error is kept as the cause");
+  });
+
+  it("a duplicate key is invalid YAML, not a silent override", () => {
+    const error = configError(write(`${toYaml(minimal())}gateway: {name: other}\n`));
+    assert.match(error.message, /not valid YAML/);
+  });
+
+  it("an empty file reports the missing sections", () => {
+    const error = configError(write(""));
+    for (const field of ["gateway", "api", "database", "network"]) assertFieldReported(error, field);
+  });
+
+  it("a top-level list is refused", () => {
+    const error = configError(write("- a\n- b\n"));
+    assert.ok(error.fields.length >= 1);
+    assert.match(error.message, /is not valid/);
+  });
+
+  it("a missing file is config-invalid naming the path", () => {
+    const path = join(dir, "does-not-exist.yaml");
+    const error = configError(path);
+    assert.match(error.message, /cannot read config file/);
+    assert.ok(error.message.includes(path));
+    assert.equal((error.cause as NodeJS.ErrnoException).code, "ENOENT");
+  });
+
+  it("a directory is config-invalid", () => {
+    const error = configError(dir);
+    assert.match(error.message, /cannot read config file/);
+  });
+});
+
+describe("configSchema", () => {
+  it("is the same schema loadConfig applies (defaults without paths resolved)", () => {
+    const parsed = configSchema.parse(minimal());
+    assert.equal(parsed.database.path, "data/egw.db");
+    assert.equal(parsed.dataplane.nftTable, "egress_gateway");
+  });
+});
+
+describe("readAdminToken", () => {
+  const token32 = "0123456789abcdef0123456789abcdef";
+
+  function tokenFile(text: string, mode: number): string {
+    const path = write(text, `token-${counter++}`);
+    chmodSync(path, mode);
+    return path;
+  }
+
+  function tokenError(path: string): AppError {
+    try {
+      readAdminToken(path);
+    } catch (error) {
+      assert.ok(error instanceof AppError);
+      assert.equal(error.code, "config-invalid");
+      return error;
+    }
+    assert.fail("readAdminToken accepted the file");
+  }
+
+  it("a 32-character token in a 0600 file: no warning", () => {
+    assert.deepEqual(readAdminToken(tokenFile(token32, 0o600)), { token: token32, warnings: [] });
+  });
+
+  it("surrounding whitespace and the trailing newline are trimmed", () => {
+    assert.equal(readAdminToken(tokenFile(`  ${token32}\n\n`, 0o600)).token, token32);
+    assert.equal(readAdminToken(tokenFile(`\t${token32}\r\n`, 0o600)).token, token32);
+  });
+
+  const short: [string, string][] = [
+    ["31 characters", token32.slice(1)],
+    ["empty", ""],
+    ["only whitespace", " ".repeat(40)],
+    ["31 characters padded with whitespace to 40", `    ${token32.slice(1)}     `],
+  ];
+  for (const [label, text] of short) {
+    it(`refuses a token that is too short: ${label}`, () => {
+      const error = tokenError(tokenFile(text, 0o600));
+      assert.deepEqual(error.fields, [{ field: "api.adminTokenFile", reason: "token shorter than 32 characters" }]);
+      assert.match(error.message, /at least 32 characters/);
+      assert.ok(!error.message.includes(text.trim()) || text.trim() === "", "the secret is not echoed in the error");
+    });
+  }
+
+  for (const mode of [0o644, 0o640, 0o604, 0o660]) {
+    it(`a ${mode.toString(8).padStart(4, "0")} file yields a warning`, () => {
+      const path = tokenFile(token32, mode);
+      const { token, warnings } = readAdminToken(path);
+      assert.equal(token, token32);
+      assert.equal(warnings.length, 1);
+      assert.ok(warnings[0]?.includes(path));
+      assert.match(warnings[0] ?? "", /chmod 600/);
+    });
+  }
+
+  it("a 0400 file yields no warning", () => {
+    assert.deepEqual(readAdminToken(tokenFile(token32, 0o400)).warnings, []);
+  });
+
+  it("a missing file is config-invalid", () => {
+    const error = tokenError(join(dir, "no-such-token"));
+    assert.match(error.message, /cannot read admin token file/);
+  });
+});

@@ -1,0 +1,385 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { execa } from "execa";
+import type { Mapping } from "../../appliance/model.js";
+import { batch, type Command } from "../../appliance/nft/json.js";
+import { desiredNftState, renderFull, renderIncremental, sameRules, type RulesetOptions } from "../../appliance/nft/ruleset.js";
+import { cloneState, counterName, desiredSets, diffStates, SET_NAMES, type NftState } from "../../appliance/nft/state.js";
+import { PACKAGE_ROOT } from "../../appliance/paths.js";
+
+/** The golden file lives in the source tree (tsc does not copy JSON to dist). Set EGW_UPDATE_GOLDEN=1 to rewrite it. */
+const GOLDEN = join(PACKAGE_ROOT, "test/unit/fixtures/full-ruleset.golden.json");
+
+const OPTIONS: RulesetOptions = { table: "egress_gateway", insideInterface: "inside", outsideInterface: "outside", unmappedTraffic: "drop" };
+
+const mapping = (name: string, sourceCidr: string, egressIp: string, extra: Partial<Mapping> = {}): Mapping => ({
+  cluster: "prod", name, sourceCidr, egressIp, destinations: [], excludedDestinations: [], labels: {}, ...extra,
+});
+
+/** The fixed small state of the golden test. */
+const GOLDEN_MAPPINGS: Mapping[] = [
+  mapping("web", "10.244.1.0/26", "203.0.113.10", {
+    destinations: ["198.51.100.0/24", "192.0.2.10/32"],
+    excludedDestinations: ["198.51.100.128/25"],
+  }),
+  mapping("batch", "10.244.2.0/24", "203.0.113.10"),
+  mapping("v6", "fd00:10:244:1::/64", "2001:db8::10"),
+];
+const GOLDEN_EGRESS_IPS = ["203.0.113.10", "2001:db8::10"];
+
+const goldenState = (): NftState => desiredNftState(OPTIONS, GOLDEN_MAPPINGS, GOLDEN_EGRESS_IPS);
+
+/** "verb object" of a command, e.g. "add element". */
+const kind = (command: Command): string => {
+  const verb = Object.keys(command)[0] as string;
+  return `${verb} ${Object.keys(command[verb] as object)[0]}`;
+};
+const body = (command: Command): Record<string, unknown> => {
+  const inner = Object.values(command)[0] as Record<string, unknown>;
+  return Object.values(inner)[0] as Record<string, unknown>;
+};
+
+describe("renderFull golden file", () => {
+  it("matches test/unit/fixtures/full-ruleset.golden.json", () => {
+    const actual = JSON.stringify(batch(renderFull(OPTIONS, goldenState())), null, 2);
+    if (process.env["EGW_UPDATE_GOLDEN"] === "1") writeFileSync(GOLDEN, `${actual}\n`);
+    assert.equal(actual, readFileSync(GOLDEN, "utf8").trimEnd());
+  });
+});
+
+describe("renderFull structure", () => {
+  const commands = renderFull(OPTIONS, goldenState());
+
+  it("starts with the metainfo and add-then-delete-then-add of our table", () => {
+    const full = batch(commands).nftables;
+    assert.deepEqual(full[0], { metainfo: { json_schema_version: 1 } });
+    assert.deepEqual(commands.slice(0, 3), [
+      { add: { table: { family: "inet", name: "egress_gateway" } } },
+      { delete: { table: { family: "inet", name: "egress_gateway" } } },
+      { add: { table: { family: "inet", name: "egress_gateway" } } },
+    ]);
+  });
+
+  it("touches only our table: every command names it, nothing flushes the ruleset", () => {
+    for (const command of commands) {
+      assert.ok(!("flush" in command), `no flush: ${JSON.stringify(command)}`);
+      const object = body(command);
+      assert.equal(object["family"], "inet");
+      assert.equal(kind(command).endsWith(" table") ? object["name"] : object["table"], "egress_gateway", JSON.stringify(command));
+    }
+  });
+
+  it("the table name and interfaces come from the options", () => {
+    const custom = renderFull({ ...OPTIONS, table: "egw_test", insideInterface: "veth-in0", outsideInterface: "veth-out0" }, goldenState());
+    const text = JSON.stringify(custom);
+    assert.ok(!text.includes("egress_gateway"));
+    assert.ok(!text.includes("\"inside\"") && !text.includes("\"outside\""));
+    assert.ok(text.includes("\"veth-in0\"") && text.includes("\"veth-out0\""));
+    for (const command of custom) {
+      const object = body(command);
+      assert.equal(kind(command).endsWith(" table") ? object["name"] : object["table"], "egw_test");
+    }
+  });
+
+  it("objects come in dependency order: table, counters, sets/maps, chains, rules", () => {
+    const order = commands.slice(3).map((c) => kind(c).split(" ")[1]);
+    const rank: Record<string, number> = { counter: 0, set: 1, map: 1, chain: 2, rule: 3 };
+    const ranks = order.map((o) => rank[o as string]);
+    assert.ok(ranks.every((r) => r !== undefined), `only known objects: ${order.join(", ")}`);
+    assert.deepEqual(ranks, [...ranks].sort(), `order: ${order.join(", ")}`);
+  });
+
+  it("declares every set with interval flags where keys are prefixes", () => {
+    const sets = commands.filter((c) => /^add (set|map)$/.test(kind(c))).map(body);
+    assert.deepEqual(sets.map((s) => s["name"]), [...SET_NAMES]);
+    for (const set of sets) {
+      const name = set["name"] as string;
+      const prefixKeyed = /^(snat|nonat)/.test(name);
+      assert.deepEqual(set["flags"], prefixKeyed ? ["interval"] : undefined, name);
+      if (name.startsWith("eip_")) assert.equal(set["map"], "counter", name);
+      if (name.startsWith("nonat")) assert.equal(set["map"], undefined, `${name} is a set`);
+    }
+    const empty = sets.filter((s) => s["elem"] === undefined).map((s) => s["name"]);
+    assert.deepEqual(empty, ["snat_dst_v6", "nonat_v6"], "empty sets carry no elem member");
+  });
+
+  it("every rule carries an egw: comment, and chains carry the rules desiredNftState promises", () => {
+    const rules = commands.filter((c) => kind(c) === "add rule").map(body);
+    const byChain: Record<string, string[]> = {};
+    for (const rule of rules) {
+      assert.match(rule["comment"] as string, /^egw:[a-z0-9-]+$/);
+      (byChain[rule["chain"] as string] ??= []).push(rule["comment"] as string);
+    }
+    assert.deepEqual(byChain, goldenState().chains);
+    const chains = commands.filter((c) => kind(c) === "add chain").map(body).map((c) => c["name"]);
+    assert.deepEqual(chains.sort(), Object.keys(goldenState().chains).sort());
+  });
+
+  it("declares one counter per egress IP and direction, sorted", () => {
+    const counters = commands.filter((c) => kind(c) === "add counter").map((c) => body(c)["name"]);
+    assert.deepEqual(counters, ["in_v4_203_0_113_10", "in_v6_2001_db8__10", "out_v4_203_0_113_10", "out_v6_2001_db8__10"]);
+  });
+
+  it("an empty state still renders every set, chain and rule", () => {
+    const empty = renderFull(OPTIONS, desiredNftState(OPTIONS, [], []));
+    assert.equal(empty.filter((c) => kind(c) === "add counter").length, 0);
+    assert.equal(empty.filter((c) => /^add (set|map)$/.test(kind(c))).length, SET_NAMES.length);
+    assert.ok(empty.every((c) => body(c)["elem"] === undefined));
+    assert.equal(empty.filter((c) => kind(c) === "add rule").length, commands.filter((c) => kind(c) === "add rule").length);
+  });
+});
+
+describe("unmapped traffic", () => {
+  for (const [unmapped, statement] of [["drop", { drop: null }], ["masquerade", { masquerade: null }]] as const) {
+    it(`${unmapped}: the last postrouting rule is "egw:unmapped-${unmapped}"`, () => {
+      const options = { ...OPTIONS, unmappedTraffic: unmapped };
+      const rules = renderFull(options, desiredNftState(options, GOLDEN_MAPPINGS, GOLDEN_EGRESS_IPS))
+        .filter((c) => kind(c) === "add rule").map(body).filter((r) => r["chain"] === "postrouting");
+      const last = rules.at(-1);
+      assert.equal(last?.["comment"], `egw:unmapped-${unmapped}`);
+      assert.deepEqual(last?.["expr"], [{ counter: null }, statement]);
+      assert.equal(desiredNftState(options, [], []).chains["postrouting"]?.at(-1), `egw:unmapped-${unmapped}`);
+    });
+  }
+
+  it("states rendered with different unmapped policies do not have the same rules", () => {
+    const drop = desiredNftState(OPTIONS, [], []);
+    const masquerade = desiredNftState({ ...OPTIONS, unmappedTraffic: "masquerade" }, [], []);
+    assert.equal(sameRules(drop, masquerade), false);
+    assert.equal(sameRules(drop, desiredNftState(OPTIONS, GOLDEN_MAPPINGS, GOLDEN_EGRESS_IPS)), true, "mappings do not change rules");
+  });
+});
+
+describe("desiredSets", () => {
+  it("places each mapping in the right sets", () => {
+    const { sets, counters } = desiredSets(GOLDEN_MAPPINGS, GOLDEN_EGRESS_IPS);
+    const plain = Object.fromEntries(SET_NAMES.map((n) => [n, Object.fromEntries(sets[n])]));
+    assert.deepEqual(plain, {
+      snat_v4: { "10.244.2.0/24": "203.0.113.10" },
+      snat_v6: { "fd00:10:244:1::/64": "2001:db8::10" },
+      snat_dst_v4: { "10.244.1.0/26 . 198.51.100.0/24": "203.0.113.10", "10.244.1.0/26 . 192.0.2.10/32": "203.0.113.10" },
+      snat_dst_v6: {},
+      nonat_v4: { "10.244.1.0/26 . 198.51.100.128/25": "" },
+      nonat_v6: {},
+      eip_out_v4: { "203.0.113.10": "out_v4_203_0_113_10" },
+      eip_out_v6: { "2001:db8::10": "out_v6_2001_db8__10" },
+      eip_in_v4: { "203.0.113.10": "in_v4_203_0_113_10" },
+      eip_in_v6: { "2001:db8::10": "in_v6_2001_db8__10" },
+    });
+    assert.deepEqual([...counters].sort(), ["in_v4_203_0_113_10", "in_v6_2001_db8__10", "out_v4_203_0_113_10", "out_v6_2001_db8__10"]);
+  });
+
+  it("an excluded destination without destinations still translates everything else", () => {
+    const { sets } = desiredSets([mapping("a", "fd00::/64", "2001:db8::1", { excludedDestinations: ["2001:db8:ffff::/48"] })], []);
+    assert.deepEqual([...sets.snat_v6], [["fd00::/64", "2001:db8::1"]]);
+    assert.deepEqual([...sets.nonat_v6], [["fd00::/64 . 2001:db8:ffff::/48", ""]]);
+    assert.equal(sets.snat_dst_v6.size, 0);
+  });
+
+  const names: [direction: "out" | "in", address: string, name: string][] = [
+    ["out", "203.0.113.10", "out_v4_203_0_113_10"],
+    ["in", "203.0.113.10", "in_v4_203_0_113_10"],
+    ["out", "2001:db8::10", "out_v6_2001_db8__10"],
+    ["in", "2001:db8:1:2:3:4:5:6", "in_v6_2001_db8_1_2_3_4_5_6"],
+  ];
+  for (const [direction, address, name] of names) {
+    it(`counterName(${direction}, ${address}) = ${name}`, () => {
+      assert.equal(counterName(direction, address), name);
+      assert.match(name, /^[a-zA-Z0-9_]+$/);
+    });
+  }
+});
+
+describe("renderIncremental", () => {
+  const touched = (commands: Command[]) => commands.map(kind);
+
+  it("identical states yield no commands", () => {
+    assert.deepEqual(renderIncremental(OPTIONS, goldenState(), goldenState()), []);
+    assert.deepEqual(renderIncremental(OPTIONS, goldenState(), cloneState(goldenState())), []);
+    const empty = desiredNftState(OPTIONS, [], []);
+    assert.deepEqual(renderIncremental(OPTIONS, empty, desiredNftState(OPTIONS, [], [])), []);
+  });
+
+  it("changing one mapping's egress IP is one delete and one add of that key", () => {
+    const eips = [...GOLDEN_EGRESS_IPS, "203.0.113.11"];
+    const from = desiredNftState(OPTIONS, GOLDEN_MAPPINGS, eips);
+    const to = desiredNftState(OPTIONS, GOLDEN_MAPPINGS.map((m) => (m.name === "batch" ? { ...m, egressIp: "203.0.113.11" } : m)), eips);
+    assert.deepEqual(renderIncremental(OPTIONS, from, to), [
+      { delete: { element: { family: "inet", table: "egress_gateway", name: "snat_v4", elem: [[{ prefix: { addr: "10.244.2.0", len: 24 } }, "203.0.113.10"]] } } },
+      { add: { element: { family: "inet", table: "egress_gateway", name: "snat_v4", elem: [[{ prefix: { addr: "10.244.2.0", len: 24 } }, "203.0.113.11"]] } } },
+    ]);
+  });
+
+  it("changing the egress IP of a destination-restricted mapping touches only its concatenated keys", () => {
+    const eips = [...GOLDEN_EGRESS_IPS, "203.0.113.11"];
+    const from = desiredNftState(OPTIONS, GOLDEN_MAPPINGS, eips);
+    const to = desiredNftState(OPTIONS, GOLDEN_MAPPINGS.map((m) => (m.name === "web" ? { ...m, egressIp: "203.0.113.11" } : m)), eips);
+    const commands = renderIncremental(OPTIONS, from, to);
+    assert.deepEqual(touched(commands), ["delete element", "add element"]);
+    const key = (cidr: string) => ({ concat: [{ prefix: { addr: "10.244.1.0", len: 26 } }, { prefix: { addr: cidr.split("/")[0], len: Number(cidr.split("/")[1]) } }] });
+    assert.deepEqual(body(commands[0] as Command), { family: "inet", table: "egress_gateway", name: "snat_dst_v4", elem: [[key("198.51.100.0/24"), "203.0.113.10"], [key("192.0.2.10/32"), "203.0.113.10"]] });
+    assert.deepEqual(body(commands[1] as Command)["elem"], [[key("198.51.100.0/24"), "203.0.113.11"], [key("192.0.2.10/32"), "203.0.113.11"]]);
+  });
+
+  it("emits only element and counter changes: new counters first, element deletions, additions, counter deletions last", () => {
+    const from = goldenState();
+    // 203.0.113.10 goes, 203.0.113.20 comes; a v6 mapping is added and an exclusion removed.
+    const to = desiredNftState(OPTIONS, [
+      mapping("web", "10.244.1.0/26", "203.0.113.20", { destinations: ["198.51.100.0/24", "192.0.2.10/32"] }),
+      mapping("batch", "10.244.2.0/24", "203.0.113.20"),
+      mapping("v6", "fd00:10:244:1::/64", "2001:db8::10"),
+      mapping("v6b", "fd00:10:244:2::/64", "2001:db8::10", { destinations: ["2001:db8:100::/48"] }),
+    ], ["203.0.113.20", "2001:db8::10"]);
+    const commands = renderIncremental(OPTIONS, from, to);
+    for (const command of commands) {
+      assert.match(kind(command), /^(add|delete) (element|counter)$/, JSON.stringify(command));
+      assert.equal(body(command)["table"], "egress_gateway");
+    }
+    assert.deepEqual(touched(commands), [
+      "add counter", "add counter",
+      "delete element", "delete element", "delete element", "delete element", "delete element",
+      "add element", "add element", "add element", "add element", "add element",
+      "delete counter", "delete counter",
+    ]);
+    assert.deepEqual(commands.slice(0, 2).map((c) => body(c)["name"]), ["in_v4_203_0_113_20", "out_v4_203_0_113_20"]);
+    assert.deepEqual(commands.slice(-2).map((c) => body(c)["name"]), ["in_v4_203_0_113_10", "out_v4_203_0_113_10"]);
+    assert.deepEqual(commands.slice(2, 7).map((c) => body(c)["name"]), ["snat_v4", "snat_dst_v4", "nonat_v4", "eip_out_v4", "eip_in_v4"]);
+    assert.deepEqual(commands.slice(7, 12).map((c) => body(c)["name"]), ["snat_v4", "snat_dst_v4", "snat_dst_v6", "eip_out_v4", "eip_in_v4"]);
+    assert.deepEqual(body(commands[4] as Command)["elem"], [{ concat: [{ prefix: { addr: "10.244.1.0", len: 26 } }, { prefix: { addr: "198.51.100.128", len: 25 } }] }]);
+    assert.deepEqual(body(commands[5] as Command)["elem"], [["203.0.113.10", "out_v4_203_0_113_10"]]);
+    assert.deepEqual(body(commands[11] as Command)["elem"], [["203.0.113.20", "in_v4_203_0_113_20"]]);
+  });
+
+  it("a counter is never deleted while an element still refers to it, nor referred to before it exists", () => {
+    const from = goldenState();
+    const to = desiredNftState(OPTIONS, [], ["198.51.100.1"]);
+    const commands = renderIncremental(OPTIONS, from, to);
+    const position = (k: string, name: string) => commands.findIndex((c) => kind(c) === k && body(c)["name"] === name);
+    for (const counter of from.counters) {
+      const deleted = position("delete counter", counter);
+      assert.ok(deleted >= 0, `${counter} is deleted`);
+      const lastElementDelete = commands.map(kind).lastIndexOf("delete element");
+      assert.ok(deleted > lastElementDelete, `${counter} deleted after the elements`);
+    }
+    for (const counter of to.counters) {
+      const added = position("add counter", counter);
+      const firstElementAdd = commands.map(kind).indexOf("add element");
+      assert.ok(added >= 0 && added < firstElementAdd, `${counter} added before the elements`);
+    }
+  });
+
+  it("applying the diff to a copy of the state gives the target state", () => {
+    const from = goldenState();
+    const to = desiredNftState(OPTIONS, [mapping("x", "10.9.0.0/16", "203.0.113.10")], ["203.0.113.10"]);
+    const commands = renderIncremental(OPTIONS, from, to);
+    const sets = new Map(SET_NAMES.map((n) => [n, new Set([...from.sets[n]].map(([k, v]) => `${k}=${v}`))]));
+    const json = (state: NftState, name: (typeof SET_NAMES)[number]) => new Set([...state.sets[name]].map(([k, v]) => `${k}=${v}`));
+    // Count elements: deletions remove exactly what differs, additions add exactly what is new.
+    for (const command of commands.filter((c) => kind(c).endsWith("element"))) {
+      const name = body(command)["name"] as (typeof SET_NAMES)[number];
+      const count = (body(command)["elem"] as unknown[]).length;
+      const set = sets.get(name) as Set<string>;
+      if (kind(command).startsWith("delete")) {
+        const gone = [...set].filter((e) => !json(to, name).has(e));
+        assert.equal(count, gone.length, `${name}: deletions`);
+        for (const e of gone) set.delete(e);
+      } else {
+        const fresh = [...json(to, name)].filter((e) => !set.has(e));
+        assert.equal(count, fresh.length, `${name}: additions`);
+        for (const e of fresh) set.add(e);
+      }
+    }
+    for (const name of SET_NAMES) assert.deepEqual(sets.get(name), json(to, name), name);
+  });
+});
+
+describe("diffStates and cloneState", () => {
+  it("a state does not differ from itself or its clone", () => {
+    assert.deepEqual(diffStates(goldenState(), goldenState()), []);
+    assert.deepEqual(diffStates(goldenState(), cloneState(goldenState())), []);
+  });
+
+  it("a clone is deep: changing it leaves the original alone", () => {
+    const original = goldenState();
+    const copy = cloneState(original);
+    copy.sets.snat_v4.set("10.99.0.0/16", "203.0.113.10");
+    copy.counters.add("extra");
+    copy.chains["postrouting"]?.push("egw:extra");
+    assert.deepEqual(diffStates(goldenState(), original), []);
+  });
+
+  it("reports missing, different and unexpected elements per set, counters and chains", () => {
+    const wanted = goldenState();
+    const actual = cloneState(wanted);
+    actual.sets.snat_v4.delete("10.244.2.0/24");
+    actual.sets.snat_v6.set("fd00:10:244:1::/64", "2001:db8::99");
+    actual.sets.nonat_v4.set("10.0.0.0/8 . 10.0.0.0/8", "");
+    actual.sets.nonat_v4.delete("10.244.1.0/26 . 198.51.100.128/25");
+    actual.counters.delete("in_v4_203_0_113_10");
+    actual.counters.add("stray");
+    actual.chains["forward"] = [];
+    delete actual.chains["count_in"];
+    actual.chains["mine"] = ["(no comment)"];
+    actual.chains["postrouting"] = [...(wanted.chains["postrouting"] ?? [])].reverse();
+    const differences = diffStates(wanted, actual);
+    assert.deepEqual(differences.filter((d) => d.what.startsWith("set ")), [
+      { what: "set snat_v4", detail: "1 missing, 0 different, 0 unexpected" },
+      { what: "set snat_v6", detail: "0 missing, 1 different, 0 unexpected" },
+      { what: "set nonat_v4", detail: "1 missing, 0 different, 1 unexpected" },
+    ]);
+    assert.deepEqual(differences.find((d) => d.what === "counters"), { what: "counters", detail: "1 missing, 1 unexpected" });
+    assert.deepEqual(differences.find((d) => d.what === "chain forward"), { what: "chain forward", detail: "rules [], expected [egw:drop-untranslatable]" });
+    assert.deepEqual(differences.find((d) => d.what === "chain count_in"), { what: "chain count_in", detail: "missing" });
+    assert.deepEqual(differences.find((d) => d.what === "chain mine"), { what: "chain mine", detail: "unexpected" });
+    assert.ok(differences.some((d) => d.what === "chain postrouting"), "rule order matters");
+    assert.equal(differences.length, 3 + 1 + 4);
+  });
+});
+
+const isRoot = process.getuid?.() === 0;
+
+describe("the real nft accepts the rendered batch", { skip: isRoot ? false : "needs root for a network namespace" }, () => {
+  const ns = `egwt-ruleset-${process.pid}-${randomBytes(4).toString("hex")}`;
+  let dir: string;
+  const inNs = (args: string[]) => execa("ip", ["netns", "exec", ns, "nft", ...args], { reject: false, stdin: "ignore" });
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "egw-ruleset-test-"));
+    await execa("ip", ["netns", "add", ns]);
+  });
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await execa("ip", ["netns", "delete", ns], { reject: false });
+    const { stdout } = await execa("ip", ["netns", "list"]);
+    assert.ok(!stdout.split("\n").some((line) => line.split(" ")[0] === ns), `namespace ${ns} was removed`);
+  });
+
+  it("nft -c -j -f accepts the golden file", async () => {
+    const result = await inNs(["-c", "-j", "-f", GOLDEN]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    const listing = await inNs(["list", "ruleset"]);
+    assert.equal(listing.exitCode, 0, listing.stderr);
+    assert.equal(listing.stdout.trim(), "", "the check changed nothing in the fresh namespace");
+  });
+
+  it("nft -c -j -f accepts the masquerade variant and a custom table name", async () => {
+    const options: RulesetOptions = { table: "egw_other", insideInterface: "veth-in0", outsideInterface: "veth-out0", unmappedTraffic: "masquerade" };
+    const file = join(dir, "masquerade.json");
+    writeFileSync(file, JSON.stringify(batch(renderFull(options, desiredNftState(options, GOLDEN_MAPPINGS, GOLDEN_EGRESS_IPS)))));
+    const result = await inNs(["-c", "-j", "-f", file]);
+    assert.equal(result.exitCode, 0, result.stderr);
+  });
+
+  it("and the check is not a rubber stamp: a rule naming a missing map is refused", async () => {
+    const commands = renderFull(OPTIONS, goldenState());
+    const broken = JSON.parse(JSON.stringify(commands).replace("\"@snat_v4\"", "\"@no_such_map\"")) as Command[];
+    const file = join(dir, "broken.json");
+    writeFileSync(file, JSON.stringify(batch(broken)));
+    const result = await inNs(["-c", "-j", "-f", file]);
+    assert.notEqual(result.exitCode, 0);
+  });
+});
