@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { API_VERSION, createApp } from "../api/app.js";
 import { readAdminToken } from "./config/load.js";
 import type { Config } from "./config/schema.js";
+import { HaMode } from "./ha/ha-mode.js";
 import { EgressAddressManager } from "./kernel/addresses.js";
 import { RouteManager } from "./kernel/routes.js";
 import { ensureSysctls, procSysctl, type SysctlAccess } from "./kernel/sysctl.js";
@@ -35,6 +36,7 @@ export interface DaemonOptions {
  */
 export class Daemon {
   private db: Db | undefined;
+  private ha: HaMode | undefined;
   private loop: ReconcileLoop | undefined;
   private servers: Server[] = [];
   private warnings: string[] = [];
@@ -52,7 +54,6 @@ export class Daemon {
     const store = new Store(db);
     const admin = readAdminToken(config.api.adminTokenFile);
     this.warnings.push(...admin.warnings);
-    this.warnings.push(...(await ensureSysctls(this.options.sysctl ?? procSysctl, config.dataplane.manageSysctls)));
     for (const warning of this.warnings) log.warn(warning);
 
     const outside = config.network.outside.interface;
@@ -61,15 +62,28 @@ export class Daemon {
       record: (address: string) => rows.recordOwnedAddress(db, address, outside),
       forget: (address: string) => rows.forgetOwnedAddress(db, address, outside),
     };
-    const own = new InterfaceOwnAddresses(runner, config.network.reservedAddresses, ledger.list);
+    const own = new InterfaceOwnAddresses(
+      runner,
+      // The group's VIPs are the gateway's own addresses too, whichever gateway holds them right now.
+      [...config.network.reservedAddresses, ...(config.ha?.insideVips.map((vip) => vip.split("/")[0] as string) ?? [])],
+      // Egress IPs on an interface are ours, not the gateway's: the ledger's, or (with keepalived) all of them.
+      config.ha ? () => rows.listEgressIps(db).map((ip) => ip.address) : ledger.list,
+      config.network.inside.interface,
+    );
     await own.refresh();
+
+    const ha = config.ha ? new HaMode(config, config.ha, store, runner, log.child({ component: "ha" })) : undefined;
+    this.ha = ha;
+    if (ha) await ha.start();
 
     const nft = new NftClient(runner);
     const reconciler = new Reconciler({
       readDesired: () => readDesiredState(db),
       nft,
       routes: new RouteManager(runner, config.dataplane.routeProtocol, config.network.inside.interface),
-      addresses: config.dataplane.manageEgressAddresses ? { manager: new EgressAddressManager(runner, outside), ledger } : undefined,
+      // In a group keepalived moves the egress IPs; the daemon never assigns them itself.
+      addresses: config.dataplane.manageEgressAddresses && !ha ? { manager: new EgressAddressManager(runner, outside), ledger } : undefined,
+      vrrp: ha && { converge: (egressIps) => ha.keepalived.converge(ha.view(egressIps)) },
       ruleset: {
         table: config.dataplane.nftTable,
         insideInterface: config.network.inside.interface,
@@ -93,13 +107,20 @@ export class Daemon {
         })));
       },
     });
+    let failuresInARow = 0;
     loop.onReport = (report) => {
       metrics.recordApply(report);
+      failuresInARow = report.ok ? 0 : failuresInARow + 1;
+      // A gateway whose data plane keeps failing to apply gives up mastership to a healthy peer.
+      ha?.health.set("data plane apply failing", failuresInARow >= 3);
       if (report.ok) {
+        // Forwarding goes on only once our table is in place: never a moment of untranslated forwarding.
+        if (!this.firstApplyDone) void this.enableForwarding(config);
         this.firstApplyDone = true;
         void own.refresh().catch((error: unknown) => log.warn({ err: error }, "cannot list interface addresses"));
       }
     };
+    loop.onDrift = () => metrics.recordDrift();
     store.on("committed", () => loop.trigger());
 
     const app = createApp({
@@ -110,23 +131,36 @@ export class Daemon {
         appliedRevision: () => loop.appliedRevision,
         lastReport: () => loop.lastReport,
         waitForRevision: (revision, timeoutMs) => loop.waitForRevision(revision, timeoutMs),
-        ready: () => this.firstApplyDone,
+        ready: () => this.firstApplyDone && loop.lastReport?.ok === true,
       },
       status: () => {
         const revision = store.revision();
         return {
           gateway: config.gateway.name,
-          role: "standalone" as const,
+          role: ha ? ha.roles.role : "standalone" as const,
           version: API_VERSION,
           revision,
           appliedRevision: loop.appliedRevision,
           inSync: this.firstApplyDone && loop.appliedRevision === revision,
           lastApply: loop.lastReport ?? null,
-          peers: [],
-          warnings: this.warnings,
+          peers: (ha?.replicator.peers() ?? []).map((peer) => ({
+            name: peer.name, role: "unknown" as const, appliedRevision: peer.revision ?? 0,
+            inSync: peer.revision === revision, lastApply: null, replication: peer.status,
+          })),
+          warnings: [...this.warnings, ...(ha?.health.failing().map((reason) => `VRRP health failing: ${reason}`) ?? [])],
         };
       },
       metrics: metrics.registry,
+      ...(ha ? {
+        ha: {
+          peerSecret: ha.peerSecret,
+          follower: ha.follower,
+          isLeader: () => ha.replicator.isLeader(),
+          leader: () => ha.leader(),
+          replicate: (revision: number) => ha.replicator.replicate(revision),
+          handover: () => ha.handover(),
+        },
+      } : {}),
       bodyLimitBytes: config.api.bodyLimitBytes,
       waitTimeoutMs: config.api.waitTimeoutMs,
       log: log.child({ component: "api" }),
@@ -138,11 +172,18 @@ export class Daemon {
     await notifySystemd(runner, "READY=1");
   }
 
+  private async enableForwarding(config: Config): Promise<void> {
+    const warnings = await ensureSysctls(this.options.sysctl ?? procSysctl, config.dataplane.manageSysctls, config.ha !== undefined);
+    for (const warning of warnings) this.log.warn(warning);
+    this.warnings.push(...warnings);
+  }
+
   async stop(): Promise<void> {
     await notifySystemd(this.options.runner ?? new ExecaRunner(), "STOPPING=1");
     await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     this.servers = [];
     await this.loop?.stop();
+    await this.ha?.stop();
     this.db?.close();
     this.log.info("egw stopped; the data plane stays in force");
   }

@@ -50,7 +50,14 @@ async function serve(configPath: string): Promise<number> {
   const daemon = new Daemon(config, log);
   // Nothing may crash the daemon: a stray rejection is logged, not fatal.
   process.on("unhandledRejection", (reason) => log.error({ err: reason }, "unhandled rejection"));
-  await daemon.start();
+  try {
+    await daemon.start();
+  } catch (error) {
+    // A half-started daemon (one listener open, another failed) must not linger: stop what started.
+    log.fatal({ err: error }, "start failed");
+    await daemon.stop().catch(() => undefined);
+    throw error;
+  }
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
       log.info({ signal }, "shutting down");

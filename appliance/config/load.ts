@@ -37,6 +37,15 @@ function resolvePaths(config: Config, base: string): Config {
       tls: config.api.tls && { cert: at(config.api.tls.cert), key: at(config.api.tls.key) },
     },
     database: { path: at(config.database.path) },
+    ...(config.ha ? {
+      ha: {
+        ...config.ha,
+        runDirectory: at(config.ha.runDirectory),
+        peerSecretFile: at(config.ha.peerSecretFile),
+        ...(config.ha.keepalivedConfigPath ? { keepalivedConfigPath: at(config.ha.keepalivedConfigPath) } : {}),
+        ...(config.ha.conntrackdConfigPath ? { conntrackdConfigPath: at(config.ha.conntrackdConfigPath) } : {}),
+      },
+    } : {}),
   };
 }
 

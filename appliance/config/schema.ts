@@ -65,7 +65,7 @@ export const configSchema = z.strictObject({
       .describe("How often the kernel state is read back and repaired if someone changed it."),
     retryInitialMs: z.number().int().min(50).max(60_000).default(500).describe("First retry delay after a failed apply."),
     retryMaxMs: z.number().int().min(100).max(600_000).default(30_000).describe("Longest retry delay (the delay doubles up to this)."),
-  }).prefault({}),
+  }).prefault({}).refine((d) => d.retryMaxMs >= d.retryInitialMs, { message: "retryMaxMs must not be smaller than retryInitialMs", path: ["retryMaxMs"] }),
   ha: z.strictObject({
     processes: z.enum(["supervised", "systemd"]).default("systemd")
       .describe("Who runs keepalived and conntrackd: systemd (the daemon writes their config and reloads the units) or the daemon itself as child processes (lab, containers)."),
@@ -78,8 +78,8 @@ export const configSchema = z.strictObject({
     advertIntervalMs: z.number().int().min(50).max(10_000).default(200)
       .describe("VRRPv3 advertisement interval. A backup takes over after about 3 intervals plus skew without adverts (≈0.7 s at 200 ms)."),
     virtualRouterIds: z.strictObject({
-      inside: z.number().int().min(1).max(255).default(51),
-      outside: z.number().int().min(1).max(255).default(52),
+      inside: z.number().int().min(1).max(255).default(51).describe("virtual_router_id of the instance holding the inside VIPs."),
+      outside: z.number().int().min(1).max(255).default(52).describe("virtual_router_id of the instance holding the egress IPs."),
     }).prefault({}).describe("VRRP router ids; unique per broadcast domain, equal on all gateways of the group."),
     unicast: z.strictObject({
       insideSource: z.string().describe("This gateway's own inside address, the source of VRRP adverts."),
@@ -91,7 +91,7 @@ export const configSchema = z.strictObject({
       interface: interfaceName.describe("Dedicated link between the gateways that carries connection state."),
       localAddress: z.string().describe("This gateway's IPv4 address on the sync link."),
       peerAddress: z.string().describe("The peer's IPv4 address on the sync link (FTFW over UDP unicast)."),
-      port: z.number().int().min(1).max(65535).default(3780),
+      port: z.number().int().min(1).max(65535).default(3780).describe("UDP port of the state-sync channel."),
     }).describe("Connection-state replication so established connections survive a failover."),
     peers: z.array(z.strictObject({
       name: dnsLabel.describe("The peer gateway's gateway.name."),
@@ -106,7 +106,8 @@ export const configSchema = z.strictObject({
       .describe("Where conntrackd's config is written (default: RUN_DIRECTORY/conntrackd.conf when supervised, /etc/conntrackd/conntrackd.conf with systemd)."),
   }).optional().describe("High availability: present on every gateway of a VRRP group. Absent: a single gateway that assigns the egress IPs itself."),
   log: z.strictObject({
-    level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
+    level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info")
+      .describe("Lowest level written to the JSON log on stdout."),
   }).prefault({}),
 });
 

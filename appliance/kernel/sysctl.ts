@@ -17,10 +17,18 @@ export const procSysctl: SysctlAccess = {
   write: (key, value) => writeFile(`/proc/sys/${key}`, value),
 };
 
+/**
+ * With connection state synced between gateways, a new master sees packets whose sequence numbers moved
+ * past the last synced window; strict window tracking would mark them invalid and break the connection.
+ */
+export const HA_SYSCTLS: Record<string, string> = {
+  "net/netfilter/nf_conntrack_tcp_be_liberal": "1",
+};
+
 /** Sets what it can and returns a warning for each setting it could not make right. */
-export async function ensureSysctls(access: SysctlAccess, manage: boolean): Promise<string[]> {
+export async function ensureSysctls(access: SysctlAccess, manage: boolean, ha = false): Promise<string[]> {
   const warnings: string[] = [];
-  for (const [key, wanted] of Object.entries(REQUIRED_SYSCTLS)) {
+  for (const [key, wanted] of Object.entries({ ...REQUIRED_SYSCTLS, ...(ha ? HA_SYSCTLS : {}) })) {
     try {
       if ((await access.read(key)) === wanted) continue;
       if (!manage) {

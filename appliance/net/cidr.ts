@@ -173,3 +173,12 @@ export function parseInterfaceAddress(text: string, field: string): Address & { 
   }
   return { ...address, length: Number(lengthText), text: `${address.address}/${lengthText}` };
 }
+
+/** The on-link network of an interface address (10.0.0.7/24 → 10.0.0.0/24). */
+export function networkOf(address: string, length: number, field = "address"): Prefix {
+  const parsed = parseAddress(address, field);
+  const hostBits = BigInt(BITS[parsed.family] - length);
+  const start = (parsed.value >> hostBits) << hostBits;
+  const network = fromBigInt(start, parsed.family);
+  return { family: parsed.family, cidr: `${network}/${length}`, network, length, start, end: start | ((1n << hostBits) - 1n) };
+}

@@ -30,6 +30,7 @@ export class ReconcileLoop {
   private waiters: Waiter[] = [];
   private idle: Promise<void> = Promise.resolve();
   onReport: ((report: ApplyReport) => void) | undefined;
+  onDrift: ((drift: string[]) => void) | undefined;
 
   constructor(private readonly reconciler: Reconciler, private readonly options: LoopOptions, private readonly log: Logger) {}
 
@@ -148,6 +149,7 @@ export class ReconcileLoop {
     try {
       const drift = await this.reconciler.detectDrift();
       if (drift.length > 0) {
+        this.onDrift?.(drift);
         this.log.warn({ drift }, "kernel state drifted from what the daemon applied; repairing");
         this.trigger();
       }

@@ -1,6 +1,6 @@
 import { listAddresses } from "../kernel/addresses.js";
 import type { CommandRunner } from "../system/runner.js";
-import { parseAddress } from "../net/cidr.js";
+import { networkOf, parseAddress, prefixContainsAddress, type Prefix } from "../net/cidr.js";
 import type { OwnAddresses } from "./own-addresses.js";
 
 /**
@@ -10,18 +10,35 @@ import type { OwnAddresses } from "./own-addresses.js";
  */
 export class InterfaceOwnAddresses implements OwnAddresses {
   private found = new Set<string>();
+  private insidePrefixes: Prefix[] = [];
   private readonly reserved: Set<string>;
 
-  constructor(private readonly runner: CommandRunner, reserved: string[], private readonly ownedByUs: () => string[]) {
+  constructor(
+    private readonly runner: CommandRunner,
+    reserved: string[],
+    private readonly ownedByUs: () => string[],
+    private readonly insideInterface: string,
+  ) {
     this.reserved = new Set(reserved.map((text, i) => parseAddress(text, `network.reservedAddresses.${i}`).address));
   }
 
   async refresh(): Promise<void> {
     const ours = new Set(this.ownedByUs());
-    this.found = new Set((await listAddresses(this.runner)).map((a) => a.address).filter((a) => !ours.has(a)));
+    const all = await listAddresses(this.runner);
+    this.found = new Set(all.map((a) => a.address).filter((a) => !ours.has(a)));
+    this.insidePrefixes = all
+      .filter((a) => a.interface === this.insideInterface && a.prefixLength < (a.address.includes(":") ? 128 : 32))
+      .map((a) => networkOf(a.address, a.prefixLength));
+  }
+
+  onInsideNetwork(address: string): boolean | undefined {
+    if (this.insidePrefixes.length === 0) return undefined;
+    const parsed = parseAddress(address, "address");
+    return this.insidePrefixes.some((prefix) => prefixContainsAddress(prefix, parsed));
   }
 
   isOwn(address: string): boolean {
     return this.reserved.has(address) || this.found.has(address);
   }
 }
+

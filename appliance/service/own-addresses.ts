@@ -4,6 +4,8 @@
  */
 export interface OwnAddresses {
   isOwn(address: string): boolean;
+  /** Whether the address is on-link on the inside interface; undefined when that is not known. */
+  onInsideNetwork?(address: string): boolean | undefined;
 }
 
 export class StaticOwnAddresses implements OwnAddresses {

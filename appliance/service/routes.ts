@@ -35,6 +35,11 @@ function checkRoute(cluster: Cluster, input: RouteInput, field: string, own: Own
     const reason = own.isOwn(via.address) ? "is an address of this gateway" : "lies inside the routed prefix itself";
     throw new AppError("validation-failed", `${at}via: ${via.address} ${reason}`, { fields: [{ field: `${at}via`, reason }] });
   }
+  const linkLocal = via.family === 6 && via.address.toLowerCase().startsWith("fe80:");
+  if (!linkLocal && own.onInsideNetwork?.(via.address) === false) {
+    const reason = "is not on the inside network: the next hop must be a node the gateway reaches directly";
+    throw new AppError("validation-failed", `${at}via: ${via.address} ${reason}`, { fields: [{ field: `${at}via`, reason }] });
+  }
   if (!cluster.sourceRanges.some((range) => prefixContains(parsePrefix(range, "range"), prefix))) {
     throw new AppError("not-owned", `route prefix ${prefix.cidr} is not inside the source ranges of cluster ${cluster.name}`,
       { fields: [{ field: `${at}prefix`, reason: `not inside ${cluster.sourceRanges.join(", ") || "any source range"}` }] });
