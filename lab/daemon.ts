@@ -1,4 +1,5 @@
 import { request } from "node:http";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,18 +57,34 @@ export interface DaemonHandle {
   cleanup: () => void;
 }
 
+export interface DaemonOptions {
+  name?: string;
+  dataplane?: Record<string, unknown>;
+  /** An `ha` config section; its peerSecretFile is written here (the peer secret is `peerSecret`). */
+  ha?: Record<string, unknown>;
+  /** Extra listen addresses besides the Unix socket (peers reach each other over TCP). */
+  listen?: string[];
+  adminToken?: string;
+  peerSecret?: string;
+  readyTimeoutMs?: number;
+}
+
+export const newSecret = (label: string): string => `${label}-${randomBytes(24).toString("hex")}`;
+
 /** Runs the real daemon (the built bin/egw.js) inside `ns`, with its own config, token and database. */
-export async function startDaemon(ns: Netns, overrides: { dataplane?: Record<string, unknown> } = {}): Promise<DaemonHandle> {
+export async function startDaemon(ns: Netns, options: DaemonOptions = {}): Promise<DaemonHandle> {
   const dir = mkdtempSync(join(tmpdir(), "egw-it-"));
   const socket = join(dir, "api.sock");
-  const adminToken = `admin-${"x".repeat(40)}-${Math.random().toString(36).slice(2)}`;
+  const adminToken = options.adminToken ?? newSecret("admin");
   writeFileSync(join(dir, "admin-token"), `${adminToken}\n`, { mode: 0o600 });
+  if (options.ha) writeFileSync(join(dir, "peer-secret"), `${options.peerSecret ?? newSecret("peer")}\n`, { mode: 0o600 });
   const config = {
-    gateway: { name: "gw-test" },
-    api: { listen: [`unix:${socket}`], adminTokenFile: "admin-token", waitTimeoutMs: 10_000 },
+    gateway: { name: options.name ?? "gw-test" },
+    api: { listen: [`unix:${socket}`, ...(options.listen ?? [])], adminTokenFile: "admin-token", waitTimeoutMs: 10_000 },
     database: { path: "egw.db" },
     network: { inside: { interface: "inside" }, outside: { interface: "outside" } },
-    dataplane: { driftCheckIntervalMs: 1_000, ...overrides.dataplane },
+    dataplane: { driftCheckIntervalMs: 1_000, ...options.dataplane },
+    ...(options.ha ? { ha: { processes: "supervised", runDirectory: "run", peerSecretFile: "peer-secret", ...options.ha } } : {}),
     log: { level: "debug" },
   };
   writeFileSync(join(dir, "egw.json"), JSON.stringify(config, null, 2));
@@ -77,12 +94,12 @@ export async function startDaemon(ns: Netns, overrides: { dataplane?: Record<str
   const start = async () => {
     child = ns.spawn(process.execPath, [EGW_BIN, "serve", "--config", join(dir, "egw.json")], { all: true, buffer: false, reject: false });
     child.all?.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
     for (;;) {
       const ready = await callApi(socket, "GET", "/readyz", undefined).catch(() => undefined);
       if (ready?.status === 200) return;
       if (child.exitCode !== null && child.exitCode !== undefined) throw new Error(`egw exited with ${child.exitCode}:\n${output}`);
-      if (Date.now() > deadline) throw new Error(`egw not ready after 20 s:\n${output}`);
+      if (Date.now() > deadline) throw new Error(`egw not ready in time:\n${output}`);
       await sleep(100);
     }
   };

@@ -88,6 +88,11 @@ export class Netns {
     return ip(['-n', this.name, ...args]);
   }
 
+  /** SIGKILLs every process in the namespace at once, tracked or not: what a crashed VM looks like. */
+  killAll(): void {
+    for (const pid of namespacePids(this.name)) killQuietly(pid, 'SIGKILL');
+  }
+
   /** Kills every process in the namespace, tracked or not, then deletes it. Safe to call twice. */
   async destroy(): Promise<void> {
     await Promise.all([...this.#processes].map((sub) => stop(sub)));

@@ -48,7 +48,7 @@ export class HaMode {
     const supervised = ha.processes === "supervised";
     const keepalivedPath = ha.keepalivedConfigPath ?? (supervised ? join(run, "keepalived.conf") : "/etc/keepalived/keepalived.conf");
     const conntrackdPath = ha.conntrackdConfigPath ?? (supervised ? join(run, "conntrackd.conf") : "/etc/conntrackd/conntrackd.conf");
-    this.roles = new RoleTracker(this.files.notifyFifo, "egw", log.child({ component: "vrrp" }));
+    this.roles = new RoleTracker(this.files.notifyFifo, "egw_inside", log.child({ component: "vrrp" }));
     this.health = new HealthFile(this.files.healthFile);
     this.keepalived = new KeepalivedManager(runner, keepalivedPath, supervised
       ? { kind: "supervised", supervisor: new Supervisor({ name: "keepalived", command: "keepalived", args: [

@@ -10,9 +10,11 @@ export interface VrrpInstanceView {
   priority: number;
   advertSeconds: string;
   unicast?: { source: string; peers: string[] };
-  /** Addresses carried in the VRRP adverts: the family of the instance (IPv4). */
+  /** Other links whose failure puts the instance (and so the group) in FAULT. */
+  trackInterfaces: string[];
+  /** "ADDRESS/LEN dev IFACE" lines carried in the VRRP adverts (IPv4: adverts carry one family). */
   advertised: string[];
-  /** Addresses that move with the instance but are not advertised (the other family). */
+  /** Addresses that move with the instance without being advertised (IPv6). */
   excluded: string[];
 }
 
@@ -21,36 +23,39 @@ export interface KeepalivedView {
   routerId: string;
   notifyFifo: string;
   healthFile: string;
+  /** Only with two instances: keepalived drops a sync group of one. */
+  syncGroup: boolean;
   instances: VrrpInstanceView[];
 }
 
 /**
- * Both instances sit in one sync group, so the inside VIPs and every egress IP always move together: a
- * gateway that holds the egress IPs but not the inside VIP (or the reverse) would black-hole traffic.
- * VRRPv3 adverts carry one family; addresses of the other family ride along as "excluded" addresses.
+ * One VRRP instance carries everything: the inside VIPs are advertised, and every egress IP rides along
+ * as an excluded (non-advertised) address on the outside interface, with the outside link tracked. One
+ * instance is what makes them always move together, and its structure never changes as egress IPs come
+ * and go: adding an instance or a sync group on reload makes keepalived re-initialise every instance to
+ * BACKUP, a needless failover on every new egress IP (seen with keepalived 2.2.7).
  */
 export function keepalivedView(config: Config, ha: HaConfig, egressIps: readonly string[], files: { notifyFifo: string; healthFile: string }): KeepalivedView {
+  const inside = config.network.inside.interface;
+  const outside = config.network.outside.interface;
   const insideVips = ha.insideVips.map((text, i) => parseInterfaceAddress(text, `ha.insideVips.${i}`));
-  const egress = egressIps.map((address) => ({ family: address.includes(":") ? 6 : 4, text: `${address}/${address.includes(":") ? 128 : 32}` }));
+  const line = (text: string, iface: string) => `${text} dev ${iface}`;
+  const egress = egressIps.map((a) => line(`${a}/${a.includes(":") ? 128 : 32}`, outside));
   const advertSeconds = (ha.advertIntervalMs / 1000).toFixed(3).replace(/0+$/, "").replace(/\.$/, "");
-  const instance = (name: VrrpInstanceView["name"], iface: string, routerId: number, addresses: { family: number; text: string }[],
-    unicast: { source: string; peers: string[] } | undefined): VrrpInstanceView => ({
-    name, interface: iface, routerId, priority: ha.priority, advertSeconds,
-    ...(unicast ? { unicast } : {}),
-    advertised: addresses.filter((a) => a.family === 4).map((a) => a.text),
-    excluded: addresses.filter((a) => a.family === 6).map((a) => a.text),
-  });
   const u = ha.unicast;
+  const instance: VrrpInstanceView = {
+    name: "egw_inside", interface: inside, routerId: ha.virtualRouterIds.inside, priority: ha.priority, advertSeconds,
+    ...(u ? { unicast: { source: u.insideSource, peers: u.insidePeers } } : {}),
+    trackInterfaces: [outside],
+    advertised: insideVips.filter((v) => v.family === 4).map((v) => line(v.text, inside)),
+    excluded: [...insideVips.filter((v) => v.family === 6).map((v) => line(v.text, inside)), ...egress],
+  };
   return {
     generatedFor: config.gateway.name,
     routerId: config.gateway.name,
     notifyFifo: files.notifyFifo,
     healthFile: files.healthFile,
-    instances: [
-      instance("egw_inside", config.network.inside.interface, ha.virtualRouterIds.inside, insideVips,
-        u && { source: u.insideSource, peers: u.insidePeers }),
-      instance("egw_outside", config.network.outside.interface, ha.virtualRouterIds.outside, egress,
-        u && { source: u.outsideSource, peers: u.outsidePeers }),
-    ],
+    syncGroup: false,
+    instances: [instance],
   };
 }

@@ -6,8 +6,9 @@ import type { Logger } from "pino";
 export type VrrpRole = "master" | "backup" | "fault" | "unknown";
 
 /**
- * Follows keepalived's notify FIFO ("GROUP "egw" MASTER 0" lines) and reports this gateway's role. It
- * only listens: what a role change means for the store, conntrackd or the API is decided elsewhere.
+ * Follows keepalived's notify FIFO (lines like `INSTANCE "egw_inside" MASTER 150`) and reports this
+ * gateway's role: the state of the inside instance, which the sync group keeps in step with the egress
+ * IPs. It only listens: what a role change means for the store, conntrackd or the API is decided elsewhere.
  */
 export class RoleTracker extends EventEmitter<{ role: [role: VrrpRole, previous: VrrpRole] }> {
   role: VrrpRole = "unknown";
@@ -15,7 +16,7 @@ export class RoleTracker extends EventEmitter<{ role: [role: VrrpRole, previous:
   private socket: Socket | undefined;
   private fd: number | undefined;
 
-  constructor(private readonly fifoPath: string, private readonly groupName: string, private readonly log: Logger) {
+  constructor(private readonly fifoPath: string, private readonly instanceName: string, private readonly log: Logger) {
     super();
   }
 
@@ -53,7 +54,7 @@ export class RoleTracker extends EventEmitter<{ role: [role: VrrpRole, previous:
     const match = /^(GROUP|INSTANCE) "([^"]+)" (MASTER|BACKUP|FAULT|STOP|DELETED)\b/.exec(line);
     if (!match) return;
     this.log.debug({ line }, "vrrp notification");
-    if (match[1] !== "GROUP" || match[2] !== this.groupName) return;
+    if (match[1] !== "INSTANCE" || match[2] !== this.instanceName) return;
     const state = match[3] as string;
     const role: VrrpRole = state === "MASTER" ? "master" : state === "BACKUP" ? "backup" : state === "FAULT" ? "fault" : "unknown";
     if (role === this.role) return;

@@ -1,0 +1,155 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { DaemonHandle } from "../../lab/daemon.js";
+import { openStream, startHaGroup, startProber, waitFor, type HaGroup } from "../../lab/ha-group.js";
+import { buildHaTopology, HA_ADDR, type HaTopology } from "../../lab/ha-topology.js";
+import { startWhoamiServer, whoami } from "../../lab/whoami-client.js";
+
+const isRoot = process.getuid?.() === 0;
+const SERVER = HA_ADDR.server.v4;
+
+type Mappings = { mappings: { name: string; sourceCidr: string; egressIp: string }[] };
+
+/**
+ * Two gateways with the real daemon, keepalived and conntrackd in network namespaces: replication of the
+ * configuration, hard failure of the master, the old master's return, a cut sync link, and a graceful
+ * switchover. Outages are reported as diagnostics (the benchmark suite measures them); the assertions are
+ * about correctness: which address the server saw, whether the stream survived, what each gateway stores.
+ */
+describe("two gateways: VRRP, conntrackd and configuration replication", { skip: isRoot ? false : "needs root for network namespaces" }, () => {
+  let topo: HaTopology;
+  let group: HaGroup;
+  let a: DaemonHandle;
+  let b: DaemonHandle;
+  const mappingsOf = async (d: DaemonHandle) => ((await d.api("GET", "/v1/clusters/prod/mappings")).body as Mappings).mappings;
+  const seenAs = async (pod: "a" | "b" | "c", host: string = SERVER, timeoutMs = 2_000) => {
+    const result = await whoami(topo.pods[pod], host, 8080, timeoutMs);
+    return result.ok ? result.seenAs : `failed:${result.error}`;
+  };
+  const logs = () => `--- gw-a ---\n${a?.log().slice(-3000)}\n--- gw-b ---\n${b?.log().slice(-3000)}`;
+
+  before(async () => {
+    topo = await buildHaTopology();
+    await startWhoamiServer(topo.server, { stream: true });
+    group = await startHaGroup(topo);
+    a = group.daemons.a;
+    b = group.daemons.b;
+  });
+
+  after(async () => {
+    await group?.stop();
+    await topo?.destroy();
+  });
+
+  it("replicates every write to the backup before acknowledging it, and forwards writes sent to the backup", async () => {
+    for (const address of ["203.0.113.10", "203.0.113.11", "2001:db8::10"]) {
+      const created = await a.api("POST", "/v1/egress-ips", { address });
+      assert.equal(created.status, 201, `${JSON.stringify(created.body)}\n${logs()}`);
+      assert.equal(created.headers["egw-replicated-to"], "gw-b", "acknowledged only once gw-b has it");
+    }
+    const cluster = await a.api("POST", "/v1/clusters", {
+      name: "prod", sourceRanges: ["10.244.0.0/16", "fd00:10:244::/48"], egressIps: ["203.0.113.10", "203.0.113.11", "2001:db8::10"],
+    });
+    assert.equal(cluster.status, 201);
+    // Sent to the backup: forwarded to the master, which stores and replicates it.
+    const viaBackup = await b.api("PUT", "/v1/clusters/prod/mappings?wait=true", {
+      mappings: [
+        { name: "app-a", sourceCidr: "10.244.1.0/26", egressIp: "203.0.113.10" },
+        { name: "app-b", sourceCidr: "10.244.1.64/26", egressIp: "203.0.113.11" },
+        { name: "app-a-v6", sourceCidr: "fd00:10:244:1::/64", egressIp: "2001:db8::10" },
+      ],
+    });
+    assert.equal(viaBackup.status, 200, JSON.stringify(viaBackup.body));
+    assert.equal(viaBackup.headers["egw-forwarded-to"], "gw-a");
+    const routes = await a.api("PUT", "/v1/clusters/prod/routes?wait=true", {
+      routes: [{ prefix: "10.244.0.0/16", via: HA_ADDR.node.v4 }, { prefix: "fd00:10:244::/48", via: HA_ADDR.node.v6 }],
+    });
+    assert.equal(routes.status, 200, JSON.stringify(routes.body));
+    assert.deepEqual(await mappingsOf(b), await mappingsOf(a));
+    // The backup's data plane holds the same rules, ready for a takeover.
+    await waitFor(async () => {
+      const table = (await topo.gateways.b.exec("nft", ["list", "map", "inet", "egress_gateway", "snat_v4"])).stdout;
+      return table.includes("10.244.1.64/26 : 203.0.113.11");
+    }, 10_000, "gw-b's data plane to have the mappings");
+    const bRoutes = (await topo.gateways.b.exec("ip", ["route", "show", "proto", "211"])).stdout;
+    assert.match(bRoutes, /10\.244\.0\.0\/16 via 172\.31\.0\.11/);
+  });
+
+  it("sends each pod's traffic out through the master with its mapped egress IP", async () => {
+    assert.equal(await seenAs("a"), "203.0.113.10");
+    assert.equal(await seenAs("b"), "203.0.113.11");
+    assert.equal(await seenAs("a", HA_ADDR.server.v6), "2001:db8::10");
+    const outside = (await topo.gateways.a.exec("ip", ["-o", "addr", "show", "dev", "outside"])).stdout;
+    assert.match(outside, /203\.0\.113\.10\/32/, "the master holds the egress IPs");
+    assert.doesNotMatch((await topo.gateways.b.exec("ip", ["-o", "addr", "show", "dev", "outside"])).stdout, /203\.0\.113\.10\//);
+  });
+
+  it("survives a hard failure of the master: same egress IPs, the established stream keeps flowing", async (t) => {
+    const stream = await openStream(topo.pods.a, SERVER);
+    const prober = await startProber(topo.pods.b, SERVER);
+    await sleep(500);
+    // The VM dies: every process of gw-a killed, its links down.
+    topo.gateways.a.killAll();
+    await topo.cutGateway("a");
+    await group.waitForRole("b", "master", 10_000).catch((error: unknown) => assert.fail(`${String(error)}\n${logs()}`));
+    await sleep(1_500);
+    const probe = await prober.finish();
+    const flow = await stream.finish();
+    t.diagnostic(`outage seen by new connections: ${probe.outageMs} ms (${probe.answered}/${probe.attempts} probes answered)`);
+    t.diagnostic(`established stream: ${JSON.stringify(flow)}`);
+    assert.equal(flow.error, null, `the stream broke: ${JSON.stringify(flow)}\n${logs()}`);
+    assert.ok(flow.received > 0 && flow.received >= flow.sent - 5, `echoes kept coming after the failover: ${JSON.stringify(flow)}`);
+    assert.deepEqual(Object.keys(probe.seen), ["203.0.113.11"], "every probe left with pod b's egress IP");
+    assert.equal(await seenAs("a"), "203.0.113.10");
+    assert.equal(await seenAs("a", HA_ADDR.server.v6), "2001:db8::10");
+  });
+
+  it("the new master has every acknowledged write and takes new ones, naming the peer that is behind", async () => {
+    assert.equal((await mappingsOf(b)).length, 3);
+    const write = await b.api("POST", "/v1/clusters/prod/mappings?wait=true", { name: "app-c", sourceCidr: "10.244.2.0/24", egressIp: "203.0.113.11" });
+    assert.equal(write.status, 201, JSON.stringify(write.body));
+    assert.match(String(write.headers["egw-replication-behind"]), /gw-a=/);
+    assert.equal(await seenAs("c"), "203.0.113.11");
+  });
+
+  it("the old master returns as backup without taking the VIPs back, and catches up on what it missed", async () => {
+    await topo.restoreGateway("a");
+    await a.start();
+    await group.waitForRole("a", "backup", 15_000);
+    await waitFor(async () => (await mappingsOf(a)).length === 4, 10_000, "gw-a to catch up");
+    assert.deepEqual(await mappingsOf(a), await mappingsOf(b));
+    await sleep(2_000);
+    assert.equal(await group.role("b"), "master", "no flap back to gw-a");
+    assert.equal(await seenAs("c"), "203.0.113.11");
+  });
+
+  it("keeps accepting writes while the sync link is cut, and converges when it heals", async () => {
+    await topo.setSyncLink(false);
+    const write = await b.api("DELETE", "/v1/clusters/prod/mappings/app-c");
+    assert.equal(write.status, 204);
+    assert.match(String(write.headers["egw-replication-behind"]), /gw-a=/, "the acknowledgement says gw-a is behind");
+    const status = (await b.api("GET", "/v1/status")).body as { peers: { name: string; inSync: boolean }[] };
+    assert.equal(status.peers.find((p) => p.name === "gw-a")?.inSync, false);
+    await topo.setSyncLink(true);
+    await waitFor(async () => (await mappingsOf(a)).length === 3, 15_000, "gw-a to converge after the link heals");
+    assert.deepEqual(await mappingsOf(a), await mappingsOf(b));
+  });
+
+  it("hands mastership over gracefully on request, keeping the established stream", async (t) => {
+    const stream = await openStream(topo.pods.a, SERVER);
+    const prober = await startProber(topo.pods.b, SERVER);
+    await sleep(500);
+    const handover = await a.api("POST", "/v1/ha/handover");
+    assert.equal(handover.status, 200, JSON.stringify(handover.body));
+    assert.equal((handover.body as { from: string }).from, "gw-b", "sent to the backup, the handover ran on the master");
+    await group.waitForRole("a", "master", 10_000);
+    await sleep(1_000);
+    const probe = await prober.finish();
+    const flow = await stream.finish();
+    t.diagnostic(`switchover outage: ${probe.outageMs} ms; stream ${JSON.stringify(flow)}`);
+    assert.equal(flow.error, null, JSON.stringify(flow));
+    assert.equal(await group.role("b"), "backup");
+    assert.equal(await seenAs("a"), "203.0.113.10");
+  });
+});
