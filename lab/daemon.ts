@@ -51,6 +51,8 @@ export interface DaemonHandle {
   socket: string;
   adminToken: string;
   log: () => string;
+  /** The daemon's process id while it runs. */
+  pid: () => number | undefined;
   api: (method: string, path: string, body?: unknown, token?: string) => Promise<ApiResponse>;
   stop: () => Promise<void>;
   start: () => Promise<void>;
@@ -60,6 +62,8 @@ export interface DaemonHandle {
 export interface DaemonOptions {
   name?: string;
   dataplane?: Record<string, unknown>;
+  /** Extra fields of the `api` config section (body limit, wait timeout). */
+  api?: Record<string, unknown>;
   /** An `ha` config section; its peerSecretFile is written here (the peer secret is `peerSecret`). */
   ha?: Record<string, unknown>;
   /** Extra listen addresses besides the Unix socket (peers reach each other over TCP). */
@@ -80,7 +84,7 @@ export async function startDaemon(ns: Netns, options: DaemonOptions = {}): Promi
   if (options.ha) writeFileSync(join(dir, "peer-secret"), `${options.peerSecret ?? newSecret("peer")}\n`, { mode: 0o600 });
   const config = {
     gateway: { name: options.name ?? "gw-test" },
-    api: { listen: [`unix:${socket}`, ...(options.listen ?? [])], adminTokenFile: "admin-token", waitTimeoutMs: 10_000 },
+    api: { listen: [`unix:${socket}`, ...(options.listen ?? [])], adminTokenFile: "admin-token", waitTimeoutMs: 10_000, ...options.api },
     database: { path: "egw.db" },
     network: { inside: { interface: "inside" }, outside: { interface: "outside" } },
     dataplane: { driftCheckIntervalMs: 1_000, ...options.dataplane },
@@ -113,6 +117,7 @@ export async function startDaemon(ns: Netns, options: DaemonOptions = {}): Promi
   return {
     dir, socket, adminToken, start, stop,
     log: () => output,
+    pid: () => child?.pid,
     api: (method, path, body, token = adminToken) => callApi(socket, method, path, token, body),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
