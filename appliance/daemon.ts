@@ -18,7 +18,7 @@ import { readDesiredState } from "./reconcile/desired-state.js";
 import { ReconcileLoop } from "./reconcile/loop.js";
 import { Reconciler } from "./reconcile/reconciler.js";
 import { InterfaceOwnAddresses } from "./service/interface-addresses.js";
-import { openDatabase, type Db } from "./store/database.js";
+import { openDatabase, sql, type Db } from "./store/database.js";
 import { migrate, readMigrations } from "./store/migrate.js";
 import * as rows from "./store/rows.js";
 import { Store } from "./store/store.js";
@@ -51,7 +51,7 @@ export class Daemon {
     this.db = db;
     const { applied } = migrate(db, readMigrations(MIGRATIONS_DIR));
     if (applied.length > 0) log.info({ applied }, "database migrated");
-    const store = new Store(db);
+    const store = new Store(db, config.ha ? config.gateway.name : undefined);
     const admin = readAdminToken(config.api.adminTokenFile);
     this.warnings.push(...admin.warnings);
     for (const warning of this.warnings) log.warn(warning);
@@ -95,7 +95,7 @@ export class Daemon {
     const loop = new ReconcileLoop(reconciler, config.dataplane, log.child({ component: "reconcile-loop" }));
     this.loop = loop;
 
-    const count = (table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    const count = (table: string) => (sql(db, `SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
     const metrics = createMetrics({
       storeRevision: () => store.revision(),
       appliedRevision: () => loop.appliedRevision,
@@ -117,7 +117,8 @@ export class Daemon {
         // Forwarding goes on only once our table is in place: never a moment of untranslated forwarding.
         if (!this.firstApplyDone) void this.enableForwarding(config);
         this.firstApplyDone = true;
-        void own.refresh().catch((error: unknown) => log.warn({ err: error }, "cannot list interface addresses"));
+        // Spawning `ip` costs more than a whole no-op pass: refresh only when the kernel actually changed.
+        if (report.kind !== "none") void own.refresh().catch((error: unknown) => log.warn({ err: error }, "cannot list interface addresses"));
       }
     };
     loop.onDrift = () => metrics.recordDrift();

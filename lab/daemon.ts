@@ -1,6 +1,6 @@
 import { request } from "node:http";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, createWriteStream, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -71,13 +71,20 @@ export interface DaemonOptions {
   adminToken?: string;
   peerSecret?: string;
   readyTimeoutMs?: number;
+  /** Directory for the config, token, database and socket (created if missing); default: a new temporary one. */
+  dir?: string;
+  /** Append the daemon's output to this file instead of keeping it in memory (long-running labs). */
+  logFile?: string;
+  /** The daemon's log level (default debug). */
+  logLevel?: "trace" | "debug" | "info" | "warn" | "error";
 }
 
 export const newSecret = (label: string): string => `${label}-${randomBytes(24).toString("hex")}`;
 
 /** Runs the real daemon (the built bin/egw.js) inside `ns`, with its own config, token and database. */
 export async function startDaemon(ns: Netns, options: DaemonOptions = {}): Promise<DaemonHandle> {
-  const dir = mkdtempSync(join(tmpdir(), "egw-it-"));
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), "egw-it-"));
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const socket = join(dir, "api.sock");
   const adminToken = options.adminToken ?? newSecret("admin");
   writeFileSync(join(dir, "admin-token"), `${adminToken}\n`, { mode: 0o600 });
@@ -89,21 +96,24 @@ export async function startDaemon(ns: Netns, options: DaemonOptions = {}): Promi
     network: { inside: { interface: "inside" }, outside: { interface: "outside" } },
     dataplane: { driftCheckIntervalMs: 1_000, ...options.dataplane },
     ...(options.ha ? { ha: { processes: "supervised", runDirectory: "run", peerSecretFile: "peer-secret", ...options.ha } } : {}),
-    log: { level: "debug" },
+    log: { level: options.logLevel ?? "debug" },
   };
   writeFileSync(join(dir, "egw.json"), JSON.stringify(config, null, 2));
   let output = "";
   let child: ReturnType<Netns["spawn"]> | undefined;
+  const logFile = options.logFile;
+  const log = () => (logFile ? tailOf(logFile, 64 * 1024) : output);
 
   const start = async () => {
     child = ns.spawn(process.execPath, [EGW_BIN, "serve", "--config", join(dir, "egw.json")], { all: true, buffer: false, reject: false });
-    child.all?.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+    if (logFile) child.all?.pipe(createWriteStream(logFile, { flags: "a" }));
+    else child.all?.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
     const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
     for (;;) {
       const ready = await callApi(socket, "GET", "/readyz", undefined).catch(() => undefined);
       if (ready?.status === 200) return;
-      if (child.exitCode !== null && child.exitCode !== undefined) throw new Error(`egw exited with ${child.exitCode}:\n${output}`);
-      if (Date.now() > deadline) throw new Error(`egw not ready in time:\n${output}`);
+      if (child.exitCode !== null && child.exitCode !== undefined) throw new Error(`egw exited with ${child.exitCode}:\n${log()}`);
+      if (Date.now() > deadline) throw new Error(`egw not ready in time:\n${log()}`);
       await sleep(100);
     }
   };
@@ -116,9 +126,28 @@ export async function startDaemon(ns: Netns, options: DaemonOptions = {}): Promi
   await start();
   return {
     dir, socket, adminToken, start, stop,
-    log: () => output,
+    log,
     pid: () => child?.pid,
     api: (method, path, body, token = adminToken) => callApi(socket, method, path, token, body),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** The last `bytes` of a file ("" if it does not exist). */
+function tailOf(path: string, bytes: number): string {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return "";
+  }
+  try {
+    const size = statSync(path).size;
+    const length = Math.min(size, bytes);
+    const buffer = Buffer.alloc(length);
+    readSync(fd, buffer, 0, length, size - length);
+    return buffer.toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
-import { newSecret, startDaemon, type DaemonHandle } from "./daemon.js";
+import { newSecret, startDaemon, type DaemonHandle, type DaemonOptions } from "./daemon.js";
 import { HA_ADDR, type GatewayKey, type HaTopology } from "./ha-topology.js";
 import type { Netns } from "./netns.js";
 
@@ -25,18 +25,24 @@ function haSection(key: GatewayKey) {
     insideVips: [`${HA_ADDR.vip.v4}/24`, `${HA_ADDR.vip.v6}/64`],
     priority: key === "a" ? 150 : 100,
     advertIntervalMs: 200,
-    unicast: { insideSource: self.inside4, insidePeers: [other.inside4], outsideSource: self.outside4, outsidePeers: [other.outside4] },
+    unicast: { insideSource: self.inside4, insidePeers: [other.inside4] },
     conntrackd: { interface: "sync", localAddress: self.sync, peerAddress: other.sync },
     peers: [{ name: other.name, url: `http://${other.sync}:${PEER_PORT}` }],
     replicationTimeoutMs: 1_500,
   };
 }
 
+/** Per-gateway daemon options the lab sets (directories, log files); tests use the defaults. */
+export interface HaGroupOptions {
+  daemon?: (key: GatewayKey) => Pick<DaemonOptions, "dir" | "logFile" | "logLevel">;
+}
+
 /** Starts the daemons of both gateways (each supervising its keepalived and conntrackd) and waits for a master. */
-export async function startHaGroup(topo: HaTopology): Promise<HaGroup> {
+export async function startHaGroup(topo: HaTopology, options: HaGroupOptions = {}): Promise<HaGroup> {
   const adminToken = newSecret("admin");
   const peerSecret = newSecret("peer");
   const start = (key: GatewayKey) => startDaemon(topo.gateways[key], {
+    ...options.daemon?.(key),
     name: HA_ADDR.gateways[key].name,
     adminToken, peerSecret,
     listen: [`${HA_ADDR.gateways[key].sync}:${PEER_PORT}`],
@@ -102,7 +108,14 @@ async function background<T>(ns: Netns, script: string, args: string[], readyLin
 }
 
 export interface StreamReport { sent: number; received: number; maxGapMs: number; error: string | null; open: boolean }
-export interface ProbeReport { attempts: number; answered: number; outageMs: number; seen: Record<string, number> }
+export interface ProbeReport {
+  attempts: number;
+  answered: number;
+  outageMs: number;
+  /** Time from the last answered probe to the last probe sent: large when answers never came back (absent from older reports). */
+  openGapMs?: number;
+  seen: Record<string, number>;
+}
 
 /** A TCP stream from `pod` to the server's echo port that reports whether it survived. */
 export const openStream = (pod: Netns, host: string) => background<StreamReport>(pod, STREAM_CLIENT, [host, "8081", "20"], "connected");

@@ -46,8 +46,13 @@ const BASELINE = {
   "net.ipv6.conf.default.accept_dad": 0,
 };
 
-export async function buildHaTopology(): Promise<HaTopology> {
-  const prefix = `egwh-${uniqueSuffix()}`;
+export interface HaTopologyOptions {
+  /** Namespace names are `PREFIX-ROLE` (default `egwh-` and a unique suffix); the lab uses a fixed prefix. */
+  prefix?: string;
+}
+
+export async function buildHaTopology(options: HaTopologyOptions = {}): Promise<HaTopology> {
+  const prefix = options.prefix ?? `egwh-${uniqueSuffix()}`;
   const created: Netns[] = [];
   const make = async (role: string): Promise<Netns> => {
     const ns = await Netns.create(`${prefix}-${role}`);

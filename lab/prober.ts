@@ -1,6 +1,7 @@
 // Measures a data-plane outage from inside a pod: opens a new TCP connection to the whoami server every
 // interval and records when answers arrive and which source address the server saw. On SIGTERM it prints
-// one JSON report; the outage is the longest time between two answered probes.
+// one JSON report; the outage is the longest time between two answered probes, and openGapMs the time from the
+// last answered probe to the last probe sent (large when answers never came back).
 import { connect } from "node:net";
 
 const [host = "", portText = "8080", intervalText = "20", timeoutText = "300"] = process.argv.slice(2);
@@ -11,11 +12,13 @@ let attempts = 0;
 let answered = 0;
 let lastAnswer = Date.now();
 let maxGapMs = 0;
+let lastSent = Date.now();
 const seen: Record<string, number> = {};
 
 function probe(): void {
   attempts++;
   const started = Date.now();
+  lastSent = started;
   const socket = connect({ host, port });
   let data = "";
   socket.setTimeout(timeout, () => socket.destroy());
@@ -36,7 +39,7 @@ const timer = setInterval(probe, interval);
 process.on("SIGTERM", () => {
   clearInterval(timer);
   setTimeout(() => {
-    process.stdout.write(`${JSON.stringify({ attempts, answered, outageMs: maxGapMs, seen })}\n`);
+    process.stdout.write(`${JSON.stringify({ attempts, answered, outageMs: maxGapMs, openGapMs: Math.max(0, lastSent - lastAnswer), seen })}\n`);
     process.exit(0);
   }, timeout + 50);
 });

@@ -1,5 +1,6 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { requireCluster } from "../../appliance/service/clusters.js";
+import { sql } from "../../appliance/store/database.js";
 import type { ApiEnv } from "../context.js";
 import { requireAdmin, requireClusterAccess } from "../middleware/auth.js";
 import { clusterNameParam, jsonResponse, problemResponses } from "../schemas/common.js";
@@ -30,7 +31,7 @@ export const clusterStatusRoutes = new OpenAPIHono<ApiEnv>()
     requireCluster(db, name);
     const system = deps.status();
     const count = (table: "mappings" | "routes") =>
-      (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE cluster = ?`).get(name) as { n: number }).n;
+      (sql(db, `SELECT count(*) AS n FROM ${table} WHERE cluster = ?`).get(name) as { n: number }).n;
     const self = { name: system.gateway, role: system.role, appliedRevision: system.appliedRevision, inSync: system.inSync, lastApply: system.lastApply };
     return c.json({ cluster: name, revision: system.revision, mappings: count("mappings"), routes: count("routes"), gateways: [self, ...system.peers] }, 200);
   });

@@ -54,19 +54,19 @@ export function formatFields(fields: FieldProblem[]): string {
 }
 
 /** The admin token is a secret: it lives in its own file so the config can be shared and versioned. */
-export function readAdminToken(path: string): { token: string; warnings: string[] } {
+export function readAdminToken(path: string, what = "admin token", field = "api.adminTokenFile"): { token: string; warnings: string[] } {
   const warnings: string[] = [];
   let text: string;
   try {
     text = readFileSync(path, "utf8");
-    if ((statSync(path).mode & 0o077) !== 0) warnings.push(`admin token file ${path} is readable by group or others; chmod 600 it`);
+    if ((statSync(path).mode & 0o077) !== 0) warnings.push(`${what} file ${path} is readable by group or others; chmod 600 it`);
   } catch (error) {
-    throw new AppError("config-invalid", `cannot read admin token file ${path}: ${errorMessage(error)}`, { cause: error });
+    throw new AppError("config-invalid", `cannot read ${what} file ${path}: ${errorMessage(error)}`, { cause: error });
   }
   const token = text.trim();
   if (token.length < 32) {
-    throw new AppError("config-invalid", `admin token in ${path} must be at least 32 characters`, {
-      fields: [{ field: "api.adminTokenFile", reason: "token shorter than 32 characters" }],
+    throw new AppError("config-invalid", `${what} in ${path} must be at least 32 characters`, {
+      fields: [{ field, reason: `${what} shorter than 32 characters` }],
     });
   }
   return { token, warnings };

@@ -72,20 +72,18 @@ export const configSchema = z.strictObject({
     runDirectory: z.string().min(1).default("/run/egw")
       .describe("Where supervised keepalived/conntrackd keep their config, pid files, sockets and the VRRP notification FIFO."),
     insideVips: z.array(z.string()).min(1)
-      .describe("Floating addresses (CIDR, e.g. 172.31.0.1/24) on the inside interface that the cluster nodes route to."),
+      .refine((vips) => vips.some((vip) => !vip.includes(":")), "must include an IPv4 address: VRRPv3 adverts carry IPv4 VIPs, IPv6 VIPs ride along with them")
+      .describe("Floating addresses (CIDR, e.g. 172.31.0.1/24) on the inside interface that the cluster nodes route to; at least one IPv4."),
     priority: z.number().int().min(1).max(254).default(100)
       .describe("VRRP priority of this gateway; the highest wins the first election. Preemption is off, so a returning gateway never takes the VIPs back."),
     advertIntervalMs: z.number().int().min(50).max(10_000).default(200)
       .describe("VRRPv3 advertisement interval. A backup takes over after about 3 intervals plus skew without adverts (≈0.7 s at 200 ms)."),
     virtualRouterIds: z.strictObject({
-      inside: z.number().int().min(1).max(255).default(51).describe("virtual_router_id of the instance holding the inside VIPs."),
-      outside: z.number().int().min(1).max(255).default(52).describe("virtual_router_id of the instance holding the egress IPs."),
-    }).prefault({}).describe("VRRP router ids; unique per broadcast domain, equal on all gateways of the group."),
+      inside: z.number().int().min(1).max(255).default(51).describe("virtual_router_id of the one VRRP instance (inside VIPs, with the egress IPs riding along)."),
+    }).prefault({}).describe("VRRP router id; unique per broadcast domain, equal on all gateways of the group."),
     unicast: z.strictObject({
       insideSource: z.string().describe("This gateway's own inside address, the source of VRRP adverts."),
       insidePeers: z.array(z.string()).min(1).describe("The other gateways' inside addresses."),
-      outsideSource: z.string().describe("This gateway's own outside address."),
-      outsidePeers: z.array(z.string()).min(1).describe("The other gateways' outside addresses."),
     }).optional().describe("Send VRRP adverts by unicast to the listed peers (many networks forbid multicast). Absent: multicast."),
     conntrackd: z.strictObject({
       interface: interfaceName.describe("Dedicated link between the gateways that carries connection state."),

@@ -44,7 +44,7 @@ export class HaMode {
     const run = ha.runDirectory;
     mkdirSync(run, { recursive: true, mode: 0o750 });
     this.files = { notifyFifo: join(run, "keepalived.fifo"), healthFile: join(run, "health") };
-    this.peerSecret = readAdminToken(ha.peerSecretFile).token;
+    this.peerSecret = readAdminToken(ha.peerSecretFile, "peer secret", "ha.peerSecretFile").token;
     const supervised = ha.processes === "supervised";
     const keepalivedPath = ha.keepalivedConfigPath ?? (supervised ? join(run, "keepalived.conf") : "/etc/keepalived/keepalived.conf");
     const conntrackdPath = ha.conntrackdConfigPath ?? (supervised ? join(run, "conntrackd.conf") : "/etc/conntrackd/conntrackd.conf");
@@ -125,6 +125,8 @@ export class HaMode {
     } finally {
       this.health.set("handover", false);
     }
+    // Cleared of the fault, keepalived moves to BACKUP within an advert or two (nopreempt keeps it there).
+    for (let i = 0; i < 40 && (this.roles.role as string) !== "backup"; i++) await new Promise((resolve) => setTimeout(resolve, 50));
     return { from: this.config.gateway.name, role: this.roles.role };
   }
 

@@ -23,8 +23,6 @@ export interface KeepalivedView {
   routerId: string;
   notifyFifo: string;
   healthFile: string;
-  /** Only with two instances: keepalived drops a sync group of one. */
-  syncGroup: boolean;
   instances: VrrpInstanceView[];
 }
 
@@ -55,7 +53,6 @@ export function keepalivedView(config: Config, ha: HaConfig, egressIps: readonly
     routerId: config.gateway.name,
     notifyFifo: files.notifyFifo,
     healthFile: files.healthFile,
-    syncGroup: false,
     instances: [instance],
   };
 }

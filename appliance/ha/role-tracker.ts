@@ -37,16 +37,10 @@ export class RoleTracker extends EventEmitter<{ role: [role: VrrpRole, previous:
   }
 
   stop(): void {
-    this.socket?.destroy();
+    if (this.socket) this.socket.destroy(); // closes the descriptor it was given
+    else if (this.fd !== undefined) closeSync(this.fd);
     this.socket = undefined;
-    if (this.fd !== undefined) {
-      try {
-        closeSync(this.fd);
-      } catch {
-        // already closed with the socket
-      }
-      this.fd = undefined;
-    }
+    this.fd = undefined;
   }
 
   /** Exposed for tests: one notification line as keepalived writes it. */

@@ -1,5 +1,5 @@
 import type { Mapping, Route } from "../model.js";
-import type { Db } from "../store/database.js";
+import { sql, type Db } from "../store/database.js";
 import * as rows from "../store/rows.js";
 
 /** Everything the data plane is built from, read at one revision in one read transaction. */
@@ -12,7 +12,7 @@ export interface DesiredState {
 
 export function readDesiredState(db: Db): DesiredState {
   return db.transaction(() => ({
-    revision: (db.prepare("SELECT value FROM revision WHERE id = 1").get() as { value: number }).value,
+    revision: (sql(db, "SELECT value FROM revision WHERE id = 1").get() as { value: number }).value,
     mappings: rows.listMappings(db),
     routes: rows.listRoutes(db),
     egressIps: rows.listEgressIps(db).map((ip) => ip.address),

@@ -30,12 +30,16 @@ export class Follower {
     this.fence(body.epoch, body.leader);
     const db = this.store.db;
     const here = position(db);
+    if (body.revisions.length === 0) {
+      // An announcement: a new leader tells an up-to-date follower where writes now go.
+      setReplicationState(db, Math.max(body.epoch, replicationState(db).epoch), body.leader);
+      return { revision: here.revision };
+    }
     if (here.revision !== body.base.revision || here.revisionEpoch !== body.base.revisionEpoch) {
       throw new AppError("conflict", `history differs: this gateway is at revision ${here.revision} (epoch ${here.revisionEpoch})`,
         { extra: { code: "out-of-sync", state: this.state() } });
     }
-    const last = body.revisions.at(-1);
-    if (!last) return { revision: here.revision };
+    const last = body.revisions.at(-1) as RevisionChanges;
     this.store.applyExternal(last.revision, () => {
       applyChanges(db, body.revisions);
       setReplicationState(db, Math.max(body.epoch, replicationState(db).epoch), body.leader);

@@ -19,6 +19,8 @@ export interface PeerReport {
  */
 class PeerLink {
   acked: number | undefined;
+  /** Whether this follower has heard from us since we became leader (it forwards writes to whoever did). */
+  announced = false;
   status: PeerSyncStatus = "unknown";
   lastError: string | null = null;
   private sending = false;
@@ -78,8 +80,16 @@ class PeerLink {
       const ours = epochOfRevision(db, state.revision);
       this.acked = state.revision <= target && ours === state.revisionEpoch ? state.revision : -1;
     }
-    if (this.acked === target) return this.settle("in-sync");
     const { epoch } = replicationState(db);
+    if (this.acked === target) {
+      if (!this.announced) {
+        const base = { revision: target, revisionEpoch: epochOfRevision(db, target) ?? 0 };
+        const result = await this.client.pushChanges({ epoch, leader: this.leader.name, base, revisions: [] });
+        if (!result.ok) throw new Error(`announcement refused: ${result.status}${result.code ? ` (${result.code})` : ""}`);
+        this.announced = true;
+      }
+      return this.settle("in-sync");
+    }
     const changes = this.acked >= 0 ? changesSince(db, this.acked, target) : undefined;
     const base = this.acked >= 0 ? { revision: this.acked, revisionEpoch: epochOfRevision(db, this.acked) ?? 0 } : undefined;
     const result = changes && base
@@ -87,6 +97,7 @@ class PeerLink {
       : await this.client.pushSnapshot({ epoch, leader: this.leader.name, snapshot: exportSnapshot(db) });
     if (result.ok) {
       this.acked = target;
+      this.announced = true;
       this.lastError = null;
       return this.settle(position(db).revision === target ? "in-sync" : "behind");
     }
@@ -156,6 +167,7 @@ export class Replicator {
     this.log.info({ epoch }, "leading configuration replication");
     for (const link of this.links) {
       link.acked = undefined;
+      link.announced = false;
       link.kick();
     }
     clearInterval(this.heartbeat);

@@ -1,5 +1,5 @@
 import { AppError } from "../errors.js";
-import type { Db } from "../store/database.js";
+import { sql, type Db } from "../store/database.js";
 import { REPLICATED_TABLES, TABLES_BY_NAME, type TableSpec } from "./tables.js";
 
 export interface ChangeEntry {
@@ -28,20 +28,20 @@ export interface Snapshot {
 }
 
 export function position(db: Db): HistoryPosition {
-  const revision = (db.prepare("SELECT value FROM revision WHERE id = 1").get() as { value: number }).value;
+  const revision = (sql(db, "SELECT value FROM revision WHERE id = 1").get() as { value: number }).value;
   return { revision, revisionEpoch: epochOfRevision(db, revision) ?? 0 };
 }
 
 export function epochOfRevision(db: Db, revision: number): number | undefined {
-  return (db.prepare("SELECT epoch FROM revision_epochs WHERE revision = ?").get(revision) as { epoch: number } | undefined)?.epoch;
+  return (sql(db, "SELECT epoch FROM revision_epochs WHERE revision = ?").get(revision) as { epoch: number } | undefined)?.epoch;
 }
 
 export function replicationState(db: Db): { epoch: number; leader: string | null } {
-  return db.prepare("SELECT epoch, leader FROM replication_state WHERE id = 1").get() as { epoch: number; leader: string | null };
+  return sql(db, "SELECT epoch, leader FROM replication_state WHERE id = 1").get() as { epoch: number; leader: string | null };
 }
 
 export function setReplicationState(db: Db, epoch: number, leader: string | null): void {
-  db.prepare("UPDATE replication_state SET epoch = ?, leader = ? WHERE id = 1").run(epoch, leader);
+  sql(db, "UPDATE replication_state SET epoch = ?, leader = ? WHERE id = 1").run(epoch, leader);
 }
 
 /**
@@ -49,10 +49,10 @@ export function setReplicationState(db: Db, epoch: number, leader: string | null
  * all (a revision made no changes it recorded, e.g. one restored from a snapshot).
  */
 export function changesSince(db: Db, from: number, to: number): RevisionChanges[] | undefined {
-  const epochs = db.prepare("SELECT revision, epoch FROM revision_epochs WHERE revision > ? AND revision <= ? ORDER BY revision")
+  const epochs = sql(db, "SELECT revision, epoch FROM revision_epochs WHERE revision > ? AND revision <= ? ORDER BY revision")
     .all(from, to) as { revision: number; epoch: number }[];
   if (epochs.length !== to - from) return undefined;
-  const rows = db.prepare("SELECT revision, tbl, op, pk, row FROM changelog WHERE revision > ? AND revision <= ? ORDER BY seq")
+  const rows = sql(db, "SELECT revision, tbl, op, pk, row FROM changelog WHERE revision > ? AND revision <= ? ORDER BY seq")
     .all(from, to) as { revision: number; tbl: string; op: "upsert" | "delete"; pk: string; row: string | null }[];
   const byRevision = new Map<number, ChangeEntry[]>(epochs.map((e) => [e.revision, []]));
   for (const row of rows) {
@@ -71,23 +71,23 @@ function decode(spec: TableSpec, column: string, value: unknown): unknown {
  */
 export function applyChanges(db: Db, revisions: RevisionChanges[]): void {
   for (const revision of revisions) {
-    db.prepare("UPDATE revision SET value = ? WHERE id = 1").run(revision.revision);
+    sql(db, "UPDATE revision SET value = ? WHERE id = 1").run(revision.revision);
     for (const entry of revision.entries) {
       const spec = TABLES_BY_NAME.get(entry.tbl);
       if (!spec) throw new AppError("conflict", `replication entry for unknown table ${entry.tbl}`);
       const where = spec.primaryKey.map((c) => `${c} = ?`).join(" AND ");
       const keyValues = spec.primaryKey.map((c) => decode(spec, c, entry.pk[c]));
       if (entry.op === "delete") {
-        db.prepare(`DELETE FROM ${spec.name} WHERE ${where}`).run(...keyValues);
+        sql(db, `DELETE FROM ${spec.name} WHERE ${where}`).run(...keyValues);
         continue;
       }
       const row = entry.row ?? {};
       const values = spec.columns.map((c) => decode(spec, c, row[c]));
       const updates = spec.columns.filter((c) => !spec.primaryKey.includes(c)).map((c) => `${c} = excluded.${c}`);
-      db.prepare(`INSERT INTO ${spec.name} (${spec.columns.join(", ")}) VALUES (${spec.columns.map(() => "?").join(", ")})
+      sql(db, `INSERT INTO ${spec.name} (${spec.columns.join(", ")}) VALUES (${spec.columns.map(() => "?").join(", ")})
         ON CONFLICT (${spec.primaryKey.join(", ")}) DO ${updates.length > 0 ? `UPDATE SET ${updates.join(", ")}` : "NOTHING"}`).run(...values);
     }
-    db.prepare("INSERT OR REPLACE INTO revision_epochs (revision, epoch) VALUES (?, ?)").run(revision.revision, revision.epoch);
+    sql(db, "INSERT OR REPLACE INTO revision_epochs (revision, epoch) VALUES (?, ?)").run(revision.revision, revision.epoch);
   }
 }
 
@@ -96,7 +96,7 @@ export function exportSnapshot(db: Db): Snapshot {
     const tables: Record<string, Record<string, unknown>[]> = {};
     for (const spec of REPLICATED_TABLES) {
       const select = spec.columns.map((c) => (spec.blobs.includes(c) ? `hex(${c}) AS ${c}` : c)).join(", ");
-      tables[spec.name] = db.prepare(`SELECT ${select} FROM ${spec.name}`).all() as Record<string, unknown>[];
+      tables[spec.name] = sql(db, `SELECT ${select} FROM ${spec.name}`).all() as Record<string, unknown>[];
     }
     return { ...position(db), tables };
   })();
@@ -104,14 +104,14 @@ export function exportSnapshot(db: Db): Snapshot {
 
 /** Replaces every replicated table with the snapshot, inside the caller's transaction. */
 export function importSnapshot(db: Db, snapshot: Snapshot): void {
-  for (const spec of [...REPLICATED_TABLES].reverse()) db.prepare(`DELETE FROM ${spec.name}`).run();
+  for (const spec of [...REPLICATED_TABLES].reverse()) sql(db, `DELETE FROM ${spec.name}`).run();
   for (const spec of REPLICATED_TABLES) {
-    const insert = db.prepare(`INSERT INTO ${spec.name} (${spec.columns.join(", ")}) VALUES (${spec.columns.map(() => "?").join(", ")})`);
+    const insert = sql(db, `INSERT INTO ${spec.name} (${spec.columns.join(", ")}) VALUES (${spec.columns.map(() => "?").join(", ")})`);
     for (const row of snapshot.tables[spec.name] ?? []) insert.run(...spec.columns.map((c) => decode(spec, c, row[c])));
   }
   // History before the snapshot is unknown here: only the snapshot's own position is kept.
-  db.prepare("DELETE FROM changelog").run();
-  db.prepare("DELETE FROM revision_epochs").run();
-  db.prepare("UPDATE revision SET value = ? WHERE id = 1").run(snapshot.revision);
-  db.prepare("INSERT INTO revision_epochs (revision, epoch) VALUES (?, ?)").run(snapshot.revision, snapshot.revisionEpoch);
+  sql(db, "DELETE FROM changelog").run();
+  sql(db, "DELETE FROM revision_epochs").run();
+  sql(db, "UPDATE revision SET value = ? WHERE id = 1").run(snapshot.revision);
+  sql(db, "INSERT INTO revision_epochs (revision, epoch) VALUES (?, ?)").run(snapshot.revision, snapshot.revisionEpoch);
 }

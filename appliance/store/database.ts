@@ -17,3 +17,23 @@ export function openDatabase(path: string): Db {
   db.pragma("busy_timeout = 5000");
   return db;
 }
+
+const statements = new WeakMap<Db, Map<string, Database.Statement>>();
+
+/**
+ * Prepared once per database and SQL text: preparing costs more than running a small query, and the
+ * API's read path runs the same few statements thousands of times a second.
+ */
+export function sql(db: Db, text: string): Database.Statement {
+  let cache = statements.get(db);
+  if (!cache) {
+    cache = new Map();
+    statements.set(db, cache);
+  }
+  let statement = cache.get(text);
+  if (!statement) {
+    statement = db.prepare(text);
+    cache.set(text, statement);
+  }
+  return statement;
+}

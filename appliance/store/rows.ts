@@ -1,4 +1,4 @@
-import type { Db } from "./database.js";
+import { sql, type Db } from "./database.js";
 import type { Cluster, EgressIp, Mapping, Route, TokenInfo } from "../model.js";
 import type { Prefix } from "../net/cidr.js";
 import { toSortableBytes } from "../net/cidr.js";
@@ -17,59 +17,59 @@ const EGRESS_IP_SELECT = `SELECT e.address, e.family, e.description, g.cluster
   FROM egress_ips e LEFT JOIN cluster_egress_ips g ON g.address = e.address`;
 
 export function listEgressIps(db: Db): EgressIp[] {
-  return db.prepare(`${EGRESS_IP_SELECT} ORDER BY e.family, e.address`).all() as EgressIpRow[];
+  return sql(db, `${EGRESS_IP_SELECT} ORDER BY e.family, e.address`).all() as EgressIpRow[];
 }
 
 export function getEgressIp(db: Db, address: string): EgressIp | undefined {
-  return db.prepare(`${EGRESS_IP_SELECT} WHERE e.address = ?`).get(address) as EgressIpRow | undefined;
+  return sql(db, `${EGRESS_IP_SELECT} WHERE e.address = ?`).get(address) as EgressIpRow | undefined;
 }
 
 export function insertEgressIp(db: Db, ip: Omit<EgressIp, "cluster">, now: string): void {
-  db.prepare("INSERT INTO egress_ips (address, family, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
+  sql(db, "INSERT INTO egress_ips (address, family, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
     .run(ip.address, ip.family, ip.description, now, now);
 }
 
 export function updateEgressIpDescription(db: Db, address: string, description: string, now: string): void {
-  db.prepare("UPDATE egress_ips SET description = ?, updated_at = ? WHERE address = ?").run(description, now, address);
+  sql(db, "UPDATE egress_ips SET description = ?, updated_at = ? WHERE address = ?").run(description, now, address);
 }
 
 export function deleteEgressIp(db: Db, address: string): void {
-  db.prepare("DELETE FROM egress_ips WHERE address = ?").run(address);
+  sql(db, "DELETE FROM egress_ips WHERE address = ?").run(address);
 }
 
 // ---- clusters ---------------------------------------------------------------------------------------------
 
 export function listClusterNames(db: Db): string[] {
-  return (db.prepare("SELECT name FROM clusters ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+  return (sql(db, "SELECT name FROM clusters ORDER BY name").all() as { name: string }[]).map((r) => r.name);
 }
 
 export function getCluster(db: Db, name: string): Cluster | undefined {
-  const row = db.prepare("SELECT name, description FROM clusters WHERE name = ?").get(name) as
+  const row = sql(db, "SELECT name, description FROM clusters WHERE name = ?").get(name) as
     { name: string; description: string } | undefined;
   if (!row) return undefined;
-  const sourceRanges = (db.prepare("SELECT cidr FROM cluster_source_ranges WHERE cluster = ? ORDER BY family, range_start")
+  const sourceRanges = (sql(db, "SELECT cidr FROM cluster_source_ranges WHERE cluster = ? ORDER BY family, range_start")
     .all(name) as { cidr: string }[]).map((r) => r.cidr);
-  const egressIps = (db.prepare(
+  const egressIps = (sql(db, 
     "SELECT g.address FROM cluster_egress_ips g JOIN egress_ips e ON e.address = g.address WHERE g.cluster = ? ORDER BY e.family, g.address")
     .all(name) as { address: string }[]).map((r) => r.address);
   return { ...row, sourceRanges, egressIps };
 }
 
 export function insertCluster(db: Db, name: string, description: string, now: string): void {
-  db.prepare("INSERT INTO clusters (name, description, created_at, updated_at) VALUES (?, ?, ?, ?)").run(name, description, now, now);
+  sql(db, "INSERT INTO clusters (name, description, created_at, updated_at) VALUES (?, ?, ?, ?)").run(name, description, now, now);
 }
 
 export function updateClusterDescription(db: Db, name: string, description: string, now: string): void {
-  db.prepare("UPDATE clusters SET description = ?, updated_at = ? WHERE name = ?").run(description, now, name);
+  sql(db, "UPDATE clusters SET description = ?, updated_at = ? WHERE name = ?").run(description, now, name);
 }
 
 export function deleteCluster(db: Db, name: string): void {
-  db.prepare("DELETE FROM clusters WHERE name = ?").run(name);
+  sql(db, "DELETE FROM clusters WHERE name = ?").run(name);
 }
 
 export function replaceSourceRanges(db: Db, cluster: string, prefixes: Prefix[]): void {
-  db.prepare("DELETE FROM cluster_source_ranges WHERE cluster = ?").run(cluster);
-  const insert = db.prepare("INSERT INTO cluster_source_ranges (cluster, cidr, family, range_start, range_end) VALUES (?, ?, ?, ?, ?)");
+  sql(db, "DELETE FROM cluster_source_ranges WHERE cluster = ?").run(cluster);
+  const insert = sql(db, "INSERT INTO cluster_source_ranges (cluster, cidr, family, range_start, range_end) VALUES (?, ?, ?, ?, ?)");
   for (const prefix of prefixes) {
     const range = rangeColumns(prefix);
     insert.run(cluster, prefix.cidr, range.family, range.start, range.end);
@@ -77,8 +77,8 @@ export function replaceSourceRanges(db: Db, cluster: string, prefixes: Prefix[])
 }
 
 export function replaceClusterEgressIps(db: Db, cluster: string, addresses: string[]): void {
-  db.prepare("DELETE FROM cluster_egress_ips WHERE cluster = ?").run(cluster);
-  const insert = db.prepare("INSERT INTO cluster_egress_ips (address, cluster) VALUES (?, ?)");
+  sql(db, "DELETE FROM cluster_egress_ips WHERE cluster = ?").run(cluster);
+  const insert = sql(db, "INSERT INTO cluster_egress_ips (address, cluster) VALUES (?, ?)");
   for (const address of addresses) insert.run(address, cluster);
 }
 
@@ -94,7 +94,7 @@ export function findOverlappingRange(
   const column = { cluster_source_ranges: "cidr", mappings: "source_cidr", routes: "prefix" }[table];
   const nameColumn = table === "mappings" ? ", name" : "";
   const range = rangeColumns(prefix);
-  const row = db.prepare(`SELECT cluster, ${column} AS cidr, range_end${nameColumn} FROM ${table}
+  const row = sql(db, `SELECT cluster, ${column} AS cidr, range_end${nameColumn} FROM ${table}
     WHERE family = ? AND range_start <= ? ORDER BY range_start DESC LIMIT 1`).get(range.family, range.end) as
     { cluster: string; cidr: string; range_end: Buffer; name?: string } | undefined;
   if (!row || Buffer.compare(row.range_end, range.start) < 0) return undefined;
@@ -110,28 +110,28 @@ function tokenInfo(row: TokenRow): TokenInfo {
 }
 
 export function listTokens(db: Db, cluster: string): TokenInfo[] {
-  return (db.prepare("SELECT id, cluster, description, created_at, revoked_at FROM tokens WHERE cluster = ? ORDER BY created_at, id")
+  return (sql(db, "SELECT id, cluster, description, created_at, revoked_at FROM tokens WHERE cluster = ? ORDER BY created_at, id")
     .all(cluster) as TokenRow[]).map(tokenInfo);
 }
 
 export function getToken(db: Db, cluster: string, id: string): TokenInfo | undefined {
-  const row = db.prepare("SELECT id, cluster, description, created_at, revoked_at FROM tokens WHERE cluster = ? AND id = ?")
+  const row = sql(db, "SELECT id, cluster, description, created_at, revoked_at FROM tokens WHERE cluster = ? AND id = ?")
     .get(cluster, id) as TokenRow | undefined;
   return row && tokenInfo(row);
 }
 
 export function findActiveTokenByHash(db: Db, hash: Buffer): { id: string; cluster: string; hash: Buffer } | undefined {
-  return db.prepare("SELECT id, cluster, hash FROM tokens WHERE hash = ? AND revoked_at IS NULL").get(hash) as
+  return sql(db, "SELECT id, cluster, hash FROM tokens WHERE hash = ? AND revoked_at IS NULL").get(hash) as
     { id: string; cluster: string; hash: Buffer } | undefined;
 }
 
 export function insertToken(db: Db, token: { id: string; cluster: string; description: string; hash: Buffer }, now: string): void {
-  db.prepare("INSERT INTO tokens (id, cluster, description, hash, created_at) VALUES (?, ?, ?, ?, ?)")
+  sql(db, "INSERT INTO tokens (id, cluster, description, hash, created_at) VALUES (?, ?, ?, ?, ?)")
     .run(token.id, token.cluster, token.description, token.hash, now);
 }
 
 export function revokeToken(db: Db, cluster: string, id: string, now: string): void {
-  db.prepare("UPDATE tokens SET revoked_at = ? WHERE cluster = ? AND id = ? AND revoked_at IS NULL").run(now, cluster, id);
+  sql(db, "UPDATE tokens SET revoked_at = ? WHERE cluster = ? AND id = ? AND revoked_at IS NULL").run(now, cluster, id);
 }
 
 // ---- mappings ---------------------------------------------------------------------------------------------
@@ -157,66 +157,66 @@ function mappingFromRow(row: MappingRow): Mapping {
 
 export function listMappings(db: Db, cluster?: string): Mapping[] {
   const rows = cluster === undefined
-    ? db.prepare(`${MAPPING_SELECT} ORDER BY family, range_start`).all()
-    : db.prepare(`${MAPPING_SELECT} WHERE cluster = ? ORDER BY name`).all(cluster);
+    ? sql(db, `${MAPPING_SELECT} ORDER BY family, range_start`).all()
+    : sql(db, `${MAPPING_SELECT} WHERE cluster = ? ORDER BY name`).all(cluster);
   return (rows as MappingRow[]).map(mappingFromRow);
 }
 
 export function getMapping(db: Db, cluster: string, name: string): Mapping | undefined {
-  const row = db.prepare(`${MAPPING_SELECT} WHERE cluster = ? AND name = ?`).get(cluster, name) as MappingRow | undefined;
+  const row = sql(db, `${MAPPING_SELECT} WHERE cluster = ? AND name = ?`).get(cluster, name) as MappingRow | undefined;
   return row && mappingFromRow(row);
 }
 
 export function insertMapping(db: Db, mapping: Mapping, source: Prefix, now: string): void {
   const range = rangeColumns(source);
-  db.prepare(`INSERT INTO mappings (cluster, name, source_cidr, family, range_start, range_end, egress_ip,
+  sql(db, `INSERT INTO mappings (cluster, name, source_cidr, family, range_start, range_end, egress_ip,
       destinations, excluded_destinations, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     .run(mapping.cluster, mapping.name, mapping.sourceCidr, range.family, range.start, range.end, mapping.egressIp,
       JSON.stringify(mapping.destinations), JSON.stringify(mapping.excludedDestinations), JSON.stringify(mapping.labels), now, now);
 }
 
 export function deleteMapping(db: Db, cluster: string, name: string): void {
-  db.prepare("DELETE FROM mappings WHERE cluster = ? AND name = ?").run(cluster, name);
+  sql(db, "DELETE FROM mappings WHERE cluster = ? AND name = ?").run(cluster, name);
 }
 
 export function countMappingsUsingEgressIp(db: Db, address: string): number {
-  return (db.prepare("SELECT count(*) AS n FROM mappings WHERE egress_ip = ?").get(address) as { n: number }).n;
+  return (sql(db, "SELECT count(*) AS n FROM mappings WHERE egress_ip = ?").get(address) as { n: number }).n;
 }
 
 // ---- routes -----------------------------------------------------------------------------------------------
 
 export function listRoutes(db: Db, cluster?: string): Route[] {
   const rows = cluster === undefined
-    ? db.prepare("SELECT cluster, prefix, via FROM routes ORDER BY family, range_start").all()
-    : db.prepare("SELECT cluster, prefix, via FROM routes WHERE cluster = ? ORDER BY family, range_start").all(cluster);
+    ? sql(db, "SELECT cluster, prefix, via FROM routes ORDER BY family, range_start").all()
+    : sql(db, "SELECT cluster, prefix, via FROM routes WHERE cluster = ? ORDER BY family, range_start").all(cluster);
   return rows as Route[];
 }
 
 export function getRoute(db: Db, cluster: string, prefix: string): Route | undefined {
-  return db.prepare("SELECT cluster, prefix, via FROM routes WHERE cluster = ? AND prefix = ?").get(cluster, prefix) as Route | undefined;
+  return sql(db, "SELECT cluster, prefix, via FROM routes WHERE cluster = ? AND prefix = ?").get(cluster, prefix) as Route | undefined;
 }
 
 export function insertRoute(db: Db, route: Route, prefix: Prefix, now: string): void {
   const range = rangeColumns(prefix);
-  db.prepare("INSERT INTO routes (cluster, prefix, family, range_start, range_end, via, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+  sql(db, "INSERT INTO routes (cluster, prefix, family, range_start, range_end, via, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
     .run(route.cluster, route.prefix, range.family, range.start, range.end, route.via, now, now);
 }
 
 export function deleteRoute(db: Db, cluster: string, prefix: string): void {
-  db.prepare("DELETE FROM routes WHERE cluster = ? AND prefix = ?").run(cluster, prefix);
+  sql(db, "DELETE FROM routes WHERE cluster = ? AND prefix = ?").run(cluster, prefix);
 }
 
 // ---- owned addresses ----------------------------------------------------------------------------------------
 
 export function listOwnedAddresses(db: Db): { address: string; interface: string }[] {
-  return db.prepare("SELECT address, interface FROM owned_addresses ORDER BY interface, address").all() as
+  return sql(db, "SELECT address, interface FROM owned_addresses ORDER BY interface, address").all() as
     { address: string; interface: string }[];
 }
 
 export function recordOwnedAddress(db: Db, address: string, iface: string): void {
-  db.prepare("INSERT OR IGNORE INTO owned_addresses (address, interface) VALUES (?, ?)").run(address, iface);
+  sql(db, "INSERT OR IGNORE INTO owned_addresses (address, interface) VALUES (?, ?)").run(address, iface);
 }
 
 export function forgetOwnedAddress(db: Db, address: string, iface: string): void {
-  db.prepare("DELETE FROM owned_addresses WHERE address = ? AND interface = ?").run(address, iface);
+  sql(db, "DELETE FROM owned_addresses WHERE address = ? AND interface = ?").run(address, iface);
 }

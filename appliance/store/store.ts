@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import type { Db } from "./database.js";
+import { sql, type Db } from "./database.js";
 
 /** Who made a change, as recorded in the audit log: `admin` or `cluster:<name>/token:<id>`. */
 export type Actor = string;
@@ -30,26 +30,38 @@ export interface WriteOutcome<T> {
  * revision and its audit trail. Listeners learn of committed revisions after the commit.
  */
 export class Store extends EventEmitter<{ committed: [revision: number] }> {
-  constructor(readonly db: Db) {
+  /**
+   * `identity` is this gateway's name in a group: a write committed while another gateway leads (a race
+   * with a step-down) is stamped with a negative epoch of its own, so it can never pass for the leader's
+   * history and the leader re-seeds this gateway instead of believing it in sync.
+   */
+  constructor(readonly db: Db, private readonly identity?: string) {
     super();
   }
 
   revision(): number {
-    return (this.db.prepare("SELECT value FROM revision WHERE id = 1").get() as { value: number }).value;
+    return (sql(this.db, "SELECT value FROM revision WHERE id = 1").get() as { value: number }).value;
   }
 
-  write<T>(actor: Actor, change: (tx: WriteContext) => T): WriteOutcome<T> {
+  /**
+   * `precondition` runs first inside the transaction: a check that must hold at commit time (in a gateway
+   * group, that this gateway still leads), immune to anything that ran while the request was in flight.
+   */
+  write<T>(actor: Actor, change: (tx: WriteContext) => T, precondition?: () => void): WriteOutcome<T> {
     const entries: AuditEntry[] = [];
     const now = new Date().toISOString();
     // The revision is bumped first so that every row change (and the changelog triggers that capture them
     // for replication) already carries the revision of this write. A write that changes nothing rolls back.
     const run = this.db.transaction(() => {
-      this.db.prepare("UPDATE revision SET value = value + 1 WHERE id = 1").run();
+      precondition?.();
+      sql(this.db, "UPDATE revision SET value = value + 1 WHERE id = 1").run();
       const revision = this.revision();
       const result = change({ db: this.db, now, audit: (entry) => entries.push(entry) });
       if (entries.length === 0) throw new NothingChanged(result);
-      this.db.prepare("INSERT OR REPLACE INTO revision_epochs (revision, epoch) SELECT ?, epoch FROM replication_state WHERE id = 1").run(revision);
-      const insert = this.db.prepare(
+      sql(this.db, `INSERT OR REPLACE INTO revision_epochs (revision, epoch)
+        SELECT ?, CASE WHEN ? IS NULL OR leader IS NULL OR leader = ? THEN epoch ELSE -? END FROM replication_state WHERE id = 1`)
+        .run(revision, this.identity ?? null, this.identity ?? null, revision);
+      const insert = sql(this.db, 
         "INSERT INTO audit_log (revision, at, actor, action, resource, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)");
       for (const entry of entries) {
         insert.run(revision, now, actor, entry.action, entry.resource, json(entry.before), json(entry.after));

@@ -58,7 +58,7 @@ export class Supervisor {
     child.all?.on("data", (chunk: Buffer) => {
       const lines = (partial + chunk.toString("utf8")).split("\n");
       partial = lines.pop() ?? "";
-      for (const line of lines) if (line.trim()) this.log.debug({ process: name }, line);
+      for (const line of lines) if (line.trim()) this.log.info({ process: name }, line);
     });
     void child.then((result) => {
       if (this.child === child) this.child = undefined;

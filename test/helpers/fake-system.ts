@@ -54,7 +54,8 @@ export class FakeSystem implements CommandRunner {
           return { stdout: "", stderr: reason, exitCode: 1 };
         }
         this.applyBatch(call.batch.nftables);
-        return ok();
+        // --echo: like the kernel, report back every command that was carried out.
+        return ok(call.args.includes("-e") ? JSON.stringify(call.batch) : "");
       }
       if (call.args.includes("list")) {
         if (!this.tableExists) return { stdout: "", stderr: "Error: No such file or directory", exitCode: 1 };

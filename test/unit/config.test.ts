@@ -317,7 +317,7 @@ describe("readAdminToken", () => {
   for (const [label, text] of short) {
     it(`refuses a token that is too short: ${label}`, () => {
       const error = tokenError(tokenFile(text, 0o600));
-      assert.deepEqual(error.fields, [{ field: "api.adminTokenFile", reason: "token shorter than 32 characters" }]);
+      assert.deepEqual(error.fields, [{ field: "api.adminTokenFile", reason: "admin token shorter than 32 characters" }]);
       assert.match(error.message, /at least 32 characters/);
       assert.ok(!error.message.includes(text.trim()) || text.trim() === "", "the secret is not echoed in the error");
     });

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, it } from "node:test";
+import { pino } from "pino";
+import { configSchema } from "../../../appliance/config/schema.js";
+import { AppError } from "../../../appliance/errors.js";
+import { keepalivedView, type KeepalivedView } from "../../../appliance/ha/keepalived-view.js";
+import { KeepalivedManager } from "../../../appliance/ha/keepalived.js";
+import { renderTemplate } from "../../../appliance/ha/templates.js";
+import type { CommandResult, RunOptions } from "../../../appliance/system/runner.js";
+import { CommandError } from "../../../appliance/system/runner.js";
+import { FakeSystem } from "../../helpers/fake-system.js";
+
+const cfg = configSchema.parse({
+  gateway: { name: "gw-a" },
+  api: { adminTokenFile: "/etc/egw/admin-token" },
+  database: { path: "/var/lib/egw/egw.db" },
+  network: { inside: { interface: "inside" }, outside: { interface: "outside" } },
+  ha: {
+    insideVips: ["172.31.0.1/24"],
+    conntrackd: { interface: "sync", localAddress: "10.255.0.1", peerAddress: "10.255.0.2" },
+    peerSecretFile: "/etc/egw/peer-secret",
+  },
+});
+const view = (egressIps: string[]): KeepalivedView => keepalivedView(cfg, cfg.ha!, egressIps, { notifyFifo: "/run/egw/keepalived.fifo", healthFile: "/run/egw/health" });
+
+interface Observed {
+  command: string;
+  args: string[];
+  /** What the file named by `-f` held when keepalived was asked to check it. */
+  checked?: string;
+  /** What the live config held when systemctl was called. */
+  live?: string | null;
+}
+
+/**
+ * FakeSystem with answers for `keepalived -t` (exit code chosen by the test) and `systemctl`, observing the
+ * files at the moment each command runs.
+ */
+class KeepalivedSystem extends FakeSystem {
+  verdict = 0;
+  systemctlFails = false;
+  observed: Observed[] = [];
+
+  constructor(private readonly configPath: string) {
+    super();
+  }
+
+  override async run(command: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+    if (command !== "keepalived" && command !== "systemctl") return super.run(command, args, options);
+    this.calls.push({ command, args: [...args] });
+    const observed: Observed = { command, args: [...args] };
+    let result: CommandResult = { stdout: "", stderr: "", exitCode: 0 };
+    if (command === "keepalived") {
+      const file = args[args.indexOf("-f") + 1] as string;
+      observed.checked = readFileSync(file, "utf8");
+      if (this.verdict !== 0) result = { stdout: "", stderr: "(candidate: Line 3) Unknown keyword 'bogus'\n", exitCode: this.verdict };
+    } else {
+      observed.live = existsSync(this.configPath) ? readFileSync(this.configPath, "utf8") : null;
+      if (this.systemctlFails) result = { stdout: "", stderr: "Job for keepalived.service failed.", exitCode: 1 };
+    }
+    this.observed.push(observed);
+    if (result.exitCode !== 0 && !(options.okExitCodes ?? []).includes(result.exitCode)) throw new CommandError(command, args, result.exitCode, result.stderr);
+    return result;
+  }
+}
+
+describe("KeepalivedManager (systemd mode, fake runner)", () => {
+  let dir: string;
+  let configPath: string;
+  let system: KeepalivedSystem;
+  let manager: KeepalivedManager;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "egw-keepalived-manager-"));
+    configPath = join(dir, "keepalived.conf");
+    system = new KeepalivedSystem(configPath);
+    manager = new KeepalivedManager(system, configPath, { kind: "systemd", unit: "keepalived.service" }, pino({ enabled: false }));
+  });
+
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("first converge validates a candidate file, renames it into place, then reloads the unit", async () => {
+    const text = renderTemplate("keepalived.conf.hbs", view(["203.0.113.10"]));
+    assert.equal(await manager.converge(view(["203.0.113.10"])), true);
+    assert.deepEqual(system.observed, [
+      { command: "keepalived", args: ["-t", "-f", `${configPath}.new`], checked: text },
+      { command: "systemctl", args: ["reload-or-restart", "keepalived.service"], live: text },
+    ], "keepalived checked the candidate (not the live file), and the live file was in place before the reload");
+    assert.equal(readFileSync(configPath, "utf8"), text);
+    assert.equal(existsSync(`${configPath}.new`), false, "the candidate was renamed, not copied");
+    assert.equal(statSync(configPath).mode & 0o777, 0o644);
+  });
+
+  it("a second converge with the same view makes no calls at all", async () => {
+    await manager.converge(view(["203.0.113.10"]));
+    const calls = system.calls.length;
+    assert.equal(await manager.converge(view(["203.0.113.10"])), false);
+    assert.equal(system.calls.length, calls);
+  });
+
+  it("a changed view is validated and reloaded again", async () => {
+    await manager.converge(view(["203.0.113.10"]));
+    system.observed.length = 0;
+    const text = renderTemplate("keepalived.conf.hbs", view(["203.0.113.10", "2001:db8::10"]));
+    assert.equal(await manager.converge(view(["203.0.113.10", "2001:db8::10"])), true);
+    assert.deepEqual(system.observed.map((o) => o.command), ["keepalived", "systemctl"]);
+    assert.equal(system.observed[0]?.checked, text);
+    assert.equal(readFileSync(configPath, "utf8"), text);
+  });
+
+  it("a candidate keepalived rejects throws apply-failed, leaves the live file unchanged and does not reload", async () => {
+    await manager.converge(view(["203.0.113.10"]));
+    const live = readFileSync(configPath, "utf8");
+    system.observed.length = 0;
+    system.verdict = 5;
+    await assert.rejects(manager.converge(view(["203.0.113.10", "203.0.113.11"])), (error: unknown) => {
+      assert.ok(error instanceof AppError);
+      assert.equal(error.code, "apply-failed");
+      assert.match(error.message, /exit 5/);
+      assert.match(error.message, /Unknown keyword 'bogus'/);
+      return true;
+    });
+    assert.equal(readFileSync(configPath, "utf8"), live);
+    assert.deepEqual(system.observed.map((o) => o.command), ["keepalived"], "no systemctl call");
+
+    // Once keepalived accepts it, the same view is applied (the rejection was not remembered as applied).
+    system.verdict = 0;
+    assert.equal(await manager.converge(view(["203.0.113.10", "203.0.113.11"])), true);
+    assert.match(readFileSync(configPath, "utf8"), /203\.0\.113\.11\/32 dev outside/);
+  });
+
+  it("a rejected first candidate leaves no live file", async () => {
+    system.verdict = 1;
+    await assert.rejects(manager.converge(view([])), (error: unknown) => error instanceof AppError && error.code === "apply-failed");
+    assert.equal(existsSync(configPath), false);
+    assert.deepEqual(system.calls.map((c) => c.command), ["keepalived"]);
+  });
+
+  it("a failed reload is retried by the next converge of the same view", async () => {
+    system.systemctlFails = true;
+    await assert.rejects(manager.converge(view(["203.0.113.10"])), (error: unknown) => error instanceof CommandError);
+    system.systemctlFails = false;
+    system.observed.length = 0;
+    assert.equal(await manager.converge(view(["203.0.113.10"])), true);
+    assert.deepEqual(system.observed.map((o) => o.command), ["keepalived", "systemctl"]);
+  });
+});

@@ -1,0 +1,311 @@
+import assert from "node:assert/strict";
+import { afterEach, beforeEach, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { pino } from "pino";
+import { AppError } from "../../../appliance/errors.js";
+import { Follower } from "../../../appliance/replication/follower.js";
+import { Replicator } from "../../../appliance/replication/leader.js";
+import type { HistoryPosition, RevisionChanges, Snapshot } from "../../../appliance/replication/log.js";
+import { position, replicationState, setReplicationState } from "../../../appliance/replication/log.js";
+import { PeerClient, type PeerState, type PushResult } from "../../../appliance/replication/peer-client.js";
+import { createEgressIp, updateEgressIp } from "../../../appliance/service/egress-ips.js";
+import type { Store } from "../../../appliance/store/store.js";
+import { dumpReplicated, mustWrite, openStore, OWN, overTheWire, runWorkload, workload } from "./replication-helpers.js";
+
+const quiet = pino({ enabled: false });
+const TIMEOUT_MS = 200;
+
+/**
+ * A PeerClient whose HTTP calls are replaced by direct calls to a real Follower on another store, with the
+ * bodies passed through JSON as the wire would, and refusals answered the way the API's problem documents are.
+ */
+class StubPeer extends PeerClient {
+  down = false;
+  calls: string[] = [];
+  follower: Follower;
+
+  constructor(name: string, public store: Store) {
+    super(name, "http://127.0.0.1:9", "unused-secret-unused-secret-unused", TIMEOUT_MS);
+    this.follower = new Follower(store, { name, isLeader: () => false, role: () => "backup" }, quiet);
+  }
+
+  /** The peer comes back with another database (e.g. reinstalled, or restored from an old backup). */
+  replaceStore(store: Store): void {
+    this.store = store;
+    this.follower = new Follower(store, { name: this.name, isLeader: () => false, role: () => "backup" }, quiet);
+  }
+
+  private reachable(): void {
+    if (this.down) throw new AppError("internal", `peer ${this.name} unreachable: connect ECONNREFUSED 127.0.0.1:9`);
+  }
+
+  override async state(): Promise<PeerState> {
+    this.calls.push("state");
+    this.reachable();
+    return overTheWire(this.follower.state());
+  }
+
+  override async pushChanges(body: { epoch: number; leader: string; base: HistoryPosition; revisions: RevisionChanges[] }): Promise<PushResult> {
+    this.calls.push("changes");
+    this.reachable();
+    return answer(() => this.follower.acceptChanges(overTheWire(body)));
+  }
+
+  override async pushSnapshot(body: { epoch: number; leader: string; snapshot: Snapshot }): Promise<PushResult> {
+    this.calls.push("snapshot");
+    this.reachable();
+    return answer(() => this.follower.acceptSnapshot(overTheWire(body)));
+  }
+}
+
+function answer(accept: () => unknown): PushResult {
+  try {
+    accept();
+    return { ok: true, status: 200 };
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    const code = (error.extra["code"] as string | undefined) ?? error.code;
+    const state = error.extra["state"] as PeerState | undefined;
+    return overTheWire({ ok: false, status: error.status, code, ...(state ? { state } : {}) });
+  }
+}
+
+/**
+ * Waits for replicate() while holding the event loop open: PeerLink's timeout timer is unref()ed (in the
+ * daemon the HTTP server keeps the loop alive), so without this node:test would see an idle loop and cancel.
+ */
+async function held<T>(promise: Promise<T>): Promise<T> {
+  const keepAlive = setInterval(() => undefined, 1_000);
+  try {
+    return await promise;
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+describe("Replicator with stubbed peers backed by real followers", () => {
+  let leader: Store;
+  const replicators: Replicator[] = [];
+
+  const replicator = (peers: StubPeer[], slot = 1) => {
+    const r = new Replicator(leader, "gw-a", peers, slot, TIMEOUT_MS, quiet);
+    replicators.push(r);
+    return r;
+  };
+
+  beforeEach(() => {
+    leader = openStore();
+  });
+
+  afterEach(() => {
+    for (const r of replicators.splice(0)) r.stop();
+  });
+
+  describe("becomeLeader", () => {
+    it("takes an epoch above every peer's: (floor(max/256)+1)*256 + slot, and names itself leader", async () => {
+      const b = new StubPeer("gw-b", openStore("gw-b"));
+      const c = new StubPeer("gw-c", openStore("gw-c"));
+      setReplicationState(b.store.db, 300, "gw-b");
+      setReplicationState(c.store.db, 700, "gw-c");
+      const r = replicator([b, c], 2);
+      assert.equal(r.isLeader(), false);
+      await r.becomeLeader();
+      assert.equal(r.isLeader(), true);
+      assert.deepEqual(replicationState(leader.db), { epoch: 3 * 256 + 2, leader: "gw-a" });
+    });
+
+    it("goes above its own epoch when that is the highest, and above an exact multiple of 256", async () => {
+      const b = new StubPeer("gw-b", openStore("gw-b"));
+      setReplicationState(b.store.db, 512, "gw-b");
+      setReplicationState(leader.db, 257, "gw-a");
+      await replicator([b], 1).becomeLeader();
+      assert.equal(replicationState(leader.db).epoch, 3 * 256 + 1, "512 is taken by a leader of slot 0: the next term starts at 768");
+
+      const other = openStore();
+      setReplicationState(other.db, 1000, null);
+      leader = other;
+      await replicator([new StubPeer("gw-b", openStore("gw-b"))], 0).becomeLeader();
+      assert.equal(replicationState(other.db).epoch, 4 * 256 + 0);
+    });
+
+    it("ignores peers it cannot reach when picking the epoch", async () => {
+      const b = new StubPeer("gw-b", openStore("gw-b"));
+      setReplicationState(b.store.db, 5000, "gw-b");
+      b.down = true;
+      await replicator([b], 1).becomeLeader();
+      assert.equal(replicationState(leader.db).epoch, 256 + 1);
+    });
+  });
+
+  describe("replicate", () => {
+    it("answers at once, with nothing sent, while not leading", async () => {
+      const b = new StubPeer("gw-b", openStore("gw-b"));
+      const r = replicator([b]);
+      const { revision } = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
+      assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "unknown", revision: null, lastError: null }]);
+      assert.deepEqual(b.calls, []);
+    });
+
+    it("resolves with the peer in-sync once the follower has the revision, shipping changes (not snapshots)", async () => {
+      const b = new StubPeer("gw-b", openStore("gw-b"));
+      const r = replicator([b]);
+      await r.becomeLeader();
+      for (const step of workload()) {
+        step.run(leader);
+        const revision = leader.revision();
+        const reports = await r.replicate(revision);
+        assert.deepEqual(reports, [{ name: "gw-b", status: "in-sync", revision, lastError: null }], step.name);
+        assert.equal(b.store.revision(), revision, step.name);
+      }
+      assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db));
+      assert.deepEqual(position(b.store.db), position(leader.db));
+      assert.equal(position(b.store.db).revisionEpoch, 256 + 1, "revisions carry the leader's epoch");
+      assert.deepEqual(replicationState(b.store.db), { epoch: 256 + 1, leader: "gw-a" });
+      assert.ok(b.calls.includes("changes"));
+      assert.ok(!b.calls.includes("snapshot"), "a follower that shares the history never needs a snapshot");
+    });
+
+    it("ships everything a follower missed when it joins late (revisions written before the term included)", async () => {
+      const revision = runWorkload(leader);
+      const b = new StubPeer("gw-b", openStore("gw-b"));
+      const r = replicator([b]);
+      await r.becomeLeader();
+      assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "in-sync", revision, lastError: null }]);
+      assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db));
+      assert.ok(!b.calls.includes("snapshot"));
+    });
+
+    for (const variant of ["ahead of the leader", "at a revision the leader wrote in another epoch"] as const) {
+      it(`re-seeds with a snapshot a follower that diverged (${variant})`, async () => {
+        const b = new StubPeer("gw-b", openStore("gw-b"));
+        setReplicationState(b.store.db, 100, "gw-b");
+        mustWrite(b.store, (tx) => createEgressIp(tx, { address: "198.51.100.1", description: "only on gw-b" }, OWN));
+        const extra = variant === "ahead of the leader" ? 40 : 2;
+        for (let i = 0; i < extra; i++) mustWrite(b.store, (tx) => updateEgressIp(tx, "198.51.100.1", { description: `gw-b ${i}` }));
+        const revision = runWorkload(leader);
+        assert.equal(b.store.revision() > revision, variant === "ahead of the leader");
+
+        const r = replicator([b]);
+        await r.becomeLeader();
+        assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "in-sync", revision, lastError: null }]);
+        assert.ok(b.calls.includes("snapshot"), `calls: ${b.calls.join(", ")}`);
+        assert.ok(!b.calls.includes("changes"), "changes on top of a foreign history would be wrong");
+        assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db));
+        assert.deepEqual(position(b.store.db), position(leader.db));
+      });
+    }
+
+    it("detects a follower that lost its database (out-of-sync), re-reads its state and brings it up to date with changes", async () => {
+      const b = new StubPeer("gw-b", openStore("gw-b"));
+      const r = replicator([b]);
+      await r.becomeLeader();
+      const first = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN)).revision;
+      assert.equal((await r.replicate(first))[0]?.status, "in-sync");
+      b.replaceStore(openStore());
+      b.calls.length = 0;
+      const second = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.11" }, OWN)).revision;
+      assert.deepEqual(await r.replicate(second), [{ name: "gw-b", status: "in-sync", revision: second, lastError: null }]);
+      assert.deepEqual(b.calls, ["changes", "state", "changes"], "refused from the old base, then everything from revision 0");
+      assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db));
+    });
+
+    it("re-seeds a follower that committed a write of its own after accepting the leader's epoch (a write racing a step-down)", async () => {
+      // leaderWrites() checks isLeader() and then awaits the request body before store.write(): a gateway that
+      // steps down in between, and has already accepted the new leader's first push, commits the write locally.
+      const b = new StubPeer("gw-b", openStore("gw-b"));
+      const r = replicator([b]);
+      await r.becomeLeader();
+      const first = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN)).revision;
+      assert.equal((await r.replicate(first))[0]?.status, "in-sync");
+      mustWrite(b.store, (tx) => createEgressIp(tx, { address: "198.51.100.1", description: "committed on gw-b after it stepped down" }, OWN));
+      const second = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.11" }, OWN)).revision;
+      assert.equal(b.store.revision(), second, "both gateways are at revision 2, with different contents");
+      const reports = await r.replicate(second);
+      assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db),
+        `gw-b must not keep a revision ${second} that differs from the leader's; reported ${JSON.stringify(reports)}, calls ${b.calls.join(", ")}`);
+    });
+
+    it("takes a higher epoch when a follower has seen a newer one (stale-epoch), then gets through", async () => {
+      const b = new StubPeer("gw-b", openStore("gw-b"));
+      const r = replicator([b]);
+      await r.becomeLeader();
+      assert.equal(replicationState(leader.db).epoch, 257);
+      setReplicationState(b.store.db, 1000, "gw-c");
+      const { revision } = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
+      assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "in-sync", revision, lastError: null }]);
+      assert.equal(replicationState(leader.db).epoch, 4 * 256 + 1);
+      assert.deepEqual(replicationState(b.store.db), { epoch: 4 * 256 + 1, leader: "gw-a" });
+    });
+
+    it("an unreachable peer makes replicate resolve after the timeout, reported not in sync", async () => {
+      const b = new StubPeer("gw-b", openStore("gw-b"));
+      const c = new StubPeer("gw-c", openStore("gw-c"));
+      b.down = true;
+      const r = replicator([b, c]);
+      await r.becomeLeader();
+      const { revision } = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
+      const started = Date.now();
+      const reports = await held(r.replicate(revision));
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= TIMEOUT_MS - 20, `waited ${elapsed} ms for the timeout`);
+      assert.ok(elapsed < TIMEOUT_MS + 500, `waited ${elapsed} ms, far past the timeout`);
+      const byName = new Map(reports.map((p) => [p.name, p]));
+      assert.equal(byName.get("gw-b")?.status, "unreachable");
+      assert.equal(byName.get("gw-b")?.revision, null);
+      assert.match(byName.get("gw-b")?.lastError ?? "", /unreachable/);
+      assert.deepEqual(byName.get("gw-c"), { name: "gw-c", status: "in-sync", revision, lastError: null }, "the reachable peer is not held back");
+      assert.equal(b.store.revision(), 0);
+    });
+
+    it("a peer that comes back catches up by itself (heartbeat), without another write", async () => {
+      const b = new StubPeer("gw-b", openStore("gw-b"));
+      b.down = true;
+      const r = replicator([b]);
+      await r.becomeLeader();
+      const revision = runWorkload(leader);
+      assert.equal((await held(r.replicate(revision)))[0]?.status, "unreachable");
+      b.down = false;
+      await until(() => b.store.revision() === revision, 3_000, "the heartbeat to bring gw-b up to date");
+      await until(() => r.peers()[0]?.status === "in-sync", 1_000, "gw-b to be reported in-sync");
+      assert.deepEqual(r.peers(), [{ name: "gw-b", status: "in-sync", revision, lastError: null }]);
+      assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db));
+    });
+
+    it("a peer that comes back catches up on the next replicate", async () => {
+      const b = new StubPeer("gw-b", openStore("gw-b"));
+      b.down = true;
+      const r = replicator([b]);
+      await r.becomeLeader();
+      const first = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN)).revision;
+      assert.equal((await held(r.replicate(first)))[0]?.status, "unreachable");
+      b.down = false;
+      const second = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.11" }, OWN)).revision;
+      const started = Date.now();
+      assert.deepEqual(await r.replicate(second), [{ name: "gw-b", status: "in-sync", revision: second, lastError: null }]);
+      assert.ok(Date.now() - started < TIMEOUT_MS, "answered as soon as the follower confirmed, not at the timeout");
+      assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db));
+    });
+
+    it("stops sending after stepDown", async () => {
+      const b = new StubPeer("gw-b", openStore("gw-b"));
+      const r = replicator([b]);
+      await r.becomeLeader();
+      const first = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN)).revision;
+      assert.equal((await r.replicate(first))[0]?.status, "in-sync");
+      r.stepDown();
+      assert.equal(r.isLeader(), false);
+      const second = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.11" }, OWN)).revision;
+      await r.replicate(second);
+      await sleep(50);
+      assert.equal(b.store.revision(), first);
+    });
+  });
+});
