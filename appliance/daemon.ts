@@ -14,7 +14,7 @@ import { createMetrics } from "./metrics.js";
 import { counterName } from "./nft/state.js";
 import { NftClient } from "./nft/nft-client.js";
 import { MIGRATIONS_DIR } from "./paths.js";
-import { readDesiredState } from "./reconcile/desired-state.js";
+import { dataplaneRevision, readDesiredState, storeRevision } from "./reconcile/desired-state.js";
 import { ReconcileLoop } from "./reconcile/loop.js";
 import { Reconciler } from "./reconcile/reconciler.js";
 import { InterfaceOwnAddresses } from "./service/interface-addresses.js";
@@ -79,6 +79,7 @@ export class Daemon {
     const nft = new NftClient(runner);
     const reconciler = new Reconciler({
       readDesired: () => readDesiredState(db),
+      readRevisions: () => ({ store: storeRevision(db), dataplane: dataplaneRevision(db) }),
       nft,
       routes: new RouteManager(runner, config.dataplane.routeProtocol, config.network.inside.interface),
       // In a group keepalived moves the egress IPs; the daemon never assigns them itself.

@@ -61,9 +61,11 @@ export const mappingRoutes = new OpenAPIHono<ApiEnv>()
     const { name, mapping: key } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
     const db = c.get("deps").store.db;
-    requireCluster(db, name);
     const found = rows.getMapping(db, name, key);
-    if (!found) throw new AppError("not-found", `cluster ${name} has no mapping named ${key}`);
+    if (!found) {
+      requireCluster(db, name);
+      throw new AppError("not-found", `cluster ${name} has no mapping named ${key}`);
+    }
     return c.json(view(found), 200);
   })
   .openapi(createRoute({

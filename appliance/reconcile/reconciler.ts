@@ -15,6 +15,11 @@ export interface OwnedAddressLedger {
 
 export interface ReconcilerDeps {
   readDesired: () => DesiredState;
+  /**
+   * Cheap shortcut: the store's revision and the newest revision that touched the data plane's inputs.
+   * When the latter has not moved since a pass that realized everything, no pass is needed at all.
+   */
+  readRevisions?: () => { store: number; dataplane: number };
   nft: NftClient;
   routes: RouteManager;
   /** Absent in HA mode, where keepalived owns the addresses. */
@@ -43,6 +48,7 @@ export class Reconciler {
   private realizedNft: NftState | undefined;
   private realizedRoutes: KernelRoute[] | undefined;
   private realizedAddresses: Set<string> | undefined;
+  private realizedDataplaneRevision: number | undefined;
   appliedRevision = 0;
   lastReport: ApplyReport | undefined;
 
@@ -51,6 +57,12 @@ export class Reconciler {
   /** One pass. Throws on failure, after recording it; the kernel then still holds the last good state. */
   async reconcile(): Promise<ApplyReport> {
     const started = performance.now();
+    const revisions = this.deps.readRevisions?.();
+    if (revisions && this.allRealized() && revisions.dataplane === this.realizedDataplaneRevision) {
+      this.appliedRevision = revisions.store;
+      this.lastReport = { revision: revisions.store, ok: true, at: new Date().toISOString(), durationMs: performance.now() - started, kind: "none" };
+      return this.lastReport;
+    }
     const desired = this.deps.readDesired();
     let kind: ApplyReport["kind"] = "none";
     try {
@@ -61,6 +73,7 @@ export class Reconciler {
       await this.deps.vrrp?.converge(desired.egressIps);
       await this.convergeAddresses(desired.egressIps, "remove");
       this.appliedRevision = desired.revision;
+      this.realizedDataplaneRevision = revisions?.dataplane;
       this.lastReport = { revision: desired.revision, ok: true, at: new Date().toISOString(), durationMs: performance.now() - started, kind };
       return this.lastReport;
     } catch (error) {
@@ -70,6 +83,10 @@ export class Reconciler {
       };
       throw error;
     }
+  }
+
+  private allRealized(): boolean {
+    return this.realizedNft !== undefined && this.realizedRoutes !== undefined && (this.deps.addresses === undefined || this.realizedAddresses !== undefined);
   }
 
   /** Reads the kernel back; whatever differs from what we realized is forgotten, so the next pass repairs it. */
@@ -116,17 +133,19 @@ export class Reconciler {
     if (realized && diffStates(wanted, realized).length === 0) return "none";
     // Until the kernel confirms the change, we do not claim to know what it holds.
     this.realizedNft = undefined;
-    if (realized !== undefined && sameRules(realized, wanted)) {
-      const commands = renderIncremental(this.deps.ruleset, realized, wanted);
+    const commands = realized !== undefined && sameRules(realized, wanted) ? renderIncremental(this.deps.ruleset, realized, wanted) : undefined;
+    // Large differences go the full way: the echo of a huge batch overruns netlink buffers (ENOBUFS), and
+    // past a few thousand elements one table replace costs no more than the changes.
+    if (commands && elementCount(commands) <= MAX_INCREMENTAL_ELEMENTS) {
       const echoed = await this.deps.nft.applyWithEcho(commands);
       const missing = unconfirmed(commands, echoed);
       if (missing.length > 0) throw new AppError("apply-failed", `nft did not confirm ${missing.length} change(s), e.g. ${missing[0]}`);
       this.realizedNft = wanted;
       return "incremental";
     }
-    const commands = renderFull(this.deps.ruleset, wanted);
-    await this.deps.nft.check(commands);
-    await this.deps.nft.apply(commands);
+    const full = renderFull(this.deps.ruleset, wanted);
+    await this.deps.nft.check(full);
+    await this.deps.nft.apply(full);
     const actual = await this.deps.nft.readTable(this.deps.ruleset.table);
     const differences = actual ? diffStates(wanted, actual) : [{ what: "table", detail: "missing after apply" }];
     if (differences.length > 0) {
@@ -182,6 +201,15 @@ function sameRouteSet(a: KernelRoute[], b: KernelRoute[]): boolean {
   if (a.length !== b.length) return false;
   const keys = new Set(a.map(routeKey));
   return b.every((r) => keys.has(routeKey(r)));
+}
+
+const MAX_INCREMENTAL_ELEMENTS = 2_000;
+
+function elementCount(commands: Record<string, unknown>[]): number {
+  return commands.reduce((n, command) => {
+    const body = Object.values(command)[0] as Record<string, Record<string, unknown>>;
+    return n + (((body["element"]?.["elem"] as unknown[] | undefined)?.length) ?? 1);
+  }, 0);
 }
 
 /** The element and counter commands of `sent` that the kernel's echo does not report back as done. */

@@ -3,6 +3,7 @@ import type { Cluster, Mapping } from "../model.js";
 import { findOverlap, parseAddress, parsePrefix, prefixContains, type Prefix } from "../net/cidr.js";
 import * as rows from "../store/rows.js";
 import type { WriteContext } from "../store/store.js";
+import { changedItems } from "./audit-diff.js";
 import { requireCluster } from "./clusters.js";
 
 export interface MappingInput {
@@ -109,7 +110,7 @@ export function replaceMappings(tx: WriteContext, clusterName: string, inputs: M
     assertNoOverlapWithStore(tx, c);
     rows.insertMapping(tx.db, c.mapping, c.source, tx.now);
   }
-  tx.audit({ action: "replace", resource: `clusters/${clusterName}/mappings`, before, after });
+  tx.audit({ action: "replace", resource: `clusters/${clusterName}/mappings`, ...changedItems(before, after, (m) => m.name) });
   return rows.listMappings(tx.db, clusterName);
 }
 

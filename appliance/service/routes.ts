@@ -3,6 +3,7 @@ import type { Cluster, Route } from "../model.js";
 import { findOverlap, parseAddress, parsePrefix, prefixContains, prefixContainsAddress, requireUnicast, type Prefix } from "../net/cidr.js";
 import * as rows from "../store/rows.js";
 import type { WriteContext } from "../store/store.js";
+import { changedItems } from "./audit-diff.js";
 import { requireCluster } from "./clusters.js";
 import type { OwnAddresses } from "./own-addresses.js";
 
@@ -71,7 +72,7 @@ export function replaceRoutes(tx: WriteContext, clusterName: string, inputs: Rou
   }
   const after = rows.listRoutes(tx.db, clusterName);
   if (JSON.stringify(before) !== JSON.stringify(after)) {
-    tx.audit({ action: "replace", resource: `clusters/${clusterName}/routes`, before, after });
+    tx.audit({ action: "replace", resource: `clusters/${clusterName}/routes`, ...changedItems(before, after, (r) => r.prefix) });
   }
   return after;
 }

@@ -66,6 +66,11 @@ export class Store extends EventEmitter<{ committed: [revision: number] }> {
       for (const entry of entries) {
         insert.run(revision, now, actor, entry.action, entry.resource, json(entry.before), json(entry.after));
       }
+      if (revision % CHANGELOG_PRUNE_EVERY === 0) {
+        // A follower further behind than this gets a snapshot instead of the missing changes.
+        sql(this.db, "DELETE FROM changelog WHERE revision <= ?").run(revision - CHANGELOG_KEEP_REVISIONS);
+        sql(this.db, "DELETE FROM revision_epochs WHERE revision <= ?").run(revision - CHANGELOG_KEEP_REVISIONS);
+      }
       return { result, revision, changed: true };
     });
     let outcome: WriteOutcome<T>;
@@ -86,6 +91,9 @@ export class Store extends EventEmitter<{ committed: [revision: number] }> {
     this.emit("committed", revision);
   }
 }
+
+const CHANGELOG_KEEP_REVISIONS = 20_000;
+const CHANGELOG_PRUNE_EVERY = 1_000;
 
 class NothingChanged {
   constructor(readonly result: unknown) {}

@@ -1,0 +1,71 @@
+import { execa } from "execa";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { PACKAGE_ROOT } from "../appliance/paths.js";
+import { cleanupAll } from "../lab/netns.js";
+import { benchControlplane } from "./controlplane.js";
+import { benchDataplane, benchPortRange } from "./dataplane.js";
+import { benchFailover } from "./failover.js";
+import { renderBenchmarkTables } from "./report.js";
+import { machineInfo, writeReport, type BenchReport, type Figure } from "./lib/results.js";
+
+const BEGIN = "<!-- bench:results:begin -->";
+const END = "<!-- bench:results:end -->";
+
+/**
+ * `npm run bench` (or `-- --quick`): every figure of shared/performance.md beside its baseline, in one run,
+ * written to bench/results/ and into docs/benchmarks.md between markers. Needs root (network namespaces).
+ */
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, only: { type: "string" } } });
+  if (process.getuid?.() !== 0) {
+    console.error("the benchmarks build network namespaces and must run as root");
+    return 1;
+  }
+  const quick = values.quick ?? false;
+  const only = values.only?.split(",");
+  const log = (line: string) => console.log(line);
+  const version = async (cmd: string, args: string[]) => String((await execa(cmd, args, { reject: false, all: true })).all ?? "").split("\n")[0]?.trim() ?? "";
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    command: `npm run bench${quick ? " -- --quick" : ""}${only ? ` -- --only ${only.join(",")}` : ""}`,
+    quick,
+    machine: machineInfo({ kernel: await version("uname", ["-r"]), nft: await version("nft", ["--version"]), keepalived: await version("keepalived", ["--version"]) }),
+    figures: [],
+    errors: [],
+  };
+  const suites: [string, () => Promise<Figure[]>][] = [
+    ["dataplane", () => benchDataplane({ quick, log })],
+    ["portrange", async () => [await benchPortRange({ quick, log })]],
+    ["controlplane", () => benchControlplane({ quick, log })],
+    ["failover", () => benchFailover({ quick, log })],
+  ];
+  for (const [name, run] of suites) {
+    if (only && !only.includes(name)) continue;
+    log(`== ${name}`);
+    try {
+      report.figures.push(...(await run()));
+    } catch (error) {
+      report.errors.push({ bench: name, error: error instanceof Error ? error.message.slice(0, 2000) : String(error) });
+      log(`  FAILED: ${String(error)}`);
+    }
+  }
+  await cleanupAll();
+  const files = writeReport(report);
+  log(`results: ${files.join(", ")}`);
+  if (!quick) {
+    const docs = join(PACKAGE_ROOT, "docs", "benchmarks.md");
+    const text = readFileSync(docs, "utf8");
+    const start = text.indexOf(BEGIN);
+    const end = text.indexOf(END);
+    if (start >= 0 && end > start) {
+      writeFileSync(docs, `${text.slice(0, start + BEGIN.length)}\n${renderBenchmarkTables(report)}\n${text.slice(end)}`);
+      log("docs/benchmarks.md updated");
+    }
+  }
+  console.log(renderBenchmarkTables(report));
+  return report.errors.length === 0 ? 0 : 1;
+}
+
+process.exitCode = await main();
