@@ -8,6 +8,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Netns } from "./netns.js";
 
 const EGW_BIN = fileURLToPath(new URL("../bin/egw.js", import.meta.url));
+/** The same Node flags as templates/systemd/egw.service, so the lab and the benchmarks run the daemon as production does. */
+const DAEMON_NODE_FLAGS = ["--max-old-space-size=256"];
 
 export interface ApiResponse {
   status: number;
@@ -105,7 +107,7 @@ export async function startDaemon(ns: Netns, options: DaemonOptions = {}): Promi
   const log = () => (logFile ? tailOf(logFile, 64 * 1024) : output);
 
   const start = async () => {
-    child = ns.spawn(process.execPath, [EGW_BIN, "serve", "--config", join(dir, "egw.json")], { all: true, buffer: false, reject: false });
+    child = ns.spawn(process.execPath, [...DAEMON_NODE_FLAGS, EGW_BIN, "serve", "--config", join(dir, "egw.json")], { all: true, buffer: false, reject: false });
     if (logFile) child.all?.pipe(createWriteStream(logFile, { flags: "a" }));
     else child.all?.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
     const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);

@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
-# The README's main command: installs what is missing, builds, and runs the single-gateway demo in network
-# namespaces on this machine (as root). Nothing is attached to the host's interfaces; everything is removed at the end.
+# The README's main command: on a Debian machine, as root, installs what is missing and runs the lab demo: two
+# gateways (egw, keepalived, conntrackd), a node with pods and an external server in network namespaces; the REST
+# calls, the egress IPs the server sees, a hard failover with a TCP stream open, and the old master's return.
+# Options: --json (one JSON report on stdout), --keep (leave the lab running; `bash scripts/lab.sh down` removes it).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if [ "$(id -u)" -ne 0 ]; then
-  echo "demo: run as root (it creates network namespaces)" >&2
-  exit 1
-fi
-bash scripts/install-deps.sh
-exec node dist/lab/demo.js "$@"
+exec bash "$(dirname "$0")/lab.sh" demo "$@"

@@ -1,41 +1,106 @@
 import { parseArgs } from "node:util";
-import { AppError, errorMessage } from "../errors.js";
+import { AppError } from "../errors.js";
 import { loadConfig } from "../config/load.js";
 import { createLogger } from "../log.js";
 import { Daemon } from "../daemon.js";
 import { renderConfigReference } from "./config-reference.js";
+import { clustersCommand, CLUSTERS_USAGE } from "./commands/clusters.js";
+import { doctorCommand, DOCTOR_USAGE } from "./commands/doctor.js";
+import { egressIpsCommand, EGRESS_IPS_USAGE } from "./commands/egress-ips.js";
+import { mappingsCommand, MAPPINGS_USAGE } from "./commands/mappings.js";
+import { showCommand, SHOW_USAGE } from "./commands/show.js";
+import { handoverCommand, HANDOVER_USAGE, statusCommand, STATUS_USAGE } from "./commands/status.js";
+import { tokensCommand, TOKENS_USAGE } from "./commands/tokens.js";
+import { processIo, UsageError, type CliIo } from "./io.js";
 import { renderOpenApi } from "./openapi.js";
+import { reportError } from "./output.js";
 
-const USAGE = `usage:
-  egw serve --config FILE     run the daemon
-  egw openapi [--format json|markdown]   print the API reference
-  egw check-config --config FILE         validate a config file and exit
-  egw config-reference                   print the config file reference (Markdown)`;
+const USAGE = `usage: egw COMMAND [ARGS]   (egw COMMAND --help for details)
 
-export async function main(argv: string[]): Promise<number> {
+the daemon:
+  serve --config FILE                      run the daemon
+  check-config --config FILE               validate a config file and exit
+  config-reference                         print the config file reference (Markdown)
+  openapi [--format json|markdown]         print the API reference
+
+operating a gateway (talks to the local API; see docs/cli.md):
+  status                                   role, revisions, peers, last apply, warnings
+  egress-ips list|add|update|delete        egress IPs (admin)
+  clusters list|show|create|update|delete  clusters, their source ranges and egress IPs (admin)
+  mappings list|apply|delete               a cluster's mappings (source CIDR → egress IP)
+  tokens list|issue|revoke                 cluster tokens (admin)
+  show nft|keepalived [--diff]             what the daemon renders, and how it differs from what is live
+  handover                                 hand VRRP mastership to a peer gracefully
+  doctor                                   check this host: sysctls, tools, conntrack, clock, config
+
+the lab (root, network namespaces on this machine; see docs/lab.md):
+  lab up|demo|status|fail|restore|down     two gateways, a node with pods and a server, end to end`;
+
+type Command = { run: (args: string[], io: CliIo) => Promise<number>; usage: string };
+
+const COMMANDS: Record<string, Command> = {
+  status: { run: statusCommand, usage: STATUS_USAGE },
+  "egress-ips": { run: egressIpsCommand, usage: EGRESS_IPS_USAGE },
+  clusters: { run: clustersCommand, usage: CLUSTERS_USAGE },
+  mappings: { run: mappingsCommand, usage: MAPPINGS_USAGE },
+  tokens: { run: tokensCommand, usage: TOKENS_USAGE },
+  show: { run: showCommand, usage: SHOW_USAGE },
+  handover: { run: handoverCommand, usage: HANDOVER_USAGE },
+  doctor: { run: (args, io) => doctorCommand(args, io), usage: DOCTOR_USAGE },
+};
+
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
   const [command, ...rest] = argv;
-  const { values } = parseArgs({ args: rest, options: { config: { type: "string" }, format: { type: "string", default: "json" } }, allowPositionals: false });
+  // `egw … | head`: a closed pipe ends the command quietly instead of crashing it.
+  if (io === processIo) {
+    process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "EPIPE") process.exit();
+      throw error;
+    });
+  }
   try {
-    switch (command) {
-      case "serve":
-        return await serve(requireConfigPath(values.config));
-      case "check-config":
-        loadConfig(requireConfigPath(values.config));
-        process.stdout.write("config is valid\n");
-        return 0;
-      case "openapi":
-        process.stdout.write(renderOpenApi(values.format === "markdown" ? "markdown" : "json"));
-        return 0;
-      case "config-reference":
-        process.stdout.write(renderConfigReference());
-        return 0;
-      default:
-        process.stderr.write(`${USAGE}\n`);
-        return command === undefined || command === "help" || command === "--help" ? 0 : 2;
+    if (command === "lab") {
+      // Loaded only when used: the lab's namespace helpers install process-wide exit and signal handlers.
+      const { labMain } = await import("../../lab/cli.js");
+      return await labMain(rest, io);
     }
+    const operator = command === undefined ? undefined : COMMANDS[command];
+    if (operator) {
+      if (rest.includes("--help") || rest.includes("-h")) {
+        io.stdout(`${operator.usage}\n`);
+        return 0;
+      }
+      return await operator.run(rest, io);
+    }
+    return await daemonCommand(command, rest, io);
   } catch (error) {
-    process.stderr.write(`egw: ${errorMessage(error)}\n`);
-    return error instanceof AppError && error.code === "config-invalid" ? 78 : 1;
+    return reportError(io, error);
+  }
+}
+
+async function daemonCommand(command: string | undefined, rest: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args: rest, options: { config: { type: "string" }, format: { type: "string", default: "json" } }, allowPositionals: false });
+  switch (command) {
+    case "serve":
+      return await serve(requireConfigPath(values.config));
+    case "check-config":
+      loadConfig(requireConfigPath(values.config));
+      io.stdout("config is valid\n");
+      return 0;
+    case "openapi":
+      io.stdout(renderOpenApi(values.format === "markdown" ? "markdown" : "json"));
+      return 0;
+    case "config-reference":
+      io.stdout(renderConfigReference());
+      return 0;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      io.stdout(`${USAGE}\n`);
+      return 0;
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`, USAGE);
   }
 }
 

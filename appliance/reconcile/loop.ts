@@ -73,6 +73,15 @@ export class ReconcileLoop {
     this.idle = this.runPasses();
   }
 
+  /**
+   * A pass that changes nothing never waits on I/O, so started synchronously it would run once per write,
+   * inside the write's own request. Yielding to the event loop first lets every request already waiting be
+   * stored before one pass applies them all.
+   */
+  private async yieldFirst(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
   /** Resolves once `revision` is live in the kernel; rejects when a pass covering it fails or time runs out. */
   waitForRevision(revision: number, timeoutMs: number): Promise<void> {
     if (this.appliedRevision >= revision) return Promise.resolve();
@@ -96,6 +105,7 @@ export class ReconcileLoop {
    * arrives while a pass settles its waiters is never lost.
    */
   private async runPasses(): Promise<void> {
+    await this.yieldFirst();
     do {
       this.pending = false;
       await this.onePass();

@@ -42,6 +42,7 @@ describe("ReconcileLoop", () => {
     const fake = new ScriptedReconciler(30);
     const loop = loopFor(fake);
     loop.start();
+    await sleep(5); // the start pass is now running
     for (let i = 0; i < 50; i++) {
       fake.storeRevision++;
       loop.trigger();
@@ -89,6 +90,17 @@ describe("ReconcileLoop", () => {
     loop.start();
     fake.storeRevision = 9;
     await assert.rejects(loop.waitForRevision(9, 30), (error: unknown) => error instanceof AppError && error.code === "apply-timeout" && error.status === 504);
+    await loop.stop();
+  });
+
+  it("runs one pass for triggers that arrive in the same turn of the event loop", async () => {
+    const fake = new ScriptedReconciler(5);
+    const loop = loopFor(fake);
+    loop.start();
+    for (let i = 0; i < 20; i++) loop.trigger();
+    await loop.waitForRevision(1, 1_000);
+    await sleep(30);
+    assert.equal(fake.passes, 1);
     await loop.stop();
   });
 

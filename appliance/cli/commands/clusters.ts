@@ -1,0 +1,113 @@
+import { connect } from "../connection.js";
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, parseCommandArgs, positionals, UsageError, type CliIo } from "../io.js";
+import { fields, list, printJson, table } from "../output.js";
+import { formatApply } from "./status.js";
+
+export const CLUSTERS_USAGE = `usage:
+  egw clusters list
+  egw clusters show NAME
+  egw clusters create NAME --source-range CIDR... --egress-ip ADDRESS... [--description TEXT] [--wait]
+  egw clusters update NAME [--source-range CIDR...] [--egress-ip ADDRESS...] [--description TEXT] [--wait]
+  egw clusters delete NAME [--cascade] [--wait]
+  A cluster owns source ranges (its pod CIDRs) and may use the egress IPs granted to it (admin token).
+  Repeat --source-range and --egress-ip, or separate values with commas. update replaces only the lists
+  given; delete --cascade also removes the cluster's mappings, routes and tokens.
+
+${CONNECTION_USAGE}`;
+
+const OPTIONS = {
+  ...CONNECTION_OPTIONS,
+  "source-range": { type: "string", multiple: true },
+  "egress-ip": { type: "string", multiple: true },
+  description: { type: "string" },
+  cascade: { type: "boolean", default: false },
+  wait: { type: "boolean", default: false },
+} as const;
+
+export interface Cluster { name: string; description: string; sourceRanges: string[]; egressIps: string[] }
+interface GatewayState { name: string; role: string; appliedRevision: number; inSync: boolean; lastApply: Parameters<typeof formatApply>[0] }
+interface ClusterStatus { cluster: string; revision: number; mappings: number; routes: number; gateways: GatewayState[] }
+
+/** Repeated options and comma-separated values both make a list. */
+export function splitList(values: string[] | undefined): string[] | undefined {
+  return values?.flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
+}
+
+export function formatClusters(clusters: Cluster[]): string {
+  return table(["NAME", "SOURCE RANGES", "EGRESS IPS", "DESCRIPTION"],
+    clusters.map((c) => [c.name, list(c.sourceRanges), list(c.egressIps), c.description]));
+}
+
+export function formatCluster(cluster: Cluster, status: ClusterStatus): string {
+  return `${fields([
+    ["name", cluster.name],
+    ["description", cluster.description || "-"],
+    ["source ranges", list(cluster.sourceRanges)],
+    ["egress IPs", list(cluster.egressIps)],
+    ["mappings", String(status.mappings)],
+    ["routes", String(status.routes)],
+    ["revision", String(status.revision)],
+  ])}\n${table(["GATEWAY", "ROLE", "APPLIED", "IN SYNC", "LAST APPLY"],
+    status.gateways.map((g) => [g.name, g.role, String(g.appliedRevision), g.inSync ? "yes" : "no", g.lastApply ? formatApply(g.lastApply) : "-"]))}`;
+}
+
+export async function clustersCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals: [sub, ...pos] } = parseCommandArgs(args, OPTIONS, CLUSTERS_USAGE);
+  const wait = values.wait ? "?wait=true" : "";
+  const out = (value: unknown, text: string) => (values.json ? printJson(io, value) : io.stdout(text));
+  const path = (name: string) => `/v1/clusters/${encodeURIComponent(name)}`;
+  const sourceRanges = splitList(values["source-range"]);
+  const egressIps = splitList(values["egress-ip"]);
+  switch (sub) {
+    case "list": {
+      positionals(pos, [], CLUSTERS_USAGE);
+      const { clusters } = await connect(values, io.env).call<{ clusters: Cluster[] }>("GET", "/v1/clusters");
+      out({ clusters }, formatClusters(clusters));
+      return 0;
+    }
+    case "show": {
+      const [name = ""] = positionals(pos, ["NAME"], CLUSTERS_USAGE);
+      const api = connect(values, io.env);
+      const cluster = await api.call<Cluster>("GET", path(name));
+      const status = await api.call<ClusterStatus>("GET", `${path(name)}/status`);
+      out({ cluster, status }, formatCluster(cluster, status));
+      return 0;
+    }
+    case "create": {
+      const [name] = positionals(pos, ["NAME"], CLUSTERS_USAGE);
+      const body = {
+        name, sourceRanges: sourceRanges ?? [], egressIps: egressIps ?? [],
+        ...(values.description !== undefined ? { description: values.description } : {}),
+      };
+      const created = await connect(values, io.env).call<Cluster>("POST", `/v1/clusters${wait}`, body);
+      out(created, `created cluster ${created.name}\n${formatClusters([created])}`);
+      return 0;
+    }
+    case "update": {
+      const [name = ""] = positionals(pos, ["NAME"], CLUSTERS_USAGE);
+      if (!sourceRanges && !egressIps && values.description === undefined) {
+        throw new UsageError("update needs --source-range, --egress-ip or --description", CLUSTERS_USAGE);
+      }
+      const api = connect(values, io.env);
+      // PUT replaces both lists: start from the current ones so that an option not given keeps its list.
+      const current = await api.call<Cluster>("GET", path(name));
+      const body = {
+        description: values.description ?? current.description,
+        sourceRanges: sourceRanges ?? current.sourceRanges,
+        egressIps: egressIps ?? current.egressIps,
+      };
+      const updated = await api.call<Cluster>("PUT", `${path(name)}${wait}`, body);
+      out(updated, `updated cluster ${updated.name}\n${formatClusters([updated])}`);
+      return 0;
+    }
+    case "delete": {
+      const [name = ""] = positionals(pos, ["NAME"], CLUSTERS_USAGE);
+      const query = [values.cascade ? "cascade=true" : "", values.wait ? "wait=true" : ""].filter(Boolean).join("&");
+      await connect(values, io.env).call("DELETE", `${path(name)}${query ? `?${query}` : ""}`);
+      out({ deleted: name }, `deleted cluster ${name}\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(sub === undefined ? "missing subcommand" : `unknown subcommand ${JSON.stringify(sub)}`, CLUSTERS_USAGE);
+  }
+}

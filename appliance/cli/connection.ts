@@ -1,0 +1,105 @@
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { AppError, errorMessage } from "../errors.js";
+import { ApiClient, type Endpoint } from "./api-client.js";
+
+export const DEFAULT_CONFIG = "/etc/egw/egw.yaml";
+export const DEFAULT_SOCKET = "/run/egw/api.sock";
+
+export interface ConnectionFlags {
+  socket?: string | undefined;
+  url?: string | undefined;
+  "token-file"?: string | undefined;
+  config?: string | undefined;
+}
+
+export interface Connection {
+  endpoint: Endpoint;
+  token: string | undefined;
+  /** Where the token came from, for error hints ("--token-file", "EGW_TOKEN", a file path, or "none"). */
+  tokenSource: string;
+}
+
+/** What the CLI takes from the daemon's config: only the API socket and the admin token file. */
+interface ConfigHints {
+  socket?: string;
+  adminTokenFile?: string;
+}
+
+/**
+ * Finds the API and the token: flags first, then the environment (EGW_URL, EGW_SOCKET, EGW_TOKEN,
+ * EGW_TOKEN_FILE), then the daemon's config file (its unix: listener and admin token file), then the
+ * default socket. The config is read leniently: a config the daemon would reject still names its socket.
+ */
+export function resolveConnection(flags: ConnectionFlags, env: Record<string, string | undefined>): Connection {
+  const hints = configHints(flags.config);
+  const url = flags.url ?? (flags.socket ? undefined : env["EGW_URL"]);
+  let endpoint: Endpoint;
+  if (url) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new AppError("config-invalid", `--url ${JSON.stringify(url)} is not a URL (e.g. https://172.31.0.2:8080)`);
+    }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new AppError("config-invalid", `--url must be http:// or https://, not ${parsed.protocol}`);
+    endpoint = { kind: "url", url: parsed };
+  } else {
+    endpoint = { kind: "unix", socket: flags.socket ?? env["EGW_SOCKET"] ?? hints.socket ?? DEFAULT_SOCKET };
+  }
+
+  if (flags["token-file"]) return { endpoint, token: readToken(flags["token-file"]), tokenSource: flags["token-file"] };
+  if (env["EGW_TOKEN"]) return { endpoint, token: env["EGW_TOKEN"].trim(), tokenSource: "EGW_TOKEN" };
+  if (env["EGW_TOKEN_FILE"]) return { endpoint, token: readToken(env["EGW_TOKEN_FILE"]), tokenSource: env["EGW_TOKEN_FILE"] };
+  if (hints.adminTokenFile) {
+    try {
+      return { endpoint, token: readToken(hints.adminTokenFile), tokenSource: hints.adminTokenFile };
+    } catch {
+      // Not readable (not root): the API will say 401 and the hint names the options.
+    }
+  }
+  return { endpoint, token: undefined, tokenSource: "none" };
+}
+
+export function connect(flags: ConnectionFlags, env: Record<string, string | undefined>): ApiClient {
+  const connection = resolveConnection(flags, env);
+  return new ApiClient(connection.endpoint, connection.token);
+}
+
+function readToken(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new AppError("config-invalid", `cannot read token file ${path}: ${errorMessage(error)}`, { cause: error });
+  }
+  const token = text.trim();
+  if (!token) throw new AppError("config-invalid", `token file ${path} is empty`);
+  return token;
+}
+
+function configHints(explicit: string | undefined): ConfigHints {
+  const path = explicit ?? DEFAULT_CONFIG;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    if (explicit) throw new AppError("config-invalid", `cannot read config file ${path}: ${errorMessage(error)}`, { cause: error });
+    return {};
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch {
+    return {};
+  }
+  const api = (raw as { api?: { listen?: unknown; adminTokenFile?: unknown } } | null)?.api;
+  const base = dirname(resolve(path));
+  const listen = Array.isArray(api?.listen) ? api.listen : [];
+  const unix = listen.find((l): l is string => typeof l === "string" && l.startsWith("unix:"));
+  return {
+    ...(unix ? { socket: resolve(base, unix.slice("unix:".length)) } : {}),
+    ...(typeof api?.adminTokenFile === "string" ? { adminTokenFile: resolve(base, api.adminTokenFile) } : {}),
+  };
+}

@@ -1,0 +1,60 @@
+import Database from "better-sqlite3";
+import { join } from "node:path";
+import { loadConfig } from "../config/load.js";
+import type { Config } from "../config/schema.js";
+import { AppError, errorMessage } from "../errors.js";
+import { keepalivedView } from "../ha/keepalived-view.js";
+import { renderTemplate } from "../ha/templates.js";
+import { readDesiredState, type DesiredState } from "../reconcile/desired-state.js";
+import { desiredNftState, renderFull, type RulesetOptions } from "../nft/ruleset.js";
+import type { Command } from "../nft/json.js";
+import type { NftState } from "../nft/state.js";
+
+/**
+ * What the daemon would render, computed here from its config and a read-only view of its store: the same
+ * functions the daemon uses, no API call and no write. The database is opened read-only, so this is safe
+ * beside the running daemon (SQLite WAL lets readers in while it writes).
+ */
+export function readLocalDesired(configPath: string): { config: Config; desired: DesiredState } {
+  const config = loadConfig(configPath);
+  let db: Database.Database;
+  try {
+    db = new Database(config.database.path, { readonly: true, fileMustExist: true });
+  } catch (error) {
+    throw new AppError("command-failed", `cannot open the store ${config.database.path} read-only: ${errorMessage(error)}`, { cause: error });
+  }
+  try {
+    db.pragma("busy_timeout = 5000");
+    return { config, desired: readDesiredState(db) };
+  } finally {
+    db.close();
+  }
+}
+
+export function rulesetOptions(config: Config): RulesetOptions {
+  return {
+    table: config.dataplane.nftTable,
+    insideInterface: config.network.inside.interface,
+    outsideInterface: config.network.outside.interface,
+    unmappedTraffic: config.dataplane.unmappedTraffic,
+  };
+}
+
+export function renderedNft(config: Config, desired: DesiredState): { state: NftState; commands: Command[] } {
+  const options = rulesetOptions(config);
+  const state = desiredNftState(options, desired.mappings, desired.egressIps);
+  return { state, commands: renderFull(options, state) };
+}
+
+/**
+ * keepalived's config as the daemon renders it, and where the daemon writes it. The file names follow
+ * appliance/ha/ha-mode.ts (a unit test holds the two together).
+ */
+export function renderedKeepalived(config: Config, desired: DesiredState): { path: string; text: string } | undefined {
+  const ha = config.ha;
+  if (!ha) return undefined;
+  const run = ha.runDirectory;
+  const view = keepalivedView(config, ha, desired.egressIps, { notifyFifo: join(run, "keepalived.fifo"), healthFile: join(run, "health") });
+  const path = ha.keepalivedConfigPath ?? (ha.processes === "supervised" ? join(run, "keepalived.conf") : "/etc/keepalived/keepalived.conf");
+  return { path, text: renderTemplate("keepalived.conf.hbs", view) };
+}

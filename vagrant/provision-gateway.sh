@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Provisions a gateway VM of the Vagrant lab: installs egw the way an operator does (scripts/install-gateway.sh, the
+# steps the operator's guide documents), then writes this gateway's config and starts the service.
+# Usage: provision-gateway.sh NAME PRIORITY INSIDE OUTSIDE SYNC PEER_NAME PEER_INSIDE PEER_OUTSIDE PEER_SYNC
+set -euo pipefail
+if [ "$#" -ne 9 ]; then
+  echo "usage: $0 NAME PRIORITY INSIDE OUTSIDE SYNC PEER_NAME PEER_INSIDE PEER_OUTSIDE PEER_SYNC" >&2
+  exit 2
+fi
+name=$1 priority=$2 inside=$3 outside=$4 sync=$5 peer_name=$6 peer_inside=$7 peer_outside=$8 peer_sync=$9
+vip=172.31.0.1
+repo=/vagrant
+
+# The interface that holds ADDRESS (Vagrant configured the lab networks with static addresses).
+interface_of() {
+  local found
+  found=$(ip -o -4 address show | awk -v a="$1" '{ split($4, p, "/"); if (p[1] == a) print $2 }' | head -n 1)
+  if [ -z "$found" ]; then
+    echo "provision-gateway: no interface has $1; did Vagrant configure the private networks?" >&2
+    exit 1
+  fi
+  echo "$found"
+}
+
+bash "$repo/scripts/install-gateway.sh"
+
+# Both gateways share the admin token and the peer secret (generated on the host by the Vagrantfile).
+install -m 0600 "$repo/vagrant/.secrets/admin-token" /etc/egw/admin-token
+install -m 0600 "$repo/vagrant/.secrets/peer-secret" /etc/egw/peer-secret
+
+# Lab sysctls: listen on the VIP before holding it; loose reverse-path filtering (asymmetric paths on failover).
+cat > /etc/sysctl.d/60-egw-lab.conf <<SYSCTL
+net.ipv4.ip_nonlocal_bind = 1
+net.ipv4.conf.all.rp_filter = 2
+net.ipv4.conf.default.rp_filter = 2
+SYSCTL
+sysctl -q --system
+
+sed -e "s/@NAME@/$name/g" -e "s/@PRIORITY@/$priority/g" -e "s/@VIP@/$vip/g" \
+  -e "s/@INSIDE@/$inside/g" -e "s/@SYNC@/$sync/g" \
+  -e "s/@INSIDE_IF@/$(interface_of "$inside")/g" -e "s/@OUTSIDE_IF@/$(interface_of "$outside")/g" \
+  -e "s/@SYNC_IF@/$(interface_of "$sync")/g" \
+  -e "s/@PEER_NAME@/$peer_name/g" -e "s/@PEER_INSIDE@/$peer_inside/g" -e "s/@PEER_OUTSIDE@/$peer_outside/g" \
+  -e "s/@PEER_SYNC@/$peer_sync/g" \
+  "$repo/vagrant/egw-gateway.yaml.in" > /etc/egw/egw.yaml.new
+egw check-config --config /etc/egw/egw.yaml.new
+mv /etc/egw/egw.yaml.new /etc/egw/egw.yaml
+
+systemctl restart egw.service
+for _ in $(seq 1 60); do
+  if egw status >/dev/null 2>&1; then break; fi
+  sleep 1
+done
+egw status
+echo "provision-gateway: $name is running egw ($outside outside, $inside inside, VIP $vip)"
