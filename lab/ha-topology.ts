@@ -7,7 +7,7 @@
 // The LANs are bridges inside a "switch" namespace of their own: nothing is attached to the host.
 // The node routes to the inside VIP, which keepalived moves between the gateways with the egress IPs.
 import { Netns, uniqueSuffix, veth } from "./netns.js";
-import { ADDR, type PodName } from "./topology.js";
+import { ADDR, NAMESPACE_BASELINE, type PodName } from "./topology.js";
 
 export const HA_ADDR = {
   vip: { v4: "172.31.0.1", v6: "fd00:172:31::1" },
@@ -37,15 +37,6 @@ export interface HaTopology {
   destroy(): Promise<void>;
 }
 
-const BASELINE = {
-  "net.ipv4.ip_forward": 0,
-  "net.ipv6.conf.all.forwarding": 0,
-  "net.ipv4.conf.all.rp_filter": 0,
-  "net.ipv4.conf.default.rp_filter": 0,
-  "net.ipv6.conf.all.accept_dad": 0,
-  "net.ipv6.conf.default.accept_dad": 0,
-};
-
 export interface HaTopologyOptions {
   /** Namespace names are `PREFIX-ROLE` (default `egwh-` and a unique suffix); the lab uses a fixed prefix. */
   prefix?: string;
@@ -57,7 +48,7 @@ export async function buildHaTopology(options: HaTopologyOptions = {}): Promise<
   const make = async (role: string): Promise<Netns> => {
     const ns = await Netns.create(`${prefix}-${role}`);
     created.push(ns);
-    await ns.sysctl(BASELINE);
+    await ns.sysctl(NAMESPACE_BASELINE);
     return ns;
   };
   const destroy = async () => {

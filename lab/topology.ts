@@ -54,7 +54,7 @@ export interface GatewayTopology {
 }
 
 // Set explicitly in every namespace: IPv4 defaults are inherited from the host, which may forward or filter.
-const BASELINE = {
+export const NAMESPACE_BASELINE = {
   'net.ipv4.ip_forward': 0,
   'net.ipv6.conf.all.forwarding': 0,
   'net.ipv4.conf.all.rp_filter': 0,
@@ -71,7 +71,7 @@ export async function buildGatewayTopology(): Promise<GatewayTopology> {
   const make = async (role: string): Promise<Netns> => {
     const ns = await Netns.create(`${prefix}-${role}`);
     created.push(ns);
-    await ns.sysctl(BASELINE);
+    await ns.sysctl(NAMESPACE_BASELINE);
     return ns;
   };
   const destroy = async (): Promise<void> => {
