@@ -35,6 +35,14 @@ export class Store extends EventEmitter<{ committed: [revision: number] }> {
    * with a step-down) is stamped with a negative epoch of its own, so it can never pass for the leader's
    * history and the leader re-seeds this gateway instead of believing it in sync.
    */
+  private readonly queue: {
+    actor: Actor;
+    change: (tx: WriteContext) => unknown;
+    precondition: (() => void) | undefined;
+    resolve: (outcome: WriteOutcome<unknown>) => void;
+    reject: (error: unknown) => void;
+  }[] = [];
+
   constructor(readonly db: Db, private readonly identity?: string) {
     super();
   }
@@ -48,6 +56,53 @@ export class Store extends EventEmitter<{ committed: [revision: number] }> {
    * group, that this gateway still leads), immune to anything that ran while the request was in flight.
    */
   write<T>(actor: Actor, change: (tx: WriteContext) => T, precondition?: () => void): WriteOutcome<T> {
+    const outcome = this.writeOne(actor, change, precondition);
+    if (outcome.changed) this.emit("committed", outcome.revision);
+    return outcome;
+  }
+
+  /**
+   * Group commit: writes that arrive in the same turn of the event loop share one SQLite transaction, and
+   * so one fsync, each in its own savepoint with its own revision and audit record; one that fails rolls
+   * back alone. Every promise settles only after the commit, so an acknowledged write is durable.
+   */
+  writeBatched<T>(actor: Actor, change: (tx: WriteContext) => T, precondition?: () => void): Promise<WriteOutcome<T>> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ actor, change, precondition, resolve: resolve as (outcome: WriteOutcome<unknown>) => void, reject });
+      if (this.queue.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const batch = this.queue.splice(0);
+    const results: ({ ok: true; outcome: WriteOutcome<unknown> } | { ok: false; error: unknown })[] = [];
+    try {
+      this.db.transaction(() => {
+        for (const item of batch) {
+          try {
+            results.push({ ok: true, outcome: this.writeOne(item.actor, item.change, item.precondition) });
+          } catch (error) {
+            results.push({ ok: false, error });
+          }
+        }
+      }).immediate();
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    let newest = 0;
+    batch.forEach((item, i) => {
+      const result = results[i];
+      if (result?.ok) {
+        if (result.outcome.changed) newest = result.outcome.revision;
+        item.resolve(result.outcome);
+      } else item.reject(result?.error);
+    });
+    if (newest > 0) this.emit("committed", newest);
+  }
+
+  /** One write in a transaction of its own, or in a savepoint when a batch's transaction is open. */
+  private writeOne<T>(actor: Actor, change: (tx: WriteContext) => T, precondition?: () => void): WriteOutcome<T> {
     const entries: AuditEntry[] = [];
     const now = new Date().toISOString();
     // The revision is bumped first so that every row change (and the changelog triggers that capture them
@@ -81,7 +136,6 @@ export class Store extends EventEmitter<{ committed: [revision: number] }> {
       if (!(error instanceof NothingChanged)) throw error;
       outcome = { result: error.result as T, revision: this.revision(), changed: false };
     }
-    if (outcome.changed) this.emit("committed", outcome.revision);
     return outcome;
   }
 
