@@ -7,7 +7,7 @@
 // The LANs are bridges inside a "switch" namespace of their own: nothing is attached to the host.
 // The node routes to the inside VIP, which keepalived moves between the gateways with the egress IPs.
 import { Netns, uniqueSuffix, veth } from "./netns.js";
-import { ADDR, NAMESPACE_BASELINE, type PodName } from "./topology.js";
+import { ADDR, namespaceFactory, type PodName } from "./topology.js";
 
 export const HA_ADDR = {
   vip: { v4: "172.31.0.1", v6: "fd00:172:31::1" },
@@ -43,17 +43,7 @@ export interface HaTopologyOptions {
 }
 
 export async function buildHaTopology(options: HaTopologyOptions = {}): Promise<HaTopology> {
-  const prefix = options.prefix ?? `egwh-${uniqueSuffix()}`;
-  const created: Netns[] = [];
-  const make = async (role: string): Promise<Netns> => {
-    const ns = await Netns.create(`${prefix}-${role}`);
-    created.push(ns);
-    await ns.sysctl(NAMESPACE_BASELINE);
-    return ns;
-  };
-  const destroy = async () => {
-    await Promise.all(created.map((ns) => ns.destroy()));
-  };
+  const { created, make, destroy } = namespaceFactory(options.prefix ?? `egwh-${uniqueSuffix()}`);
   try {
     const [sw, gwA, gwB, node, server, a, b, c] = await Promise.all(["sw", "gwa", "gwb", "node", "server", "poda", "podb", "podc"].map(make)) as
       [Netns, Netns, Netns, Netns, Netns, Netns, Netns, Netns];

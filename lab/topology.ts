@@ -65,18 +65,28 @@ export const NAMESPACE_BASELINE = {
 
 const prefixLen = (cidr: string): string => cidr.slice(cidr.indexOf('/'));
 
-export async function buildGatewayTopology(): Promise<GatewayTopology> {
-  const prefix = `egwt-${uniqueSuffix()}`;
+/**
+ * Creates namespaces named `PREFIX-ROLE` with the baseline sysctls and remembers them, so that a topology
+ * that fails half-way (or is done) can destroy exactly what it created.
+ */
+export function namespaceFactory(prefix: string) {
   const created: Netns[] = [];
-  const make = async (role: string): Promise<Netns> => {
-    const ns = await Netns.create(`${prefix}-${role}`);
-    created.push(ns);
-    await ns.sysctl(NAMESPACE_BASELINE);
-    return ns;
+  return {
+    created,
+    make: async (role: string): Promise<Netns> => {
+      const ns = await Netns.create(`${prefix}-${role}`);
+      created.push(ns);
+      await ns.sysctl(NAMESPACE_BASELINE);
+      return ns;
+    },
+    destroy: async (): Promise<void> => {
+      await Promise.all(created.map((ns) => ns.destroy()));
+    },
   };
-  const destroy = async (): Promise<void> => {
-    await Promise.all(created.map((ns) => ns.destroy()));
-  };
+}
+
+export async function buildGatewayTopology(): Promise<GatewayTopology> {
+  const { created, make, destroy } = namespaceFactory(`egwt-${uniqueSuffix()}`);
 
   try {
     // allSettled, not all: on a failure every namespace already being created must be in `created` before cleanup.

@@ -18,6 +18,11 @@ export function requireCluster(db: Db, name: string): Cluster {
   return cluster;
 }
 
+/** The cluster's source ranges, parsed once for checking a whole set of mappings or routes against them. */
+export function ownedRanges(cluster: Cluster): Prefix[] {
+  return cluster.sourceRanges.map((range, i) => parsePrefix(range, `sourceRanges.${i}`));
+}
+
 export function createCluster(tx: WriteContext, input: ClusterInput): Cluster {
   if (rows.getCluster(tx.db, input.name)) {
     throw new AppError("conflict", `cluster ${input.name} already exists`, { fields: [{ field: "name", reason: "already exists" }] });

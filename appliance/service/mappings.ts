@@ -4,7 +4,7 @@ import { findOverlap, parseAddress, parsePrefix, prefixContains, type Prefix } f
 import * as rows from "../store/rows.js";
 import type { WriteContext } from "../store/store.js";
 import { changedItems } from "./audit-diff.js";
-import { requireCluster } from "./clusters.js";
+import { ownedRanges, requireCluster } from "./clusters.js";
 
 export interface MappingInput {
   name: string;
@@ -25,7 +25,7 @@ interface CheckedMapping {
  * Turns input into a canonical mapping and checks it against the cluster's grants. The order of checks is
  * the order of the brief's status codes: malformed values (422) before ownership (403).
  */
-function checkMapping(cluster: Cluster, input: MappingInput, field: string): CheckedMapping {
+function checkMapping(cluster: Cluster, ranges: Prefix[], input: MappingInput, field: string): CheckedMapping {
   const at = field === "" ? "" : `${field}.`;
   const source = parsePrefix(input.sourceCidr, `${at}sourceCidr`);
   const egress = parseAddress(input.egressIp, `${at}egressIp`);
@@ -45,7 +45,7 @@ function checkMapping(cluster: Cluster, input: MappingInput, field: string): Che
   if (problems.length > 0) {
     throw new AppError("validation-failed", problems.map((p) => `${p.field}: ${p.reason}`).join("; "), { fields: problems });
   }
-  if (!cluster.sourceRanges.some((range) => prefixContains(parsePrefix(range, "range"), source))) {
+  if (!ranges.some((range) => prefixContains(range, source))) {
     throw new AppError("not-owned", `source CIDR ${source.cidr} is not inside the source ranges of cluster ${cluster.name}`,
       { fields: [{ field: `${at}sourceCidr`, reason: `not inside ${cluster.sourceRanges.join(", ") || "any source range"}` }] });
   }
@@ -96,7 +96,8 @@ export function replaceMappings(tx: WriteContext, clusterName: string, inputs: M
     }
     names.set(input.name, i);
   });
-  const checked = inputs.map((input, i) => checkMapping(cluster, input, `mappings.${i}`));
+  const ranges = ownedRanges(cluster);
+  const checked = inputs.map((input, i) => checkMapping(cluster, ranges, input, `mappings.${i}`));
   const clash = findOverlap(checked, (c) => c.source);
   if (clash) {
     throw new AppError("overlap", `source CIDRs ${clash[0].source.cidr} (${clash[0].mapping.name}) and ${clash[1].source.cidr} (${clash[1].mapping.name}) overlap`,
@@ -120,7 +121,7 @@ export function createMapping(tx: WriteContext, clusterName: string, input: Mapp
     throw new AppError("conflict", `cluster ${clusterName} already has a mapping named ${input.name}`,
       { fields: [{ field: "name", reason: "already exists" }] });
   }
-  const checked = checkMapping(cluster, input, "");
+  const checked = checkMapping(cluster, ownedRanges(cluster), input, "");
   assertNoOverlapWithStore(tx, checked);
   rows.insertMapping(tx.db, checked.mapping, checked.source, tx.now);
   tx.audit({ action: "create", resource: `clusters/${clusterName}/mappings/${input.name}`, after: checked.mapping });

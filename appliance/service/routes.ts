@@ -4,7 +4,7 @@ import { findOverlap, parseAddress, parsePrefix, prefixContains, prefixContainsA
 import * as rows from "../store/rows.js";
 import type { WriteContext } from "../store/store.js";
 import { changedItems } from "./audit-diff.js";
-import { requireCluster } from "./clusters.js";
+import { ownedRanges, requireCluster } from "./clusters.js";
 import type { OwnAddresses } from "./own-addresses.js";
 
 export interface RouteInput {
@@ -22,7 +22,7 @@ interface CheckedRoute {
  * A route steers return traffic toward a node. A cluster may only route prefixes inside its own source
  * ranges: anything else would let it capture another tenant's replies.
  */
-function checkRoute(cluster: Cluster, input: RouteInput, field: string, own: OwnAddresses): CheckedRoute {
+function checkRoute(cluster: Cluster, ranges: Prefix[], input: RouteInput, field: string, own: OwnAddresses): CheckedRoute {
   const at = field === "" ? "" : `${field}.`;
   const prefix = parsePrefix(input.prefix, `${at}prefix`);
   const via = parseAddress(input.via, `${at}via`);
@@ -41,7 +41,7 @@ function checkRoute(cluster: Cluster, input: RouteInput, field: string, own: Own
     const reason = "is not on the inside network: the next hop must be a node the gateway reaches directly";
     throw new AppError("validation-failed", `${at}via: ${via.address} ${reason}`, { fields: [{ field: `${at}via`, reason }] });
   }
-  if (!cluster.sourceRanges.some((range) => prefixContains(parsePrefix(range, "range"), prefix))) {
+  if (!ranges.some((range) => prefixContains(range, prefix))) {
     throw new AppError("not-owned", `route prefix ${prefix.cidr} is not inside the source ranges of cluster ${cluster.name}`,
       { fields: [{ field: `${at}prefix`, reason: `not inside ${cluster.sourceRanges.join(", ") || "any source range"}` }] });
   }
@@ -58,7 +58,8 @@ function assertNoOverlapWithStore(tx: WriteContext, checked: CheckedRoute): void
 
 export function replaceRoutes(tx: WriteContext, clusterName: string, inputs: RouteInput[], own: OwnAddresses): Route[] {
   const cluster = requireCluster(tx.db, clusterName);
-  const checked = inputs.map((input, i) => checkRoute(cluster, input, `routes.${i}`, own));
+  const ranges = ownedRanges(cluster);
+  const checked = inputs.map((input, i) => checkRoute(cluster, ranges, input, `routes.${i}`, own));
   const clash = findOverlap(checked, (c) => c.prefix);
   if (clash) {
     throw new AppError("overlap", `routes ${clash[0].prefix.cidr} and ${clash[1].prefix.cidr} overlap`,
@@ -79,7 +80,7 @@ export function replaceRoutes(tx: WriteContext, clusterName: string, inputs: Rou
 
 export function createRoute(tx: WriteContext, clusterName: string, input: RouteInput, own: OwnAddresses): Route {
   const cluster = requireCluster(tx.db, clusterName);
-  const checked = checkRoute(cluster, input, "", own);
+  const checked = checkRoute(cluster, ownedRanges(cluster), input, "", own);
   assertNoOverlapWithStore(tx, checked);
   rows.insertRoute(tx.db, checked.route, checked.prefix, tx.now);
   tx.audit({ action: "create", resource: `clusters/${clusterName}/routes/${checked.route.prefix}`, after: checked.route });
