@@ -13,7 +13,6 @@ import { mappingRoutes } from "./routes/mappings.js";
 import { opsRoutes } from "./routes/ops.js";
 import { haRoutes } from "./routes/ha.js";
 import { podRouteRoutes } from "./routes/pod-routes.js";
-import { replicationRoutes } from "./routes/replication.js";
 import { clusterStatusRoutes, systemStatusRoutes } from "./routes/status.js";
 import { tokenRoutes } from "./routes/tokens.js";
 
@@ -46,7 +45,6 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.use("/v1/*", authenticate());
 
   app.route("/", opsRoutes);
-  app.route("/internal/v1", replicationRoutes);
   app.route("/v1/ha", haRoutes);
   app.route("/v1/status", systemStatusRoutes);
   app.route("/v1/egress-ips", egressIpRoutes);

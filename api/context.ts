@@ -27,7 +27,6 @@ export interface ApiDeps {
   metrics: Registry;
   /** Present in HA mode: replication and leadership. */
   ha?: {
-    peerSecret: string;
     follower: Follower;
     isLeader(): boolean;
     /** Where writes go when this gateway is not the leader. */

@@ -1,12 +1,12 @@
-import { createAdaptorServer } from "@hono/node-server";
-import { chmodSync, readFileSync, rmSync } from "node:fs";
-import { createServer as createHttpsServer } from "node:https";
 import type { Server } from "node:net";
 import type { Logger } from "pino";
 import { API_VERSION, createApp } from "../api/app.js";
+import type { ApiDeps } from "../api/context.js";
+import { createPeerApp } from "../api/peer-app.js";
 import { readAdminToken } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { HaMode } from "./ha/ha-mode.js";
+import { listenApi, listenPeer, type ApiTls } from "./http/servers.js";
 import { EgressAddressManager } from "./kernel/addresses.js";
 import { RouteManager } from "./kernel/routes.js";
 import { ensureSysctls, procSysctl, type SysctlAccess } from "./kernel/sysctl.js";
@@ -23,6 +23,7 @@ import { migrate, readMigrations } from "./store/migrate.js";
 import * as rows from "./store/rows.js";
 import { Store } from "./store/store.js";
 import { ExecaRunner, type CommandRunner } from "./system/runner.js";
+import { ReloadableCredentials } from "./tls/credentials.js";
 
 export interface DaemonOptions {
   runner?: CommandRunner;
@@ -39,6 +40,7 @@ export class Daemon {
   private ha: HaMode | undefined;
   private loop: ReconcileLoop | undefined;
   private servers: Server[] = [];
+  private credentials: ReloadableCredentials[] = [];
   private warnings: string[] = [];
   private firstApplyDone = false;
 
@@ -125,7 +127,7 @@ export class Daemon {
     loop.onDrift = () => metrics.recordDrift();
     store.on("committed", () => loop.trigger());
 
-    const app = createApp({
+    const appDeps: ApiDeps = {
       store,
       adminToken: admin.token,
       own,
@@ -155,7 +157,6 @@ export class Daemon {
       metrics: metrics.registry,
       ...(ha ? {
         ha: {
-          peerSecret: ha.peerSecret,
           follower: ha.follower,
           isLeader: () => ha.replicator.isLeader(),
           leader: () => ha.leader(),
@@ -166,10 +167,19 @@ export class Daemon {
       bodyLimitBytes: config.api.bodyLimitBytes,
       waitTimeoutMs: config.api.waitTimeoutMs,
       log: log.child({ component: "api" }),
-    });
+    };
+    const app = createApp(appDeps);
 
     loop.start();
-    for (const listen of config.api.listen) this.servers.push(await this.listen(app.fetch, listen));
+    const apiTls = this.apiTls();
+    for (const listen of config.api.listen) this.servers.push(await listenApi(app.fetch, listen, apiTls));
+    if (ha && config.ha) {
+      const peerApp = createPeerApp(appDeps, app, config.ha.replicationBodyLimitBytes);
+      this.watchCredentials(ha.peerCredentials, "ha.tls");
+      this.servers.push(await listenPeer(peerApp.fetch, {
+        address: config.ha.syncLink.address, port: config.ha.ports.replication, peerName: config.ha.peer.name, credentials: ha.peerCredentials,
+      }, log.child({ component: "replication" })));
+    }
     log.info({ gateway: config.gateway.name, listen: config.api.listen, revision: store.revision() }, "egw started");
     await notifySystemd(runner, "READY=1");
   }
@@ -184,33 +194,37 @@ export class Daemon {
     await notifySystemd(this.options.runner ?? new ExecaRunner(), "STOPPING=1");
     await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     this.servers = [];
+    for (const credentials of this.credentials) credentials.stop();
+    this.credentials = [];
     await this.loop?.stop();
     await this.ha?.stop();
     this.db?.close();
     this.log.info("egw stopped; the data plane stays in force");
   }
 
-  private async listen(fetch: (request: Request) => Response | Promise<Response>, listen: string): Promise<Server> {
+  /** Re-reads every TLS certificate and key (SIGHUP); the files are also watched for changes. */
+  reloadCredentials(): void {
+    for (const credentials of this.credentials) credentials.reload();
+  }
+
+  private apiTls(): ApiTls | undefined {
     const tls = this.config.api.tls;
-    const unixPath = listen.startsWith("unix:") ? listen.slice("unix:".length) : undefined;
-    const server = (unixPath === undefined && tls
-      ? createAdaptorServer({ fetch, createServer: createHttpsServer, serverOptions: { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } })
-      : createAdaptorServer({ fetch })) as Server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      if (unixPath !== undefined) {
-        rmSync(unixPath, { force: true });
-        server.listen(unixPath, () => {
-          chmodSync(unixPath, 0o660);
-          resolve();
-        });
-      } else {
-        const colon = listen.lastIndexOf(":");
-        const host = listen.slice(0, colon).replace(/^\[|\]$/g, "");
-        server.listen(Number(listen.slice(colon + 1)), host, () => resolve());
-      }
+    if (!tls) return undefined;
+    const credentials = new ReloadableCredentials({ cert: tls.cert, key: tls.key, ca: tls.clientCa }, "api.tls");
+    credentials.load();
+    this.watchCredentials(credentials, "api.tls");
+    return { credentials, requestClientCert: tls.clientCa !== undefined, requireClientCert: tls.requireClientCert };
+  }
+
+  private watchCredentials(credentials: ReloadableCredentials, field: string): void {
+    for (const warning of credentials.current.warnings) this.log.warn(warning);
+    credentials.on("reloaded", (next) => {
+      for (const warning of next.warnings) this.log.warn(warning);
+      this.log.info({ field }, "TLS certificates reloaded");
     });
-    return server;
+    credentials.on("failed", (error) => this.log.error({ err: error, field }, "TLS certificates not reloaded; the previous ones stay in use"));
+    credentials.watch();
+    this.credentials.push(credentials);
   }
 }
 

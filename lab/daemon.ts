@@ -66,12 +66,11 @@ export interface DaemonOptions {
   dataplane?: Record<string, unknown>;
   /** Extra fields of the `api` config section (body limit, wait timeout). */
   api?: Record<string, unknown>;
-  /** An `ha` config section; its peerSecretFile is written here (the peer secret is `peerSecret`). */
+  /** An `ha` config section (with absolute paths for its TLS files). */
   ha?: Record<string, unknown>;
   /** Extra listen addresses besides the Unix socket (peers reach each other over TCP). */
   listen?: string[];
   adminToken?: string;
-  peerSecret?: string;
   readyTimeoutMs?: number;
   /** Directory for the config, token, database and socket (created if missing); default: a new temporary one. */
   dir?: string;
@@ -90,14 +89,13 @@ export async function startDaemon(ns: Netns, options: DaemonOptions = {}): Promi
   const socket = join(dir, "api.sock");
   const adminToken = options.adminToken ?? newSecret("admin");
   writeFileSync(join(dir, "admin-token"), `${adminToken}\n`, { mode: 0o600 });
-  if (options.ha) writeFileSync(join(dir, "peer-secret"), `${options.peerSecret ?? newSecret("peer")}\n`, { mode: 0o600 });
   const config = {
     gateway: { name: options.name ?? "gw-test" },
     api: { listen: [`unix:${socket}`, ...(options.listen ?? [])], adminTokenFile: "admin-token", waitTimeoutMs: 10_000, ...options.api },
     database: { path: "egw.db" },
     network: { inside: { interface: "inside" }, outside: { interface: "outside" } },
     dataplane: { driftCheckIntervalMs: 1_000, ...options.dataplane },
-    ...(options.ha ? { ha: { processes: "supervised", runDirectory: "run", peerSecretFile: "peer-secret", ...options.ha } } : {}),
+    ...(options.ha ? { ha: { processes: "supervised", runDirectory: "run", ...options.ha } } : {}),
     log: { level: options.logLevel ?? "debug" },
   };
   writeFileSync(join(dir, "egw.json"), JSON.stringify(config, null, 2));

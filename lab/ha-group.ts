@@ -1,8 +1,13 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { newSecret, startDaemon, type DaemonHandle, type DaemonOptions } from "./daemon.js";
 import { HA_ADDR, type GatewayKey, type HaTopology } from "./ha-topology.js";
 import type { Netns } from "./netns.js";
+import { ExecaRunner } from "../appliance/system/runner.js";
+import { createPeerCertificate } from "../appliance/tls/peer-cert.js";
 
 export const PEER_PORT = 7443;
 const STREAM_CLIENT = fileURLToPath(new URL("./stream-client.js", import.meta.url));
@@ -17,36 +22,52 @@ export interface HaGroup {
   stop(): Promise<void>;
 }
 
-/** Config of one gateway of the lab's pair: unicast VRRP, conntrackd and replication over the sync link. */
-function haSection(key: GatewayKey) {
+/** Config of one gateway of the lab's pair: VRRP, conntrackd and replication (mutual TLS) over the sync link. */
+function haSection(key: GatewayKey, certificates: string) {
   const self = HA_ADDR.gateways[key];
   const other = HA_ADDR.gateways[key === "a" ? "b" : "a"];
   return {
     insideVips: [`${HA_ADDR.vip.v4}/24`, `${HA_ADDR.vip.v6}/64`],
     priority: key === "a" ? 150 : 100,
     advertIntervalMs: 200,
-    unicast: { insideSource: self.inside4, insidePeers: [other.inside4] },
-    conntrackd: { interface: "sync", localAddress: self.sync, peerAddress: other.sync },
-    peers: [{ name: other.name, url: `http://${other.sync}:${PEER_PORT}` }],
+    syncLink: { interface: "sync", address: self.sync },
+    peer: { name: other.name, address: other.sync },
+    ports: { replication: PEER_PORT },
+    tls: {
+      cert: join(certificates, `${self.name}.crt`),
+      key: join(certificates, `${self.name}.key`),
+      peerCertificates: join(certificates, `${other.name}.crt`),
+    },
     replicationTimeoutMs: 1_500,
   };
+}
+
+/** Each gateway's replication certificate, made the way an operator makes them (`egw peer-cert`), unless present. */
+async function ensureGroupCertificates(directory: string): Promise<void> {
+  mkdirSync(directory, { recursive: true, mode: 0o700 });
+  const runner = new ExecaRunner();
+  for (const gateway of Object.values(HA_ADDR.gateways)) {
+    if (!existsSync(join(directory, `${gateway.name}.key`))) await createPeerCertificate(runner, gateway.name, directory);
+  }
 }
 
 /** Per-gateway daemon options the lab sets (directories, log files); tests use the defaults. */
 export interface HaGroupOptions {
   daemon?: (key: GatewayKey) => Pick<DaemonOptions, "dir" | "logFile" | "logLevel">;
+  /** Where each gateway's NAME.crt and NAME.key live (created when missing, kept); default: a directory of this group's, removed by stop(). */
+  certificates?: string;
 }
 
 /** Starts the daemons of both gateways (each supervising its keepalived and conntrackd) and waits for a master. */
 export async function startHaGroup(topo: HaTopology, options: HaGroupOptions = {}): Promise<HaGroup> {
   const adminToken = newSecret("admin");
-  const peerSecret = newSecret("peer");
+  const certificates = options.certificates ?? mkdtempSync(join(tmpdir(), "egw-peer-certs-"));
+  await ensureGroupCertificates(certificates);
   const start = (key: GatewayKey) => startDaemon(topo.gateways[key], {
     ...options.daemon?.(key),
     name: HA_ADDR.gateways[key].name,
-    adminToken, peerSecret,
-    listen: [`${HA_ADDR.gateways[key].sync}:${PEER_PORT}`],
-    ha: haSection(key),
+    adminToken,
+    ha: haSection(key, certificates),
   });
   const a = await start("a");
   // gw-a first, so that it wins the first election deterministically (it also has the higher priority).
@@ -60,6 +81,7 @@ export async function startHaGroup(topo: HaTopology, options: HaGroupOptions = {
     stop: async () => {
       await Promise.all(Object.values(daemons).map((d) => d.stop().catch(() => undefined)));
       for (const d of Object.values(daemons)) d.cleanup();
+      if (!options.certificates) rmSync(certificates, { recursive: true, force: true });
     },
   };
   await group.waitForRole("b", "backup");

@@ -5,7 +5,7 @@
 // `egw lab down`) stops every process and deletes every namespace (lab/netns.ts does that on any exit).
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { rmSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { startHaGroup, type HaGroup } from "./ha-group.js";
 import { buildHaTopology, HA_ADDR, type GatewayKey, type HaTopology } from "./ha-topology.js";
 import { CONTROL_SOCKET, LAB_DIR, LAB_PREFIX, SUPERVISOR_LOG, writeState, type LabGatewayState, type LabState } from "./lab-state.js";
@@ -52,6 +52,7 @@ export async function runSupervisor(options: { seed: boolean }): Promise<number>
     log("starting gw-a, then gw-b: the real egw daemon, each running its own keepalived and conntrackd");
     const group = await startHaGroup(topo, {
       daemon: (key) => ({ dir: state.gateways[key].dir, logFile: state.gateways[key].log, logLevel: "info" }),
+      certificates: join(dirname(state.gateways.a.dir), "peer-certificates"),
     });
     log("gw-a is VRRP master, gw-b is backup");
     if (options.seed) {

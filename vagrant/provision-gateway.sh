@@ -24,9 +24,13 @@ interface_of() {
 
 bash "$repo/scripts/install-gateway.sh"
 
-# Both gateways share the admin token and the peer secret (generated on the host by the Vagrantfile).
+# Both gateways share the admin token; each has its own replication certificate and trusts the peer's (all
+# generated on the host by the Vagrantfile).
 install -m 0600 "$repo/vagrant/.secrets/admin-token" /etc/egw/admin-token
-install -m 0600 "$repo/vagrant/.secrets/peer-secret" /etc/egw/peer-secret
+install -d -m 0750 /etc/egw/peer
+install -m 0600 "$repo/vagrant/.secrets/$name.key" "/etc/egw/peer/$name.key"
+install -m 0644 "$repo/vagrant/.secrets/$name.crt" "/etc/egw/peer/$name.crt"
+install -m 0644 "$repo/vagrant/.secrets/$peer_name.crt" /etc/egw/peer/trusted.pem
 
 # Lab sysctls: listen on the VIP before holding it; loose reverse-path filtering (asymmetric paths on failover).
 cat > /etc/sysctl.d/60-egw-lab.conf <<SYSCTL
@@ -37,7 +41,7 @@ SYSCTL
 sysctl -q --system
 
 sed -e "s/@NAME@/$name/g" -e "s/@PRIORITY@/$priority/g" -e "s/@VIP@/$vip/g" \
-  -e "s/@INSIDE@/$inside/g" -e "s/@SYNC@/$sync/g" \
+  -e "s/@SYNC@/$sync/g" \
   -e "s/@INSIDE_IF@/$(interface_of "$inside")/g" -e "s/@OUTSIDE_IF@/$(interface_of "$outside")/g" \
   -e "s/@SYNC_IF@/$(interface_of "$sync")/g" \
   -e "s/@PEER_NAME@/$peer_name/g" -e "s/@PEER_INSIDE@/$peer_inside/g" -e "s/@PEER_OUTSIDE@/$peer_outside/g" \

@@ -8,6 +8,7 @@ import { clustersCommand, CLUSTERS_USAGE } from "./commands/clusters.js";
 import { doctorCommand, DOCTOR_USAGE } from "./commands/doctor.js";
 import { egressIpsCommand, EGRESS_IPS_USAGE } from "./commands/egress-ips.js";
 import { mappingsCommand, MAPPINGS_USAGE } from "./commands/mappings.js";
+import { peerCertCommand, PEER_CERT_USAGE } from "./commands/peer-cert.js";
 import { showCommand, SHOW_USAGE } from "./commands/show.js";
 import { handoverCommand, HANDOVER_USAGE, statusCommand, STATUS_USAGE } from "./commands/status.js";
 import { tokensCommand, TOKENS_USAGE } from "./commands/tokens.js";
@@ -22,6 +23,7 @@ the daemon:
   check-config --config FILE               validate a config file and exit
   config-reference                         print the config file reference (Markdown)
   openapi [--format json|markdown]         print the API reference
+  peer-cert NAME [--out DIR]               create this gateway's replication certificate and key (HA)
 
 operating a gateway (talks to the local API; see docs/cli.md):
   status                                   role, revisions, peers, last apply, warnings
@@ -47,6 +49,7 @@ const COMMANDS: Record<string, Command> = {
   show: { run: showCommand, usage: SHOW_USAGE },
   handover: { run: handoverCommand, usage: HANDOVER_USAGE },
   doctor: { run: (args, io) => doctorCommand(args, io), usage: DOCTOR_USAGE },
+  "peer-cert": { run: peerCertCommand, usage: PEER_CERT_USAGE },
 };
 
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
@@ -129,6 +132,10 @@ async function serve(configPath: string): Promise<number> {
       resolve();
     };
     process.once("SIGTERM", () => shutdown("SIGTERM"));
+    process.on("SIGHUP", () => {
+      log.info({ signal: "SIGHUP" }, "reloading TLS certificates");
+      daemon.reloadCredentials();
+    });
     process.once("SIGINT", () => shutdown("SIGINT"));
   });
   await daemon.stop();

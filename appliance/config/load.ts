@@ -34,14 +34,19 @@ function resolvePaths(config: Config, base: string): Config {
     api: {
       ...config.api,
       adminTokenFile: at(config.api.adminTokenFile),
-      tls: config.api.tls && { cert: at(config.api.tls.cert), key: at(config.api.tls.key) },
+      tls: config.api.tls && {
+        ...config.api.tls,
+        cert: at(config.api.tls.cert),
+        key: at(config.api.tls.key),
+        ...(config.api.tls.clientCa ? { clientCa: at(config.api.tls.clientCa) } : {}),
+      },
     },
     database: { path: at(config.database.path) },
     ...(config.ha ? {
       ha: {
         ...config.ha,
         runDirectory: at(config.ha.runDirectory),
-        peerSecretFile: at(config.ha.peerSecretFile),
+        tls: { cert: at(config.ha.tls.cert), key: at(config.ha.tls.key), peerCertificates: at(config.ha.tls.peerCertificates) },
         ...(config.ha.keepalivedConfigPath ? { keepalivedConfigPath: at(config.ha.keepalivedConfigPath) } : {}),
         ...(config.ha.conntrackdConfigPath ? { conntrackdConfigPath: at(config.ha.conntrackdConfigPath) } : {}),
       },

@@ -1,3 +1,4 @@
+import { isIPv4 } from "node:net";
 import { z } from "zod";
 
 /** RFC 1123 DNS label: what Kubernetes and operators already use to name things. */
@@ -18,6 +19,13 @@ const listenAddress = z
     return port >= 1 && port <= 65535 && octetsOk;
   }, "must be IPV4:PORT, [IPV6]:PORT or localhost:PORT with a port 1-65535, or unix:/absolute/path");
 
+const ipv4Address = z.string().refine((text) => isIPv4(text), "must be an IPv4 address");
+
+function isLoopbackListen(listen: string): boolean {
+  const host = listen.slice(0, listen.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}
+
 const interfaceName = z.string().regex(/^[a-zA-Z0-9_.-]{1,15}$/, "must be a Linux interface name (1-15 characters)");
 
 const nftIdentifier = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/, "must be an nft identifier (letters, digits, '_')");
@@ -36,12 +44,28 @@ export const configSchema = z.strictObject({
     tls: z.strictObject({
       cert: z.string().min(1).describe("PEM certificate chain file."),
       key: z.string().min(1).describe("PEM private key file."),
-    }).optional().describe("Serve HTTPS on TCP listeners. Unix sockets stay plain HTTP (protected by file permissions)."),
+      clientCa: z.string().min(1).optional()
+        .describe("PEM file of the CA(s) whose client certificates are asked for (mutual TLS). Bearer tokens are still required."),
+      requireClientCert: z.boolean().default(false)
+        .describe("With clientCa: refuse TLS connections without a valid client certificate (otherwise a certificate is asked for but optional)."),
+    }).optional().refine((tls) => !tls?.requireClientCert || tls.clientCa !== undefined, { message: "requireClientCert needs clientCa", path: ["requireClientCert"] })
+      .describe("Serve HTTPS on TCP listeners. Unix sockets stay plain HTTP (protected by file permissions). Files are re-read on SIGHUP and when they change."),
+    allowPlainHttp: z.boolean().default(false)
+      .describe("Allow plain-HTTP TCP listeners on non-loopback addresses when tls is not set. Bearer tokens would cross the network in clear: only for a lab or a network path you trust."),
     adminTokenFile: z.string().min(1).describe("File holding the admin bearer token (one line, at least 32 characters)."),
     bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024)
       .describe("Largest accepted request body; larger ones get 413."),
     waitTimeoutMs: z.number().int().min(100).max(120_000).default(10_000)
       .describe("Longest a ?wait=true write waits for the data plane before answering 504."),
+  }).superRefine((api, ctx) => {
+    if (api.tls || api.allowPlainHttp) return;
+    api.listen.forEach((listen, i) => {
+      if (listen.startsWith("unix:") || isLoopbackListen(listen)) return;
+      ctx.addIssue({
+        code: "custom", path: ["listen", i],
+        message: "a TCP listener on a non-loopback address needs api.tls (bearer tokens would cross the network in clear); set api.allowPlainHttp: true only for a lab",
+      });
+    });
   }),
   database: z.strictObject({
     path: z.string().min(1).describe("SQLite database file (WAL mode; its -wal and -shm files live beside it)."),
@@ -81,21 +105,26 @@ export const configSchema = z.strictObject({
     virtualRouterIds: z.strictObject({
       inside: z.number().int().min(1).max(255).default(51).describe("virtual_router_id of the one VRRP instance (inside VIPs, with the egress IPs riding along)."),
     }).prefault({}).describe("VRRP router id; unique per broadcast domain, equal on all gateways of the group."),
-    unicast: z.strictObject({
-      insideSource: z.string().describe("This gateway's own inside address, the source of VRRP adverts."),
-      insidePeers: z.array(z.string()).min(1).describe("The other gateways' inside addresses."),
-    }).optional().describe("Send VRRP adverts by unicast to the listed peers (many networks forbid multicast). Absent: multicast."),
-    conntrackd: z.strictObject({
-      interface: interfaceName.describe("Dedicated link between the gateways that carries connection state."),
-      localAddress: z.string().describe("This gateway's IPv4 address on the sync link."),
-      peerAddress: z.string().describe("The peer's IPv4 address on the sync link (FTFW over UDP unicast)."),
-      port: z.number().int().min(1).max(65535).default(3780).describe("UDP port of the state-sync channel."),
-    }).describe("Connection-state replication so established connections survive a failover."),
-    peers: z.array(z.strictObject({
-      name: dnsLabel.describe("The peer gateway's gateway.name."),
-      url: z.string().regex(/^https?:\/\/[^\s/]+(:\d+)?\/?$/, "must be http(s)://HOST:PORT").describe("Base URL of the peer's API, reachable from this gateway (ideally over the sync link)."),
-    })).default([]).describe("The other gateways of the group, for configuration replication."),
-    peerSecretFile: z.string().min(1).describe("File with the shared secret (at least 32 characters) that authenticates replication between gateways."),
+    syncLink: z.strictObject({
+      interface: interfaceName.describe("The dedicated link between the two gateways (a cable, or a VLAN no other host is on)."),
+      address: ipv4Address.describe("This gateway's IPv4 address on the sync link: the source of its VRRP adverts and state sync, and where its replication listener binds."),
+    }).describe("Everything the gateways say to each other (VRRP adverts, conntrackd state, configuration replication) crosses only this link; our nft table drops VRRP, state sync and replication packets from anywhere else."),
+    peer: z.strictObject({
+      name: dnsLabel.describe("The peer gateway's gateway.name; its certificate must name it (CN or DNS subjectAltName)."),
+      address: ipv4Address.describe("The peer's IPv4 address on the sync link."),
+    }).describe("The other gateway of the pair (conntrackd replicates connection state to exactly one peer)."),
+    ports: z.strictObject({
+      replication: z.number().int().min(1).max(65535).default(7443).describe("TCP port of the replication listener (mutual TLS), on syncLink.address."),
+      conntrackd: z.number().int().min(1).max(65535).default(3780).describe("UDP port of conntrackd's state sync (FTFW)."),
+    }).prefault({}).describe("Ports on the sync link."),
+    tls: z.strictObject({
+      cert: z.string().min(1).describe("This gateway's certificate (PEM), presented to the peer in both directions; `egw peer-cert` creates one."),
+      key: z.string().min(1).describe("Its private key (PEM, mode 0600)."),
+      peerCertificates: z.string().min(1)
+        .describe("PEM file of the certificates trusted for the peer: its self-signed certificate (pinned), or the CA that issues the pair's certificates. During a rotation it holds the old and the new one."),
+    }).describe("Mutual TLS on the replication channel. Files are re-read on SIGHUP and when they change, without a restart."),
+    replicationBodyLimitBytes: z.number().int().min(1024 * 1024).max(1024 * 1024 * 1024).default(256 * 1024 * 1024)
+      .describe("Largest replication message accepted from the peer (a snapshot of the whole store)."),
     replicationTimeoutMs: z.number().int().min(50).max(60_000).default(2_000)
       .describe("How long a write waits for each peer before it is acknowledged with that peer reported behind."),
     keepalivedConfigPath: z.string().min(1).optional()
@@ -107,6 +136,11 @@ export const configSchema = z.strictObject({
     level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info")
       .describe("Lowest level written to the JSON log on stdout."),
   }).prefault({}),
+}).superRefine((config, ctx) => {
+  const ha = config.ha;
+  if (!ha) return;
+  if (ha.peer.name === config.gateway.name) ctx.addIssue({ code: "custom", path: ["ha", "peer", "name"], message: "must be the other gateway's name, not this one's" });
+  if (ha.peer.address === ha.syncLink.address) ctx.addIssue({ code: "custom", path: ["ha", "peer", "address"], message: "must be the other gateway's sync-link address, not this one's" });
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,15 +1,16 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { readAdminToken } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { AppError } from "../errors.js";
 import { Follower } from "../replication/follower.js";
 import { Replicator } from "../replication/leader.js";
 import { PeerClient } from "../replication/peer-client.js";
+import { PeerTransport } from "../replication/peer-transport.js";
 import type { Store } from "../store/store.js";
 import type { CommandRunner } from "../system/runner.js";
 import { Supervisor } from "../system/supervisor.js";
+import { ReloadableCredentials } from "../tls/credentials.js";
 import { ConntrackdManager } from "./conntrackd.js";
 import { HealthFile } from "./health-file.js";
 import { keepalivedView } from "./keepalived-view.js";
@@ -30,7 +31,9 @@ export class HaMode {
   readonly conntrackd: ConntrackdManager;
   readonly replicator: Replicator;
   readonly follower: Follower;
-  readonly peerSecret: string;
+  /** This gateway's identity on the replication channel, shared by its listener and its client. */
+  readonly peerCredentials: ReloadableCredentials;
+  private readonly peerTransport: PeerTransport;
   private readonly peerClients: PeerClient[];
   private readonly files: { notifyFifo: string; healthFile: string };
 
@@ -44,7 +47,7 @@ export class HaMode {
     const run = ha.runDirectory;
     mkdirSync(run, { recursive: true, mode: 0o750 });
     this.files = { notifyFifo: join(run, "keepalived.fifo"), healthFile: join(run, "health") };
-    this.peerSecret = readAdminToken(ha.peerSecretFile, "peer secret", "ha.peerSecretFile").token;
+    this.peerCredentials = new ReloadableCredentials({ cert: ha.tls.cert, key: ha.tls.key, ca: ha.tls.peerCertificates }, "ha.tls");
     const supervised = ha.processes === "supervised";
     const keepalivedPath = ha.keepalivedConfigPath ?? (supervised ? join(run, "keepalived.conf") : "/etc/keepalived/keepalived.conf");
     const conntrackdPath = ha.conntrackdConfigPath ?? (supervised ? join(run, "conntrackd.conf") : "/etc/conntrackd/conntrackd.conf");
@@ -57,10 +60,10 @@ export class HaMode {
       : { kind: "systemd", unit: "keepalived.service" }, log.child({ component: "keepalived" }));
     this.conntrackd = new ConntrackdManager(runner, conntrackdPath, {
       generatedFor: config.gateway.name,
-      interface: ha.conntrackd.interface,
-      localAddress: ha.conntrackd.localAddress,
-      peerAddress: ha.conntrackd.peerAddress,
-      port: ha.conntrackd.port,
+      interface: ha.syncLink.interface,
+      localAddress: ha.syncLink.address,
+      peerAddress: ha.peer.address,
+      port: ha.ports.conntrackd,
       systemd: !supervised,
       logFile: supervised ? join(run, "conntrackd.log") : "on",
       lockFile: join(run, "conntrackd.lock"),
@@ -68,8 +71,9 @@ export class HaMode {
     }, supervised
       ? { kind: "supervised", supervisor: new Supervisor({ name: "conntrackd", command: "conntrackd", args: ["-C", conntrackdPath] }, log.child({ component: "conntrackd" })) }
       : { kind: "systemd", unit: "conntrackd.service" }, log.child({ component: "conntrackd" }));
-    this.peerClients = ha.peers.map((peer) => new PeerClient(peer.name, peer.url.replace(/\/$/, ""), this.peerSecret, ha.replicationTimeoutMs));
-    const names = [config.gateway.name, ...ha.peers.map((p) => p.name)].sort();
+    this.peerTransport = new PeerTransport({ name: ha.peer.name, address: ha.peer.address, port: ha.ports.replication }, this.peerCredentials);
+    this.peerClients = [new PeerClient(this.peerTransport, ha.replicationTimeoutMs, ha.replicationBodyLimitBytes)];
+    const names = [config.gateway.name, ha.peer.name].sort();
     this.replicator = new Replicator(store, config.gateway.name, this.peerClients, names.indexOf(config.gateway.name), ha.replicationTimeoutMs, log.child({ component: "replication" }));
     this.follower = new Follower(store, {
       name: config.gateway.name,
@@ -84,6 +88,7 @@ export class HaMode {
   }
 
   async start(): Promise<void> {
+    this.peerCredentials.load();
     if (!existsSync(this.files.notifyFifo)) await this.runner.run("mkfifo", ["-m", "600", this.files.notifyFifo]);
     this.health.init();
     this.roles.on("role", (role) => void this.onRole(role));
@@ -132,6 +137,8 @@ export class HaMode {
 
   async stop(): Promise<void> {
     this.replicator.stop();
+    this.peerTransport.close();
+    this.peerCredentials.stop();
     this.roles.stop();
     await this.keepalived.stop();
     await this.conntrackd.stop();

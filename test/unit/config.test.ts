@@ -100,7 +100,7 @@ describe("loadConfig: a minimal file", () => {
     const base = join(dir, "etc/egw");
     assert.equal(config.api.adminTokenFile, join(base, "admin.token"));
     assert.equal(config.database.path, join(base, "data/egw.db"));
-    assert.deepEqual(config.api.tls, { cert: join(base, "tls/cert.pem"), key: join(dir, "etc/keys/key.pem") });
+    assert.deepEqual(config.api.tls, { cert: join(base, "tls/cert.pem"), key: join(dir, "etc/keys/key.pem"), requireClientCert: false });
   });
 
   it("keeps absolute paths as they are", () => {
@@ -119,6 +119,7 @@ describe("loadConfig: a minimal file", () => {
     let raw = withValue("api.listen", ["[::1]:9443", "unix:/run/egw/api.sock", "0.0.0.0:8080", "localhost:80"]);
     raw = withValue("dataplane", { nftTable: "egw_test", routeProtocol: 5, unmappedTraffic: "masquerade", manageSysctls: false }, raw);
     raw = withValue("log.level", "debug", raw);
+    raw = withValue("api.allowPlainHttp", true, raw);
     const config = loadConfig(write(toYaml(raw)));
     assert.deepEqual(config.api.listen, ["[::1]:9443", "unix:/run/egw/api.sock", "0.0.0.0:8080", "localhost:80"]);
     assert.equal(config.dataplane.nftTable, "egw_test");
@@ -341,5 +342,28 @@ describe("readAdminToken", () => {
   it("a missing file is config-invalid", () => {
     const error = tokenError(join(dir, "no-such-token"));
     assert.match(error.message, /cannot read admin token file/);
+  });
+});
+
+describe("loadConfig: no plain HTTP on the network", () => {
+  it("refuses a non-loopback TCP listener without api.tls, naming the listener", () => {
+    for (const listen of ["0.0.0.0:8080", "172.31.0.1:8080", "[::]:8080", "[2001:db8::1]:8080"]) {
+      assert.throws(() => loadConfig(write(toYaml(withValue("api.listen", ["unix:/run/egw/api.sock", listen])))), (error: AppError) => {
+        assert.equal(error.code, "config-invalid");
+        assert.deepEqual(error.fields.map((f) => f.field), ["api.listen.1"]);
+        assert.match(error.fields[0]?.reason ?? "", /api\.tls/);
+        return true;
+      }, listen);
+    }
+  });
+
+  it("accepts loopback and unix listeners, a TLS listener, and plain HTTP only when allowPlainHttp says so", () => {
+    assert.doesNotThrow(() => loadConfig(write(toYaml(withValue("api.listen", ["127.0.0.1:8080", "[::1]:8080", "localhost:8080", "unix:/run/egw/api.sock"])))));
+    assert.doesNotThrow(() => loadConfig(write(toYaml(withValue("api.tls", { cert: "c.pem", key: "k.pem" }, withValue("api.listen", ["0.0.0.0:8443"]))))));
+    assert.doesNotThrow(() => loadConfig(write(toYaml(withValue("api.allowPlainHttp", true, withValue("api.listen", ["0.0.0.0:8080"]))))));
+  });
+
+  it("refuses requireClientCert without a clientCa to verify against", () => {
+    assert.throws(() => loadConfig(write(toYaml(withValue("api.tls", { cert: "c.pem", key: "k.pem", requireClientCert: true })))), /requireClientCert needs clientCa/);
   });
 });

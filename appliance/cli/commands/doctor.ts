@@ -153,7 +153,7 @@ export async function runDoctor(host: DoctorHost, configPath: string, api: ApiCl
   const checks: Check[] = [check];
   if (config) {
     checks.push(secretFileCheck(host, "admin token file", config.api.adminTokenFile));
-    if (config.ha) checks.push(secretFileCheck(host, "peer secret file", config.ha.peerSecretFile));
+    if (config.ha) checks.push(secretFileCheck(host, "peer TLS private key", config.ha.tls.key));
   }
   checks.push(forwardingCheck(host, "net.ipv4.ip_forward", config));
   checks.push(forwardingCheck(host, "net.ipv6.conf.all.forwarding", config));

@@ -42,8 +42,9 @@ describe("egw doctor", () => {
       "network: {inside: {interface: eth1}, outside: {interface: eth2}}",
       "ha:",
       "  insideVips: [172.31.0.1/24]",
-      "  conntrackd: {interface: eth3, localAddress: 192.168.255.1, peerAddress: 192.168.255.2}",
-      "  peerSecretFile: /etc/egw/peer-secret",
+      "  syncLink: {interface: eth3, address: 192.168.255.1}",
+      "  peer: {name: gw-b, address: 192.168.255.2}",
+      "  tls: {cert: /etc/egw/peer/gw-a.crt, key: /etc/egw/peer/gw-a.key, peerCertificates: /etc/egw/peer/trusted.pem}",
       "",
     ].join("\n"));
   });
@@ -85,7 +86,7 @@ describe("egw doctor", () => {
       ...healthy,
       [sys("net.ipv4.conf.all.rp_filter")]: "1\n",
       [sys("net.netfilter.nf_conntrack_count")]: "200000\n",
-      "/etc/egw/peer-secret": "short\n",
+      "/etc/egw/peer/gw-a.key": "short\n",
     };
     const checks = await runDoctor(fakeHost(files, { ...tools, timedatectl: { exitCode: 0, stdout: "no\n" } }, { "/etc/egw/admin-token": 0o644 }), haConfig, undefined);
     const byName = Object.fromEntries(checks.map((c) => [c.check, c]));
@@ -95,7 +96,7 @@ describe("egw doctor", () => {
     assert.equal(byName["clock"]?.status, "warn");
     assert.equal(byName["admin token file"]?.status, "warn");
     assert.match(byName["admin token file"]?.detail ?? "", /mode 0644: readable by group or others; chmod 600/);
-    assert.equal(byName["peer secret file"]?.status, "fail");
+    assert.equal(byName["peer TLS private key"]?.status, "fail");
     assert.equal(byName["keepalived"]?.status, "fail");
     assert.equal(byName["conntrackd"]?.status, "fail");
     assert.equal(byName["nf_conntrack_tcp_be_liberal"]?.status, "warn");

@@ -30,7 +30,6 @@ describe("egw show: rendered from the config and the store, read-only", () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "egw-show-"));
     writeFileSync(join(dir, "admin-token"), `${"a".repeat(40)}\n`, { mode: 0o600 });
-    writeFileSync(join(dir, "peer-secret"), `${"p".repeat(40)}\n`, { mode: 0o600 });
     configPath = join(dir, "egw.yaml");
     writeFileSync(configPath, [
       "gateway: {name: gw-a}",
@@ -42,10 +41,9 @@ describe("egw show: rendered from the config and the store, read-only", () => {
       "  runDirectory: run",
       "  insideVips: [172.31.0.1/24]",
       "  priority: 150",
-      "  unicast: {insideSource: 172.31.0.2, insidePeers: [172.31.0.3]}",
-      "  conntrackd: {interface: eth3, localAddress: 192.168.255.1, peerAddress: 192.168.255.2}",
-      "  peers: [{name: gw-b, url: 'http://192.168.255.2:7443'}]",
-      "  peerSecretFile: peer-secret",
+      "  syncLink: {interface: eth3, address: 192.168.255.1}",
+      "  peer: {name: gw-b, address: 192.168.255.2}",
+      "  tls: {cert: peer/gw-a.crt, key: peer/gw-a.key, peerCertificates: peer/trusted.pem}",
       "",
     ].join("\n"));
     db = openDatabase(join(dir, "egw.db"));

@@ -20,8 +20,9 @@ const cfg = configSchema.parse({
   network: { inside: { interface: "inside" }, outside: { interface: "outside" } },
   ha: {
     insideVips: ["172.31.0.1/24"],
-    conntrackd: { interface: "sync", localAddress: "10.255.0.1", peerAddress: "10.255.0.2" },
-    peerSecretFile: "/etc/egw/peer-secret",
+    syncLink: { interface: "sync", address: "10.255.0.1" },
+    peer: { name: "gw-b", address: "10.255.0.2" },
+    tls: { cert: "/etc/egw/peer/gw-a.crt", key: "/etc/egw/peer/gw-a.key", peerCertificates: "/etc/egw/peer/trusted.pem" },
   },
 });
 const view = (egressIps: string[]): KeepalivedView => keepalivedView(cfg, cfg.ha!, egressIps, { notifyFifo: "/run/egw/keepalived.fifo", healthFile: "/run/egw/health" });

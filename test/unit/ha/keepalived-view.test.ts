@@ -13,7 +13,6 @@ import { PACKAGE_ROOT } from "../../../appliance/paths.js";
 /** The golden file lives in the source tree (tsc does not copy it to dist). Set EGW_UPDATE_GOLDEN=1 to rewrite it. */
 const GOLDEN = join(PACKAGE_ROOT, "test/unit/ha/fixtures/keepalived.golden.conf");
 const FILES = { notifyFifo: "/run/egw/keepalived.fifo", healthFile: "/run/egw/health" };
-const UNICAST = { insideSource: "172.31.0.2", insidePeers: ["172.31.0.3", "172.31.0.4"] };
 const EGRESS = ["203.0.113.10", "2001:db8::10", "203.0.113.11", "2001:db8:0:1::20"];
 
 function config(ha: Record<string, unknown> = {}, interfaces = { inside: "inside", outside: "outside" }): Config {
@@ -24,8 +23,9 @@ function config(ha: Record<string, unknown> = {}, interfaces = { inside: "inside
     network: { inside: { interface: interfaces.inside }, outside: { interface: interfaces.outside } },
     ha: {
       insideVips: ["172.31.0.1/24", "FD00:31:0::1/64", "172.31.1.1/32"],
-      conntrackd: { interface: "sync", localAddress: "10.255.0.1", peerAddress: "10.255.0.2" },
-      peerSecretFile: "/etc/egw/peer-secret",
+      syncLink: { interface: "sync", address: "10.255.0.1" },
+      peer: { name: "gw-b", address: "10.255.0.2" },
+      tls: { cert: "/etc/egw/peer/gw-a.crt", key: "/etc/egw/peer/gw-a.key", peerCertificates: "/etc/egw/peer/trusted.pem" },
       ...ha,
     },
   });
@@ -48,11 +48,12 @@ describe("keepalivedView", () => {
       healthFile: "/run/egw/health",
       instances: [{
         name: "egw_inside",
-        interface: "inside",
+        interface: "sync",
         routerId: 51,
         priority: 100,
         advertSeconds: "0.2",
-        trackInterfaces: ["outside"],
+        unicast: { source: "10.255.0.1", peers: ["10.255.0.2"] },
+        trackInterfaces: ["inside", "outside"],
         advertised: ["172.31.0.1/24 dev inside", "172.31.1.1/32 dev inside"],
         excluded: [
           "fd00:31::1/64 dev inside",
@@ -63,17 +64,16 @@ describe("keepalivedView", () => {
         ],
       }],
     });
-    assert.ok(!("unicast" in (view.instances[0] ?? {})), "no unicast member at all without ha.unicast");
   });
 
-  it("uses the configured interfaces, router id and priority", () => {
-    const view = viewOf(config({ priority: 150, virtualRouterIds: { inside: 7 } }, { inside: "eth1", outside: "eth2" }), ["203.0.113.10"]);
+  it("uses the configured interfaces, router id and priority; speaks only on the sync link", () => {
+    const view = viewOf(config({ priority: 150, virtualRouterIds: { inside: 7 }, syncLink: { interface: "eth3", address: "192.168.255.1" } }, { inside: "eth1", outside: "eth2" }), ["203.0.113.10"]);
     const instance = view.instances[0];
     assert.equal(view.instances.length, 1);
-    assert.equal(instance?.interface, "eth1");
+    assert.equal(instance?.interface, "eth3");
     assert.equal(instance?.routerId, 7);
     assert.equal(instance?.priority, 150);
-    assert.deepEqual(instance?.trackInterfaces, ["eth2"]);
+    assert.deepEqual(instance?.trackInterfaces, ["eth1", "eth2"]);
     assert.deepEqual(instance?.advertised, ["172.31.0.1/24 dev eth1", "172.31.1.1/32 dev eth1"]);
     assert.deepEqual(instance?.excluded, ["fd00:31::1/64 dev eth1", "203.0.113.10/32 dev eth2"]);
   });
@@ -84,9 +84,8 @@ describe("keepalivedView", () => {
     });
   }
 
-  it("carries unicast source and peers only when ha.unicast is configured", () => {
-    assert.deepEqual(viewOf(config({ unicast: UNICAST }), []).instances[0]?.unicast, { source: "172.31.0.2", peers: ["172.31.0.3", "172.31.0.4"] });
-    assert.equal(viewOf(config(), []).instances[0]?.unicast, undefined);
+  it("sends adverts by unicast from this gateway's sync address to the peer's, never by multicast on a LAN", () => {
+    assert.deepEqual(viewOf(config(), []).instances[0]?.unicast, { source: "10.255.0.1", peers: ["10.255.0.2"] });
   });
 
   it("refuses an IPv6-only inside-VIP list at config load, since keepalived needs an advertised IPv4 VIP", () => {
@@ -94,7 +93,7 @@ describe("keepalivedView", () => {
   });
 
   it("has the same structure for 0, 1 and 50 egress IPs: only the excluded egress lines differ (no VRRP re-init on reload)", () => {
-    const cfg = config({ unicast: UNICAST });
+    const cfg = config();
     const views = [0, 1, 50].map((n) => viewOf(cfg, egressIps(n)));
     assert.deepEqual(views.map((v) => v.instances[0]?.excluded.length), [1, 2, 51]);
     const structure = (v: KeepalivedView) => ({ ...v, instances: v.instances.map((i) => ({ ...i, excluded: i.excluded.filter((line) => !line.endsWith(" dev outside")) })) });
@@ -108,7 +107,7 @@ describe("keepalivedView", () => {
 });
 
 describe("keepalived.conf.hbs", () => {
-  const golden = () => renderTemplate("keepalived.conf.hbs", viewOf(config({ unicast: UNICAST }), EGRESS));
+  const golden = () => renderTemplate("keepalived.conf.hbs", viewOf(config(), EGRESS));
 
   it("renders the golden file test/unit/ha/fixtures/keepalived.golden.conf", () => {
     const actual = golden();
@@ -124,14 +123,17 @@ describe("keepalived.conf.hbs", () => {
       "vrrp_instance egw_inside {",
       "  state BACKUP",
       "  nopreempt",
-      "  interface inside",
+      "  interface sync",
+      "  dont_track_primary",
+      "  check_unicast_src",
+      "  enable_script_security",
       "  virtual_router_id 51",
       "  advert_int 0.2",
       "  version 3",
-      "  unicast_src_ip 172.31.0.2",
-      "  unicast_peer {\n    172.31.0.3\n    172.31.0.4\n  }",
+      "  unicast_src_ip 10.255.0.1",
+      "  unicast_peer {\n    10.255.0.2\n  }",
       "  track_file {\n    egw_health weight 0\n  }",
-      "  track_interface {\n    outside\n  }",
+      "  track_interface {\n    inside\n    outside\n  }",
       "  virtual_ipaddress {\n    172.31.0.1/24 dev inside\n    172.31.1.1/32 dev inside\n  }",
     ]) assert.ok(text.includes(`${line}\n`), `missing:\n${line}`);
     assert.equal(text.match(/vrrp_instance /g)?.length, 1);
@@ -139,9 +141,9 @@ describe("keepalived.conf.hbs", () => {
     assert.ok(!/\{\{|\}\}/.test(text), "no unrendered mustache");
   });
 
-  it("has no unicast lines without ha.unicast", () => {
-    const text = renderTemplate("keepalived.conf.hbs", viewOf(config(), EGRESS));
-    assert.ok(!text.includes("unicast"));
+  it("runs no script: nothing in it could run a command as root", () => {
+    const text = golden();
+    assert.ok(!/\b(notify|notify_master|notify_backup|notify_fault|notify_stop|vrrp_script|track_script)\b/.test(text), text);
   });
 });
 
@@ -156,6 +158,8 @@ describe("keepalived -t accepts the rendered configuration", {
   const namespace = `egw-kat-${process.pid}-${tag}`;
   const vethA = `ekt${tag}a`;
   const vethB = `ekt${tag}b`;
+  const vethC = `ekt${tag}c`;
+  const vethD = `ekt${tag}d`;
   let dir = "";
 
   const ip = (...args: string[]) => {
@@ -179,28 +183,33 @@ describe("keepalived -t accepts the rendered configuration", {
     ip("link", "set", vethB, "netns", namespace);
     ip("-n", namespace, "link", "set", vethA, "name", "inside");
     ip("-n", namespace, "link", "set", vethB, "name", "outside");
+    ip("link", "add", vethC, "type", "veth", "peer", "name", vethD);
+    ip("link", "set", vethC, "netns", namespace);
+    ip("link", "set", vethD, "netns", namespace);
+    ip("-n", namespace, "link", "set", vethC, "name", "sync");
   });
 
   after(() => {
     spawnSync("ip", ["netns", "del", namespace]);
     // In case setup stopped between creating the pair and moving it.
     spawnSync("ip", ["link", "del", vethA]);
+    spawnSync("ip", ["link", "del", vethC]);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("accepts the golden file (unicast, IPv4 and IPv6 VIPs, mixed egress IPs)", () => {
+  it("accepts the golden file (unicast on the sync link, IPv4 and IPv6 VIPs, mixed egress IPs)", () => {
     const result = check(readFileSync(GOLDEN, "utf8"), "golden.conf");
     assert.equal(result.status, 0, result.output);
   });
 
-  it("accepts a multicast config with 0 egress IPs", () => {
+  it("accepts a config with 0 egress IPs", () => {
     const result = check(renderTemplate("keepalived.conf.hbs", viewOf(config(), [])), "empty.conf");
     assert.equal(result.status, 0, result.output);
   });
 
   for (const ms of [50, 1000]) {
     it(`accepts advertIntervalMs ${ms} with 50 egress IPs`, () => {
-      const result = check(renderTemplate("keepalived.conf.hbs", viewOf(config({ advertIntervalMs: ms, unicast: UNICAST }), egressIps(50))), `n50-${ms}.conf`);
+      const result = check(renderTemplate("keepalived.conf.hbs", viewOf(config({ advertIntervalMs: ms }), egressIps(50))), `n50-${ms}.conf`);
       assert.equal(result.status, 0, result.output);
     });
   }

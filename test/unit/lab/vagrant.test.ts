@@ -34,7 +34,7 @@ describe("the Vagrant lab's gateway config", () => {
         const config = loadConfig(path);
         assert.equal(config.gateway.name, name);
         assert.equal(config.ha?.processes, "systemd");
-        assert.deepEqual(config.ha?.peers.map((p) => p.name), [values["PEER_NAME"]]);
+        assert.deepEqual(config.ha?.peer.name, values["PEER_NAME"]);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import { Follower } from "../../../appliance/replication/follower.js";
 import { Replicator } from "../../../appliance/replication/leader.js";
 import type { HistoryPosition, RevisionChanges, Snapshot } from "../../../appliance/replication/log.js";
 import { position, replicationState, setReplicationState } from "../../../appliance/replication/log.js";
+import type { PeerTransport } from "../../../appliance/replication/peer-transport.js";
 import { PeerClient, type PeerState, type PushResult } from "../../../appliance/replication/peer-client.js";
 import { createEgressIp, updateEgressIp } from "../../../appliance/service/egress-ips.js";
 import type { Store } from "../../../appliance/store/store.js";
@@ -25,7 +26,7 @@ class StubPeer extends PeerClient {
   follower: Follower;
 
   constructor(name: string, public store: Store) {
-    super(name, "http://127.0.0.1:9", "unused-secret-unused-secret-unused", TIMEOUT_MS);
+    super({ peer: { name, address: "127.0.0.1", port: 9 } } as unknown as PeerTransport, TIMEOUT_MS, 1 << 20);
     this.follower = new Follower(store, { name, isLeader: () => false, role: () => "backup" }, quiet);
   }
 
