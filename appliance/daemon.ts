@@ -2,6 +2,7 @@ import type { Server } from "node:net";
 import type { Logger } from "pino";
 import { API_VERSION, createApp } from "../api/app.js";
 import type { ApiDeps } from "../api/context.js";
+import { createMetricsApp } from "../api/metrics-app.js";
 import { createPeerApp } from "../api/peer-app.js";
 import { readAdminToken } from "./config/load.js";
 import type { Config } from "./config/schema.js";
@@ -109,7 +110,7 @@ export class Daemon {
           address: ip.address, direction, ...(values.get(counterName(direction, ip.address)) ?? { packets: 0, bytes: 0 }),
         })));
       },
-    });
+    }, { kernelReadingMaxAgeMs: config.metrics.kernelReadingMaxAgeMs });
     let failuresInARow = 0;
     loop.onReport = (report) => {
       metrics.recordApply(report);
@@ -173,6 +174,12 @@ export class Daemon {
     loop.start();
     const apiTls = this.apiTls();
     for (const listen of config.api.listen) this.servers.push(await listenApi(app.fetch, listen, apiTls));
+    if (config.metrics.listen.length > 0) {
+      const token = config.metrics.tokenFile === undefined ? undefined : readAdminToken(config.metrics.tokenFile, "metrics token", "metrics.tokenFile");
+      for (const warning of token?.warnings ?? []) log.warn(warning);
+      const metricsApp = createMetricsApp({ registry: metrics.registry, token: token?.token, ready: appDeps.dataplane.ready });
+      for (const listen of config.metrics.listen) this.servers.push(await listenApi(metricsApp.fetch, listen, apiTls));
+    }
     if (ha && config.ha) {
       const peerApp = createPeerApp(appDeps, app, config.ha.replicationBodyLimitBytes);
       this.watchCredentials(ha.peerCredentials, "ha.tls");

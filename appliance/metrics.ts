@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { CachedReading } from "./cached-reading.js";
 import type { ApplyReport } from "./reconcile/reconciler.js";
 
 export interface MetricSources {
@@ -8,9 +9,19 @@ export interface MetricSources {
   egressCounters(): Promise<{ address: string; direction: "out" | "in"; packets: number; bytes: number }[]>;
 }
 
-/** The daemon's Prometheus metrics; values that live elsewhere are read at scrape time. */
-export function createMetrics(sources: MetricSources) {
+export interface MetricsOptions {
+  /** Kernel counters are read at most this often, however many scrapes arrive. */
+  kernelReadingMaxAgeMs: number;
+}
+
+/**
+ * The daemon's Prometheus metrics; values that live elsewhere are read at scrape time. Reading the kernel's
+ * counters is the one costly part (a process per reading): all scrapes within the interval share one reading.
+ */
+export function createMetrics(sources: MetricSources, options: MetricsOptions = { kernelReadingMaxAgeMs: 5_000 }) {
   const registry = new Registry();
+  const egressCounters = new CachedReading(() => sources.egressCounters(), options.kernelReadingMaxAgeMs);
+  const readErrors = new Counter({ name: "egw_metrics_read_errors_total", help: "Scrapes whose kernel reading failed (those values were left out)", registers: [registry] });
   collectDefaultMetrics({ register: registry, prefix: "egw_" });
   new Gauge({ name: "egw_store_revision", help: "Newest revision in the store", registers: [registry], collect() { this.set(sources.storeRevision()); } });
   new Gauge({ name: "egw_applied_revision", help: "Revision the data plane last applied", registers: [registry], collect() { this.set(sources.appliedRevision()); } });
@@ -29,8 +40,13 @@ export function createMetrics(sources: MetricSources) {
     new Counter({
       name: `egw_egress_ip_${unit}_total`, help: `${unit} through each egress IP, by direction`, labelNames: ["egress_ip", "direction"], registers: [registry],
       async collect() {
+        const counters = await egressCounters.get().catch(() => {
+          readErrors.inc();
+          return [];
+        });
+        // Reset and refill in one synchronous step: concurrent scrapes must never add their readings up.
         this.reset();
-        for (const counter of await sources.egressCounters()) this.inc({ egress_ip: counter.address, direction: counter.direction }, counter[unit]);
+        for (const counter of counters) this.inc({ egress_ip: counter.address, direction: counter.direction }, counter[unit]);
       },
     });
   }

@@ -42,6 +42,7 @@ function resolvePaths(config: Config, base: string): Config {
       },
     },
     database: { path: at(config.database.path) },
+    metrics: { ...config.metrics, ...(config.metrics.tokenFile ? { tokenFile: at(config.metrics.tokenFile) } : {}) },
     ...(config.ha ? {
       ha: {
         ...config.ha,

@@ -132,6 +132,14 @@ export const configSchema = z.strictObject({
     conntrackdConfigPath: z.string().min(1).optional()
       .describe("Where conntrackd's config is written (default: RUN_DIRECTORY/conntrackd.conf when supervised, /etc/conntrackd/conntrackd.conf with systemd)."),
   }).optional().describe("High availability: present on every gateway of a VRRP group. Absent: a single gateway that assigns the egress IPs itself."),
+  metrics: z.strictObject({
+    listen: z.array(listenAddress).default([])
+      .describe("Extra listeners that serve only /metrics, /healthz and /readyz (e.g. 127.0.0.1:9469 or the management network's address), for Prometheus. On the API listeners /metrics needs the admin token."),
+    tokenFile: z.string().min(1).optional()
+      .describe("File with a bearer token that scrapes of the metrics listeners must send (at least 32 characters). Absent: the metrics listeners need no token."),
+    kernelReadingMaxAgeMs: z.number().int().min(100).max(600_000).default(5_000)
+      .describe("The egress IPs' traffic counters are read from the kernel at most this often, however many scrapes arrive."),
+  }).prefault({}).describe("Prometheus metrics: one cached kernel reading per interval, on listeners the operator chooses."),
   log: z.strictObject({
     level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info")
       .describe("Lowest level written to the JSON log on stdout."),

@@ -19,9 +19,15 @@ describe("operations endpoints", () => {
     await expectStatus(await h.raw("/readyz"), 503);
   });
 
+  it("serves /metrics on the API listeners only to the admin: every egress IP's traffic is not for tenants", async () => {
+    const { h, alpha } = await tenants();
+    await expectProblem(await h.raw("/metrics"), 401, "unauthorized");
+    await expectProblem(await h.as(alpha.token, "GET", "/metrics"), 403, "forbidden");
+  });
+
   it("serves /metrics in the Prometheus text format", async () => {
     const h = new Harness();
-    const response = await h.raw("/metrics");
+    const response = await h.admin("GET", "/metrics");
     assert.equal(response.status, 200);
     assert.match(response.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
     const text = await response.text();
