@@ -19,7 +19,7 @@ import { dataplaneRevision, readDesiredState, storeRevision } from "./reconcile/
 import { ReconcileLoop } from "./reconcile/loop.js";
 import { Reconciler } from "./reconcile/reconciler.js";
 import { InterfaceOwnAddresses } from "./service/interface-addresses.js";
-import { openDatabase, sql, type Db } from "./store/database.js";
+import { checkIntegrity, openDatabase, sql, type Db } from "./store/database.js";
 import { migrate, readMigrations } from "./store/migrate.js";
 import * as rows from "./store/rows.js";
 import { Store } from "./store/store.js";
@@ -52,6 +52,7 @@ export class Daemon {
     const runner = this.options.runner ?? new ExecaRunner();
     const db = openDatabase(config.database.path);
     this.db = db;
+    checkIntegrity(db, config.database.path);
     const { applied } = migrate(db, readMigrations(MIGRATIONS_DIR));
     if (applied.length > 0) log.info({ applied }, "database migrated");
     const store = new Store(db, config.ha ? config.gateway.name : undefined);

@@ -21,6 +21,7 @@ export const ERROR_CATALOGUE = {
   "internal": { status: 500, title: "Internal error" },
   "config-invalid": { status: 500, title: "The configuration file is not valid" },
   "database-too-new": { status: 500, title: "The database was written by a newer version" },
+  "database-corrupt": { status: 500, title: "The database failed its integrity check" },
   "command-failed": { status: 500, title: "A system command failed" },
 } as const;
 

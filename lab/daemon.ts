@@ -1,6 +1,6 @@
 import { request } from "node:http";
 import { randomBytes } from "node:crypto";
-import { closeSync, createWriteStream, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chownSync, closeSync, createWriteStream, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -78,6 +78,17 @@ export interface DaemonOptions {
   logFile?: string;
   /** The daemon's log level (default debug). */
   logLevel?: "trace" | "debug" | "info" | "warn" | "error";
+  /**
+   * Run the daemon as this unprivileged user (uid and gid), holding CAP_NET_ADMIN and nothing else, as the
+   * systemd unit runs it (User=egw, AmbientCapabilities=CAP_NET_ADMIN). Its directory is handed to that user.
+   */
+  unprivileged?: { uid: number; gid: number };
+}
+
+/** Drops to `user` with CAP_NET_ADMIN as the only capability (bounding, inheritable and ambient sets). */
+function unprivilegedPrefix(user: { uid: number; gid: number }): string[] {
+  return ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups",
+    "--inh-caps=-all,+net_admin", "--ambient-caps=-all,+net_admin", "--bounding-set=-all,+net_admin", "--"];
 }
 
 export const newSecret = (label: string): string => `${label}-${randomBytes(24).toString("hex")}`;
@@ -99,13 +110,16 @@ export async function startDaemon(ns: Netns, options: DaemonOptions = {}): Promi
     log: { level: options.logLevel ?? "debug" },
   };
   writeFileSync(join(dir, "egw.json"), JSON.stringify(config, null, 2));
+  const user = options.unprivileged;
+  if (user) for (const path of [dir, join(dir, "admin-token"), join(dir, "egw.json")]) chownSync(path, user.uid, user.gid);
   let output = "";
   let child: ReturnType<Netns["spawn"]> | undefined;
   const logFile = options.logFile;
   const log = () => (logFile ? tailOf(logFile, 64 * 1024) : output);
 
   const start = async () => {
-    child = ns.spawn(process.execPath, [...DAEMON_NODE_FLAGS, EGW_BIN, "serve", "--config", join(dir, "egw.json")], { all: true, buffer: false, reject: false });
+    const command = [...(user ? unprivilegedPrefix(user) : []), process.execPath, ...DAEMON_NODE_FLAGS, EGW_BIN, "serve", "--config", join(dir, "egw.json")];
+    child = ns.spawn(command[0] as string, command.slice(1), { all: true, buffer: false, reject: false });
     if (logFile) child.all?.pipe(createWriteStream(logFile, { flags: "a" }));
     else child.all?.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
     const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);

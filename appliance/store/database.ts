@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
+import { AppError, errorMessage } from "../errors.js";
 
 export type Db = Database.Database;
 
@@ -9,13 +10,46 @@ export type Db = Database.Database;
  * makes each commit durable before the API acknowledges it, as the brief promises.
  */
 export function openDatabase(path: string): Db {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  if (path !== ":memory:") {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    makePrivate(path);
+  }
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
   db.pragma("foreign_keys = ON");
   db.pragma("busy_timeout = 5000");
   return db;
+}
+
+/**
+ * Token hashes, grants and the audit trail are nobody else's business: the database is created mode 0600, and
+ * SQLite gives its -wal and -shm files the database file's mode. One left looser (by an older version or by
+ * hand) is tightened, whatever umask the daemon was started with.
+ */
+function makePrivate(path: string): void {
+  if (!existsSync(path)) closeSync(openSync(path, "a", 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (existsSync(file) && (statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+  }
+}
+
+/**
+ * SQLite's own consistency check (cheap: it does not verify every index against its table). A store that
+ * fails it must not be served or replicated; the operator restores from a peer or a backup (runbook).
+ */
+export function checkIntegrity(db: Db, path: string): void {
+  let problems: string[];
+  try {
+    problems = (db.pragma("quick_check") as { quick_check: string }[]).map((row) => row.quick_check).filter((text) => text !== "ok");
+  } catch (error) {
+    // Damage bad enough stops the check itself ("database disk image is malformed").
+    problems = [errorMessage(error)];
+  }
+  if (problems.length > 0) {
+    throw new AppError("database-corrupt", `the database ${path} failed its integrity check: ${problems.slice(0, 5).join("; ")}`,
+      { extra: { problems: problems.slice(0, 20) } });
+  }
 }
 
 const statements = new WeakMap<Db, Map<string, Database.Statement>>();

@@ -24,6 +24,7 @@ const EXPECTED_CODES: Record<ErrorCode, number> = {
   "internal": 500,
   "config-invalid": 500,
   "database-too-new": 500,
+  "database-corrupt": 500,
   "command-failed": 500,
 };
 
