@@ -3,6 +3,9 @@ import { bodyLimit } from "hono/body-limit";
 import { AppError } from "../appliance/errors.js";
 import { fieldProblemsFromZod } from "../appliance/validation.js";
 import type { ApiDeps, ApiEnv } from "./context.js";
+import { ClusterWriteLocks, oneBulkWritePerCluster } from "./limits/bulk-write-lock.js";
+import { FailureWindows } from "./limits/failure-window.js";
+import { TokenBuckets } from "./limits/token-bucket.js";
 import { authenticate } from "./middleware/auth.js";
 import { jsonOnly } from "./middleware/json-only.js";
 import { leaderWrites } from "./middleware/leader-writes.js";
@@ -31,10 +34,15 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     },
   });
 
+  const clock = deps.clock ?? Date.now;
+  const locks = new ClusterWriteLocks();
   app.use("*", async (c, next) => {
     c.set("deps", deps);
     await next();
   });
+  // Authentication reads headers only and comes first: no body of an unauthenticated client is buffered,
+  // and none is forwarded to the leader.
+  app.use("/v1/*", authenticate({ failures: new FailureWindows(deps.authFailures, clock), buckets: new TokenBuckets(deps.rateLimit, clock) }));
   app.use("/v1/*", bodyLimit({
     maxSize: deps.bodyLimitBytes,
     onError: () => {
@@ -43,7 +51,8 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   }));
   app.use("/v1/*", jsonOnly());
   app.use("/v1/*", leaderWrites());
-  app.use("/v1/*", authenticate());
+  app.use("/v1/clusters/:name/mappings", oneBulkWritePerCluster(locks));
+  app.use("/v1/clusters/:name/routes", oneBulkWritePerCluster(locks));
 
   app.route("/", opsRoutes);
   app.route("/internal/v1", replicationRoutes);

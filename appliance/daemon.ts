@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { Server } from "node:net";
 import type { Logger } from "pino";
 import { API_VERSION, createApp } from "../api/app.js";
-import { readAdminToken } from "./config/load.js";
+import { readAdminTokens } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { HaMode } from "./ha/ha-mode.js";
 import { EgressAddressManager } from "./kernel/addresses.js";
@@ -52,7 +52,7 @@ export class Daemon {
     const { applied } = migrate(db, readMigrations(MIGRATIONS_DIR));
     if (applied.length > 0) log.info({ applied }, "database migrated");
     const store = new Store(db, config.ha ? config.gateway.name : undefined);
-    const admin = readAdminToken(config.api.adminTokenFile);
+    const admin = readAdminTokens(config.api);
     this.warnings.push(...admin.warnings);
     for (const warning of this.warnings) log.warn(warning);
 
@@ -127,7 +127,7 @@ export class Daemon {
 
     const app = createApp({
       store,
-      adminToken: admin.token,
+      adminTokens: admin.tokens,
       own,
       dataplane: {
         appliedRevision: () => loop.appliedRevision,
@@ -165,6 +165,9 @@ export class Daemon {
       } : {}),
       bodyLimitBytes: config.api.bodyLimitBytes,
       waitTimeoutMs: config.api.waitTimeoutMs,
+      clusterQuotaDefaults: config.limits.clusterDefaults,
+      rateLimit: config.api.rateLimit,
+      authFailures: config.api.authFailures,
       log: log.child({ component: "api" }),
     });
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_CLUSTER_QUOTAS, QUOTA_MAX } from "../service/quotas.js";
 
 /** RFC 1123 DNS label: what Kubernetes and operators already use to name things. */
 export const dnsLabel = z
@@ -22,6 +23,10 @@ const interfaceName = z.string().regex(/^[a-zA-Z0-9_.-]{1,15}$/, "must be a Linu
 
 const nftIdentifier = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/, "must be an nft identifier (letters, digits, '_')");
 
+function quota(fallback: number) {
+  return z.number().int().min(1).max(QUOTA_MAX).default(fallback);
+}
+
 /**
  * The daemon's configuration file. Every field has a default except those that name this machine's own
  * resources, so that a minimal file stays short and a mistyped field is an error, not a silent default.
@@ -37,12 +42,30 @@ export const configSchema = z.strictObject({
       cert: z.string().min(1).describe("PEM certificate chain file."),
       key: z.string().min(1).describe("PEM private key file."),
     }).optional().describe("Serve HTTPS on TCP listeners. Unix sockets stay plain HTTP (protected by file permissions)."),
-    adminTokenFile: z.string().min(1).describe("File holding the admin bearer token (one line, at least 32 characters)."),
+    adminTokenFile: z.string().min(1).optional()
+      .describe("File holding an admin bearer token (one line, at least 32 characters, about 128 random bits); its holder is audited as \"admin\". This, adminTokens, or both."),
+    adminTokens: z.array(z.strictObject({
+      name: dnsLabel.refine((name) => name !== "admin", "\"admin\" is the name of the token in api.adminTokenFile; choose another")
+        .describe("Who holds the token; writes are audited as admin:NAME."),
+      file: z.string().min(1).describe("File holding the token (one line, at least 32 characters, about 128 random bits)."),
+    })).max(64).default([])
+      .refine((tokens) => new Set(tokens.map((t) => t.name)).size === tokens.length, "names must be unique")
+      .describe("Named admin tokens, one per person or tool, so the audit log says which admin made a change."),
+    authFailures: z.strictObject({
+      max: z.number().int().min(1).max(10_000).default(20)
+        .describe("Failed authentications one client address (an IPv6 /64, or the unix socket as a whole) may make per window; after that it gets 429 without its token being checked."),
+      windowMs: z.number().int().min(1_000).max(86_400_000).default(60_000).describe("Length of the window that failures are counted in."),
+    }).prefault({}).describe("Slows down token guessing and floods of bad tokens."),
+    rateLimit: z.strictObject({
+      requestsPerSecond: z.number().positive().max(100_000).default(50).describe("Sustained requests per second each cluster token may make."),
+      burst: z.number().int().min(1).max(1_000_000).default(200).describe("Requests a cluster token may make at once after being idle."),
+    }).prefault({}).describe("Token bucket per cluster token, so one tenant cannot starve the others; admin tokens are not limited. Over the limit: 429 with Retry-After."),
     bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024)
       .describe("Largest accepted request body; larger ones get 413."),
     waitTimeoutMs: z.number().int().min(100).max(120_000).default(10_000)
       .describe("Longest a ?wait=true write waits for the data plane before answering 504."),
-  }),
+  }).refine((api) => api.adminTokenFile !== undefined || api.adminTokens.length > 0,
+    { message: "give adminTokenFile or at least one entry in adminTokens", path: ["adminTokenFile"] }),
   database: z.strictObject({
     path: z.string().min(1).describe("SQLite database file (WAL mode; its -wal and -shm files live beside it)."),
   }),
@@ -103,6 +126,18 @@ export const configSchema = z.strictObject({
     conntrackdConfigPath: z.string().min(1).optional()
       .describe("Where conntrackd's config is written (default: RUN_DIRECTORY/conntrackd.conf when supervised, /etc/conntrackd/conntrackd.conf with systemd)."),
   }).optional().describe("High availability: present on every gateway of a VRRP group. Absent: a single gateway that assigns the egress IPs itself."),
+  limits: z.strictObject({
+    clusterDefaults: z.strictObject({
+      mappings: quota(DEFAULT_CLUSTER_QUOTAS.mappings).describe("Mappings one cluster may have."),
+      routes: quota(DEFAULT_CLUSTER_QUOTAS.routes).describe("Routes one cluster may have."),
+      destinations: quota(DEFAULT_CLUSTER_QUOTAS.destinations)
+        .describe("Destination plus excluded-destination prefixes over all of one cluster's mappings (each is one kernel set element)."),
+    }).prefault({}).describe("Quotas of a cluster that does not set its own (an admin sets them per cluster under quotas). Keep them equal on every gateway of a group."),
+  }).prefault({}),
+  audit: z.strictObject({
+    retentionDays: z.number().int().min(1).max(36_500).default(400).describe("Audit records older than this are deleted."),
+    maxRecords: z.number().int().min(1_000).max(100_000_000).default(1_000_000).describe("Beyond this many audit records, the oldest are deleted."),
+  }).prefault({}).describe("Audit log retention; each gateway prunes its own copy, in small batches."),
   log: z.strictObject({
     level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info")
       .describe("Lowest level written to the JSON log on stdout."),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { erp, expectProblem, expectStatus, tenants } from "./harness.js";
+import { erp, expectProblem, expectStatus, grantExclusions, tenants } from "./harness.js";
 
 const crm = { name: "crm", sourceCidr: "10.244.2.0/24", egressIp: "203.0.113.11" };
 const v6 = { name: "erp-v6", sourceCidr: "fd00:10:244:1::/64", egressIp: "2001:db8::10" };
@@ -8,10 +8,11 @@ const v6 = { name: "erp-v6", sourceCidr: "fd00:10:244:1::/64", egressIp: "2001:d
 describe("/v1/clusters/{name}/mappings", () => {
   it("replaces the whole set with PUT and answers the stored, canonical set with its revision", async () => {
     const { h } = await tenants();
+    await grantExclusions(h, "alpha", ["10.0.0.0/8"]);
     const before = h.revision();
     const response = await h.admin("PUT", "/v1/clusters/alpha/mappings", {
       mappings: [
-        erp({ destinations: ["192.0.2.0/24", "198.51.100.0/24", "192.0.2.0/24"], excludedDestinations: ["10.0.0.0/8"] }),
+        erp({ destinations: ["198.51.100.0/24", "192.0.2.0/24"], excludedDestinations: ["10.0.0.0/8"] }),
         crm,
         { ...v6, sourceCidr: "FD00:10:244:1:0::/64", egressIp: "2001:DB8:0::10" },
       ],
