@@ -41,8 +41,11 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     await next();
   });
   // Authentication reads headers only and comes first: no body of an unauthenticated client is buffered,
-  // and none is forwarded to the leader.
+  // and none is forwarded to the leader. The bulk-write lock comes next, before the body limit (which
+  // buffers a body sent without Content-Length), so that a second PUT is refused before its body is read.
   app.use("/v1/*", authenticate({ failures: new FailureWindows(deps.authFailures, clock), buckets: new TokenBuckets(deps.rateLimit, clock) }));
+  app.use("/v1/clusters/:name/mappings", oneBulkWritePerCluster(locks));
+  app.use("/v1/clusters/:name/routes", oneBulkWritePerCluster(locks));
   app.use("/v1/*", bodyLimit({
     maxSize: deps.bodyLimitBytes,
     onError: () => {
@@ -51,8 +54,6 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   }));
   app.use("/v1/*", jsonOnly());
   app.use("/v1/*", leaderWrites());
-  app.use("/v1/clusters/:name/mappings", oneBulkWritePerCluster(locks));
-  app.use("/v1/clusters/:name/routes", oneBulkWritePerCluster(locks));
 
   app.route("/", opsRoutes);
   app.route("/internal/v1", replicationRoutes);

@@ -29,8 +29,9 @@ export class ClusterWriteLocks {
 
 /**
  * Holds the cluster's lock from the start of a PUT (before its body is read) until its write has
- * committed (performWrite releases it) or the request ends. It runs after authentication and only for a
- * principal that may act on the cluster: no one can hold another cluster's lock.
+ * committed (performWrite releases it) or the request ends (a refused or forwarded one). It runs after
+ * authentication and only for a principal that may act on the cluster: no one can hold another
+ * cluster's lock.
  */
 export function oneBulkWritePerCluster(locks: ClusterWriteLocks): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {

@@ -37,10 +37,10 @@ export const problemSchema = z.object({
 export function problemResponses(...statuses: number[]) {
   const responses: Record<number, { description: string; content: { "application/problem+json": { schema: typeof problemSchema } } }> = {};
   const described: Record<number, string> = {
-    400: "Malformed JSON", 401: "Missing, unknown or revoked token", 403: "Not allowed for this token, not owned by the cluster, or over the cluster's quota",
+    400: "Malformed JSON", 401: "Missing, unknown or revoked token", 403: "Not allowed for this token, not owned by the cluster, or over its quota",
     404: "Not found", 409: "Conflict (overlap, duplicate, still in use)", 413: "Body too large", 415: "Body is not JSON",
     422: "Invalid input (per-field list)",
-    429: "Too many requests (this token's rate limit, failed authentications from this address, or another bulk write of this cluster in flight); see Retry-After",
+    429: "Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After",
     500: "Stored, but the data plane failed to apply it (with ?wait=true)",
     504: "Stored, but not applied in time (with ?wait=true)",
   };

@@ -20,11 +20,11 @@ export const egressIp = z.object({
 // ---- clusters ----
 const quotaValue = z.number().int().min(1).max(QUOTA_MAX);
 const quotaOverrides = z.strictObject({
-  mappings: quotaValue.optional().openapi({ description: "Mappings the cluster may have." }),
-  routes: quotaValue.optional().openapi({ description: "Routes the cluster may have." }),
+  mappings: quotaValue.optional().openapi({ description: "Mappings the cluster may have (1 to 1,000,000)." }),
+  routes: quotaValue.optional().openapi({ description: "Routes the cluster may have (1 to 1,000,000)." }),
   destinations: quotaValue.optional()
-    .openapi({ description: "Destination plus excluded-destination prefixes over all the cluster's mappings (each is one kernel set element)." }),
-}).openapi("QuotaOverrides");
+    .openapi({ description: "Destination plus excluded-destination prefixes over all the cluster's mappings, each one kernel set element (1 to 1,000,000)." }),
+}).openapi("QuotaOverrides", { description: "Per-cluster overrides of the daemon's limits.clusterDefaults; a quota left out takes the default." });
 
 const clusterGrants = {
   description: description.optional(),
@@ -78,12 +78,12 @@ export const mappingInput = z.strictObject({
   sourceCidr: cidr,
   egressIp: ipAddress,
   destinations: z.array(cidr).max(256).optional()
-    .openapi({ description: "Translate only traffic toward these prefixes; other traffic from the source is treated as unmapped." }),
+    .openapi({ description: "Translate only traffic toward these prefixes; other traffic from the source is treated as unmapped. Entries must not overlap each other." }),
   excludedDestinations: z.array(cidr).max(256).optional()
-    .openapi({ description: "Traffic toward these prefixes is forwarded untranslated, keeping the pod address." }),
+    .openapi({ description: "Traffic toward these prefixes is forwarded untranslated, keeping the pod address. Each must lie inside one of the cluster's excludableDestinations (403 otherwise); entries must not overlap each other, but may overlap destinations." }),
   labels: z.record(labelKey, printableText.max(256)).optional()
     .refine((labels) => labels === undefined || Object.keys(labels).length <= 32, "at most 32 labels")
-    .openapi({ example: { namespace: "erp", app: "billing" } }),
+    .openapi({ example: { namespace: "erp", app: "billing" }, description: "At most 32; values up to 256 characters, without control characters." }),
 }).openapi("MappingInput");
 
 export const mapping = z.object({

@@ -133,7 +133,7 @@ export const configSchema = z.strictObject({
       destinations: quota(DEFAULT_CLUSTER_QUOTAS.destinations)
         .describe("Destination plus excluded-destination prefixes over all of one cluster's mappings (each is one kernel set element)."),
     }).prefault({}).describe("Quotas of a cluster that does not set its own (an admin sets them per cluster under quotas). Keep them equal on every gateway of a group."),
-  }).prefault({}),
+  }).prefault({}).describe("Per-tenant limits: every mapping, route and destination prefix becomes kernel state that all clusters share."),
   audit: z.strictObject({
     retentionDays: z.number().int().min(1).max(36_500).default(400).describe("Audit records older than this are deleted."),
     maxRecords: z.number().int().min(1_000).max(100_000_000).default(1_000_000).describe("Beyond this many audit records, the oldest are deleted."),
