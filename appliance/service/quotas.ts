@@ -7,7 +7,6 @@ import type { Cluster, Quotas } from "../model.js";
  */
 export const DEFAULT_CLUSTER_QUOTAS: Quotas = { mappings: 10_000, routes: 10_000, destinations: 100_000 };
 export const QUOTA_MAX = 1_000_000;
-export const QUOTA_NAMES = ["mappings", "routes", "destinations"] as const;
 
 /** The quotas in force: the cluster's own overrides over the daemon's defaults. */
 export function effectiveQuotas(cluster: Cluster, defaults: Quotas): Quotas {
