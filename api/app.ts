@@ -3,6 +3,9 @@ import { bodyLimit } from "hono/body-limit";
 import { AppError } from "../appliance/errors.js";
 import { fieldProblemsFromZod } from "../appliance/validation.js";
 import type { ApiDeps, ApiEnv } from "./context.js";
+import { ClusterWriteLocks, oneBulkWritePerCluster } from "./limits/bulk-write-lock.js";
+import { FailureWindows } from "./limits/failure-window.js";
+import { TokenBuckets } from "./limits/token-bucket.js";
 import { authenticate } from "./middleware/auth.js";
 import { jsonOnly } from "./middleware/json-only.js";
 import { leaderWrites } from "./middleware/leader-writes.js";
@@ -30,10 +33,21 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     },
   });
 
+  const clock = deps.clock ?? Date.now;
+  const locks = new ClusterWriteLocks();
   app.use("*", async (c, next) => {
     c.set("deps", deps);
     await next();
   });
+  // Authentication reads headers only and comes first: no body of an unauthenticated client is buffered,
+  // and none is forwarded to the leader. The bulk-write lock comes next, before the body limit (which
+  // buffers a body sent without Content-Length), so that a second PUT is refused before its body is read.
+  const authentication = authenticate({ failures: new FailureWindows(deps.authFailures, clock), buckets: new TokenBuckets(deps.rateLimit, clock) });
+  app.use("/v1/*", authentication);
+  // Every egress IP's traffic is not for tenants to read: on the API listeners, /metrics is the admin's.
+  app.use("/metrics", authentication);
+  app.use("/v1/clusters/:name/mappings", oneBulkWritePerCluster(locks));
+  app.use("/v1/clusters/:name/routes", oneBulkWritePerCluster(locks));
   app.use("/v1/*", bodyLimit({
     maxSize: deps.bodyLimitBytes,
     onError: () => {
@@ -42,7 +56,6 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   }));
   app.use("/v1/*", jsonOnly());
   app.use("/v1/*", leaderWrites());
-  app.use("/v1/*", authenticate());
 
   app.route("/", opsRoutes);
   app.route("/v1/ha", haRoutes);

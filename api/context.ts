@@ -9,13 +9,22 @@ import type { systemStatus } from "./schemas/resources.js";
 import type { Follower } from "../appliance/replication/follower.js";
 import type { PeerReport } from "../appliance/replication/leader.js";
 import type { PeerClient } from "../appliance/replication/peer-client.js";
+import type { Quotas } from "../appliance/model.js";
+import type { FailureWindowOptions } from "./limits/failure-window.js";
+import type { TokenBucketOptions } from "./limits/token-bucket.js";
 
-export type Principal = { kind: "admin" } | { kind: "cluster"; cluster: string; tokenId: string };
+/** An admin is known by its token's name: "admin" for api.adminTokenFile, else its api.adminTokens name. */
+export type Principal = { kind: "admin"; name: string } | { kind: "cluster"; cluster: string; tokenId: string };
+
+export interface AdminToken {
+  name: string;
+  token: string;
+}
 
 /** What the API needs from the rest of the daemon; tests pass a small stand-in for the data-plane parts. */
 export interface ApiDeps {
   store: Store;
-  adminToken: string;
+  adminTokens: AdminToken[];
   own: OwnAddresses;
   dataplane: {
     appliedRevision(): number;
@@ -36,7 +45,22 @@ export interface ApiDeps {
   };
   bodyLimitBytes: number;
   waitTimeoutMs: number;
+  /** limits.clusterDefaults: the quotas of a cluster that sets none of its own. */
+  clusterQuotaDefaults: Quotas;
+  /** Per cluster token; admin tokens are not limited. */
+  rateLimit: TokenBucketOptions;
+  /** Per client address (IPv6 /64, or the unix socket). */
+  authFailures: FailureWindowOptions;
+  /** Milliseconds; the limiters' clock (tests move it by hand). Default Date.now. */
+  clock?: () => number;
   log: Logger;
 }
 
-export type ApiEnv = { Variables: { principal: Principal; deps: ApiDeps } };
+export type ApiEnv = {
+  Variables: {
+    principal: Principal;
+    deps: ApiDeps;
+    /** Set while a whole-set PUT holds its cluster's lock; performWrite calls it once the write committed. */
+    bulkWriteDone: (() => void) | undefined;
+  };
+};

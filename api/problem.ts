@@ -28,5 +28,5 @@ export function problemResponse(c: Context, problem: AppError, instance?: string
     ...(problem.fields.length > 0 ? { fields: problem.fields } : {}),
     ...problem.extra,
   };
-  return c.body(JSON.stringify(body), problem.status as 400, { "content-type": "application/problem+json" });
+  return c.body(JSON.stringify(body), problem.status as 400, { ...problem.headers, "content-type": "application/problem+json" });
 }

@@ -16,7 +16,7 @@ export async function performWrite<T>(c: Context<ApiEnv>, change: (tx: WriteCont
   const stillLeading = ha && (() => {
     if (!ha.isLeader()) throw new AppError("not-ready", "this gateway stopped leading while the write was in flight; send it again");
   });
-  const outcome = await deps.store.writeBatched(actorOf(c.get("principal")), change, stillLeading);
+  const outcome = await deps.store.writeBatched(actorOf(c.get("principal")), change, stillLeading).finally(() => c.get("bulkWriteDone")?.());
   c.header("Egw-Revision", String(outcome.revision));
   if (deps.ha && outcome.changed) {
     // The acknowledgement waits for every peer (bounded); the ones that did not confirm are named.

@@ -4,7 +4,7 @@ import { API_VERSION, createApp } from "../api/app.js";
 import type { ApiDeps } from "../api/context.js";
 import { createMetricsApp } from "../api/metrics-app.js";
 import { createPeerApp } from "../api/peer-app.js";
-import { readAdminToken } from "./config/load.js";
+import { readAdminToken, readAdminTokens } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { HaMode } from "./ha/ha-mode.js";
 import { listenApi, listenPeer, type ApiTls } from "./http/servers.js";
@@ -22,6 +22,7 @@ import { InterfaceOwnAddresses } from "./service/interface-addresses.js";
 import { checkIntegrity, openDatabase, sql, type Db } from "./store/database.js";
 import { migrate, readMigrations } from "./store/migrate.js";
 import * as rows from "./store/rows.js";
+import { startAuditRetention } from "./store/audit-retention.js";
 import { Store } from "./store/store.js";
 import { ExecaRunner, type CommandRunner } from "./system/runner.js";
 import { ReloadableCredentials } from "./tls/credentials.js";
@@ -42,6 +43,7 @@ export class Daemon {
   private loop: ReconcileLoop | undefined;
   private servers: Server[] = [];
   private credentials: ReloadableCredentials[] = [];
+  private auditRetention: { stop(): void } | undefined;
   private warnings: string[] = [];
   private firstApplyDone = false;
 
@@ -56,7 +58,8 @@ export class Daemon {
     const { applied } = migrate(db, readMigrations(MIGRATIONS_DIR));
     if (applied.length > 0) log.info({ applied }, "database migrated");
     const store = new Store(db, config.ha ? config.gateway.name : undefined);
-    const admin = readAdminToken(config.api.adminTokenFile);
+    this.auditRetention = startAuditRetention(db, config.audit, log.child({ component: "audit-retention" }));
+    const admin = readAdminTokens(config.api);
     this.warnings.push(...admin.warnings);
     for (const warning of this.warnings) log.warn(warning);
 
@@ -131,7 +134,7 @@ export class Daemon {
 
     const appDeps: ApiDeps = {
       store,
-      adminToken: admin.token,
+      adminTokens: admin.tokens,
       own,
       dataplane: {
         appliedRevision: () => loop.appliedRevision,
@@ -168,6 +171,9 @@ export class Daemon {
       } : {}),
       bodyLimitBytes: config.api.bodyLimitBytes,
       waitTimeoutMs: config.api.waitTimeoutMs,
+      clusterQuotaDefaults: config.limits.clusterDefaults,
+      rateLimit: config.api.rateLimit,
+      authFailures: config.api.authFailures,
       log: log.child({ component: "api" }),
     };
     const app = createApp(appDeps);
@@ -204,6 +210,7 @@ export class Daemon {
     this.servers = [];
     for (const credentials of this.credentials) credentials.stop();
     this.credentials = [];
+    this.auditRetention?.stop();
     await this.loop?.stop();
     await this.ha?.stop();
     this.db?.close();

@@ -15,6 +15,8 @@ export const ERROR_CATALOGUE = {
   "payload-too-large": { status: 413, title: "The request body is larger than the limit" },
   "unsupported-media-type": { status: 415, title: "The request body must be application/json" },
   "validation-failed": { status: 422, title: "The request is not valid" },
+  "quota-exceeded": { status: 403, title: "The cluster's quota does not allow this" },
+  "rate-limited": { status: 429, title: "Too many requests; retry later" },
   "apply-failed": { status: 500, title: "The change is stored, but the data plane could not apply it" },
   "apply-timeout": { status: 504, title: "The change is stored, but the data plane did not apply it in time" },
   "not-ready": { status: 503, title: "The gateway is not ready" },
@@ -39,6 +41,8 @@ export interface AppErrorOptions {
   cause?: unknown;
   /** Extra machine-readable members for the problem document (e.g. the conflicting resource). */
   extra?: Record<string, unknown>;
+  /** HTTP headers the answer needs to be actionable (Retry-After, WWW-Authenticate). */
+  headers?: Record<string, string>;
 }
 
 export class AppError extends Error {
@@ -46,6 +50,7 @@ export class AppError extends Error {
   readonly title: string;
   readonly fields: FieldProblem[];
   readonly extra: Record<string, unknown>;
+  readonly headers: Record<string, string>;
 
   constructor(readonly code: ErrorCode, detail: string, options: AppErrorOptions = {}) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
@@ -54,6 +59,7 @@ export class AppError extends Error {
     this.title = ERROR_CATALOGUE[code].title;
     this.fields = options.fields ?? [];
     this.extra = options.extra ?? {};
+    this.headers = options.headers ?? {};
   }
 }
 

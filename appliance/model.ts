@@ -15,6 +15,18 @@ export interface Cluster {
   description: string;
   sourceRanges: string[];
   egressIps: string[];
+  /** Prefixes the admin allows this cluster's mappings to exclude from translation (keeping pod addresses). */
+  excludableDestinations: string[];
+  /** The admin's per-cluster quota overrides; a missing one takes the daemon's default. */
+  quotas: Partial<Quotas>;
+}
+
+/** Limits per cluster, and the same shape for its usage. */
+export interface Quotas {
+  mappings: number;
+  routes: number;
+  /** Destination plus excluded-destination prefixes over all the cluster's mappings. */
+  destinations: number;
 }
 
 export interface Mapping {

@@ -1,38 +1,97 @@
 import type { MiddlewareHandler } from "hono";
 import { AppError } from "../../appliance/errors.js";
 import { authenticateClusterToken, secretsEqual } from "../../appliance/service/tokens.js";
-import type { ApiEnv, Principal } from "../context.js";
+import type { AdminToken, ApiEnv, Principal } from "../context.js";
+import { clientKey } from "../limits/client-address.js";
+import type { FailureWindows } from "../limits/failure-window.js";
+import type { TokenBuckets } from "../limits/token-bucket.js";
 
-/** Resolves the bearer token to a principal; every /v1 request must carry one. */
-export function authenticate(): MiddlewareHandler<ApiEnv> {
+export interface AuthLimits {
+  /** Failed authentications per client address. */
+  failures: FailureWindows;
+  /** Requests per cluster token. */
+  buckets: TokenBuckets;
+}
+
+const REALM = 'Bearer realm="egw"';
+
+/**
+ * Resolves the bearer token to a principal; every /v1 request must carry one. It reads headers only, so
+ * it runs before anything buffers or forwards a body. A client whose tokens keep failing is refused
+ * before its token is looked at; a cluster token over its rate is refused after. Admin tokens are never
+ * rate-limited: the network team must be able to act while tenants are busy.
+ */
+export function authenticate(limits: AuthLimits): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
     const deps = c.get("deps");
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) throw new AppError("unauthorized", "send the token as 'Authorization: Bearer <token>'");
-    const token = match[1] as string;
-    let principal: Principal | undefined;
-    if (secretsEqual(token, deps.adminToken)) principal = { kind: "admin" };
-    else {
-      const found = authenticateClusterToken(deps.store.db, token);
-      if (found) principal = { kind: "cluster", cluster: found.cluster, tokenId: found.id };
+    const client = clientKey(c);
+    const blockedMs = limits.failures.blockedFor(client);
+    if (blockedMs > 0) {
+      throw rateLimited(`too many failed authentications from ${client === "unix" ? "the unix socket" : client}`, blockedMs);
     }
-    if (!principal) throw new AppError("unauthorized", "the token is unknown or has been revoked");
+    const header = c.req.header("authorization");
+    // Only a credential that was sent and failed counts as a failure: a request without one guesses nothing.
+    if (header === undefined) throw unauthorized("send the token as 'Authorization: Bearer <token>'", false);
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) {
+      limits.failures.recordFailure(client);
+      throw unauthorized("send the token as 'Authorization: Bearer <token>'", false);
+    }
+    const principal = resolve(deps.adminTokens, match[1] as string, (token) => authenticateClusterToken(deps.store.db, token));
+    if (!principal) {
+      limits.failures.recordFailure(client);
+      throw unauthorized("the token is unknown or has been revoked", true);
+    }
+    if (principal.kind === "cluster") {
+      const waitMs = limits.buckets.take(principal.tokenId);
+      if (waitMs > 0) {
+        throw rateLimited(`token ${principal.tokenId} of cluster ${principal.cluster} is over its rate limit `
+          + `(${deps.rateLimit.requestsPerSecond} requests per second, bursts of ${deps.rateLimit.burst})`, waitMs);
+      }
+    }
     c.set("principal", principal);
     await next();
   };
 }
 
-export function requireAdmin(principal: Principal): void {
-  if (principal.kind !== "admin") throw new AppError("forbidden", "this needs the admin token");
+/** Every admin token is compared, matching or not, so the time taken says nothing about which one matched. */
+function resolve(admins: AdminToken[], token: string, cluster: (token: string) => { id: string; cluster: string } | undefined): Principal | undefined {
+  let admin: string | undefined;
+  for (const candidate of admins) if (secretsEqual(token, candidate.token)) admin = candidate.name;
+  if (admin !== undefined) return { kind: "admin", name: admin };
+  const found = cluster(token);
+  return found && { kind: "cluster", cluster: found.cluster, tokenId: found.id };
 }
 
-/** A cluster token reaches only its own cluster; the admin token reaches every cluster. */
+/** RFC 6750: a 401 names the scheme and realm, and says invalid_token when a token was sent but is no good. */
+function unauthorized(detail: string, invalidToken: boolean): AppError {
+  return new AppError("unauthorized", detail, { headers: { "WWW-Authenticate": invalidToken ? `${REALM}, error="invalid_token"` : REALM } });
+}
+
+export function rateLimited(detail: string, waitMs: number): AppError {
+  const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+  return new AppError("rate-limited", `${detail}; retry in ${seconds} s`,
+    { headers: { "Retry-After": String(seconds) }, extra: { retryAfterSeconds: seconds } });
+}
+
+export function requireAdmin(principal: Principal): void {
+  if (principal.kind !== "admin") throw new AppError("forbidden", "this needs an admin token");
+}
+
+/** A cluster token reaches only its own cluster; an admin token reaches every cluster. */
 export function requireClusterAccess(principal: Principal, cluster: string): void {
   if (principal.kind === "admin" || principal.cluster === cluster) return;
   throw new AppError("forbidden", `this token belongs to cluster ${principal.cluster} and may not act on cluster ${cluster}`);
 }
 
+/**
+ * The audit log's actor: `admin:<name>` for a named admin token, plain `admin` for api.adminTokenFile (as
+ * every record was written before admin tokens had names), `cluster:<name>/token:<id>` for a cluster.
+ */
 export function actorOf(principal: Principal): string {
-  return principal.kind === "admin" ? "admin" : `cluster:${principal.cluster}/token:${principal.tokenId}`;
+  if (principal.kind === "cluster") return `cluster:${principal.cluster}/token:${principal.tokenId}`;
+  return principal.name === LEGACY_ADMIN ? "admin" : `admin:${principal.name}`;
 }
+
+/** The name of the token in api.adminTokenFile; reserved, so no named token can pass for it. */
+export const LEGACY_ADMIN = "admin";

@@ -14,7 +14,7 @@ const addressParam = z.object({ address: ipAddress.openapi({ param: { name: "add
 export const egressIpRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
     method: "get", path: "/", tags, security, summary: "List egress IPs",
-    responses: { 200: jsonResponse(z.object({ egressIps: z.array(egressIp) }), "All egress IPs"), ...problemResponses(401, 403) },
+    responses: { 200: jsonResponse(z.object({ egressIps: z.array(egressIp) }), "All egress IPs"), ...problemResponses(401, 429, 403) },
   }), (c) => {
     requireAdmin(c.get("principal"));
     return c.json({ egressIps: rows.listEgressIps(c.get("deps").store.db) }, 200);
@@ -22,7 +22,7 @@ export const egressIpRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
     method: "post", path: "/", tags, security, summary: "Create an egress IP",
     request: { body: jsonBody(egressIpCreate, "The address and an optional description"), query: waitQuery },
-    responses: { 201: jsonResponse(egressIp, "Created"), ...problemResponses(400, 401, 403, 409, 413, 415, 422, 500, 504) },
+    responses: { 201: jsonResponse(egressIp, "Created"), ...problemResponses(400, 401, 429, 403, 409, 413, 415, 422, 500, 504) },
   }), async (c) => {
     requireAdmin(c.get("principal"));
     const own = c.get("deps").own;
@@ -32,7 +32,7 @@ export const egressIpRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
     method: "get", path: "/{address}", tags, security, summary: "Show one egress IP",
     request: { params: addressParam },
-    responses: { 200: jsonResponse(egressIp, "The egress IP"), ...problemResponses(401, 403, 404, 422) },
+    responses: { 200: jsonResponse(egressIp, "The egress IP"), ...problemResponses(401, 429, 403, 404, 422) },
   }), (c) => {
     requireAdmin(c.get("principal"));
     return c.json(service.requireEgressIp(c.get("deps").store.db, c.req.valid("param").address), 200);
@@ -40,7 +40,7 @@ export const egressIpRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
     method: "patch", path: "/{address}", tags, security, summary: "Change an egress IP's description",
     request: { params: addressParam, body: jsonBody(egressIpUpdate, "New description"), query: waitQuery },
-    responses: { 200: jsonResponse(egressIp, "Updated"), ...problemResponses(400, 401, 403, 404, 413, 415, 422) },
+    responses: { 200: jsonResponse(egressIp, "Updated"), ...problemResponses(400, 401, 429, 403, 404, 413, 415, 422) },
   }), async (c) => {
     requireAdmin(c.get("principal"));
     const { result } = await performWrite(c, (tx) => service.updateEgressIp(tx, c.req.valid("param").address, c.req.valid("json")));
@@ -49,7 +49,7 @@ export const egressIpRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
     method: "delete", path: "/{address}", tags, security, summary: "Delete an unused egress IP",
     request: { params: addressParam, query: waitQuery },
-    responses: { 204: { description: "Deleted" }, ...problemResponses(401, 403, 404, 409, 422, 500, 504) },
+    responses: { 204: { description: "Deleted" }, ...problemResponses(401, 429, 403, 404, 409, 422, 500, 504) },
   }), async (c) => {
     requireAdmin(c.get("principal"));
     await performWrite(c, (tx) => service.deleteEgressIp(tx, c.req.valid("param").address));

@@ -10,7 +10,7 @@ export const haRoutes = new OpenAPIHono<ApiEnv>()
     summary: "Graceful switchover: the master hands its VIPs to a peer (sent to a backup, it is forwarded to the master)",
     responses: {
       200: jsonResponse(z.object({ from: z.string(), role: z.string() }), "Mastership handed over; this gateway is now backup"),
-      ...problemResponses(401, 403, 404, 409, 503),
+      ...problemResponses(401, 429, 403, 404, 409, 503),
     },
   }), async (c) => {
     requireAdmin(c.get("principal"));

@@ -21,7 +21,7 @@ export const mappingRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
     method: "get", path: "/{name}/mappings", tags, security, summary: "List the cluster's mappings",
     request: { params: clusterNameParam },
-    responses: { 200: jsonResponse(z.object({ mappings: z.array(mapping) }), "Mappings"), ...problemResponses(401, 403, 404, 422) },
+    responses: { 200: jsonResponse(z.object({ mappings: z.array(mapping) }), "Mappings"), ...problemResponses(401, 429, 403, 404, 422) },
   }), (c) => {
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
@@ -35,28 +35,28 @@ export const mappingRoutes = new OpenAPIHono<ApiEnv>()
     request: { params: clusterNameParam, body: jsonBody(mappingSet, "The complete desired set"), query: waitQuery },
     responses: {
       200: jsonResponse(z.object({ revision: z.number().int(), mappings: z.array(mapping) }), "The stored set"),
-      ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422, 500, 504),
+      ...problemResponses(400, 401, 429, 403, 404, 409, 413, 415, 422, 500, 504),
     },
   }), async (c) => {
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
-    const { result, revision } = await performWrite(c, (tx) => service.replaceMappings(tx, name, c.req.valid("json").mappings));
+    const { result, revision } = await performWrite(c, (tx) => service.replaceMappings(tx, name, c.req.valid("json").mappings, c.get("deps").clusterQuotaDefaults));
     return c.json({ revision, mappings: result.map(view) }, 200);
   })
   .openapi(createRoute({
     method: "post", path: "/{name}/mappings", tags, security, summary: "Add one mapping",
     request: { params: clusterNameParam, body: jsonBody(mappingInput, "The mapping"), query: waitQuery },
-    responses: { 201: jsonResponse(mapping, "Created"), ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422, 500, 504) },
+    responses: { 201: jsonResponse(mapping, "Created"), ...problemResponses(400, 401, 429, 403, 404, 409, 413, 415, 422, 500, 504) },
   }), async (c) => {
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
-    const { result } = await performWrite(c, (tx) => service.createMapping(tx, name, c.req.valid("json")));
+    const { result } = await performWrite(c, (tx) => service.createMapping(tx, name, c.req.valid("json"), c.get("deps").clusterQuotaDefaults));
     return c.json(view(result), 201);
   })
   .openapi(createRoute({
     method: "get", path: "/{name}/mappings/{mapping}", tags, security, summary: "Show one mapping",
     request: { params: mappingParams },
-    responses: { 200: jsonResponse(mapping, "The mapping"), ...problemResponses(401, 403, 404, 422) },
+    responses: { 200: jsonResponse(mapping, "The mapping"), ...problemResponses(401, 429, 403, 404, 422) },
   }), (c) => {
     const { name, mapping: key } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
@@ -71,7 +71,7 @@ export const mappingRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
     method: "delete", path: "/{name}/mappings/{mapping}", tags, security, summary: "Delete one mapping",
     request: { params: mappingParams, query: waitQuery },
-    responses: { 204: { description: "Deleted" }, ...problemResponses(401, 403, 404, 422, 500, 504) },
+    responses: { 204: { description: "Deleted" }, ...problemResponses(401, 429, 403, 404, 422, 500, 504) },
   }), async (c) => {
     const { name, mapping: key } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);

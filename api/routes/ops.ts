@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import type { ApiEnv } from "../context.js";
-import { authenticate, requireAdmin } from "../middleware/auth.js";
+import { requireAdmin } from "../middleware/auth.js";
 
 /**
  * Health endpoints for load balancers and supervisors (no token: they disclose nothing), and the metrics,
@@ -13,7 +13,8 @@ export const opsRoutes = new Hono<ApiEnv>()
     const ready = c.get("deps").dataplane.ready();
     return c.json({ status: ready ? "ready" : "not ready" }, ready ? 200 : 503);
   })
-  .get("/metrics", authenticate(), async (c) => {
+  // Authenticated by the app (api/app.ts), with the same failure limits as /v1.
+  .get("/metrics", async (c) => {
     requireAdmin(c.get("principal"));
     const registry = c.get("deps").metrics;
     return c.body(await registry.metrics(), 200, { "content-type": registry.contentType });

@@ -22,7 +22,7 @@ export const podRouteRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
     method: "get", path: "/{name}/routes", tags, security, summary: "List the cluster's routes",
     request: { params: clusterNameParam },
-    responses: { 200: jsonResponse(z.object({ routes: z.array(route) }), "Routes"), ...problemResponses(401, 403, 404, 422) },
+    responses: { 200: jsonResponse(z.object({ routes: z.array(route) }), "Routes"), ...problemResponses(401, 429, 403, 404, 422) },
   }), (c) => {
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
@@ -35,30 +35,30 @@ export const podRouteRoutes = new OpenAPIHono<ApiEnv>()
     request: { params: clusterNameParam, body: jsonBody(routeSet, "The complete desired set"), query: waitQuery },
     responses: {
       200: jsonResponse(z.object({ revision: z.number().int(), routes: z.array(route) }), "The stored set"),
-      ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422, 500, 504),
+      ...problemResponses(400, 401, 429, 403, 404, 409, 413, 415, 422, 500, 504),
     },
   }), async (c) => {
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
-    const own = c.get("deps").own;
-    const { result, revision } = await performWrite(c, (tx) => service.replaceRoutes(tx, name, c.req.valid("json").routes, own));
+    const { own, clusterQuotaDefaults } = c.get("deps");
+    const { result, revision } = await performWrite(c, (tx) => service.replaceRoutes(tx, name, c.req.valid("json").routes, own, clusterQuotaDefaults));
     return c.json({ revision, routes: result.map(view) }, 200);
   })
   .openapi(createRoute({
     method: "post", path: "/{name}/routes", tags, security, summary: "Add one route",
     request: { params: clusterNameParam, body: jsonBody(routeInput, "The route"), query: waitQuery },
-    responses: { 201: jsonResponse(route, "Created"), ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422, 500, 504) },
+    responses: { 201: jsonResponse(route, "Created"), ...problemResponses(400, 401, 429, 403, 404, 409, 413, 415, 422, 500, 504) },
   }), async (c) => {
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
-    const own = c.get("deps").own;
-    const { result } = await performWrite(c, (tx) => service.createRoute(tx, name, c.req.valid("json"), own));
+    const { own, clusterQuotaDefaults } = c.get("deps");
+    const { result } = await performWrite(c, (tx) => service.createRoute(tx, name, c.req.valid("json"), own, clusterQuotaDefaults));
     return c.json(view(result), 201);
   })
   .openapi(createRoute({
     method: "delete", path: "/{name}/routes/{prefix}", tags, security, summary: "Delete one route",
     request: { params: routeParams, query: waitQuery },
-    responses: { 204: { description: "Deleted" }, ...problemResponses(401, 403, 404, 422, 500, 504) },
+    responses: { 204: { description: "Deleted" }, ...problemResponses(401, 429, 403, 404, 422, 500, 504) },
   }), async (c) => {
     const { name, prefix } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);

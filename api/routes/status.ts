@@ -11,7 +11,7 @@ const security = [{ bearer: [] }];
 export const systemStatusRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
     method: "get", path: "/", tags: ["Operations"], security, summary: "This gateway's role, revisions, peers and last apply",
-    responses: { 200: jsonResponse(systemStatus, "Status"), ...problemResponses(401, 403) },
+    responses: { 200: jsonResponse(systemStatus, "Status"), ...problemResponses(401, 429, 403) },
   }), (c) => {
     requireAdmin(c.get("principal"));
     return c.json(c.get("deps").status(), 200);
@@ -22,7 +22,7 @@ export const clusterStatusRoutes = new OpenAPIHono<ApiEnv>()
     method: "get", path: "/{name}/status", tags: ["Mappings (cluster)"], security,
     summary: "The current revision and whether each gateway has applied it",
     request: { params: clusterNameParam },
-    responses: { 200: jsonResponse(clusterStatus, "Status"), ...problemResponses(401, 403, 404, 422) },
+    responses: { 200: jsonResponse(clusterStatus, "Status"), ...problemResponses(401, 429, 403, 404, 422) },
   }), (c) => {
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);

@@ -16,7 +16,7 @@ export const tokenRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
     method: "get", path: "/{name}/tokens", tags, security, summary: "List a cluster's tokens (never the secrets)",
     request: { params: clusterNameParam },
-    responses: { 200: jsonResponse(z.object({ tokens: z.array(tokenInfo) }), "Tokens"), ...problemResponses(401, 403, 404, 422) },
+    responses: { 200: jsonResponse(z.object({ tokens: z.array(tokenInfo) }), "Tokens"), ...problemResponses(401, 429, 403, 404, 422) },
   }), (c) => {
     requireAdmin(c.get("principal"));
     const db = c.get("deps").store.db;
@@ -27,7 +27,7 @@ export const tokenRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
     method: "post", path: "/{name}/tokens", tags, security, summary: "Issue a token; the secret is shown only in this response",
     request: { params: clusterNameParam, body: jsonBody(tokenCreate, "What the token is for") },
-    responses: { 201: jsonResponse(issuedToken, "Issued"), ...problemResponses(400, 401, 403, 404, 413, 415, 422) },
+    responses: { 201: jsonResponse(issuedToken, "Issued"), ...problemResponses(400, 401, 429, 403, 404, 413, 415, 422) },
   }), async (c) => {
     requireAdmin(c.get("principal"));
     const { name } = c.req.valid("param");
@@ -38,7 +38,7 @@ export const tokenRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
     method: "delete", path: "/{name}/tokens/{id}", tags, security, summary: "Revoke a token (takes effect at once)",
     request: { params: tokenParams },
-    responses: { 200: jsonResponse(tokenInfo, "Revoked"), ...problemResponses(401, 403, 404, 422) },
+    responses: { 200: jsonResponse(tokenInfo, "Revoked"), ...problemResponses(401, 429, 403, 404, 422) },
   }), async (c) => {
     requireAdmin(c.get("principal"));
     const { name, id } = c.req.valid("param");

@@ -8,7 +8,12 @@ export const dnsLabel = z.string()
 /** Addresses and prefixes are checked in full by appliance/net/cidr; the schema bounds their shape. */
 export const ipAddress = z.string().min(2).max(45).openapi({ example: "203.0.113.10", description: "IPv4 or IPv6 address" });
 export const cidr = z.string().min(3).max(49).openapi({ example: "10.244.1.0/26", description: "Prefix in CIDR notation, no host bits set" });
-export const description = z.string().max(256).regex(/^[^\u0000-\u001f\u007f]*$/, "must not contain control characters");
+/**
+ * Free text that ends up in terminals and logs: no C0 controls, DEL, or C1 controls (U+0080-U+009F, which
+ * some terminals obey like ESC sequences), so a stored value can never rewrite what an operator sees.
+ */
+export const printableText = z.string().regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, "must not contain control characters");
+export const description = printableText.max(256);
 
 export const clusterNameParam = z.object({
   name: dnsLabel.openapi({ param: { name: "name", in: "path" }, example: "prod-eu1" }),
@@ -32,9 +37,11 @@ export const problemSchema = z.object({
 export function problemResponses(...statuses: number[]) {
   const responses: Record<number, { description: string; content: { "application/problem+json": { schema: typeof problemSchema } } }> = {};
   const described: Record<number, string> = {
-    400: "Malformed JSON", 401: "Missing, unknown or revoked token", 403: "Not allowed for this token or not owned by the cluster",
+    400: "Malformed JSON", 401: "Missing, unknown or revoked token", 403: "Not allowed for this token, not owned by the cluster, or over its quota",
     404: "Not found", 409: "Conflict (overlap, duplicate, still in use)", 413: "Body too large", 415: "Body is not JSON",
-    422: "Invalid input (per-field list)", 500: "Stored, but the data plane failed to apply it (with ?wait=true)",
+    422: "Invalid input (per-field list)",
+    429: "Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After",
+    500: "Stored, but the data plane failed to apply it (with ?wait=true)",
     504: "Stored, but not applied in time (with ?wait=true)",
   };
   for (const status of statuses) {

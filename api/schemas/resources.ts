@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { cidr, description, dnsLabel, ipAddress } from "./common.js";
+import { QUOTA_MAX } from "../../appliance/service/quotas.js";
+import { cidr, description, dnsLabel, ipAddress, printableText } from "./common.js";
 
 // ---- egress IPs ----
 export const egressIpCreate = z.strictObject({
@@ -17,22 +18,41 @@ export const egressIp = z.object({
 }).openapi("EgressIp");
 
 // ---- clusters ----
+const quotaValue = z.number().int().min(1).max(QUOTA_MAX);
+const quotaOverrides = z.strictObject({
+  mappings: quotaValue.optional().openapi({ description: "Mappings the cluster may have (1 to 1,000,000)." }),
+  routes: quotaValue.optional().openapi({ description: "Routes the cluster may have (1 to 1,000,000)." }),
+  destinations: quotaValue.optional()
+    .openapi({ description: "Destination plus excluded-destination prefixes over all the cluster's mappings, each one kernel set element (1 to 1,000,000)." }),
+}).openapi("QuotaOverrides", { description: "Per-cluster overrides of the daemon's limits.clusterDefaults; a quota left out takes the default." });
+
 const clusterGrants = {
   description: description.optional(),
   sourceRanges: z.array(cidr).max(1024).default([])
     .openapi({ description: "Pod ranges this cluster owns; its mappings and routes must lie inside them. No two clusters may overlap." }),
   egressIps: z.array(ipAddress).max(1024).default([])
     .openapi({ description: "Egress IPs this cluster may map to. Each egress IP belongs to at most one cluster." }),
+  excludableDestinations: z.array(cidr).max(1024).default([])
+    .openapi({ description: "Prefixes this cluster's mappings may list in excludedDestinations (traffic that leaves with pod addresses). Default none. Entries must not overlap." }),
+  quotas: quotaOverrides.default({})
+    .openapi({ description: "Per-cluster overrides of the daemon's limits.clusterDefaults; a quota left out takes the default." }),
 };
 
 export const clusterCreate = z.strictObject({ name: dnsLabel.openapi({ example: "prod-eu1" }), ...clusterGrants }).openapi("ClusterCreate");
 export const clusterReplace = z.strictObject(clusterGrants).openapi("ClusterReplace");
+
+const quotaValues = z.object({ mappings: z.number().int(), routes: z.number().int(), destinations: z.number().int() });
 
 export const cluster = z.object({
   name: z.string(),
   description: z.string(),
   sourceRanges: z.array(z.string()),
   egressIps: z.array(z.string()),
+  excludableDestinations: z.array(z.string()),
+  quotas: z.object({ mappings: z.number().int().optional(), routes: z.number().int().optional(), destinations: z.number().int().optional() })
+    .openapi({ description: "The overrides set for this cluster, as a PUT takes them." }),
+  effectiveQuotas: quotaValues.openapi({ description: "The quotas in force: the overrides over the daemon's defaults." }),
+  usage: quotaValues.openapi({ description: "What the cluster holds now, counted as the quotas count it." }),
 }).openapi("Cluster");
 
 // ---- tokens ----
@@ -58,12 +78,12 @@ export const mappingInput = z.strictObject({
   sourceCidr: cidr,
   egressIp: ipAddress,
   destinations: z.array(cidr).max(256).optional()
-    .openapi({ description: "Translate only traffic toward these prefixes; other traffic from the source is treated as unmapped." }),
+    .openapi({ description: "Translate only traffic toward these prefixes; other traffic from the source is treated as unmapped. Entries must not overlap each other." }),
   excludedDestinations: z.array(cidr).max(256).optional()
-    .openapi({ description: "Traffic toward these prefixes is forwarded untranslated, keeping the pod address." }),
-  labels: z.record(labelKey, z.string().max(256)).optional()
+    .openapi({ description: "Traffic toward these prefixes is forwarded untranslated, keeping the pod address. Each must lie inside one of the cluster's excludableDestinations (403 otherwise); entries must not overlap each other, but may overlap destinations." }),
+  labels: z.record(labelKey, printableText.max(256)).optional()
     .refine((labels) => labels === undefined || Object.keys(labels).length <= 32, "at most 32 labels")
-    .openapi({ example: { namespace: "erp", app: "billing" } }),
+    .openapi({ example: { namespace: "erp", app: "billing" }, description: "At most 32; values up to 256 characters, without control characters." }),
 }).openapi("MappingInput");
 
 export const mapping = z.object({

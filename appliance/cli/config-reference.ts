@@ -4,7 +4,7 @@ import { configSchema } from "../config/schema.js";
 type Json = Record<string, unknown>;
 
 /** The sections in the order an operator reads them; any section added to the schema later is appended. */
-const SECTION_ORDER = ["gateway", "api", "database", "network", "dataplane", "log"];
+const SECTION_ORDER = ["gateway", "api", "database", "network", "dataplane", "limits", "audit", "log"];
 
 interface Row {
   path: string;
@@ -31,8 +31,8 @@ export function renderConfigReference(): string {
     "",
     "The daemon reads one YAML (or JSON) file, given with `--config FILE`; `egw check-config --config FILE` validates it",
     "without starting anything. Unknown fields are errors, not ignored. Prefer absolute paths; when relative,",
-    "`api.adminTokenFile`, `api.tls.cert`, `api.tls.key` and `database.path` are resolved against the directory of",
-    "the config file.",
+    "`api.adminTokenFile`, `api.adminTokens[].file`, `api.tls.cert`, `api.tls.key` and `database.path` are resolved",
+    "against the directory of the config file.",
     "An example for a single gateway is in [`examples/egw.yaml`](examples/egw.yaml).",
     "",
     "\"required\" is relative to the enclosing object: a field marked \"yes\" inside an optional object is needed only",

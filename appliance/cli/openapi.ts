@@ -1,6 +1,7 @@
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { createApp, openApiInfo } from "../../api/app.js";
+import { DEFAULT_CLUSTER_QUOTAS } from "../service/quotas.js";
 import type { Store } from "../store/store.js";
 
 type Json = Record<string, unknown>;
@@ -11,9 +12,10 @@ export function openApiDocument(): Json {
     throw new Error("not available while rendering the API document");
   };
   const app = createApp({
-    store: {} as Store, adminToken: "", own: { isOwn: () => false },
+    store: {} as Store, adminTokens: [], own: { isOwn: () => false },
     dataplane: { appliedRevision: () => 0, lastReport: () => undefined, waitForRevision: unused, ready: () => false },
     status: unused, metrics: new Registry(), bodyLimitBytes: 0, waitTimeoutMs: 0, log: pino({ enabled: false }),
+    clusterQuotaDefaults: DEFAULT_CLUSTER_QUOTAS, rateLimit: { requestsPerSecond: 1, burst: 1 }, authFailures: { max: 1, windowMs: 1 },
   });
   return app.getOpenAPI31Document(openApiInfo) as unknown as Json;
 }

@@ -2,22 +2,39 @@ import { AppError, errorMessage } from "../errors.js";
 import { ApiError, ConnectionError } from "./api-client.js";
 import { UsageError, type CliIo } from "./io.js";
 
-/** A plain text table: a header row, columns padded to their widest cell, two spaces apart. */
-export function table(headers: string[], rows: string[][]): string {
-  if (rows.length === 0) return "(none)\n";
+/**
+ * Text from the API shown with its control characters made visible (\n, \x1b, \u009b…): a label or
+ * description stored before the API refused them must not move the cursor, recolour or retitle the
+ * operator's terminal, nor forge a line of output. Backslashes are left alone: this is for eyes, not parsers.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) => {
+    const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+    const code = ch.charCodeAt(0);
+    return named[ch] ?? (code < 0x80 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`);
+  });
+}
+
+/** A plain text table: a header row, columns padded to their widest cell, two spaces apart. Cells are escaped. */
+export function table(headers: string[], cells: string[][]): string {
+  if (cells.length === 0) return "(none)\n";
+  const rows = cells.map((row) => row.map(escapeControl));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
   return `${[line(headers), ...rows.map(line)].join("\n")}\n`;
 }
 
-/** "key  value" lines with the keys aligned. */
-export function fields(pairs: [string, string][]): string {
+/** "key  value" lines with the keys aligned; a list value takes one line per item. Values are escaped. */
+export function fields(pairs: [string, string | string[]][]): string {
   const width = Math.max(...pairs.map(([k]) => k.length));
-  return `${pairs.map(([k, v]) => `${k.padEnd(width)}  ${v}`.trimEnd()).join("\n")}\n`;
+  const line = (key: string, value: string) => `${key.padEnd(width)}  ${escapeControl(value)}`.trimEnd();
+  return `${pairs.flatMap(([k, v]) => (typeof v === "string" ? [line(k, v)] : v.map((item, i) => line(i === 0 ? k : "", item)))).join("\n")}\n`;
 }
 
+/** JSON.stringify escapes C0 controls but not DEL or C1 ones, which some terminals obey; those are escaped too. */
 export function printJson(io: CliIo, value: unknown): void {
-  io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+  const text = JSON.stringify(value, null, 2).replace(/[\u007f-\u009f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  io.stdout(`${text}\n`);
 }
 
 /** Short text for a list cell. */
@@ -36,10 +53,11 @@ export function reportError(io: CliIo, error: unknown): number {
   }
   if (error instanceof ApiError) {
     const p = error.problem;
-    io.stderr(`egw: ${error.method} ${error.path}: ${error.status}${p.code ? ` ${p.code}` : ""}: ${error.message}\n`);
+    // The detail and reasons may quote what was sent (or stored): shown escaped, like everything from the API.
+    io.stderr(`egw: ${error.method} ${escapeControl(error.path)}: ${error.status}${p.code ? ` ${escapeControl(p.code)}` : ""}: ${escapeControl(error.message)}\n`);
     for (const field of p.fields ?? []) {
       // The detail usually repeats a single field's reason: list fields only when they add something.
-      if (!error.message.includes(field.reason)) io.stderr(`  - ${field.field || "(body)"}: ${field.reason}\n`);
+      if (!error.message.includes(field.reason)) io.stderr(`  - ${escapeControl(field.field || "(body)")}: ${escapeControl(field.reason)}\n`);
     }
     if (error.status === 401) io.stderr("  (pass the admin token with --token-file FILE or EGW_TOKEN)\n");
     return 1;

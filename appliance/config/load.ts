@@ -33,7 +33,8 @@ function resolvePaths(config: Config, base: string): Config {
     ...config,
     api: {
       ...config.api,
-      adminTokenFile: at(config.api.adminTokenFile),
+      ...(config.api.adminTokenFile === undefined ? {} : { adminTokenFile: at(config.api.adminTokenFile) }),
+      adminTokens: config.api.adminTokens.map((entry) => ({ name: entry.name, file: at(entry.file) })),
       tls: config.api.tls && {
         ...config.api.tls,
         cert: at(config.api.tls.cert),
@@ -75,5 +76,78 @@ export function readAdminToken(path: string, what = "admin token", field = "api.
       fields: [{ field, reason: `${what} shorter than 32 characters` }],
     });
   }
+  const weakness = tokenWeakness(token);
+  if (weakness) {
+    throw new AppError("config-invalid", `${what} in ${path} is too easy to guess: ${weakness}; generate one with \`head -c 32 /dev/urandom | base64\``, {
+      fields: [{ field, reason: `${what} ${weakness}` }],
+    });
+  }
   return { token, warnings };
+}
+
+/**
+ * Every admin token of the config, each with the name it is audited under ("admin" for api.adminTokenFile),
+ * and the warnings (loose file permissions) the caller must log.
+ */
+export function readAdminTokens(api: Config["api"]): { tokens: { name: string; token: string }[]; warnings: string[] } {
+  const files = [
+    ...(api.adminTokenFile === undefined ? [] : [{ name: "admin", file: api.adminTokenFile, field: "api.adminTokenFile" }]),
+    ...api.adminTokens.map((entry, i) => ({ name: entry.name, file: entry.file, field: `api.adminTokens.${i}.file` })),
+  ];
+  const tokens: { name: string; token: string }[] = [];
+  const warnings: string[] = [];
+  for (const entry of files) {
+    const read = readAdminToken(entry.file, `admin token ${entry.name}`, entry.field);
+    // One secret under two names would make the audit log name whichever comes last.
+    const twin = tokens.find((t) => t.token === read.token);
+    if (twin) {
+      throw new AppError("config-invalid", `admin tokens ${twin.name} and ${entry.name} are the same secret; give each its own`,
+        { fields: [{ field: entry.field, reason: `same token as admin token ${twin.name}` }] });
+    }
+    tokens.push({ name: entry.name, token: read.token });
+    warnings.push(...read.warnings);
+  }
+  return { tokens, warnings };
+}
+
+const MIN_TOKEN_BITS = 128;
+const MIN_DISTINCT_CHARACTERS = 8;
+const LONGEST_REPEAT = 12;
+
+/**
+ * Why a token is guessable, or undefined. A rough estimate, not a proof of randomness: it catches what
+ * people type by hand (a short alphabet, a repeated word, a run of one key) and passes what `openssl rand`
+ * or /dev/urandom produce: 32 hex digits (128 bits) or more, base64 of 16 bytes or more.
+ */
+export function tokenWeakness(token: string): string | undefined {
+  const distinct = new Set(token).size;
+  if (distinct < MIN_DISTINCT_CHARACTERS) return `uses only ${distinct} distinct characters`;
+  // The repeated text itself is not quoted: error messages end up in logs, and it is part of a secret.
+  if (repeatedRun(token, LONGEST_REPEAT)) return `repeats a run of ${LONGEST_REPEAT} or more characters`;
+  const bits = Math.floor(token.length * Math.log2(alphabetSize(token)));
+  if (bits < MIN_TOKEN_BITS) return `holds about ${bits} bits, fewer than ${MIN_TOKEN_BITS}`;
+  return undefined;
+}
+
+/** The size of the smallest usual alphabet the token is written in (hex, digits, letters, base64, printable). */
+function alphabetSize(token: string): number {
+  if (/^[0-9]+$/.test(token)) return 10;
+  if (/^[0-9a-f]+$/.test(token) || /^[0-9A-F]+$/.test(token)) return 16;
+  let size = 0;
+  if (/[a-z]/.test(token)) size += 26;
+  if (/[A-Z]/.test(token)) size += 26;
+  if (/[0-9]/.test(token)) size += 10;
+  if (/[^a-zA-Z0-9]/.test(token)) size += 33;
+  return size;
+}
+
+/** Whether some `length` characters occur twice (overlapping counts, so a long run of one key does too). */
+function repeatedRun(token: string, length: number): boolean {
+  const seen = new Set<string>();
+  for (let i = 0; i + length <= token.length; i++) {
+    const piece = token.slice(i, i + length);
+    if (seen.has(piece)) return true;
+    seen.add(piece);
+  }
+  return false;
 }

@@ -1,5 +1,6 @@
 import { isIPv4 } from "node:net";
 import { z } from "zod";
+import { DEFAULT_CLUSTER_QUOTAS, QUOTA_MAX } from "../service/quotas.js";
 
 /** RFC 1123 DNS label: what Kubernetes and operators already use to name things. */
 export const dnsLabel = z
@@ -30,6 +31,10 @@ const interfaceName = z.string().regex(/^[a-zA-Z0-9_.-]{1,15}$/, "must be a Linu
 
 const nftIdentifier = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/, "must be an nft identifier (letters, digits, '_')");
 
+function quota(fallback: number) {
+  return z.number().int().min(1).max(QUOTA_MAX).default(fallback);
+}
+
 /**
  * The daemon's configuration file. Every field has a default except those that name this machine's own
  * resources, so that a minimal file stays short and a mistyped field is an error, not a silent default.
@@ -52,21 +57,40 @@ export const configSchema = z.strictObject({
       .describe("Serve HTTPS on TCP listeners. Unix sockets stay plain HTTP (protected by file permissions). Files are re-read on SIGHUP and when they change."),
     allowPlainHttp: z.boolean().default(false)
       .describe("Allow plain-HTTP TCP listeners on non-loopback addresses when tls is not set. Bearer tokens would cross the network in clear: only for a lab or a network path you trust."),
-    adminTokenFile: z.string().min(1).describe("File holding the admin bearer token (one line, at least 32 characters)."),
+    adminTokenFile: z.string().min(1).optional()
+      .describe("File holding an admin bearer token (one line, at least 32 characters, about 128 random bits); its holder is audited as \"admin\". This, adminTokens, or both."),
+    adminTokens: z.array(z.strictObject({
+      name: dnsLabel.refine((name) => name !== "admin", "\"admin\" is the name of the token in api.adminTokenFile; choose another")
+        .describe("Who holds the token; writes are audited as admin:NAME."),
+      file: z.string().min(1).describe("File holding the token (one line, at least 32 characters, about 128 random bits)."),
+    })).max(64).default([])
+      .refine((tokens) => new Set(tokens.map((t) => t.name)).size === tokens.length, "names must be unique")
+      .describe("Named admin tokens, one per person or tool, so the audit log says which admin made a change."),
+    authFailures: z.strictObject({
+      max: z.number().int().min(1).max(10_000).default(20)
+        .describe("Failed authentications one client address (an IPv6 /64, or the unix socket as a whole) may make per window; after that it gets 429 without its token being checked."),
+      windowMs: z.number().int().min(1_000).max(86_400_000).default(60_000).describe("Length of the window that failures are counted in."),
+    }).prefault({}).describe("Slows down token guessing and floods of bad tokens."),
+    rateLimit: z.strictObject({
+      requestsPerSecond: z.number().positive().max(100_000).default(50).describe("Sustained requests per second each cluster token may make."),
+      burst: z.number().int().min(1).max(1_000_000).default(200).describe("Requests a cluster token may make at once after being idle."),
+    }).prefault({}).describe("Token bucket per cluster token, so one tenant cannot starve the others; admin tokens are not limited. Over the limit: 429 with Retry-After."),
     bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024)
       .describe("Largest accepted request body; larger ones get 413."),
     waitTimeoutMs: z.number().int().min(100).max(120_000).default(10_000)
       .describe("Longest a ?wait=true write waits for the data plane before answering 504."),
-  }).superRefine((api, ctx) => {
-    if (api.tls || api.allowPlainHttp) return;
-    api.listen.forEach((listen, i) => {
-      if (listen.startsWith("unix:") || isLoopbackListen(listen)) return;
-      ctx.addIssue({
-        code: "custom", path: ["listen", i],
-        message: "a TCP listener on a non-loopback address needs api.tls (bearer tokens would cross the network in clear); set api.allowPlainHttp: true only for a lab",
+  }).refine((api) => api.adminTokenFile !== undefined || api.adminTokens.length > 0,
+    { message: "give adminTokenFile or at least one entry in adminTokens", path: ["adminTokenFile"] })
+    .superRefine((api, ctx) => {
+      if (api.tls || api.allowPlainHttp) return;
+      api.listen.forEach((listen, i) => {
+        if (listen.startsWith("unix:") || isLoopbackListen(listen)) return;
+        ctx.addIssue({
+          code: "custom", path: ["listen", i],
+          message: "a TCP listener on a non-loopback address needs api.tls (bearer tokens would cross the network in clear); set api.allowPlainHttp: true only for a lab",
+        });
       });
-    });
-  }),
+    }),
   database: z.strictObject({
     path: z.string().min(1).describe("SQLite database file (WAL mode; its -wal and -shm files live beside it)."),
   }),
@@ -140,6 +164,18 @@ export const configSchema = z.strictObject({
     kernelReadingMaxAgeMs: z.number().int().min(100).max(600_000).default(5_000)
       .describe("The egress IPs' traffic counters are read from the kernel at most this often, however many scrapes arrive."),
   }).prefault({}).describe("Prometheus metrics: one cached kernel reading per interval, on listeners the operator chooses."),
+  limits: z.strictObject({
+    clusterDefaults: z.strictObject({
+      mappings: quota(DEFAULT_CLUSTER_QUOTAS.mappings).describe("Mappings one cluster may have."),
+      routes: quota(DEFAULT_CLUSTER_QUOTAS.routes).describe("Routes one cluster may have."),
+      destinations: quota(DEFAULT_CLUSTER_QUOTAS.destinations)
+        .describe("Destination plus excluded-destination prefixes over all of one cluster's mappings (each is one kernel set element)."),
+    }).prefault({}).describe("Quotas of a cluster that does not set its own (an admin sets them per cluster under quotas). Keep them equal on every gateway of a group."),
+  }).prefault({}).describe("Per-tenant limits: every mapping, route and destination prefix becomes kernel state that all clusters share."),
+  audit: z.strictObject({
+    retentionDays: z.number().int().min(1).max(36_500).default(400).describe("Audit records older than this are deleted."),
+    maxRecords: z.number().int().min(1_000).max(100_000_000).default(1_000_000).describe("Beyond this many audit records, the oldest are deleted."),
+  }).prefault({}).describe("Audit log retention; each gateway prunes its own copy, in small batches."),
   log: z.strictObject({
     level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info")
       .describe("Lowest level written to the JSON log on stdout."),

@@ -1,6 +1,7 @@
 /**
- * The replicated tables, in the order a snapshot inserts them (parents first). Must match the triggers
- * of migrations/002_replication.sql; a unit test compares the two.
+ * The replicated tables, in the order a snapshot inserts them (parents first). Must match the changelog
+ * triggers as the migrations leave them (002_replication.sql, redefined by later ones); a unit test
+ * compares the two.
  */
 export interface TableSpec {
   name: string;
@@ -8,11 +9,17 @@ export interface TableSpec {
   primaryKey: string[];
   /** Columns stored as BLOB, carried as hex text in changelog rows. */
   blobs: string[];
+  /** Deletions are each gateway's own business (audit retention) and have no changelog trigger. */
+  deletesStayLocal?: true;
 }
 
 export const REPLICATED_TABLES: TableSpec[] = [
   { name: "egress_ips", columns: ["address", "family", "description", "created_at", "updated_at"], primaryKey: ["address"], blobs: [] },
-  { name: "clusters", columns: ["name", "description", "created_at", "updated_at"], primaryKey: ["name"], blobs: [] },
+  {
+    name: "clusters",
+    columns: ["name", "description", "excludable_destinations", "quota_mappings", "quota_routes", "quota_destinations", "created_at", "updated_at"],
+    primaryKey: ["name"], blobs: [],
+  },
   { name: "cluster_source_ranges", columns: ["cluster", "cidr", "family", "range_start", "range_end"], primaryKey: ["cidr"], blobs: ["range_start", "range_end"] },
   { name: "cluster_egress_ips", columns: ["address", "cluster"], primaryKey: ["address"], blobs: [] },
   { name: "tokens", columns: ["id", "cluster", "description", "hash", "created_at", "revoked_at"], primaryKey: ["id"], blobs: ["hash"] },
@@ -22,7 +29,7 @@ export const REPLICATED_TABLES: TableSpec[] = [
     primaryKey: ["cluster", "name"], blobs: ["range_start", "range_end"],
   },
   { name: "routes", columns: ["cluster", "prefix", "family", "range_start", "range_end", "via", "created_at", "updated_at"], primaryKey: ["cluster", "prefix"], blobs: ["range_start", "range_end"] },
-  { name: "audit_log", columns: ["id", "revision", "at", "actor", "action", "resource", "before", "after"], primaryKey: ["id"], blobs: [] },
+  { name: "audit_log", columns: ["id", "revision", "at", "actor", "action", "resource", "before", "after"], primaryKey: ["id"], blobs: [], deletesStayLocal: true },
 ];
 
 export const TABLES_BY_NAME = new Map(REPLICATED_TABLES.map((t) => [t.name, t]));

@@ -1,15 +1,26 @@
 import { AppError, type FieldProblem } from "../errors.js";
-import type { Cluster } from "../model.js";
+import type { Cluster, Quotas } from "../model.js";
 import { findOverlap, parseAddress, parsePrefix, prefixContains, type Prefix } from "../net/cidr.js";
 import * as rows from "../store/rows.js";
 import type { Db } from "../store/database.js";
 import type { WriteContext } from "../store/store.js";
+import { overlapProblem, parsePrefixList, sortedCidrs } from "./prefix-lists.js";
 
 export interface ClusterInput {
   name: string;
   description?: string | undefined;
   sourceRanges: string[];
   egressIps: string[];
+  /** Left out: none (a PUT replaces the whole list, as for the other grants). */
+  excludableDestinations?: string[] | undefined;
+  /** Left out: no overrides, the daemon's defaults apply. */
+  quotas?: Partial<Quotas> | undefined;
+}
+
+/** A cluster's grants, parsed once for checking a whole set of mappings against them. */
+export interface ClusterGrants {
+  ranges: Prefix[];
+  excludable: Prefix[];
 }
 
 export function requireCluster(db: Db, name: string): Cluster {
@@ -23,12 +34,20 @@ export function ownedRanges(cluster: Cluster): Prefix[] {
   return cluster.sourceRanges.map((range, i) => parsePrefix(range, `sourceRanges.${i}`));
 }
 
+export function grantsOf(cluster: Cluster): ClusterGrants {
+  return {
+    ranges: ownedRanges(cluster),
+    excludable: cluster.excludableDestinations.map((cidr, i) => parsePrefix(cidr, `excludableDestinations.${i}`)),
+  };
+}
+
 export function createCluster(tx: WriteContext, input: ClusterInput): Cluster {
   if (rows.getCluster(tx.db, input.name)) {
     throw new AppError("conflict", `cluster ${input.name} already exists`, { fields: [{ field: "name", reason: "already exists" }] });
   }
   rows.insertCluster(tx.db, input.name, input.description ?? "", tx.now);
   applyGrants(tx, input.name, input);
+  applyLimits(tx, input.name, input);
   const after = rows.getCluster(tx.db, input.name) as Cluster;
   tx.audit({ action: "create", resource: `clusters/${input.name}`, after });
   return after;
@@ -38,6 +57,7 @@ export function replaceCluster(tx: WriteContext, input: ClusterInput): Cluster {
   const before = requireCluster(tx.db, input.name);
   rows.updateClusterDescription(tx.db, input.name, input.description ?? before.description, tx.now);
   applyGrants(tx, input.name, input);
+  applyLimits(tx, input.name, input);
   const after = rows.getCluster(tx.db, input.name) as Cluster;
   if (JSON.stringify(before) !== JSON.stringify(after)) tx.audit({ action: "update", resource: `clusters/${input.name}`, before, after });
   return after;
@@ -97,6 +117,28 @@ function applyGrants(tx: WriteContext, cluster: string, input: ClusterInput): vo
       { fields: [{ field: "egressIps", reason: `${first.egressIp} is used by mapping ${first.name}` }] });
   }
   rows.replaceClusterEgressIps(tx.db, cluster, unique);
+}
+
+/**
+ * Sets which destinations the cluster's mappings may exclude from translation, and its quota overrides.
+ * Quotas may be lowered below current usage: nothing is removed, the cluster just cannot grow.
+ */
+function applyLimits(tx: WriteContext, cluster: string, input: ClusterInput): void {
+  const excludable = parsePrefixList(input.excludableDestinations, "excludableDestinations");
+  const overlap = overlapProblem(excludable);
+  if (overlap) throw new AppError("validation-failed", `${overlap.field}: ${overlap.reason}`, { fields: [overlap] });
+  const after = excludable.map((item) => item.prefix);
+  const before = grantsOf(requireCluster(tx.db, cluster)).excludable;
+  const covered = (grants: Prefix[], cidr: string) => grants.some((grant) => prefixContains(grant, parsePrefix(cidr, "cidr")));
+  // Only what this change uncovers counts: an exclusion stored before grants existed must not block every
+  // later edit of the cluster (it needs a grant at its mapping's next write anyway).
+  const stranded = rows.listMappings(tx.db, cluster).flatMap((m) => m.excludedDestinations.map((cidr) => ({ mapping: m.name, cidr })))
+    .find(({ cidr }) => covered(before, cidr) && !covered(after, cidr));
+  if (stranded) {
+    throw new AppError("in-use", `mapping ${stranded.mapping} excludes ${stranded.cidr}, which would no longer lie inside the cluster's excludable destinations`,
+      { fields: [{ field: "excludableDestinations", reason: `must still cover ${stranded.cidr} excluded by mapping ${stranded.mapping}` }] });
+  }
+  rows.updateClusterLimits(tx.db, cluster, sortedCidrs(excludable), input.quotas ?? {}, tx.now);
 }
 
 /** Shrinking a cluster's ranges must not strand mappings or routes outside them. */

@@ -1,10 +1,12 @@
 import { AppError, type FieldProblem } from "../errors.js";
-import type { Cluster, Mapping } from "../model.js";
+import type { Cluster, Mapping, Quotas } from "../model.js";
 import { findOverlap, parseAddress, parsePrefix, prefixContains, type Prefix } from "../net/cidr.js";
 import * as rows from "../store/rows.js";
 import type { WriteContext } from "../store/store.js";
 import { changedItems } from "./audit-diff.js";
-import { ownedRanges, requireCluster } from "./clusters.js";
+import { grantsOf, requireCluster, type ClusterGrants } from "./clusters.js";
+import { parsePrefixList, overlapProblem, sortedCidrs } from "./prefix-lists.js";
+import { assertWithinQuota, DEFAULT_CLUSTER_QUOTAS, destinationCount } from "./quotas.js";
 
 export interface MappingInput {
   name: string;
@@ -25,7 +27,7 @@ interface CheckedMapping {
  * Turns input into a canonical mapping and checks it against the cluster's grants. The order of checks is
  * the order of the brief's status codes: malformed values (422) before ownership (403).
  */
-function checkMapping(cluster: Cluster, ranges: Prefix[], input: MappingInput, field: string): CheckedMapping {
+function checkMapping(cluster: Cluster, grants: ClusterGrants, input: MappingInput, field: string): CheckedMapping {
   const at = field === "" ? "" : `${field}.`;
   const source = parsePrefix(input.sourceCidr, `${at}sourceCidr`);
   const egress = parseAddress(input.egressIp, `${at}egressIp`);
@@ -33,25 +35,37 @@ function checkMapping(cluster: Cluster, ranges: Prefix[], input: MappingInput, f
   if (egress.family !== source.family) {
     problems.push({ field: `${at}egressIp`, reason: `IPv${egress.family} egress IP for an IPv${source.family} source CIDR` });
   }
-  const prefixList = (list: string[] | undefined, key: string) => (list ?? []).map((text, i) => {
-    const prefix = parsePrefix(text, `${at}${key}.${i}`);
-    if (prefix.family !== source.family) {
-      problems.push({ field: `${at}${key}.${i}`, reason: `IPv${prefix.family} prefix for an IPv${source.family} source CIDR` });
+  const destinations = parsePrefixList(input.destinations, `${at}destinations`);
+  const excluded = parsePrefixList(input.excludedDestinations, `${at}excludedDestinations`);
+  for (const item of [...destinations, ...excluded]) {
+    if (item.prefix.family !== source.family) {
+      problems.push({ field: item.field, reason: `IPv${item.prefix.family} prefix for an IPv${source.family} source CIDR` });
     }
-    return prefix;
-  });
-  const destinations = dedupe(prefixList(input.destinations, "destinations"));
-  const excluded = dedupe(prefixList(input.excludedDestinations, "excludedDestinations"));
+  }
+  // Each list is one kernel set and must not overlap itself; a destination and an exclusion may overlap
+  // ("toward 10/8 except 10.1/16"), since they live in different sets.
+  for (const list of [destinations, excluded]) {
+    const overlap = overlapProblem(list);
+    if (overlap) problems.push(overlap);
+  }
   if (problems.length > 0) {
     throw new AppError("validation-failed", problems.map((p) => `${p.field}: ${p.reason}`).join("; "), { fields: problems });
   }
-  if (!ranges.some((range) => prefixContains(range, source))) {
+  if (!grants.ranges.some((range) => prefixContains(range, source))) {
     throw new AppError("not-owned", `source CIDR ${source.cidr} is not inside the source ranges of cluster ${cluster.name}`,
       { fields: [{ field: `${at}sourceCidr`, reason: `not inside ${cluster.sourceRanges.join(", ") || "any source range"}` }] });
   }
   if (!cluster.egressIps.includes(egress.address)) {
     throw new AppError("not-owned", `egress IP ${egress.address} is not one cluster ${cluster.name} may use`,
       { fields: [{ field: `${at}egressIp`, reason: "not granted to this cluster" }] });
+  }
+  // An exclusion lets pod addresses leave untranslated, past the firewall's view of who is who: only
+  // where an admin allowed it.
+  const ungranted = excluded.find((item) => !grants.excludable.some((grant) => prefixContains(grant, item.prefix)));
+  if (ungranted) {
+    const allowed = cluster.excludableDestinations.join(", ") || "none";
+    throw new AppError("not-owned", `cluster ${cluster.name} may not exclude ${ungranted.prefix.cidr} from translation (excludable destinations: ${allowed})`,
+      { fields: [{ field: ungranted.field, reason: `not inside the cluster's excludable destinations (${allowed})` }] });
   }
   return {
     source,
@@ -61,17 +75,12 @@ function checkMapping(cluster: Cluster, ranges: Prefix[], input: MappingInput, f
       name: input.name,
       sourceCidr: source.cidr,
       egressIp: egress.address,
-      destinations: destinations.map((p) => p.cidr),
-      excludedDestinations: excluded.map((p) => p.cidr),
+      destinations: sortedCidrs(destinations),
+      excludedDestinations: sortedCidrs(excluded),
       // Sorted keys: a set re-sent with its labels in another order is the same set.
       labels: Object.fromEntries(Object.entries(input.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
     },
   };
-}
-
-function dedupe(prefixes: Prefix[]): Prefix[] {
-  const seen = new Map(prefixes.map((p) => [p.cidr, p]));
-  return [...seen.values()].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
 }
 
 function assertNoOverlapWithStore(tx: WriteContext, checked: CheckedMapping): void {
@@ -84,8 +93,11 @@ function assertNoOverlapWithStore(tx: WriteContext, checked: CheckedMapping): vo
   }
 }
 
-/** Declarative replace: after it, the cluster's mappings are exactly `inputs`. Unchanged input changes nothing. */
-export function replaceMappings(tx: WriteContext, clusterName: string, inputs: MappingInput[]): Mapping[] {
+/**
+ * Declarative replace: after it, the cluster's mappings are exactly `inputs`. Unchanged input changes nothing.
+ * `quotaDefaults` are the daemon's limits.clusterDefaults.
+ */
+export function replaceMappings(tx: WriteContext, clusterName: string, inputs: MappingInput[], quotaDefaults: Quotas = DEFAULT_CLUSTER_QUOTAS): Mapping[] {
   const cluster = requireCluster(tx.db, clusterName);
   const names = new Map<string, number>();
   inputs.forEach((input, i) => {
@@ -96,8 +108,12 @@ export function replaceMappings(tx: WriteContext, clusterName: string, inputs: M
     }
     names.set(input.name, i);
   });
-  const ranges = ownedRanges(cluster);
-  const checked = inputs.map((input, i) => checkMapping(cluster, ranges, input, `mappings.${i}`));
+  // Counted before anything is parsed: an oversized set costs no more than its refusal.
+  const usage = rows.clusterUsage(tx.db, clusterName);
+  assertWithinQuota(cluster, quotaDefaults, "mappings", usage.mappings, inputs.length);
+  assertWithinQuota(cluster, quotaDefaults, "destinations", usage.destinations, destinationCount(inputs));
+  const grants = grantsOf(cluster);
+  const checked = inputs.map((input, i) => checkMapping(cluster, grants, input, `mappings.${i}`));
   const clash = findOverlap(checked, (c) => c.source);
   if (clash) {
     throw new AppError("overlap", `source CIDRs ${clash[0].source.cidr} (${clash[0].mapping.name}) and ${clash[1].source.cidr} (${clash[1].mapping.name}) overlap`,
@@ -115,13 +131,16 @@ export function replaceMappings(tx: WriteContext, clusterName: string, inputs: M
   return rows.listMappings(tx.db, clusterName);
 }
 
-export function createMapping(tx: WriteContext, clusterName: string, input: MappingInput): Mapping {
+export function createMapping(tx: WriteContext, clusterName: string, input: MappingInput, quotaDefaults: Quotas = DEFAULT_CLUSTER_QUOTAS): Mapping {
   const cluster = requireCluster(tx.db, clusterName);
   if (rows.getMapping(tx.db, clusterName, input.name)) {
     throw new AppError("conflict", `cluster ${clusterName} already has a mapping named ${input.name}`,
       { fields: [{ field: "name", reason: "already exists" }] });
   }
-  const checked = checkMapping(cluster, ownedRanges(cluster), input, "");
+  const checked = checkMapping(cluster, grantsOf(cluster), input, "");
+  const usage = rows.clusterUsage(tx.db, clusterName);
+  assertWithinQuota(cluster, quotaDefaults, "mappings", usage.mappings, usage.mappings + 1);
+  assertWithinQuota(cluster, quotaDefaults, "destinations", usage.destinations, usage.destinations + destinationCount([checked.mapping]));
   assertNoOverlapWithStore(tx, checked);
   rows.insertMapping(tx.db, checked.mapping, checked.source, tx.now);
   tx.audit({ action: "create", resource: `clusters/${clusterName}/mappings/${input.name}`, after: checked.mapping });

@@ -1,11 +1,12 @@
 import { AppError } from "../errors.js";
-import type { Cluster, Route } from "../model.js";
+import type { Cluster, Quotas, Route } from "../model.js";
 import { findOverlap, parseAddress, parsePrefix, prefixContains, prefixContainsAddress, requireUnicast, type Prefix } from "../net/cidr.js";
 import * as rows from "../store/rows.js";
 import type { WriteContext } from "../store/store.js";
 import { changedItems } from "./audit-diff.js";
 import { ownedRanges, requireCluster } from "./clusters.js";
 import type { OwnAddresses } from "./own-addresses.js";
+import { assertWithinQuota, DEFAULT_CLUSTER_QUOTAS } from "./quotas.js";
 
 export interface RouteInput {
   prefix: string;
@@ -56,8 +57,12 @@ function assertNoOverlapWithStore(tx: WriteContext, checked: CheckedRoute): void
   }
 }
 
-export function replaceRoutes(tx: WriteContext, clusterName: string, inputs: RouteInput[], own: OwnAddresses): Route[] {
+/** `quotaDefaults` are the daemon's limits.clusterDefaults. */
+export function replaceRoutes(tx: WriteContext, clusterName: string, inputs: RouteInput[], own: OwnAddresses,
+  quotaDefaults: Quotas = DEFAULT_CLUSTER_QUOTAS): Route[] {
   const cluster = requireCluster(tx.db, clusterName);
+  // Counted before anything is parsed: an oversized set costs no more than its refusal.
+  assertWithinQuota(cluster, quotaDefaults, "routes", rows.clusterUsage(tx.db, clusterName).routes, inputs.length);
   const ranges = ownedRanges(cluster);
   const checked = inputs.map((input, i) => checkRoute(cluster, ranges, input, `routes.${i}`, own));
   const clash = findOverlap(checked, (c) => c.prefix);
@@ -78,9 +83,12 @@ export function replaceRoutes(tx: WriteContext, clusterName: string, inputs: Rou
   return after;
 }
 
-export function createRoute(tx: WriteContext, clusterName: string, input: RouteInput, own: OwnAddresses): Route {
+export function createRoute(tx: WriteContext, clusterName: string, input: RouteInput, own: OwnAddresses,
+  quotaDefaults: Quotas = DEFAULT_CLUSTER_QUOTAS): Route {
   const cluster = requireCluster(tx.db, clusterName);
   const checked = checkRoute(cluster, ownedRanges(cluster), input, "", own);
+  const routes = rows.clusterUsage(tx.db, clusterName).routes;
+  assertWithinQuota(cluster, quotaDefaults, "routes", routes, routes + 1);
   assertNoOverlapWithStore(tx, checked);
   rows.insertRoute(tx.db, checked.route, checked.prefix, tx.now);
   tx.audit({ action: "create", resource: `clusters/${clusterName}/routes/${checked.route.prefix}`, after: checked.route });

@@ -1,5 +1,5 @@
 import { sql, type Db } from "./database.js";
-import type { Cluster, EgressIp, Mapping, Route, TokenInfo } from "../model.js";
+import type { Cluster, EgressIp, Mapping, Quotas, Route, TokenInfo } from "../model.js";
 import type { Prefix } from "../net/cidr.js";
 import { toSortableBytes } from "../net/cidr.js";
 
@@ -43,16 +43,29 @@ export function listClusterNames(db: Db): string[] {
   return (sql(db, "SELECT name FROM clusters ORDER BY name").all() as { name: string }[]).map((r) => r.name);
 }
 
+interface ClusterRow {
+  name: string; description: string; excludable_destinations: string;
+  quota_mappings: number | null; quota_routes: number | null; quota_destinations: number | null;
+}
+
 export function getCluster(db: Db, name: string): Cluster | undefined {
-  const row = sql(db, "SELECT name, description FROM clusters WHERE name = ?").get(name) as
-    { name: string; description: string } | undefined;
+  const row = sql(db, `SELECT name, description, excludable_destinations, quota_mappings, quota_routes, quota_destinations
+    FROM clusters WHERE name = ?`).get(name) as ClusterRow | undefined;
   if (!row) return undefined;
   const sourceRanges = (sql(db, "SELECT cidr FROM cluster_source_ranges WHERE cluster = ? ORDER BY family, range_start")
     .all(name) as { cidr: string }[]).map((r) => r.cidr);
   const egressIps = (sql(db, 
     "SELECT g.address FROM cluster_egress_ips g JOIN egress_ips e ON e.address = g.address WHERE g.cluster = ? ORDER BY e.family, g.address")
     .all(name) as { address: string }[]).map((r) => r.address);
-  return { ...row, sourceRanges, egressIps };
+  const quotas: Cluster["quotas"] = {
+    ...(row.quota_mappings === null ? {} : { mappings: row.quota_mappings }),
+    ...(row.quota_routes === null ? {} : { routes: row.quota_routes }),
+    ...(row.quota_destinations === null ? {} : { destinations: row.quota_destinations }),
+  };
+  return {
+    name: row.name, description: row.description, sourceRanges, egressIps,
+    excludableDestinations: JSON.parse(row.excludable_destinations) as string[], quotas,
+  };
 }
 
 export function insertCluster(db: Db, name: string, description: string, now: string): void {
@@ -61,6 +74,20 @@ export function insertCluster(db: Db, name: string, description: string, now: st
 
 export function updateClusterDescription(db: Db, name: string, description: string, now: string): void {
   sql(db, "UPDATE clusters SET description = ?, updated_at = ? WHERE name = ?").run(description, now, name);
+}
+
+export function updateClusterLimits(db: Db, name: string, excludable: string[], quotas: Cluster["quotas"], now: string): void {
+  sql(db, `UPDATE clusters SET excludable_destinations = ?, quota_mappings = ?, quota_routes = ?, quota_destinations = ?, updated_at = ?
+    WHERE name = ?`).run(JSON.stringify(excludable), quotas.mappings ?? null, quotas.routes ?? null, quotas.destinations ?? null, now, name);
+}
+
+/** What a cluster holds, counted the way its quotas count it. */
+export function clusterUsage(db: Db, cluster: string): Quotas {
+  const mappings = sql(db, `SELECT count(*) AS n,
+      coalesce(sum(json_array_length(destinations) + json_array_length(excluded_destinations)), 0) AS destinations
+    FROM mappings WHERE cluster = ?`).get(cluster) as { n: number; destinations: number };
+  const routes = (sql(db, "SELECT count(*) AS n FROM routes WHERE cluster = ?").get(cluster) as { n: number }).n;
+  return { mappings: mappings.n, routes, destinations: mappings.destinations };
 }
 
 export function deleteCluster(db: Db, name: string): void {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { stringify as toYaml } from "yaml";
-import { loadConfig, readAdminToken } from "../../appliance/config/load.js";
+import { loadConfig, readAdminToken, readAdminTokens, tokenWeakness } from "../../appliance/config/load.js";
 import { configSchema } from "../../appliance/config/schema.js";
 import { AppError } from "../../appliance/errors.js";
 
@@ -93,6 +93,11 @@ describe("loadConfig: a minimal file", () => {
       retryMaxMs: 30_000,
     });
     assert.deepEqual(config.log, { level: "info" });
+    assert.deepEqual(config.api.adminTokens, []);
+    assert.deepEqual(config.api.authFailures, { max: 20, windowMs: 60_000 });
+    assert.deepEqual(config.api.rateLimit, { requestsPerSecond: 50, burst: 200 });
+    assert.deepEqual(config.limits, { clusterDefaults: { mappings: 10_000, routes: 10_000, destinations: 100_000 } });
+    assert.deepEqual(config.audit, { retentionDays: 400, maxRecords: 1_000_000 });
   });
 
   it("resolves relative paths against the file's directory, not the working directory", () => {
@@ -101,6 +106,19 @@ describe("loadConfig: a minimal file", () => {
     assert.equal(config.api.adminTokenFile, join(base, "admin.token"));
     assert.equal(config.database.path, join(base, "data/egw.db"));
     assert.deepEqual(config.api.tls, { cert: join(base, "tls/cert.pem"), key: join(dir, "etc/keys/key.pem"), requireClientCert: false });
+  });
+
+  it("resolves named admin token files against the file's directory too", () => {
+    const raw = withValue("api.adminTokens", [{ name: "alice", file: "tokens/alice" }, { name: "ci-bot", file: "/etc/egw/ci" }]);
+    const config = loadConfig(write(toYaml(raw), "egw.yaml", "etc/named"));
+    assert.deepEqual(config.api.adminTokens, [{ name: "alice", file: join(dir, "etc/named/tokens/alice") }, { name: "ci-bot", file: "/etc/egw/ci" }]);
+  });
+
+  it("accepts named admin tokens without the single adminTokenFile", () => {
+    const raw = withValue("api", { adminTokens: [{ name: "alice", file: "/etc/egw/alice" }] });
+    const config = loadConfig(write(toYaml(raw)));
+    assert.equal(config.api.adminTokenFile, undefined);
+    assert.equal(config.api.adminTokens.length, 1);
   });
 
   it("keeps absolute paths as they are", () => {
@@ -186,6 +204,20 @@ describe("loadConfig: bad values are reported with their field path", () => {
     ["empty adminTokenFile", "api.adminTokenFile", ""],
     ["empty database path", "database.path", ""],
     ["reservedAddresses not a list", "network.reservedAddresses", "192.0.2.1"],
+    ["an admin token named admin (reserved for adminTokenFile)", "api.adminTokens", [{ name: "admin", file: "a" }], "api.adminTokens.0.name"],
+    ["an admin token name that is not a DNS label", "api.adminTokens", [{ name: "Alice", file: "a" }], "api.adminTokens.0.name"],
+    ["two admin tokens with one name", "api.adminTokens", [{ name: "alice", file: "a" }, { name: "alice", file: "b" }]],
+    ["an admin token without a file", "api.adminTokens", [{ name: "alice" }], "api.adminTokens.0.file"],
+    ["authFailures.max of 0", "api.authFailures.max", 0],
+    ["authFailures.windowMs below a second", "api.authFailures.windowMs", 999],
+    ["rateLimit.requestsPerSecond of 0", "api.rateLimit.requestsPerSecond", 0],
+    ["rateLimit.burst of 0", "api.rateLimit.burst", 0],
+    ["a cluster quota default of 0", "limits.clusterDefaults.mappings", 0],
+    ["a cluster quota default over 1,000,000", "limits.clusterDefaults.destinations", 1_000_001],
+    ["a fractional cluster quota default", "limits.clusterDefaults.routes", 1.5],
+    ["audit.retentionDays of 0", "audit.retentionDays", 0],
+    ["audit.maxRecords below 1000", "audit.maxRecords", 999],
+    ["an unknown limits field", "limits.clusterDefaults.tokens", 5],
   ];
   for (const [label, path, value, reportedAt] of cases) {
     it(label, () => assertFieldReported(configError(write(toYaml(withValue(path, value)))), reportedAt ?? path));
@@ -218,6 +250,11 @@ describe("loadConfig: bad values are reported with their field path", () => {
     raw = withValue("extra", 1, raw);
     const error = configError(write(toYaml(raw)));
     assert.deepEqual(error.fields.map((f) => f.field).sort(), ["dataplane.routeProtocol", "extra", "gateway.name"]);
+  });
+
+  it("neither adminTokenFile nor adminTokens: reported at api.adminTokenFile", () => {
+    const error = configError(write(toYaml(withValue("api", { adminTokens: [] }))));
+    assertFieldReported(error, "api.adminTokenFile", /adminTokens/);
   });
 
   const missing = ["gateway", "gateway.name", "api", "api.adminTokenFile", "database.path", "network.inside", "network.outside.interface"];
@@ -281,7 +318,8 @@ describe("configSchema", () => {
 });
 
 describe("readAdminToken", () => {
-  const token32 = "0123456789abcdef0123456789abcdef";
+  /** 32 random hex digits: exactly 128 bits, the least a token may hold. */
+  const token32 = "9f3a7c1e5b2d8046af19c3e7d5b20e84";
 
   function tokenFile(text: string, mode: number): string {
     const path = write(text, `token-${counter++}`);
@@ -342,6 +380,99 @@ describe("readAdminToken", () => {
   it("a missing file is config-invalid", () => {
     const error = tokenError(join(dir, "no-such-token"));
     assert.match(error.message, /cannot read admin token file/);
+  });
+
+  const weak: [string, string, RegExp][] = [
+    ["one key held down", "a".repeat(40), /only 1 distinct characters/],
+    ["two keys alternating", "ab".repeat(20), /only 2 distinct characters/],
+    ["a repeated word", "0123456789abcdef0123456789abcdef", /repeats a run of 12/],
+    ["a word with a long run inside", `Zq7vT2mR9xK4${"x".repeat(14)}pL8wN3bH6cJ1`, /repeats a run of 12/],
+    ["32 decimal digits (106 bits)", "73948201657329104856372910485763", /about 106 bits, fewer than 128/],
+  ];
+  for (const [label, text, reason] of weak) {
+    it(`refuses a guessable token: ${label}`, () => {
+      const error = tokenError(tokenFile(text, 0o600));
+      assert.match(`${error.message} ${error.fields.map((f) => f.reason).join(" ")}`, reason);
+      assert.ok(!error.message.includes(text), "the secret is not echoed in the error");
+    });
+  }
+
+  const strong: [string, string][] = [
+    ["openssl rand -hex 16", token32],
+    ["openssl rand -hex 32", "5c0e2b9f8a1d4e7c3b6a9f2e5d8c1b4a7f0e3d6c9b2a5f8e1d4c7b0a3f6e9d2c"],
+    ["head -c 32 /dev/urandom | base64", "q3ZtWk8vR1xN5bLp0cYs7HdJ2gFm9aTe4uKo6iQw3rE="],
+    ["a prefixed hex secret (the lab's)", "admin-4f1c9e7a2b5d8f3e6a0c9b2d5e8f1a4c7b0d3e6f9a2c5b8e"],
+  ];
+  for (const [label, text] of strong) {
+    it(`accepts a generated token: ${label}`, () => {
+      assert.equal(tokenWeakness(text), undefined);
+      assert.equal(readAdminToken(tokenFile(text, 0o600)).token, text);
+    });
+  }
+
+  it("names the field of the token it refuses (the metrics token's own field too)", () => {
+    const path = tokenFile("ab".repeat(20), 0o600);
+    try {
+      readAdminToken(path, "metrics token", "metrics.tokenFile");
+      assert.fail("accepted");
+    } catch (error) {
+      assert.ok(error instanceof AppError);
+      assert.equal(error.fields[0]?.field, "metrics.tokenFile");
+      assert.match(error.message, /metrics token .* is too easy to guess/);
+    }
+  });
+});
+
+describe("readAdminTokens", () => {
+  function tokenFile(text: string, mode = 0o600): string {
+    const path = write(`${text}\n`, `admin-token-${counter++}`);
+    chmodSync(path, mode);
+    return path;
+  }
+  const alice = "Zq7vT2mR9xK4pL8wN3bH6cJ1dF5gS0aYe2uWo1Ip";
+  const bob = "pM4wS8qX1zC6vN9bR3tY7kD2fG5hJ0aLe8uWo1Iq";
+  const legacy = "q3ZtWk8vR1xN5bLp0cYs7HdJ2gFm9aTe4uKo6iQw3rE=";
+
+  const api = (fields: Partial<ReturnType<typeof configSchema.parse>["api"]>) =>
+    ({ ...configSchema.parse(withValue("api", { adminTokenFile: "x" })).api, adminTokenFile: undefined, ...fields });
+
+  it("names the single adminTokenFile's token admin and each named token by its name", () => {
+    const result = readAdminTokens(api({
+      adminTokenFile: tokenFile(legacy),
+      adminTokens: [{ name: "alice", file: tokenFile(alice) }, { name: "bob", file: tokenFile(bob) }],
+    }));
+    assert.deepEqual(result.tokens, [{ name: "admin", token: legacy }, { name: "alice", token: alice }, { name: "bob", token: bob }]);
+    assert.deepEqual(result.warnings, []);
+  });
+
+  it("returns a warning for every loosely protected file, for the caller to log", () => {
+    const loose = tokenFile(bob, 0o644);
+    const result = readAdminTokens(api({ adminTokens: [{ name: "alice", file: tokenFile(alice, 0o640) }, { name: "bob", file: loose }] }));
+    assert.equal(result.warnings.length, 2);
+    assert.ok(result.warnings[1]?.includes(loose));
+    assert.match(result.warnings[0] ?? "", /admin token alice file .* chmod 600/);
+  });
+
+  it("refuses one secret under two names, naming the second entry's field", () => {
+    try {
+      readAdminTokens(api({ adminTokenFile: tokenFile(alice), adminTokens: [{ name: "alice", file: tokenFile(alice) }] }));
+      assert.fail("accepted");
+    } catch (error) {
+      assert.ok(error instanceof AppError);
+      assert.equal(error.code, "config-invalid");
+      assert.deepEqual(error.fields.map((f) => f.field), ["api.adminTokens.0.file"]);
+      assert.ok(!error.message.includes(alice), "the secret is not echoed");
+    }
+  });
+
+  it("refuses a guessable named token at its own field", () => {
+    try {
+      readAdminTokens(api({ adminTokens: [{ name: "alice", file: tokenFile(alice) }, { name: "bob", file: tokenFile("ab".repeat(20)) }] }));
+      assert.fail("accepted");
+    } catch (error) {
+      assert.ok(error instanceof AppError);
+      assert.deepEqual(error.fields.map((f) => f.field), ["api.adminTokens.1.file"]);
+    }
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { renderConfigReference } from "../../appliance/cli/config-reference.js";
 import { renderOpenApi } from "../../appliance/cli/openapi.js";
+import { loadConfig } from "../../appliance/config/load.js";
 import { PACKAGE_ROOT } from "../../appliance/paths.js";
 
 /** The references are generated from the schemas the code validates with; a stale copy fails here. */
@@ -22,5 +23,15 @@ describe("generated documentation is up to date", () => {
       "/v1/clusters/{name}/routes", "/v1/clusters/{name}/status", "/v1/status", "/v1/ha/handover"]) {
       assert.ok(doc.paths[path], `missing ${path}`);
     }
+  });
+});
+
+describe("the example configuration", () => {
+  it("docs/examples/egw.yaml is a valid config that serves no plain HTTP on the network", () => {
+    const config = loadConfig(join(PACKAGE_ROOT, "docs", "examples", "egw.yaml"));
+    const tcp = config.api.listen.filter((listen) => !listen.startsWith("unix:"));
+    assert.ok(tcp.length > 0, "it shows a listener for cluster automation");
+    assert.ok(config.api.tls, "with TLS");
+    assert.equal(config.api.allowPlainHttp, false);
   });
 });

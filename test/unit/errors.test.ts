@@ -18,6 +18,8 @@ const EXPECTED_CODES: Record<ErrorCode, number> = {
   "payload-too-large": 413,
   "unsupported-media-type": 415,
   "validation-failed": 422,
+  "quota-exceeded": 403,
+  "rate-limited": 429,
   "apply-failed": 500,
   "apply-timeout": 504,
   "not-ready": 503,
@@ -77,10 +79,11 @@ describe("AppError", () => {
     assert.match(error.stack ?? "", /AppError: boom/);
   });
 
-  it("defaults to no fields, no extra and no cause", () => {
+  it("defaults to no fields, no extra, no headers and no cause", () => {
     const error = new AppError("not-found", "no such cluster: prod");
     assert.deepEqual(error.fields, []);
     assert.deepEqual(error.extra, {});
+    assert.deepEqual(error.headers, {});
     assert.equal(error.cause, undefined);
     assert.equal(Object.hasOwn(error, "cause"), false, "no cause property at all, so logs do not print 'cause: undefined'");
   });
@@ -92,6 +95,11 @@ describe("AppError", () => {
     assert.deepEqual(error.fields, fields);
     assert.equal(error.cause, cause);
     assert.deepEqual(error.extra, { conflictsWith: "b" });
+  });
+
+  it("carries the headers its answer needs", () => {
+    const error = new AppError("rate-limited", "slow down", { headers: { "Retry-After": "3" } });
+    assert.deepEqual(error.headers, { "Retry-After": "3" });
   });
 
   it("keeps a falsy but defined cause", () => {

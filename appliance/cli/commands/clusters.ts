@@ -6,11 +6,15 @@ import { formatApply } from "./status.js";
 export const CLUSTERS_USAGE = `usage:
   egw clusters list
   egw clusters show NAME
-  egw clusters create NAME --source-range CIDR... --egress-ip ADDRESS... [--description TEXT] [--wait]
-  egw clusters update NAME [--source-range CIDR...] [--egress-ip ADDRESS...] [--description TEXT] [--wait]
+  egw clusters create NAME --source-range CIDR... --egress-ip ADDRESS... [--excludable-destination CIDR...]
+                      [--quota NAME=N...] [--description TEXT] [--wait]
+  egw clusters update NAME [--source-range CIDR...] [--egress-ip ADDRESS...] [--excludable-destination CIDR...]
+                      [--quota NAME=N...] [--description TEXT] [--wait]
   egw clusters delete NAME [--cascade] [--wait]
-  A cluster owns source ranges (its pod CIDRs) and may use the egress IPs granted to it (admin token).
-  Repeat --source-range and --egress-ip, or separate values with commas. update replaces only the lists
+  A cluster owns source ranges (its pod CIDRs), may use the egress IPs granted to it, and may exclude
+  from translation only destinations inside its excludable destinations (admin token). Repeat list
+  options, or separate values with commas. --quota mappings=N, routes=N or destinations=N overrides the
+  daemon's default for this cluster; NAME=default drops the override. update replaces only what is
   given; delete --cascade also removes the cluster's mappings, routes and tokens.
 
 ${CONNECTION_USAGE}`;
@@ -19,18 +23,52 @@ const OPTIONS = {
   ...CONNECTION_OPTIONS,
   "source-range": { type: "string", multiple: true },
   "egress-ip": { type: "string", multiple: true },
+  "excludable-destination": { type: "string", multiple: true },
+  quota: { type: "string", multiple: true },
   description: { type: "string" },
   cascade: { type: "boolean", default: false },
   wait: { type: "boolean", default: false },
 } as const;
 
-export interface Cluster { name: string; description: string; sourceRanges: string[]; egressIps: string[] }
+type QuotaName = "mappings" | "routes" | "destinations";
+type QuotaValues = Record<QuotaName, number>;
+export interface Cluster {
+  name: string;
+  description: string;
+  sourceRanges: string[];
+  egressIps: string[];
+  excludableDestinations?: string[];
+  quotas?: Partial<QuotaValues>;
+  effectiveQuotas?: QuotaValues;
+  usage?: QuotaValues;
+}
+const QUOTA_NAMES: QuotaName[] = ["mappings", "routes", "destinations"];
 interface GatewayState { name: string; role: string; appliedRevision: number; inSync: boolean; lastApply: Parameters<typeof formatApply>[0] }
 interface ClusterStatus { cluster: string; revision: number; mappings: number; routes: number; gateways: GatewayState[] }
 
 /** Repeated options and comma-separated values both make a list. */
 export function splitList(values: string[] | undefined): string[] | undefined {
   return values?.flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
+}
+
+/** --quota NAME=N (or NAME=default) applied to the current overrides. */
+export function applyQuotaOptions(current: Partial<QuotaValues>, options: string[] | undefined): Partial<QuotaValues> {
+  const quotas = { ...current };
+  for (const option of splitList(options) ?? []) {
+    const match = /^(mappings|routes|destinations)=(default|\d{1,7})$/.exec(option);
+    if (!match) throw new UsageError(`--quota ${JSON.stringify(option)}: use mappings=N, routes=N or destinations=N (or NAME=default)`, CLUSTERS_USAGE);
+    const name = match[1] as QuotaName;
+    if (match[2] === "default") delete quotas[name];
+    else quotas[name] = Number(match[2]);
+  }
+  return quotas;
+}
+
+/** "used of limit" per quota; an override of the daemon's default is marked "(set)". */
+export function formatQuotas(cluster: Cluster): string {
+  if (!cluster.effectiveQuotas || !cluster.usage) return "-";
+  const { effectiveQuotas: limits, usage } = cluster;
+  return QUOTA_NAMES.map((name) => `${name} ${usage[name]} of ${limits[name]}${cluster.quotas?.[name] === undefined ? "" : " (set)"}`).join(", ");
 }
 
 export function formatClusters(clusters: Cluster[]): string {
@@ -44,6 +82,8 @@ export function formatCluster(cluster: Cluster, status: ClusterStatus): string {
     ["description", cluster.description || "-"],
     ["source ranges", list(cluster.sourceRanges)],
     ["egress IPs", list(cluster.egressIps)],
+    ["excludable", list(cluster.excludableDestinations)],
+    ["quotas", formatQuotas(cluster)],
     ["mappings", String(status.mappings)],
     ["routes", String(status.routes)],
     ["revision", String(status.revision)],
@@ -58,6 +98,7 @@ export async function clustersCommand(args: string[], io: CliIo): Promise<number
   const path = (name: string) => `/v1/clusters/${encodeURIComponent(name)}`;
   const sourceRanges = splitList(values["source-range"]);
   const egressIps = splitList(values["egress-ip"]);
+  const excludable = splitList(values["excludable-destination"]);
   switch (sub) {
     case "list": {
       positionals(pos, [], CLUSTERS_USAGE);
@@ -75,8 +116,11 @@ export async function clustersCommand(args: string[], io: CliIo): Promise<number
     }
     case "create": {
       const [name] = positionals(pos, ["NAME"], CLUSTERS_USAGE);
+      const quotas = applyQuotaOptions({}, values.quota);
       const body = {
         name, sourceRanges: sourceRanges ?? [], egressIps: egressIps ?? [],
+        ...(excludable ? { excludableDestinations: excludable } : {}),
+        ...(Object.keys(quotas).length > 0 ? { quotas } : {}),
         ...(values.description !== undefined ? { description: values.description } : {}),
       };
       const created = await connect(values, io.env).call<Cluster>("POST", `/v1/clusters${wait}`, body);
@@ -85,16 +129,18 @@ export async function clustersCommand(args: string[], io: CliIo): Promise<number
     }
     case "update": {
       const [name = ""] = positionals(pos, ["NAME"], CLUSTERS_USAGE);
-      if (!sourceRanges && !egressIps && values.description === undefined) {
-        throw new UsageError("update needs --source-range, --egress-ip or --description", CLUSTERS_USAGE);
+      if (!sourceRanges && !egressIps && !excludable && !values.quota && values.description === undefined) {
+        throw new UsageError("update needs --source-range, --egress-ip, --excludable-destination, --quota or --description", CLUSTERS_USAGE);
       }
       const api = connect(values, io.env);
-      // PUT replaces both lists: start from the current ones so that an option not given keeps its list.
+      // PUT replaces everything: start from the current state so that an option not given keeps its value.
       const current = await api.call<Cluster>("GET", path(name));
       const body = {
         description: values.description ?? current.description,
         sourceRanges: sourceRanges ?? current.sourceRanges,
         egressIps: egressIps ?? current.egressIps,
+        excludableDestinations: excludable ?? current.excludableDestinations ?? [],
+        quotas: applyQuotaOptions(current.quotas ?? {}, values.quota),
       };
       const updated = await api.call<Cluster>("PUT", `${path(name)}${wait}`, body);
       out(updated, `updated cluster ${updated.name}\n${formatClusters([updated])}`);

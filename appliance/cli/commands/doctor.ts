@@ -1,6 +1,6 @@
 import { execa } from "execa";
 import { readFileSync, statSync } from "node:fs";
-import { loadConfig } from "../../config/load.js";
+import { loadConfig, tokenWeakness } from "../../config/load.js";
 import type { Config } from "../../config/schema.js";
 import { errorMessage } from "../../errors.js";
 import type { ApiClient } from "../api-client.js";
@@ -68,9 +68,11 @@ function configCheck(configPath: string): { check: Check; config?: Config } {
 function secretFileCheck(host: DoctorHost, name: string, path: string): Check {
   const s = host.stat(path);
   if (!s) return { check: name, status: "fail", detail: `${path} does not exist or cannot be read` };
-  const length = host.readText(path)?.trim().length ?? 0;
+  const text = host.readText(path)?.trim() ?? "";
   const mode = (s.mode & 0o777).toString(8).padStart(4, "0");
-  if (length < 32) return { check: name, status: "fail", detail: `${path} holds ${length} characters; at least 32 are needed` };
+  if (text.length < 32) return { check: name, status: "fail", detail: `${path} holds ${text.length} characters; at least 32 are needed` };
+  const weakness = tokenWeakness(text);
+  if (weakness) return { check: name, status: "fail", detail: `${path} is too easy to guess: it ${weakness}` };
   if ((s.mode & 0o077) !== 0) return { check: name, status: "warn", detail: `${path} is mode ${mode}: readable by group or others; chmod 600 ${path}` };
   if (s.uid !== 0) return { check: name, status: "warn", detail: `${path} is mode ${mode} but owned by uid ${s.uid}, not root` };
   return { check: name, status: "ok", detail: `${path}: mode ${mode}, owner root` };
@@ -152,7 +154,8 @@ export async function runDoctor(host: DoctorHost, configPath: string, api: ApiCl
   const { check, config } = configCheck(configPath);
   const checks: Check[] = [check];
   if (config) {
-    checks.push(secretFileCheck(host, "admin token file", config.api.adminTokenFile));
+    if (config.api.adminTokenFile !== undefined) checks.push(secretFileCheck(host, "admin token file", config.api.adminTokenFile));
+    for (const entry of config.api.adminTokens) checks.push(secretFileCheck(host, `admin token file (${entry.name})`, entry.file));
     if (config.ha) checks.push(secretFileCheck(host, "peer TLS private key", config.ha.tls.key));
   }
   checks.push(forwardingCheck(host, "net.ipv4.ip_forward", config));

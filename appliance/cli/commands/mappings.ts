@@ -3,7 +3,7 @@ import { parse as parseYaml } from "yaml";
 import { AppError, errorMessage } from "../../errors.js";
 import { connect } from "../connection.js";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, parseCommandArgs, positionals, UsageError, type CliIo } from "../io.js";
-import { list, printJson, table } from "../output.js";
+import { escapeControl, list, printJson, table } from "../output.js";
 
 export const MAPPINGS_USAGE = `usage:
   egw mappings list CLUSTER
@@ -73,7 +73,7 @@ export function formatPlan(plan: MappingPlan): string {
     ...plan.added.map((m) => `+ ${m.name.padEnd(width)}  ${describeMapping(m)}`),
     ...plan.changed.map(({ before, after }) => `~ ${after.name.padEnd(width)}  ${describeMapping(after)}  (was ${describeMapping(before)})`),
     ...plan.removed.map((m) => `- ${m.name.padEnd(width)}  ${describeMapping(m)}`),
-  ];
+  ].map(escapeControl);
   const summary = `${plan.added.length} to add, ${plan.changed.length} to change, ${plan.removed.length} to remove, ${plan.unchanged} unchanged`;
   return `${lines.length > 0 ? `${lines.join("\n")}\n` : ""}${summary}\n`;
 }

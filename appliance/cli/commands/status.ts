@@ -41,7 +41,7 @@ export function formatStatus(status: SystemStatus): string {
     ["version", status.version],
     ["revision", `${status.revision} (${sync})`],
     ["last apply", formatApply(status.lastApply)],
-    ["warnings", status.warnings.length === 0 ? "none" : status.warnings.join("\n            ")],
+    ["warnings", status.warnings.length === 0 ? "none" : status.warnings],
   ]);
   if (status.peers.length > 0) {
     text += `\n${table(["PEER", "APPLIED", "IN SYNC", "REPLICATION"],

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ADMIN_TOKEN, erp, expectProblem, expectStatus, Harness, tenants } from "./harness.js";
+import type { Follower } from "../../../appliance/replication/follower.js";
+import type { PeerClient } from "../../../appliance/replication/peer-client.js";
+import { ADMIN_TOKEN, ALICE_TOKEN, BODY_LIMIT, erp, expectProblem, expectStatus, Harness, tenants } from "./harness.js";
 
 describe("API authentication", () => {
   const rejected: [string, Record<string, string>][] = [
@@ -55,6 +57,7 @@ describe("API authorization", () => {
     ["GET", "/v1/clusters"],
     ["POST", "/v1/clusters", { name: "gamma" }],
     ["PUT", "/v1/clusters/alpha", { sourceRanges: ["10.0.0.0/8"], egressIps: ["203.0.113.10", "203.0.113.20"] }],
+    ["PUT", "/v1/clusters/alpha", { sourceRanges: ["10.244.0.0/16", "fd00:10:244::/48"], egressIps: ["203.0.113.10", "203.0.113.11", "2001:db8::10"], excludableDestinations: ["0.0.0.0/0"], quotas: { mappings: 1_000_000 } }],
     ["DELETE", "/v1/clusters/alpha?cascade=true"],
     ["GET", "/v1/clusters/alpha/tokens"],
     ["POST", "/v1/clusters/alpha/tokens", { description: "self-issued" }],
@@ -133,5 +136,147 @@ describe("API authorization", () => {
     }
     await expectStatus(await h.admin("POST", "/v1/clusters/beta/mappings", { name: "web", sourceCidr: "10.245.1.0/24", egressIp: "203.0.113.20" }), 201);
     await expectStatus(await h.admin("POST", "/v1/clusters/beta/routes", { prefix: "10.245.1.0/24", via: "172.31.0.21" }), 201);
+  });
+});
+
+describe("API authentication: the 401 challenge", () => {
+  it("names the Bearer scheme and realm when no token is sent", async () => {
+    const h = new Harness();
+    const response = await h.raw("/v1/egress-ips");
+    assert.equal(response.headers.get("www-authenticate"), 'Bearer realm="egw"');
+    await expectProblem(response, 401, "unauthorized");
+  });
+
+  it("adds error=\"invalid_token\" when a token was sent but is unknown or revoked", async () => {
+    const { h, alpha } = await tenants();
+    const unknown = await h.as("egw_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "GET", "/v1/clusters/alpha");
+    assert.equal(unknown.headers.get("www-authenticate"), 'Bearer realm="egw", error="invalid_token"');
+    await expectStatus(await h.admin("DELETE", `/v1/clusters/alpha/tokens/${alpha.id}`), 200);
+    const revoked = await h.as(alpha.token, "GET", "/v1/clusters/alpha");
+    assert.equal(revoked.headers.get("www-authenticate"), 'Bearer realm="egw", error="invalid_token"');
+  });
+
+  it("answers a header of another scheme with the plain challenge", async () => {
+    const h = new Harness();
+    const response = await h.raw("/v1/egress-ips", { headers: { authorization: "Basic YWRtaW46YWRtaW4=" } });
+    assert.equal(response.headers.get("www-authenticate"), 'Bearer realm="egw"');
+  });
+
+  it("leaves /healthz and /readyz open", async () => {
+    const h = new Harness();
+    await expectStatus(await h.raw("/healthz"), 200);
+    await expectStatus(await h.raw("/readyz"), 503);
+  });
+});
+
+describe("API authentication: named admin tokens", () => {
+  it("accepts each named admin token and audits its writes as admin:<name>, the single token file's as admin", async () => {
+    const h = new Harness();
+    await expectStatus(await h.as(ALICE_TOKEN, "POST", "/v1/egress-ips", { address: "203.0.113.10" }), 201);
+    await expectStatus(await h.admin("POST", "/v1/egress-ips", { address: "203.0.113.11" }), 201);
+    assert.deepEqual(h.audit().map((a) => a.actor), ["admin:alice", "admin"]);
+  });
+
+  it("gives a named admin token every admin right", async () => {
+    const { h } = await tenants();
+    for (const path of ["/v1/egress-ips", "/v1/clusters", "/v1/status", "/v1/clusters/alpha/tokens", "/v1/clusters/beta/mappings"]) {
+      await expectStatus(await h.as(ALICE_TOKEN, "GET", path), 200);
+    }
+  });
+});
+
+describe("API authentication: failed-authentication limit per client address", () => {
+  const bad = "egw_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+
+  it("answers a burst of bad tokens with 429 and Retry-After, even a good token from that address, while other addresses still get in", async () => {
+    const { h } = await tenants(new Harness({ authFailures: { max: 20, windowMs: 60_000 } }));
+    for (let i = 0; i < 20; i++) {
+      await expectProblem(await h.call("GET", "/v1/clusters", { token: bad, from: "192.0.2.66" }), 401, "unauthorized");
+    }
+    const limited = await h.call("GET", "/v1/clusters", { token: bad, from: "192.0.2.66" });
+    assert.equal(limited.headers.get("retry-after"), "60");
+    const problem = await expectProblem(limited, 429, "rate-limited");
+    assert.match(problem.detail, /192\.0\.2\.66/);
+    // The token is not even looked at: the admin's own token from that address waits too.
+    await expectProblem(await h.call("GET", "/v1/clusters", { token: ADMIN_TOKEN, from: "192.0.2.66" }), 429, "rate-limited");
+    await expectStatus(await h.call("GET", "/v1/clusters", { token: ADMIN_TOKEN, from: "192.0.2.77" }), 200);
+    h.now += 30_000;
+    assert.equal((await h.call("GET", "/v1/clusters", { token: ADMIN_TOKEN, from: "192.0.2.66" })).headers.get("retry-after"), "30");
+    h.now += 30_000;
+    await expectStatus(await h.call("GET", "/v1/clusters", { token: ADMIN_TOKEN, from: "192.0.2.66" }), 200);
+  });
+
+  it("counts an IPv6 client by its /64, so rotating addresses within it does not help", async () => {
+    const h = new Harness({ authFailures: { max: 3, windowMs: 60_000 } });
+    for (const suffix of ["1", "2", "3"]) await expectProblem(await h.call("GET", "/v1/clusters", { token: bad, from: `2001:db8:7:7::${suffix}` }), 401, "unauthorized");
+    await expectProblem(await h.call("GET", "/v1/clusters", { token: ADMIN_TOKEN, from: "2001:db8:7:7::99" }), 429, "rate-limited");
+    await expectStatus(await h.call("GET", "/v1/clusters", { token: ADMIN_TOKEN, from: "2001:db8:7:8::1" }), 200);
+  });
+
+  it("counts the unix socket (no remote address) as one client", async () => {
+    const h = new Harness({ authFailures: { max: 2, windowMs: 60_000 } });
+    await expectProblem(await h.as(bad, "GET", "/v1/clusters"), 401, "unauthorized");
+    await expectProblem(await h.as(bad, "GET", "/v1/clusters"), 401, "unauthorized");
+    const problem = await expectProblem(await h.admin("GET", "/v1/clusters"), 429, "rate-limited");
+    assert.match(problem.detail, /unix socket/);
+  });
+
+  it("does not count requests that send no credentials (they guess nothing)", async () => {
+    const h = new Harness({ authFailures: { max: 2, windowMs: 60_000 } });
+    for (let i = 0; i < 5; i++) await expectProblem(await h.raw("/v1/clusters"), 401, "unauthorized");
+    await expectStatus(await h.admin("GET", "/v1/clusters"), 200);
+  });
+});
+
+describe("API rate limit per cluster token", () => {
+  it("answers a cluster token over its bucket with 429 rate-limited and Retry-After, other tokens and admins unaffected", async () => {
+    const { h, alpha, beta } = await tenants(new Harness({ rateLimit: { requestsPerSecond: 1, burst: 3 } }));
+    for (let i = 0; i < 3; i++) await expectStatus(await h.as(alpha.token, "GET", "/v1/clusters/alpha/mappings"), 200);
+    const limited = await h.as(alpha.token, "GET", "/v1/clusters/alpha/mappings");
+    assert.equal(limited.headers.get("retry-after"), "1");
+    const problem = await expectProblem(limited, 429, "rate-limited");
+    assert.match(problem.detail, new RegExp(`token ${alpha.id} of cluster alpha`));
+    assert.equal(problem.retryAfterSeconds, 1);
+    await expectStatus(await h.as(beta.token, "GET", "/v1/clusters/beta/mappings"), 200);
+    for (let i = 0; i < 20; i++) await expectStatus(await h.admin("GET", "/v1/clusters/alpha/mappings"), 200);
+    h.now += 1_000;
+    await expectStatus(await h.as(alpha.token, "GET", "/v1/clusters/alpha/mappings"), 200);
+  });
+
+  it("gives Retry-After in whole seconds, at least 1", async () => {
+    const { h, alpha } = await tenants(new Harness({ rateLimit: { requestsPerSecond: 0.25, burst: 1 } }));
+    await expectStatus(await h.as(alpha.token, "GET", "/v1/clusters/alpha"), 200);
+    assert.equal((await h.as(alpha.token, "GET", "/v1/clusters/alpha")).headers.get("retry-after"), "4");
+    h.now += 3_500;
+    assert.equal((await h.as(alpha.token, "GET", "/v1/clusters/alpha")).headers.get("retry-after"), "1");
+  });
+});
+
+describe("API authentication comes before the body limit and the leader forwarding", () => {
+  it("answers an unauthenticated over-limit body with 401, not 413: the body is never read", async () => {
+    const { h } = await tenants();
+    const response = await h.unchanged(() => h.call("PUT", "/v1/clusters/alpha/mappings",
+      { token: "egw_CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC", body: { mappings: [], padding: "y".repeat(BODY_LIMIT * 2) } }));
+    await expectProblem(response, 401, "unauthorized");
+  });
+
+  it("never forwards an unauthenticated write to the leader, and forwards an authenticated one", async () => {
+    const { h } = await tenants();
+    const forwarded: string[] = [];
+    const leader = {
+      name: "gw-leader",
+      forward: async (method: string, path: string) => {
+        forwarded.push(`${method} ${path}`);
+        return new Response(JSON.stringify({ mappings: [], revision: 1 }), { status: 200, headers: { "content-type": "application/json" } });
+      },
+    } as unknown as PeerClient;
+    h.deps.ha = {
+      follower: {} as Follower, isLeader: () => false, leader: () => leader,
+      replicate: async () => [], handover: async () => ({ from: "gw-test", role: "backup" }),
+    };
+    await expectProblem(await h.call("PUT", "/v1/clusters/alpha/mappings", { token: "egw_DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD", body: { mappings: [] } }), 401, "unauthorized");
+    assert.deepEqual(forwarded, []);
+    await expectStatus(await h.admin("PUT", "/v1/clusters/alpha/mappings", { mappings: [] }), 200);
+    assert.deepEqual(forwarded, ["PUT /v1/clusters/alpha/mappings"]);
   });
 });

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parsePrefix } from "../../../appliance/net/cidr.js";
 import * as rows from "../../../appliance/store/rows.js";
-import { ADMIN_TOKEN, BODY_LIMIT, erp, expectProblem, expectStatus, reasonFor, tenants } from "./harness.js";
+import { ADMIN_TOKEN, BODY_LIMIT, erp, expectProblem, expectStatus, grantExclusions, Harness, reasonFor, tenants } from "./harness.js";
 
 describe("bad input: malformed JSON (400)", () => {
   const bodies = ['{"address": "203.0.113.9"', "{address: '203.0.113.9'}", '{"address": "203.0.113.9",}', "not json at all", "{}}"];
@@ -307,6 +307,121 @@ describe("bad input: what the cluster does not own (403 not-owned)", () => {
     const response = await h.unchanged(() => h.as(alpha.token, "POST", "/v1/clusters/alpha/routes", { prefix: "10.245.0.0/24", via: "172.31.0.11" }));
     const problem = await expectProblem(response, 403, "not-owned", "prefix");
     assert.match(problem.detail, /10\.245\.0\.0\/24/);
+  });
+});
+
+describe("bad input: overlapping or duplicate prefixes within one list (422)", () => {
+  const cases: [string, string, unknown, string, string][] = [
+    ["overlapping destinations", "/v1/clusters/alpha/mappings", erp({ destinations: ["10.0.0.0/8", "10.1.0.0/16"] }), "destinations.1", "overlaps destinations.0 (10.0.0.0/8)"],
+    ["duplicate destinations", "/v1/clusters/alpha/mappings", erp({ destinations: ["192.0.2.0/24", "192.0.2.0/24"] }), "destinations.1", "overlaps destinations.0 (192.0.2.0/24)"],
+    ["overlapping excluded destinations", "/v1/clusters/alpha/mappings", erp({ excludedDestinations: ["10.1.0.0/16", "10.1.2.0/24"] }), "excludedDestinations.1", "overlaps excludedDestinations.0 (10.1.0.0/16)"],
+    ["overlapping excludable destinations of a cluster", "/v1/clusters", { name: "gamma", excludableDestinations: ["10.0.0.0/8", "10.0.0.0/8"] }, "excludableDestinations.1", "overlaps excludableDestinations.0 (10.0.0.0/8)"],
+  ];
+  for (const [what, path, body, field, reason] of cases) {
+    it(`refuses ${what} with 422 at ${field}, changing nothing`, async () => {
+      const { h } = await tenants();
+      await grantExclusions(h, "alpha", ["10.0.0.0/8"]);
+      const problem = await expectProblem(await h.unchanged(() => h.admin("POST", path, body)), 422, "validation-failed", field);
+      assert.equal(reasonFor(problem, field), reason);
+    });
+  }
+
+  it("refuses overlapping destinations inside a set with 422 at mappings.N.destinations.M, changing nothing", async () => {
+    const { h, alpha } = await tenants();
+    const response = await h.unchanged(() => h.as(alpha.token, "PUT", "/v1/clusters/alpha/mappings",
+      { mappings: [{ name: "ok", sourceCidr: "10.244.9.0/24", egressIp: "203.0.113.11" }, erp({ destinations: ["198.51.100.0/24", "198.51.100.128/25"] })] }));
+    await expectProblem(response, 422, "validation-failed", "mappings.1.destinations.1");
+  });
+});
+
+describe("bad input: control characters in labels (422)", () => {
+  it("refuses a label value with an escape sequence or a C1 control, changing nothing", async () => {
+    const { h, alpha } = await tenants();
+    for (const value of ["\u001b]0;owned\u0007", "\u009b2J"]) {
+      const response = await h.unchanged(() => h.as(alpha.token, "POST", "/v1/clusters/alpha/mappings", erp({ labels: { app: value } })));
+      await expectProblem(response, 422, "validation-failed", "labels.app");
+    }
+  });
+});
+
+describe("bad input: quota overrides out of range (422)", () => {
+  for (const quotas of [{ mappings: 0 }, { routes: 1_000_001 }, { destinations: 1.5 }]) {
+    it(`refuses quotas ${JSON.stringify(quotas)} with 422, changing nothing`, async () => {
+      const { h } = await tenants();
+      const response = await h.unchanged(() => h.admin("PUT", "/v1/clusters/beta", { sourceRanges: ["10.245.0.0/16"], egressIps: ["203.0.113.20"], quotas }));
+      await expectProblem(response, 422, "validation-failed", `quotas.${Object.keys(quotas)[0]}`);
+    });
+  }
+});
+
+describe("bad input: exclusions the admin did not grant (403 not-owned)", () => {
+  for (const excluded of ["0.0.0.0/0", "10.0.0.0/7", "192.0.2.0/24"]) {
+    it(`refuses excluding ${excluded} outside the grant 10.0.0.0/8, changing nothing`, async () => {
+      const { h, alpha } = await tenants();
+      await grantExclusions(h, "alpha", ["10.0.0.0/8"]);
+      const post = await h.unchanged(() => h.as(alpha.token, "POST", "/v1/clusters/alpha/mappings", erp({ excludedDestinations: [excluded] })));
+      await expectProblem(post, 403, "not-owned", "excludedDestinations.0");
+      const put = await h.unchanged(() => h.as(alpha.token, "PUT", "/v1/clusters/alpha/mappings", { mappings: [erp({ excludedDestinations: [excluded] })] }));
+      await expectProblem(put, 403, "not-owned", "mappings.0.excludedDestinations.0");
+    });
+  }
+});
+
+describe("bad input: over the cluster's quota (403 quota-exceeded)", () => {
+  const quotas = { mappings: 1, routes: 1, destinations: 1 };
+  const cases: [string, string, string, unknown, string][] = [
+    ["a mapping set", "PUT", "/v1/clusters/alpha/mappings", { mappings: [erp(), { name: "crm", sourceCidr: "10.244.2.0/24", egressIp: "203.0.113.11" }] }, "quotas.mappings"],
+    ["a mapping's destinations", "POST", "/v1/clusters/alpha/mappings", erp({ destinations: ["192.0.2.0/24", "198.51.100.0/24"] }), "quotas.destinations"],
+    ["a route set", "PUT", "/v1/clusters/alpha/routes", { routes: [{ prefix: "10.244.1.0/24", via: "172.31.0.11" }, { prefix: "10.244.2.0/24", via: "172.31.0.12" }] }, "quotas.routes"],
+  ];
+  for (const [what, method, path, body, field] of cases) {
+    it(`refuses ${what} over the quota, naming ${field}, changing nothing`, async () => {
+      const { h, alpha } = await tenants(new Harness({ quotas }));
+      const problem = await expectProblem(await h.unchanged(() => h.as(alpha.token, method, path, body)), 403, "quota-exceeded", field);
+      assert.equal(problem.quota.limit, 1);
+      assert.equal(problem.quota.requested, 2);
+    });
+  }
+});
+
+describe("bad input: too many requests (429 rate-limited, with Retry-After)", () => {
+  it("refuses a write from an address after too many failed authentications, without checking its token, changing nothing", async () => {
+    const { h } = await tenants(new Harness({ authFailures: { max: 3, windowMs: 10_000 } }));
+    for (let i = 0; i < 3; i++) await h.call("GET", "/v1/egress-ips", { token: "egw_wrong-wrong-wrong-wrong-wrong-wrong-wrong", from: "198.51.100.9" });
+    const response = await h.unchanged(() => h.call("POST", "/v1/egress-ips", { token: ADMIN_TOKEN, body: { address: "203.0.113.99" }, from: "198.51.100.9" }));
+    assert.equal(response.headers.get("retry-after"), "10");
+    await expectProblem(response, 429, "rate-limited");
+  });
+
+  it("refuses a write of a cluster token over its rate, changing nothing", async () => {
+    const { h, alpha } = await tenants(new Harness({ rateLimit: { requestsPerSecond: 1, burst: 1 } }));
+    await expectStatus(await h.as(alpha.token, "GET", "/v1/clusters/alpha/mappings"), 200);
+    const response = await h.unchanged(() => h.as(alpha.token, "PUT", "/v1/clusters/alpha/mappings", { mappings: [erp()] }));
+    assert.equal(response.headers.get("retry-after"), "1");
+    await expectProblem(response, 429, "rate-limited");
+  });
+
+  it("refuses a second whole-set PUT while the cluster's first is in flight, changing nothing", async () => {
+    const { h, alpha } = await tenants();
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const text = new TextEncoder().encode(JSON.stringify({ mappings: [erp()] }));
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(text.slice(0, 3));
+        await gate;
+        controller.enqueue(text.slice(3));
+        controller.close();
+      },
+    });
+    const first = h.app.request("/v1/clusters/alpha/mappings", { method: "PUT", body, duplex: "half",
+      headers: { authorization: `Bearer ${alpha.token}`, "content-type": "application/json" } } as RequestInit);
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    const second = await h.unchanged(() => h.as(alpha.token, "PUT", "/v1/clusters/alpha/mappings", { mappings: [] }));
+    assert.equal(second.headers.get("retry-after"), "1");
+    await expectProblem(second, 429, "rate-limited");
+    release();
+    await expectStatus(await first, 200);
   });
 });
 

@@ -3,6 +3,9 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { erp, expectProblem, expectStatus, Harness, reasonFor, tenants } from "./harness.js";
 
+const DEFAULT_QUOTAS = { mappings: 10_000, routes: 10_000, destinations: 100_000 };
+const NO_USAGE = { mappings: 0, routes: 0, destinations: 0 };
+
 async function withEgressIps(...addresses: string[]): Promise<Harness> {
   const h = new Harness();
   for (const address of addresses) await expectStatus(await h.admin("POST", "/v1/egress-ips", { address }), 201);
@@ -17,10 +20,12 @@ describe("/v1/clusters", () => {
       sourceRanges: ["FD00:10:244::/48", "10.244.0.0/16"], egressIps: ["2001:DB8::10", "203.0.113.10"],
     });
     const body = await expectStatus(response, 201);
-    assert.deepEqual(body, {
+    const stored = {
       name: "prod-eu1", description: "EU production",
       sourceRanges: ["10.244.0.0/16", "fd00:10:244::/48"], egressIps: ["203.0.113.10", "2001:db8::10"],
-    });
+      excludableDestinations: [], quotas: {},
+    };
+    assert.deepEqual(body, { ...stored, effectiveQuotas: DEFAULT_QUOTAS, usage: NO_USAGE });
     assert.equal(response.headers.get("Egw-Revision"), "3");
     assert.deepEqual(await expectStatus(await h.admin("GET", "/v1/clusters/prod-eu1"), 200), body);
     assert.deepEqual(await expectStatus(await h.admin("GET", "/v1/clusters"), 200), { clusters: [body] });
@@ -28,13 +33,16 @@ describe("/v1/clusters", () => {
     assert.equal(audit?.action, "create");
     assert.equal(audit?.resource, "clusters/prod-eu1");
     assert.equal(audit?.actor, "admin");
-    assert.deepEqual(JSON.parse(audit?.after ?? "null"), body);
+    assert.deepEqual(JSON.parse(audit?.after ?? "null"), stored, "the audit records what is stored, not this gateway's view of it");
   });
 
-  it("creates a cluster with no grants when they are left out", async () => {
+  it("creates a cluster with no grants, no exclusions and the default quotas when they are left out", async () => {
     const h = new Harness();
     const body = await expectStatus(await h.admin("POST", "/v1/clusters", { name: "bare" }), 201);
-    assert.deepEqual(body, { name: "bare", description: "", sourceRanges: [], egressIps: [] });
+    assert.deepEqual(body, {
+      name: "bare", description: "", sourceRanges: [], egressIps: [], excludableDestinations: [], quotas: {},
+      effectiveQuotas: DEFAULT_QUOTAS, usage: NO_USAGE,
+    });
   });
 
   it("refuses a source range that overlaps another cluster's with 409 overlap naming that cluster, changing nothing", async () => {
@@ -54,7 +62,10 @@ describe("/v1/clusters", () => {
       description: "moved", sourceRanges: ["10.246.0.0/16"], egressIps: ["203.0.113.11", "203.0.113.30"],
     });
     const body = await expectStatus(response, 200);
-    assert.deepEqual(body, { name: "alpha", description: "moved", sourceRanges: ["10.246.0.0/16"], egressIps: ["203.0.113.11", "203.0.113.30"] });
+    assert.deepEqual(body, {
+      name: "alpha", description: "moved", sourceRanges: ["10.246.0.0/16"], egressIps: ["203.0.113.11", "203.0.113.30"],
+      excludableDestinations: [], quotas: {}, effectiveQuotas: DEFAULT_QUOTAS, usage: NO_USAGE,
+    });
     assert.equal(h.revision(), before + 1);
     assert.equal(response.headers.get("Egw-Revision"), String(before + 1));
     const audit = h.audit().at(-1);

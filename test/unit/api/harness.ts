@@ -9,6 +9,8 @@ import { Gauge, Registry } from "prom-client";
 import { createApp, API_VERSION } from "../../../api/app.js";
 import type { ApiDeps } from "../../../api/context.js";
 import { AppError } from "../../../appliance/errors.js";
+import type { Quotas } from "../../../appliance/model.js";
+import { DEFAULT_CLUSTER_QUOTAS } from "../../../appliance/service/quotas.js";
 import { MIGRATIONS_DIR } from "../../../appliance/paths.js";
 import type { ApplyReport } from "../../../appliance/reconcile/reconciler.js";
 import { StaticOwnAddresses } from "../../../appliance/service/own-addresses.js";
@@ -21,6 +23,8 @@ import { Store } from "../../../appliance/store/store.js";
 export type Body = any;
 
 export const ADMIN_TOKEN = "admin-token-0123456789abcdef0123456789abcdef";
+/** A named admin token (api.adminTokens), audited as admin:alice. */
+export const ALICE_TOKEN = "alice-token-Zq7vT2mR9xK4pL8wN3bH6cJ1dF5gS0aY";
 export const OWN_ADDRESSES = ["203.0.113.1", "172.31.0.1", "2001:db8::1"];
 export const BODY_LIMIT = 64 * 1024;
 export const WAIT_TIMEOUT_MS = 5_000;
@@ -62,6 +66,13 @@ export class FakeDataplane {
   }
 }
 
+/** Daemon settings a test may change from their defaults. */
+export interface HarnessOptions {
+  quotas?: Partial<Quotas>;
+  rateLimit?: ApiDeps["rateLimit"];
+  authFailures?: ApiDeps["authFailures"];
+}
+
 export interface CallOptions {
   token?: string | undefined;
   /** A value is sent as JSON; a string is sent as is (for malformed bodies). */
@@ -69,6 +80,8 @@ export interface CallOptions {
   headers?: Record<string, string>;
   /** Real HTTP/1.1 clients always send Content-Length for a fixed body; leave it out only on purpose. */
   omitContentLength?: boolean;
+  /** The client's address as the Node server would report it; left out, the request has no socket (like the unix socket). */
+  from?: string;
 }
 
 /** One row per table, every column, in a stable order; BLOBs as hex so diffs are readable. */
@@ -84,8 +97,10 @@ export class Harness {
   readonly app: ReturnType<typeof createApp>;
   /** Revisions the store announced as committed, in order (what would trigger the data plane). */
   readonly commits: number[] = [];
+  /** The limiters' clock, in milliseconds; tests move it by hand. */
+  now = 1_000_000;
 
-  constructor() {
+  constructor(options: HarnessOptions = {}) {
     this.db = openDatabase(":memory:");
     migrate(this.db, readMigrations(MIGRATIONS_DIR));
     this.store = new Store(this.db);
@@ -96,7 +111,7 @@ export class Harness {
     const store = this.store;
     this.deps = {
       store,
-      adminToken: ADMIN_TOKEN,
+      adminTokens: [{ name: "admin", token: ADMIN_TOKEN }, { name: "alice", token: ALICE_TOKEN }],
       own: this.own,
       dataplane: {
         appliedRevision: () => dataplane.appliedRevision(),
@@ -121,6 +136,10 @@ export class Harness {
       metrics: this.metrics,
       bodyLimitBytes: BODY_LIMIT,
       waitTimeoutMs: WAIT_TIMEOUT_MS,
+      clusterQuotaDefaults: { ...DEFAULT_CLUSTER_QUOTAS, ...options.quotas },
+      rateLimit: options.rateLimit ?? { requestsPerSecond: 50, burst: 200 },
+      authFailures: options.authFailures ?? { max: 20, windowMs: 60_000 },
+      clock: () => this.now,
       log: pino({ enabled: false }),
     };
     this.app = createApp(this.deps);
@@ -141,7 +160,7 @@ export class Harness {
     }
     if (options.token !== undefined) headers["authorization"] = `Bearer ${options.token}`;
     Object.assign(headers, options.headers ?? {});
-    return this.app.request(path, { method, headers, ...(body === undefined ? {} : { body }) });
+    return this.app.request(path, { method, headers, ...(body === undefined ? {} : { body }) }, options.from === undefined ? undefined : nodeEnv(options.from));
   }
 
   admin(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response> {
@@ -187,6 +206,11 @@ export class Harness {
     assert.equal(this.dataplane.waits.length, waits, "the request must not wait on the data plane");
     return response;
   }
+}
+
+/** The bindings @hono/node-server gives a request, as far as getConnInfo reads them. */
+export function nodeEnv(remoteAddress: string): { incoming: { socket: { remoteAddress: string; remotePort: number; remoteFamily: string } } } {
+  return { incoming: { socket: { remoteAddress, remotePort: 40_000, remoteFamily: remoteAddress.includes(":") ? "IPv6" : "IPv4" } } };
 }
 
 export interface AuditRow {
@@ -272,6 +296,14 @@ export async function tenants(h: Harness = new Harness()): Promise<Tenants> {
   const alpha = await expectStatus(await h.admin("POST", "/v1/clusters/alpha/tokens", { description: "alpha automation" }), 201);
   const beta = await expectStatus(await h.admin("POST", "/v1/clusters/beta/tokens", { description: "beta automation" }), 201);
   return { h, alpha: { token: alpha.token, id: alpha.id }, beta: { token: beta.token, id: beta.id } };
+}
+
+/** Grants a cluster of the fixture excludable destinations, keeping its other grants. */
+export async function grantExclusions(h: Harness, cluster: string, excludableDestinations: string[], quotas: Record<string, number> = {}): Promise<void> {
+  const current = await expectStatus(await h.admin("GET", `/v1/clusters/${cluster}`), 200);
+  await expectStatus(await h.admin("PUT", `/v1/clusters/${cluster}`, {
+    description: current.description, sourceRanges: current.sourceRanges, egressIps: current.egressIps, excludableDestinations, quotas,
+  }), 200);
 }
 
 /** A valid mapping of cluster alpha. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { erp, expectProblem, expectStatus, tenants } from "./harness.js";
+import { erp, expectProblem, expectStatus, grantExclusions, reasonFor, tenants } from "./harness.js";
 
 const crm = { name: "crm", sourceCidr: "10.244.2.0/24", egressIp: "203.0.113.11" };
 const v6 = { name: "erp-v6", sourceCidr: "fd00:10:244:1::/64", egressIp: "2001:db8::10" };
@@ -8,10 +8,11 @@ const v6 = { name: "erp-v6", sourceCidr: "fd00:10:244:1::/64", egressIp: "2001:d
 describe("/v1/clusters/{name}/mappings", () => {
   it("replaces the whole set with PUT and answers the stored, canonical set with its revision", async () => {
     const { h } = await tenants();
+    await grantExclusions(h, "alpha", ["10.0.0.0/8"]);
     const before = h.revision();
     const response = await h.admin("PUT", "/v1/clusters/alpha/mappings", {
       mappings: [
-        erp({ destinations: ["192.0.2.0/24", "198.51.100.0/24", "192.0.2.0/24"], excludedDestinations: ["10.0.0.0/8"] }),
+        erp({ destinations: ["198.51.100.0/24", "192.0.2.0/24"], excludedDestinations: ["10.0.0.0/8"] }),
         crm,
         { ...v6, sourceCidr: "FD00:10:244:1:0::/64", egressIp: "2001:DB8:0::10" },
       ],
@@ -150,5 +151,43 @@ describe("/v1/clusters/{name}/mappings", () => {
     await expectStatus(await h.admin("PUT", "/v1/clusters/alpha/mappings", { mappings: [] }), 200);
     const betas = await expectStatus(await h.as(beta.token, "GET", "/v1/clusters/beta/mappings"), 200);
     assert.deepEqual(betas.mappings.map((m: { name: string }) => m.name), ["web"]);
+  });
+});
+
+describe("labels and descriptions hold no control characters", () => {
+  const controls: [string, string][] = [
+    ["ESC (an ANSI sequence)", "\u001b[2J"],
+    ["NUL", "a\u0000b"],
+    ["a newline", "line\nforged"],
+    ["a tab", "a\tb"],
+    ["DEL", "a\u007fb"],
+    ["C1 CSI (U+009B)", "\u009b31m"],
+    ["C1 NEL (U+0085)", "a\u0085b"],
+    ["U+0080", "\u0080"],
+    ["U+009F", "\u009f"],
+  ];
+  for (const [what, value] of controls) {
+    it(`refuses a label value with ${what} (422 naming the label), changing nothing`, async () => {
+      const { h, alpha } = await tenants();
+      const post = await h.unchanged(() => h.as(alpha.token, "POST", "/v1/clusters/alpha/mappings", erp({ labels: { app: value } })));
+      const problem = await expectProblem(post, 422, "validation-failed", "labels.app");
+      assert.equal(reasonFor(problem, "labels.app"), "must not contain control characters");
+      const put = await h.unchanged(() => h.as(alpha.token, "PUT", "/v1/clusters/alpha/mappings", { mappings: [erp({ labels: { app: value } })] }));
+      await expectProblem(put, 422, "validation-failed", "mappings.0.labels.app");
+    });
+
+    it(`refuses a description with ${what} (422), changing nothing`, async () => {
+      const { h } = await tenants();
+      await expectProblem(await h.unchanged(() => h.admin("POST", "/v1/egress-ips", { address: "203.0.113.99", description: value })),
+        422, "validation-failed", "description");
+    });
+  }
+
+  it("accepts printable unicode beyond the C1 block in labels and descriptions", async () => {
+    const { h } = await tenants();
+    const value = "Zürich 🚀 \u00a0non-breaking ©";
+    const body = await expectStatus(await h.admin("POST", "/v1/clusters/alpha/mappings", erp({ labels: { app: value } })), 201);
+    assert.equal(body.labels.app, value);
+    await expectStatus(await h.admin("POST", "/v1/egress-ips", { address: "203.0.113.99", description: value }), 201);
   });
 });

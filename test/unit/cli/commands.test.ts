@@ -15,7 +15,11 @@ const EGRESS_IPS = [
   { address: "203.0.113.10", family: 4, description: "erp", cluster: "prod-eu1" },
   { address: "2001:db8::10", family: 6, description: "", cluster: null },
 ];
-const CLUSTER = { name: "prod-eu1", description: "Production", sourceRanges: ["10.244.0.0/16"], egressIps: ["203.0.113.10"] };
+const CLUSTER = {
+  name: "prod-eu1", description: "Production", sourceRanges: ["10.244.0.0/16"], egressIps: ["203.0.113.10"],
+  excludableDestinations: ["10.0.0.0/8"], quotas: { routes: 50 },
+  effectiveQuotas: { mappings: 10_000, routes: 50, destinations: 100_000 }, usage: { mappings: 2, routes: 1, destinations: 3 },
+};
 const MAPPINGS = [
   { name: "erp", sourceCidr: "10.244.1.0/26", egressIp: "203.0.113.10", destinations: [], excludedDestinations: [], labels: { namespace: "erp" } },
   { name: "old", sourceCidr: "10.244.3.0/24", egressIp: "203.0.113.10", destinations: [], excludedDestinations: [], labels: {} },
@@ -36,6 +40,7 @@ describe("egw operator commands against a fake API on a unix socket", () => {
       "GET /v1/clusters": () => ({ status: 200, body: { clusters: [CLUSTER] } }),
       "POST /v1/clusters": (r) => ({ status: 201, body: { description: "", ...(r.body as object) } }),
       "GET /v1/clusters/prod-eu1": () => ({ status: 200, body: CLUSTER }),
+      "GET /v1/clusters/prod-eu1/status": () => ({ status: 200, body: { cluster: "prod-eu1", revision: 12, mappings: 2, routes: 1, gateways: [] } }),
       "PUT /v1/clusters/prod-eu1": (r) => ({ status: 200, body: { name: "prod-eu1", ...(r.body as object) } }),
       "DELETE /v1/clusters/prod-eu1?cascade=true": () => ({ status: 204 }),
       "GET /v1/clusters/prod-eu1/mappings": () => ({ status: 200, body: { mappings: MAPPINGS } }),
@@ -139,10 +144,30 @@ describe("egw operator commands against a fake API on a unix socket", () => {
     assert.deepEqual(last()?.body, { name: "prod-eu2", sourceRanges: ["10.245.0.0/16", "fd00:10:245::/48"], egressIps: ["203.0.113.20", "203.0.113.21"] });
     const updated = await run("clusters", "update", "prod-eu1", "--egress-ip", "203.0.113.10,203.0.113.11");
     assert.equal(updated.code, 0, updated.err);
-    assert.deepEqual(last()?.body, { description: "Production", sourceRanges: ["10.244.0.0/16"], egressIps: ["203.0.113.10", "203.0.113.11"] });
+    assert.deepEqual(last()?.body, {
+      description: "Production", sourceRanges: ["10.244.0.0/16"], egressIps: ["203.0.113.10", "203.0.113.11"],
+      excludableDestinations: ["10.0.0.0/8"], quotas: { routes: 50 },
+    }, "what is not given is kept, the excludable destinations and quota overrides included");
+    await run("clusters", "update", "prod-eu1", "--quota", "mappings=500", "--quota", "routes=default", "--excludable-destination", "10.1.0.0/16,192.0.2.0/24");
+    assert.deepEqual(last()?.body, {
+      description: "Production", sourceRanges: ["10.244.0.0/16"], egressIps: ["203.0.113.10"],
+      excludableDestinations: ["10.1.0.0/16", "192.0.2.0/24"], quotas: { mappings: 500 },
+    });
+    const bad = await run("clusters", "update", "prod-eu1", "--quota", "tokens=5");
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /--quota "tokens=5"/);
+    await run("clusters", "create", "prod-eu3", "--source-range", "10.246.0.0/16", "--quota", "routes=10", "--excludable-destination", "10.0.0.0/8");
+    assert.deepEqual(last()?.body, { name: "prod-eu3", sourceRanges: ["10.246.0.0/16"], egressIps: [], excludableDestinations: ["10.0.0.0/8"], quotas: { routes: 10 } });
     const deleted = await run("clusters", "delete", "prod-eu1", "--cascade");
     assert.equal(deleted.code, 0, deleted.err);
     assert.equal(last()?.url, "/v1/clusters/prod-eu1?cascade=true");
+  });
+
+  it("clusters show prints the excludable destinations and each quota with its usage", async () => {
+    const { code, out } = await run("clusters", "show", "prod-eu1");
+    assert.equal(code, 0);
+    assert.match(out, /^excludable +10\.0\.0\.0\/8$/m);
+    assert.match(out, /^quotas +mappings 2 of 10000, routes 1 of 50 \(set\), destinations 3 of 100000$/m);
   });
 
   it("tokens issue shows the secret once; revoke names the token", async () => {
@@ -249,7 +274,7 @@ describe("egw argument handling", () => {
       [["egress-ips"], /^egw: missing subcommand\n/],
       [["tokens", "revoke", "prod-eu1"], /^egw: missing ID\n/],
       [["mappings", "apply", "prod-eu1"], /^egw: apply needs -f FILE\n/],
-      [["clusters", "update", "prod-eu1"], /^egw: update needs --source-range, --egress-ip or --description\n/],
+      [["clusters", "update", "prod-eu1"], /^egw: update needs --source-range, --egress-ip, --excludable-destination, --quota or --description\n/],
       [["show"], /^egw: show what\? nft or keepalived\n/],
       [["status", "--description", "x"], /^egw: Unknown option '--description'/],
     ];
@@ -275,5 +300,57 @@ describe("egw argument handling", () => {
     const { code, err } = await run("check-config", "--config", "/nonexistent/egw.yaml");
     assert.equal(code, 78);
     assert.match(err, /^egw: cannot read config file \/nonexistent\/egw\.yaml/);
+  });
+});
+
+describe("egw shows what came from the API with its control characters escaped", () => {
+  const hostile = "\u001b]0;pwned\u0007\u001b[2J\u009b31mred\nforged line\u007f";
+  const escaped = "\\x1b]0;pwned\\x07\\x1b[2J\\u009b31mred\\nforged line\\x7f";
+  let api: FakeApi;
+  before(async () => {
+    api = await fakeApi({
+      "GET /v1/clusters/evil/mappings": () => ({ status: 200, body: { mappings: [{ ...MAPPINGS[0], labels: { app: hostile } }] } }),
+      "GET /v1/egress-ips": () => ({ status: 200, body: { egressIps: [{ ...EGRESS_IPS[0], description: hostile }] } }),
+      "GET /v1/status": () => ({ status: 200, body: { ...STATUS, warnings: ["first", hostile] } }),
+      "DELETE /v1/egress-ips/203.0.113.10": () => problem(409, "in-use", `used by ${hostile}`, [{ field: "x", reason: hostile }]),
+    });
+  });
+  after(() => api.close());
+
+  const run = async (...args: string[]) => {
+    const io = captureIo();
+    const code = await main([...args, ...api.flags], io);
+    return { code, out: io.out(), err: io.err() };
+  };
+  const noControls = (text: string) => assert.doesNotMatch(text.replaceAll("\n", ""), /[\u0000-\u001f\u007f-\u009f]/, JSON.stringify(text));
+
+  it("in tables (labels, descriptions)", async () => {
+    for (const args of [["mappings", "list", "evil"], ["egress-ips", "list"]]) {
+      const { code, out } = await run(...args);
+      assert.equal(code, 0);
+      noControls(out);
+      assert.ok(out.includes(escaped), out);
+      assert.equal(out.split("\n").length, 3, "no forged line");
+    }
+  });
+
+  it("in key/value output (status warnings keep one line each)", async () => {
+    const { out } = await run("status");
+    noControls(out);
+    assert.match(out, /^warnings +first$/m);
+    assert.ok(out.includes(`  ${escaped}\n`));
+  });
+
+  it("in problem details and field reasons on stderr", async () => {
+    const { code, err } = await run("egress-ips", "delete", "203.0.113.10");
+    assert.equal(code, 1);
+    noControls(err);
+    assert.ok(err.includes(`used by ${escaped}`));
+  });
+
+  it("in --json output, which stays valid JSON with the same content", async () => {
+    const { out } = await run("mappings", "list", "evil", "--json");
+    assert.doesNotMatch(out, /[\u007f-\u009f\u001b]/);
+    assert.equal(JSON.parse(out).mappings[0].labels.app, hostile);
   });
 });

@@ -51,7 +51,7 @@ describe("egw doctor", () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   const healthy: Record<string, string> = {
-    "/etc/egw/admin-token": `${"x".repeat(44)}\n`,
+    "/etc/egw/admin-token": "q3ZtWk8vR1xN5bLp0cYs7HdJ2gFm9aTe4uKo6iQw3rE=\n",
     [sys("net.ipv4.ip_forward")]: "1\n",
     [sys("net.ipv6.conf.all.forwarding")]: "1\n",
     [sys("net.ipv4.conf.all.rp_filter")]: "0\n",
@@ -100,6 +100,24 @@ describe("egw doctor", () => {
     assert.equal(byName["keepalived"]?.status, "fail");
     assert.equal(byName["conntrackd"]?.status, "fail");
     assert.equal(byName["nf_conntrack_tcp_be_liberal"]?.status, "warn");
+  });
+
+  it("checks every named admin token file, and fails one that is easy to guess", async () => {
+    const named = join(dir, "egw-named.yaml");
+    writeFileSync(named, [
+      "gateway: {name: gw1}",
+      "api: {adminTokens: [{name: alice, file: /etc/egw/alice-token}, {name: bob, file: /etc/egw/bob-token}]}",
+      "database: {path: /var/lib/egw/egw.db}",
+      "network: {inside: {interface: eth1}, outside: {interface: eth2}}",
+      "",
+    ].join("\n"));
+    const files = { ...healthy, "/etc/egw/alice-token": "Zq7vT2mR9xK4pL8wN3bH6cJ1dF5gS0aYe2uWo1Ip\n", "/etc/egw/bob-token": `${"ab".repeat(20)}\n` };
+    const checks = await runDoctor(fakeHost(files, tools), named, undefined);
+    const byName = Object.fromEntries(checks.map((c) => [c.check, c]));
+    assert.equal(byName["admin token file"], undefined, "no legacy file configured");
+    assert.equal(byName["admin token file (alice)"]?.status, "ok");
+    assert.equal(byName["admin token file (bob)"]?.status, "fail");
+    assert.match(byName["admin token file (bob)"]?.detail ?? "", /too easy to guess/);
   });
 
   it("reports an invalid config and what it cannot check without one", async () => {

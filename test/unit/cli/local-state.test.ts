@@ -29,7 +29,7 @@ describe("egw show: rendered from the config and the store, read-only", () => {
   let configPath: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "egw-show-"));
-    writeFileSync(join(dir, "admin-token"), `${"a".repeat(40)}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, "admin-token"), "Yk3vQ9pZ2mT7xW4rB8nL1cF6sH0dJ5gAe2uRt9Ko\n", { mode: 0o600 });
     configPath = join(dir, "egw.yaml");
     writeFileSync(configPath, [
       "gateway: {name: gw-a}",

@@ -217,6 +217,7 @@ describe("a write that changes nothing", () => {
     const tables = dumpReplicated(store.db);
     const outcome = store.write("admin", (tx) => replaceCluster(tx, {
       name: "prod", description: "production (eu)", sourceRanges: ["10.244.0.0/16", "fd00:10:244::/48"], egressIps: ["203.0.113.10", "203.0.113.11", "2001:db8::10"],
+      excludableDestinations: ["10.0.0.0/8"], quotas: { routes: 50 },
     }));
     assert.equal(outcome.changed, false);
     unchanged(before);

@@ -89,7 +89,10 @@ export interface Step {
   run: (store: Store) => void;
 }
 
-const PROD_GRANTS = { sourceRanges: ["10.244.0.0/16", "fd00:10:244::/48"], egressIps: ["203.0.113.10", "203.0.113.11", "2001:db8::10"] };
+const PROD_GRANTS = {
+  sourceRanges: ["10.244.0.0/16", "fd00:10:244::/48"], egressIps: ["203.0.113.10", "203.0.113.11", "2001:db8::10"],
+  excludableDestinations: ["10.0.0.0/8"], quotas: { routes: 50 },
+};
 
 /**
  * A realistic history, one store write per step: egress IPs, a cluster with ranges, tokens, two mapping

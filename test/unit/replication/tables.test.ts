@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import { MIGRATIONS_DIR } from "../../../appliance/paths.js";
 import { REPLICATED_TABLES, TABLES_BY_NAME } from "../../../appliance/replication/tables.js";
+import { readMigrations } from "../../../appliance/store/migrate.js";
 import { openStore, primaryKeyOf, tableColumns } from "./replication-helpers.js";
 
-const SQL = readFileSync(join(MIGRATIONS_DIR, "002_replication.sql"), "utf8");
+/** Every migration in order: later ones drop and redefine triggers of earlier ones. */
+const MIGRATION_SQL = readMigrations(MIGRATIONS_DIR).map((m) => ({ name: `${String(m.version).padStart(3, "0")}_${m.name}.sql`, sql: m.sql }));
 
 /** Tables that are deliberately local to one gateway. */
 const LOCAL_TABLES = ["changelog", "owned_addresses", "replication_state", "revision", "revision_epochs", "schema_migrations", "sqlite_sequence"];
@@ -93,20 +93,54 @@ function parseTriggers(sql: string): ParsedTrigger[] {
   return triggers;
 }
 
-const TRIGGERS = parseTriggers(SQL);
+/** The triggers the migrations leave in place: each file's CREATE and DROP TRIGGER statements, in order. */
+function finalTriggers(files: { name: string; sql: string }[]): ParsedTrigger[] {
+  const live = new Map<string, ParsedTrigger>();
+  for (const file of files) {
+    const created = new Map(parseTriggers(file.sql).map((t) => [t.name, t]));
+    const statements = /CREATE TRIGGER (\w+)|DROP TRIGGER (\w+);/g;
+    for (let match = statements.exec(file.sql); match; match = statements.exec(file.sql)) {
+      if (match[2] !== undefined) {
+        assert.ok(live.delete(match[2]), `${file.name} drops ${match[2]}, which no earlier migration created`);
+      } else {
+        const name = match[1] as string;
+        assert.ok(!live.has(name), `${file.name} creates ${name} twice`);
+        live.set(name, created.get(name) as ParsedTrigger);
+      }
+    }
+  }
+  return [...live.values()];
+}
 
-describe("REPLICATED_TABLES against the changelog triggers of migrations/002_replication.sql", () => {
-  it("the parser saw every CREATE TRIGGER of the file", () => {
-    const declared = SQL.match(/CREATE TRIGGER/g)?.length ?? 0;
-    assert.ok(declared > 0);
-    assert.equal(TRIGGERS.length, declared, "a trigger the parser did not understand would escape the comparison");
+const TRIGGERS = finalTriggers(MIGRATION_SQL);
+
+/** The trigger events a table's spec promises. */
+const eventsOf = (spec: (typeof REPLICATED_TABLES)[number]) => (spec.deletesStayLocal ? ["INSERT", "UPDATE"] : ["DELETE", "INSERT", "UPDATE"]);
+
+describe("REPLICATED_TABLES against the changelog triggers the migrations leave in place", () => {
+  it("the parser saw every CREATE TRIGGER of every migration", () => {
+    for (const file of MIGRATION_SQL) {
+      const declared = file.sql.match(/CREATE TRIGGER/g)?.length ?? 0;
+      assert.equal(parseTriggers(file.sql).length, declared, `${file.name}: a trigger the parser did not understand would escape the comparison`);
+    }
+    assert.ok(TRIGGERS.length > 0);
   });
 
-  it("every replicated table has exactly one AFTER INSERT, AFTER UPDATE and AFTER DELETE trigger, and no other table has any", () => {
+  it("every replicated table has exactly one AFTER INSERT, AFTER UPDATE and (unless its deletes stay local) AFTER DELETE trigger, and no other table has any", () => {
     const byTable = new Map<string, string[]>();
     for (const t of TRIGGERS) byTable.set(t.table, [...(byTable.get(t.table) ?? []), t.event]);
     assert.deepEqual([...byTable.keys()].sort(), REPLICATED_TABLES.map((s) => s.name).sort());
-    for (const [table, events] of byTable) assert.deepEqual(events.sort(), ["DELETE", "INSERT", "UPDATE"], table);
+    for (const spec of REPLICATED_TABLES) assert.deepEqual(byTable.get(spec.name)?.sort(), eventsOf(spec), spec.name);
+  });
+
+  it("audit_log deletions stay local: retention prunes each gateway's copy without flooding the changelog", () => {
+    assert.equal(TABLES_BY_NAME.get("audit_log")?.deletesStayLocal, true);
+    assert.ok(!TRIGGERS.some((t) => t.table === "audit_log" && t.event === "DELETE"));
+    const db = openStore().db;
+    db.prepare("INSERT INTO audit_log (revision, at, actor, action, resource) VALUES (1, '2020-01-01T00:00:00.000Z', 'admin', 'create', 'x')").run();
+    const before = (db.prepare("SELECT count(*) AS n FROM changelog").get() as { n: number }).n;
+    db.prepare("DELETE FROM audit_log").run();
+    assert.equal((db.prepare("SELECT count(*) AS n FROM changelog").get() as { n: number }).n, before);
   });
 
   for (const spec of REPLICATED_TABLES) {
@@ -114,7 +148,7 @@ describe("REPLICATED_TABLES against the changelog triggers of migrations/002_rep
       const triggers = TRIGGERS.filter((t) => t.table === spec.name);
 
       it("each trigger logs under the table's own name, as upsert (insert/update) or delete", () => {
-        assert.equal(triggers.length, 3);
+        assert.equal(triggers.length, eventsOf(spec).length);
         for (const t of triggers) {
           assert.equal(t.tbl, spec.name, t.name);
           assert.equal(t.op, t.event === "DELETE" ? "delete" : "upsert", t.name);
