@@ -23,6 +23,7 @@ import { checkIntegrity, openDatabase, sql, type Db } from "./store/database.js"
 import { migrate, readMigrations } from "./store/migrate.js";
 import * as rows from "./store/rows.js";
 import { startAuditRetention } from "./store/audit-retention.js";
+import { StorageHealth } from "./store/storage-health.js";
 import { Store } from "./store/store.js";
 import { ExecaRunner, type CommandRunner } from "./system/runner.js";
 import { ReloadableCredentials } from "./tls/credentials.js";
@@ -58,6 +59,8 @@ export class Daemon {
     const { applied } = migrate(db, readMigrations(MIGRATIONS_DIR));
     if (applied.length > 0) log.info({ applied }, "database migrated");
     const store = new Store(db, config.ha ? config.gateway.name : undefined);
+    const storage = new StorageHealth(config.database.path, { minFreeBytes: config.database.minFreeBytes });
+    store.on("writeResult", (error) => storage.recordWrite(error));
     this.auditRetention = startAuditRetention(db, config.audit, log.child({ component: "audit-retention" }));
     const admin = readAdminTokens(config.api);
     this.warnings.push(...admin.warnings);
@@ -140,7 +143,7 @@ export class Daemon {
         appliedRevision: () => loop.appliedRevision,
         lastReport: () => loop.lastReport,
         waitForRevision: (revision, timeoutMs) => loop.waitForRevision(revision, timeoutMs),
-        ready: () => this.firstApplyDone && loop.lastReport?.ok === true,
+        ready: () => this.firstApplyDone && loop.lastReport?.ok === true && storage.problem() === undefined,
       },
       status: () => {
         const revision = store.revision();
@@ -156,7 +159,8 @@ export class Daemon {
             name: peer.name, role: "unknown" as const, appliedRevision: peer.revision ?? 0,
             inSync: peer.revision === revision, lastApply: null, replication: peer.status,
           })),
-          warnings: [...this.warnings, ...(ha?.health.failing().map((reason) => `VRRP health failing: ${reason}`) ?? [])],
+          warnings: [...this.warnings, ...(ha?.health.failing().map((reason) => `VRRP health failing: ${reason}`) ?? []),
+            ...[storage.problem()].filter((p): p is string => p !== undefined).map((p) => `storage: ${p}`)],
         };
       },
       metrics: metrics.registry,

@@ -42,7 +42,7 @@ function resolvePaths(config: Config, base: string): Config {
         ...(config.api.tls.clientCa ? { clientCa: at(config.api.tls.clientCa) } : {}),
       },
     },
-    database: { path: at(config.database.path) },
+    database: { ...config.database, path: at(config.database.path) },
     metrics: { ...config.metrics, ...(config.metrics.tokenFile ? { tokenFile: at(config.metrics.tokenFile) } : {}) },
     ...(config.ha ? {
       ha: {

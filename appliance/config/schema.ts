@@ -93,6 +93,8 @@ export const configSchema = z.strictObject({
     }),
   database: z.strictObject({
     path: z.string().min(1).describe("SQLite database file (WAL mode; its -wal and -shm files live beside it)."),
+    minFreeBytes: z.number().int().min(0).max(1024 ** 4).default(64 * 1024 * 1024)
+      .describe("With less free space than this beside the database, /readyz answers 503 and /v1/status warns: writes are about to fail."),
   }),
   network: z.strictObject({
     inside: z.strictObject({ interface: interfaceName.describe("Interface facing the cluster nodes.") }),

@@ -29,7 +29,7 @@ export interface WriteOutcome<T> {
  * monotonic revision and appends the audit records together, so that no change exists without its
  * revision and its audit trail. Listeners learn of committed revisions after the commit.
  */
-export class Store extends EventEmitter<{ committed: [revision: number] }> {
+export class Store extends EventEmitter<{ committed: [revision: number]; writeResult: [error: unknown] }> {
   /**
    * `identity` is this gateway's name in a group: a write committed while another gateway leads (a race
    * with a step-down) is stamped with a negative epoch of its own, so it can never pass for the leader's
@@ -87,9 +87,14 @@ export class Store extends EventEmitter<{ committed: [revision: number] }> {
         }
       }).immediate();
     } catch (error) {
+      // The whole transaction failed (a full disk, an I/O error): every write of the batch is refused.
+      this.emit("writeResult", error);
       for (const item of batch) item.reject(error);
       return;
     }
+    // A write refused by the disk (not by a rule) matters to readiness even when its neighbours committed.
+    const storageFailure = results.find((r) => !r.ok && /^SQLITE_/.test(String((r.error as { code?: unknown }).code)));
+    this.emit("writeResult", storageFailure && !storageFailure.ok ? storageFailure.error : undefined);
     let newest = 0;
     batch.forEach((item, i) => {
       const result = results[i];

@@ -1,5 +1,6 @@
 import { execa } from "execa";
 import { AppError } from "../errors.js";
+import { commandSearchPath } from "./search-path.js";
 
 export interface CommandResult {
   stdout: string;
@@ -29,7 +30,7 @@ export class ExecaRunner implements CommandRunner {
       timeout: options.timeoutMs ?? 60_000,
       stripFinalNewline: false,
       // Error text is matched in places (nft "No such file"): keep it untranslated. sbin may be off a service's PATH.
-      env: { LC_ALL: "C", PATH: `${process.env["PATH"] ?? ""}:/usr/sbin:/sbin:/usr/bin:/bin` },
+      env: { LC_ALL: "C", PATH: commandSearchPath() },
     });
     const exitCode = result.exitCode ?? -1;
     if (exitCode !== 0 && !(options.okExitCodes ?? []).includes(exitCode)) {

@@ -1,5 +1,6 @@
 import { execa, type ResultPromise } from "execa";
 import type { Logger } from "pino";
+import { commandSearchPath } from "./search-path.js";
 
 export interface SupervisedSpec {
   name: string;
@@ -50,7 +51,7 @@ export class Supervisor {
     const { name, command, args } = this.spec;
     const child = execa(command, args, {
       reject: false, buffer: false, all: true, stdin: "ignore",
-      env: { PATH: `${process.env["PATH"] ?? ""}:/usr/sbin:/sbin` },
+      env: { PATH: commandSearchPath() },
     });
     this.child = child;
     this.log.info({ process: name, pid: child.pid, args }, "started");

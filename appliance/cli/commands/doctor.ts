@@ -7,6 +7,7 @@ import type { ApiClient } from "../api-client.js";
 import { connect, DEFAULT_CONFIG } from "../connection.js";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, parseCommandArgs, positionals, type CliIo } from "../io.js";
 import { printJson, table } from "../output.js";
+import { commandSearchPath } from "../../system/search-path.js";
 
 export const DOCTOR_USAGE = `usage: egw doctor [--config FILE] [--json]
   Checks this host for what the gateway needs: forwarding and rp_filter sysctls, nft, keepalived and
@@ -46,7 +47,7 @@ export const realHost: DoctorHost = {
   run: async (command, args) => {
     const result = await execa(command, args, {
       reject: false, timeout: 10_000, stdin: "ignore",
-      env: { LC_ALL: "C", PATH: `${process.env["PATH"] ?? ""}:/usr/sbin:/sbin` },
+      env: { LC_ALL: "C", PATH: commandSearchPath() },
     });
     if ((result as { code?: string }).code === "ENOENT") return undefined;
     return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };

@@ -1,0 +1,11 @@
+const SYSTEM_DIRECTORIES = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+/**
+ * The PATH every command the daemon runs is looked up in: the inherited entries that are absolute paths, then
+ * the system directories (sbin may be missing from a service's PATH). An empty or relative entry would make the
+ * working directory (or a path relative to it) searchable, so that a file dropped there could run as `nft`.
+ */
+export function commandSearchPath(inherited: string | undefined = process.env["PATH"]): string {
+  const entries = (inherited ?? "").split(":").filter((entry) => entry.startsWith("/"));
+  return [...new Set([...entries, ...SYSTEM_DIRECTORIES])].join(":");
+}
