@@ -38,18 +38,27 @@ npm prune --omit=dev --no-audit --no-fund
 chmod 0755 /opt/egw/dist/bin/egw.js
 ln -sf /opt/egw/dist/bin/egw.js /usr/local/bin/egw      # the operator's CLI: egw status, egw doctor, …
 
-# 3. /etc/egw and the admin token: 32 random bytes, base64 (44 characters), readable by root only. An existing
-#    token is kept. The config, /etc/egw/egw.yaml, is yours to write: start from /opt/egw/docs/examples/egw.yaml.
-install -d -m 0755 /etc/egw
+# 3. The egw system user and group: the daemon runs as egw with CAP_NET_ADMIN only; members of the group may use
+#    the CLI's socket. /etc/egw and the admin token: 32 random bytes, base64 (44 characters), readable by egw only
+#    (root reads it too). An existing token is kept. The config, /etc/egw/egw.yaml, is yours to write: start from
+#    /opt/egw/docs/examples/egw.yaml.
+getent group egw >/dev/null || groupadd --system egw
+getent passwd egw >/dev/null || useradd --system --gid egw --home-dir /var/lib/egw --no-create-home --shell /usr/sbin/nologin egw
+install -d -m 0750 -o root -g egw /etc/egw
 [ -s /etc/egw/admin-token ] || (umask 077 && head -c 32 /dev/urandom | base64 > /etc/egw/admin-token)
+chown egw:egw /etc/egw/admin-token
 chmod 0600 /etc/egw/admin-token
 
-# 4. The systemd unit. In a gateway pair (`ha.processes: systemd`) keepalived and conntrackd run under their own
-#    units, but egw writes their configuration and starts them once its data plane is in place: they must not
-#    start on their own at boot.
-install -m 0644 /opt/egw/templates/systemd/egw.service /etc/systemd/system/egw.service
+# 4. The systemd units. In a gateway pair (`ha.processes: systemd`) keepalived and conntrackd run as root under their
+#    own units, with the configuration egw generates in /run/egw (drop-ins), and two path units restart them when
+#    egw rewrites it: that is all egw may do to them. They must not start on their own at boot: egw's first
+#    configuration starts them, once its data plane is in place.
+install -m 0644 /opt/egw/templates/systemd/egw.service /opt/egw/templates/systemd/egw-*-reload.path \
+  /opt/egw/templates/systemd/egw-*-reload.service /etc/systemd/system/
+install -D -m 0644 /opt/egw/templates/systemd/keepalived.service.d/egw.conf /etc/systemd/system/keepalived.service.d/egw.conf
+install -D -m 0644 /opt/egw/templates/systemd/conntrackd.service.d/egw.conf /etc/systemd/system/conntrackd.service.d/egw.conf
 systemctl daemon-reload
-systemctl enable egw.service
+systemctl enable egw.service egw-keepalived-reload.path egw-conntrackd-reload.path
 systemctl disable keepalived.service conntrackd.service
 # install-gateway:end
 
