@@ -8,13 +8,17 @@ import { readAdminToken } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { HaMode } from "./ha/ha-mode.js";
 import { EgressAddressManager } from "./kernel/addresses.js";
+import { FailClosedRules } from "./kernel/fail-closed.js";
+import { NeighbourManager } from "./kernel/neighbours.js";
 import { RouteManager } from "./kernel/routes.js";
 import { ensureSysctls, procSysctl, type SysctlAccess } from "./kernel/sysctl.js";
 import { createMetrics } from "./metrics.js";
 import { counterName } from "./nft/state.js";
 import { NftClient } from "./nft/nft-client.js";
+import { rulesetOptions } from "./nft/ruleset-options.js";
 import { MIGRATIONS_DIR } from "./paths.js";
 import { dataplaneRevision, readDesiredState, storeRevision } from "./reconcile/desired-state.js";
+import { KernelWatch } from "./reconcile/kernel-watch.js";
 import { ReconcileLoop } from "./reconcile/loop.js";
 import { Reconciler } from "./reconcile/reconciler.js";
 import { InterfaceOwnAddresses } from "./service/interface-addresses.js";
@@ -22,10 +26,13 @@ import { openDatabase, sql, type Db } from "./store/database.js";
 import { migrate, readMigrations } from "./store/migrate.js";
 import * as rows from "./store/rows.js";
 import { Store } from "./store/store.js";
+import { ExecaLineStreams, type LineStreams } from "./system/line-stream.js";
 import { ExecaRunner, type CommandRunner } from "./system/runner.js";
 
 export interface DaemonOptions {
   runner?: CommandRunner;
+  /** Long-running monitors (nft monitor, ip monitor). */
+  streams?: LineStreams;
   sysctl?: SysctlAccess;
 }
 
@@ -38,6 +45,7 @@ export class Daemon {
   private db: Db | undefined;
   private ha: HaMode | undefined;
   private loop: ReconcileLoop | undefined;
+  private watch: KernelWatch | undefined;
   private servers: Server[] = [];
   private warnings: string[] = [];
   private firstApplyDone = false;
@@ -77,20 +85,19 @@ export class Daemon {
     if (ha) await ha.start();
 
     const nft = new NftClient(runner);
+    const inside = config.network.inside.interface;
+    const ruleset = rulesetOptions(config);
     const reconciler = new Reconciler({
       readDesired: () => readDesiredState(db),
       readRevisions: () => ({ store: storeRevision(db), dataplane: dataplaneRevision(db) }),
       nft,
-      routes: new RouteManager(runner, config.dataplane.routeProtocol, config.network.inside.interface),
+      routes: new RouteManager(runner, config.dataplane.routeProtocol, inside),
+      neighbours: ruleset.sourceBinding === "next-hop" ? new NeighbourManager(runner, inside) : undefined,
+      failClosed: new FailClosedRules(runner, { insideInterface: inside, mark: config.dataplane.failClosed.mark, priority: config.dataplane.failClosed.rulePriority }),
       // In a group keepalived moves the egress IPs; the daemon never assigns them itself.
       addresses: config.dataplane.manageEgressAddresses && !ha ? { manager: new EgressAddressManager(runner, outside), ledger } : undefined,
       vrrp: ha && { converge: (egressIps) => ha.keepalived.converge(ha.view(egressIps)) },
-      ruleset: {
-        table: config.dataplane.nftTable,
-        insideInterface: config.network.inside.interface,
-        outsideInterface: outside,
-        unmappedTraffic: config.dataplane.unmappedTraffic,
-      },
+      ruleset,
       log: log.child({ component: "reconciler" }),
     });
     const loop = new ReconcileLoop(reconciler, config.dataplane, log.child({ component: "reconcile-loop" }));
@@ -107,6 +114,7 @@ export class Daemon {
           address: ip.address, direction, ...(values.get(counterName(direction, ip.address)) ?? { packets: 0, bytes: 0 }),
         })));
       },
+      guardDrops: () => nft.readGuardCounters(config.dataplane.nftTable),
     });
     let failuresInARow = 0;
     loop.onReport = (report) => {
@@ -169,6 +177,12 @@ export class Daemon {
     });
 
     loop.start();
+    this.watch = new KernelWatch({
+      streams: this.options.streams ?? new ExecaLineStreams(log.child({ component: "monitor" })),
+      loop, reconciler, table: ruleset.table, neighbourInterface: ruleset.sourceBinding === "next-hop" ? inside : undefined,
+      log: log.child({ component: "kernel-watch" }),
+    });
+    this.watch.start();
     for (const listen of config.api.listen) this.servers.push(await this.listen(app.fetch, listen));
     log.info({ gateway: config.gateway.name, listen: config.api.listen, revision: store.revision() }, "egw started");
     await notifySystemd(runner, "READY=1");
@@ -184,6 +198,7 @@ export class Daemon {
     await notifySystemd(this.options.runner ?? new ExecaRunner(), "STOPPING=1");
     await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     this.servers = [];
+    await this.watch?.stop();
     await this.loop?.stop();
     await this.ha?.stop();
     this.db?.close();

@@ -6,6 +6,8 @@ export interface MetricSources {
   appliedRevision(): number;
   counts(): { mappings: number; routes: number; egressIps: number; clusters: number };
   egressCounters(): Promise<{ address: string; direction: "out" | "in"; packets: number; bytes: number }[]>;
+  /** Packets each guard dropped (NftClient.readGuardCounters); absent: the metric stays empty. */
+  guardDrops?(): Promise<Map<string, { packets: number }>>;
 }
 
 /** The daemon's Prometheus metrics; values that live elsewhere are read at scrape time. */
@@ -34,6 +36,14 @@ export function createMetrics(sources: MetricSources) {
       },
     });
   }
+  new Counter({
+    name: "egw_guard_drops_total", help: "Packets dropped by each guard of our table (spoofed sources, VRRP, conntrackd and replication from anyone but the peer)",
+    labelNames: ["guard"], registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [guard, { packets }] of (await sources.guardDrops?.()) ?? []) this.inc({ guard }, packets);
+    },
+  });
   return {
     registry,
     recordApply(report: ApplyReport): void {

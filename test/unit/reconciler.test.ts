@@ -27,6 +27,7 @@ describe("Reconciler against a fake system", () => {
       mappings: [mapping("a", "10.244.1.0/26", "203.0.113.10"), mapping("v6", "fd00:10:244:1::/64", "2001:db8::10")],
       routes: [{ cluster: "prod", prefix: "10.244.1.0/24", via: "172.31.0.11" }],
       egressIps: ["203.0.113.10", "2001:db8::10"],
+      sourceRanges: [{ cluster: "prod", cidr: "10.244.0.0/16" }, { cluster: "prod", cidr: "fd00:10:244::/48" }],
     };
     reconciler = new Reconciler({
       readDesired: () => structuredClone(desired),
