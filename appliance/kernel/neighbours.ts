@@ -41,8 +41,9 @@ export class NeighbourManager {
 
   /**
    * Makes every next hop a managed entry and removes the entries this process added for next hops that
-   * are gone, in one `ip -batch`. Returns each next hop's MAC as listed before the change (a just-created
-   * entry is still unresolved: the kernel resolves it in the background).
+   * are gone, in one `ip -batch`. Returns each next hop's MAC (undefined while unresolved). New entries are
+   * listed once more after the batch: the kernel resolves them at once, which on a LAN is usually done by
+   * then; whatever is not is retried by the caller.
    */
   async converge(nextHops: readonly string[]): Promise<Map<string, string | undefined>> {
     const present = await this.list();
@@ -61,7 +62,8 @@ export class NeighbourManager {
     await runIpBatch(this.runner, lines);
     for (const address of adding) this.added.add(address);
     for (const address of removing) this.added.delete(address);
-    return new Map([...wanted].map((address) => [address, present.get(address)?.mac]));
+    const after = adding.length > 0 ? await this.list() : present;
+    return new Map([...wanted].map((address) => [address, after.get(address)?.mac]));
   }
 }
 
