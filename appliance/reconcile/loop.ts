@@ -75,6 +75,16 @@ export class ReconcileLoop {
     }
   }
 
+  /** Resolves once no pass runs and no check is waiting (what a pass or check triggered is waited for too). */
+  async settled(): Promise<void> {
+    while (this.running || this.queuedCheck !== undefined || this.deferredCheck !== undefined) {
+      await this.idle;
+      await this.checking;
+    }
+    await this.checking;
+    if (this.running) await this.settled();
+  }
+
   trigger(): void {
     if (this.stopped) return;
     if (this.running) {
