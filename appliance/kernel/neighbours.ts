@@ -41,18 +41,23 @@ export class NeighbourManager {
 
   /**
    * Makes every next hop a managed entry and removes the entries this process added for next hops that
-   * are gone, in one `ip -batch`. Returns each next hop's MAC (undefined while unresolved). New entries are
-   * listed once more after the batch: the kernel resolves them at once, which on a LAN is usually done by
-   * then; whatever is not is retried by the caller.
+   * are gone, in one `ip -batch`. `reresolve` names next hops whose MAC is in doubt (the host probably
+   * moved to another NIC): their entry is deleted and created again, so the kernel asks the link at once
+   * instead of trusting the cached MAC until its next reachability probe (tens of seconds). Returns each
+   * next hop's MAC (undefined while unresolved) and every entry on the link. Created entries are listed
+   * once more after the batch: the kernel resolves them at once, which on a LAN is usually done by then;
+   * whatever is not is retried by the caller.
    */
-  async converge(nextHops: readonly string[]): Promise<Map<string, string | undefined>> {
+  async converge(nextHops: readonly string[], reresolve: readonly string[] = []): Promise<{ macs: Map<string, string | undefined>; link: Map<string, Neighbour> }> {
     const present = await this.list();
     const wanted = new Set(nextHops);
     const lines: string[][] = [];
     const adding: string[] = [];
     for (const address of wanted) {
       const entry = present.get(address);
-      if (entry && (entry.managed || entry.state.includes("PERMANENT"))) continue;
+      const pinned = entry?.state.includes("PERMANENT") ?? false;
+      if (entry && !pinned && reresolve.includes(address)) lines.push(["neigh", "del", address, "dev", this.insideInterface]);
+      else if (entry && (entry.managed || pinned)) continue;
       lines.push(["neigh", "replace", address, "dev", this.insideInterface, "managed"]);
       adding.push(address);
     }
@@ -62,8 +67,8 @@ export class NeighbourManager {
     await runIpBatch(this.runner, lines);
     for (const address of adding) this.added.add(address);
     for (const address of removing) this.added.delete(address);
-    const after = adding.length > 0 ? await this.list() : present;
-    return new Map([...wanted].map((address) => [address, after.get(address)?.mac]));
+    const link = adding.length > 0 ? await this.list() : present;
+    return { macs: new Map([...wanted].map((address) => [address, link.get(address)?.mac])), link };
   }
 }
 

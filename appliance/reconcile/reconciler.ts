@@ -67,7 +67,14 @@ export class Reconciler {
   private realizedNeighbours: Map<string, string | undefined> | undefined;
   /** Bumped by every reason to re-read the neighbours, so a read that raced with one is not kept. */
   private neighbourGeneration = 0;
+  /** Each next hop's last resolved MAC, to notice (and log) a change. */
   private readonly knownMacs = new Map<string, string>();
+  /** The last MAC seen for every neighbour on the inside link (from listings and events). */
+  private readonly linkMacs = new Map<string, string>();
+  /** Next hops whose MAC is in doubt: the next pass makes the kernel resolve them afresh. */
+  private readonly suspects = new Set<string>();
+  /** The route next hops of the last pass (events about any other address are not ours). */
+  private nextHops = new Set<string>();
   private realizedFailClosed = false;
   private realizedDataplaneRevision: number | undefined;
   appliedRevision = 0;
@@ -162,14 +169,29 @@ export class Reconciler {
   }
 
   /**
-   * A neighbour event from the kernel. True when it concerns a next hop whose MAC we bound differently (a
-   * replaced node, a resolution, a deleted entry): the MACs are then forgotten and a pass must follow. A
-   * state change without a new MAC (STALE, PROBE, even FAILED) keeps the binding as it is.
+   * A neighbour event from the kernel. True when the next hops' MACs must be read again (a pass must
+   * follow): a next hop with a MAC other than the bound one (a replaced node, a resolution) or a deleted
+   * entry. A state change without a new MAC (STALE, PROBE, even FAILED) keeps the binding as it is.
+   *
+   * Another host on the link that changes its MAC matters too: a replaced node's first neighbour
+   * solicitations come from its link-local address, so the gateway learns the new MAC there while the
+   * entry of the node's global address keeps the old MAC until the kernel's next probe, tens of seconds
+   * later. Next hops bound to the MAC that host left are therefore resolved afresh.
    */
   neighbourChanged(event: NeighbourEvent): boolean {
+    const previous = this.linkMacs.get(event.address);
+    if (event.mac !== undefined) this.linkMacs.set(event.address, event.mac);
+    if (!this.nextHops.has(event.address)) {
+      if (event.mac === undefined || previous === undefined || previous === event.mac) return false;
+      const left = [...(this.realizedNeighbours ?? [])].filter(([, mac]) => mac === previous).map(([via]) => via);
+      if (left.length === 0) return false;
+      for (const via of left) this.suspects.add(via);
+      this.forgetNeighbours();
+      return true;
+    }
     const realized = this.realizedNeighbours;
-    if (!realized?.has(event.address)) return false;
-    if (!event.deleted && (event.mac === undefined || event.mac === realized.get(event.address))) return false;
+    // Without a realized view a pass may be reading the neighbours right now: it must not keep what it read.
+    if (realized && !event.deleted && (event.mac === undefined || event.mac === realized.get(event.address))) return false;
     this.forgetNeighbours();
     return true;
   }
@@ -192,10 +214,18 @@ export class Reconciler {
     const neighbours = this.deps.neighbours;
     if (!neighbours || this.deps.ruleset.sourceBinding !== "next-hop") return new Map();
     const nextHops = [...new Set(desired.routes.map((r) => r.via))].sort();
+    this.nextHops = new Set(nextHops);
     const realized = this.realizedNeighbours;
     if (realized && realized.size === nextHops.length && nextHops.every((via) => realized.has(via))) return realized;
     const generation = this.neighbourGeneration;
-    const macs = await neighbours.converge(nextHops);
+    const suspects = [...this.suspects];
+    this.suspects.clear();
+    let { macs, link } = await neighbours.converge(nextHops, suspects);
+    // A next hop that moved to another MAC: the host's other addresses (IPv4 and IPv6 of one node) moved too.
+    const left = new Set([...macs].filter(([via, mac]) => mac !== undefined && (this.knownMacs.get(via) ?? mac) !== mac).map(([via]) => this.knownMacs.get(via)));
+    const siblings = nextHops.filter((via) => left.has(macs.get(via)));
+    if (siblings.length > 0) ({ macs, link } = await neighbours.converge(nextHops, siblings));
+    for (const [address, entry] of link) if (entry.mac !== undefined) this.linkMacs.set(address, entry.mac);
     for (const [via, mac] of macs) {
       const before = this.knownMacs.get(via);
       if (mac === undefined) continue;

@@ -80,6 +80,31 @@ describe("Reconciler: source binding by next hop", () => {
     assert.deepEqual(bound(), [`${NEW_MAC} . 10.244.0.0/16`]);
   });
 
+  it("when one address of a node moves to a new MAC, its other next hops bound to the old MAC are resolved afresh", async () => {
+    await reconciler.reconcile();
+    // The node was replaced: all its addresses answer from the new MAC, but only the IPv4 entry has heard from it.
+    system.lan.set(NODE6, NEW_MAC);
+    system.moveHost(NODE, NEW_MAC);
+    assert.equal(reconciler.neighbourChanged({ address: NODE, mac: NEW_MAC, deleted: false }), true);
+    system.calls = [];
+    await reconciler.reconcile();
+    assert.ok(system.batchLines().includes(`neigh del ${NODE6} dev inside`), `re-resolved: ${system.batchLines().join("; ")}`);
+    assert.deepEqual(bound(), [`${NEW_MAC} . 10.244.0.0/16`]);
+    assert.deepEqual(bound("v6"), [`${NEW_MAC} . fd00:10:244::/48`], "the IPv6 binding followed without waiting for the kernel's probe");
+  });
+
+  it("a replaced node heard first on its link-local address gets its next hops resolved afresh", async () => {
+    system.neighbours.set("fe80::11", { dst: "fe80::11", lladdr: MAC, state: "STALE", managed: false });
+    await reconciler.reconcile();
+    system.lan.set(NODE, NEW_MAC);
+    system.lan.set(NODE6, NEW_MAC);
+    assert.equal(reconciler.neighbourChanged({ address: "fe80::11", mac: NEW_MAC, deleted: false }), true);
+    await reconciler.reconcile();
+    assert.deepEqual(bound(), [`${NEW_MAC} . 10.244.0.0/16`]);
+    assert.deepEqual(bound("v6"), [`${NEW_MAC} . fd00:10:244::/48`]);
+    assert.equal(reconciler.neighbourChanged({ address: "fe80::22", mac: "02:00:00:00:00:22", deleted: false }), false, "an unknown host appearing changes nothing");
+  });
+
   it("state changes without a new MAC, and other hosts' entries, change nothing", async () => {
     await reconciler.reconcile();
     for (const line of [`${NODE} lladdr ${MAC} managed STALE`, `${NODE} lladdr ${MAC} managed PROBE`, `${NODE} managed FAILED`, `172.31.0.99 lladdr ${NEW_MAC} REACHABLE`]) {
