@@ -9,6 +9,7 @@ import type { RulesetOptions } from "../nft/ruleset.js";
 import { contributionsByCluster } from "./contributions.js";
 import type { DesiredState } from "./desired-state.js";
 import type { IsolatedCluster } from "./isolation.js";
+import { NextHopBinding } from "./next-hop-binding.js";
 import { NftConverger } from "./nft-converger.js";
 
 export interface OwnedAddressLedger {
@@ -63,18 +64,8 @@ export class Reconciler {
   private readonly nftState: NftConverger;
   private realizedRoutes: KernelRoute[] | undefined;
   private realizedAddresses: Set<string> | undefined;
-  /** Each route next hop's MAC as last read (undefined: unresolved). */
-  private realizedNeighbours: Map<string, string | undefined> | undefined;
-  /** Bumped by every reason to re-read the neighbours, so a read that raced with one is not kept. */
-  private neighbourGeneration = 0;
-  /** Each next hop's last resolved MAC, to notice (and log) a change. */
-  private readonly knownMacs = new Map<string, string>();
-  /** The last MAC seen for every neighbour on the inside link (from listings and events). */
-  private readonly linkMacs = new Map<string, string>();
-  /** Next hops whose MAC is in doubt: the next pass makes the kernel resolve them afresh. */
-  private readonly suspects = new Set<string>();
-  /** The route next hops of the last pass (events about any other address are not ours). */
-  private nextHops = new Set<string>();
+  /** Source binding's view of the next hops' MACs; absent when binding is off. */
+  private readonly binding: NextHopBinding | undefined;
   private realizedFailClosed = false;
   private realizedDataplaneRevision: number | undefined;
   appliedRevision = 0;
@@ -82,6 +73,7 @@ export class Reconciler {
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.nftState = new NftConverger(deps.nft, deps.ruleset, deps.log);
+    this.binding = deps.neighbours && deps.ruleset.sourceBinding === "next-hop" ? new NextHopBinding(deps.neighbours, deps.log) : undefined;
   }
 
   /** One pass. Throws on failure, after recording it; the kernel then still holds the last good state. */
@@ -97,7 +89,7 @@ export class Reconciler {
     let kind: ApplyReport["kind"] = "none";
     try {
       await this.convergeAddresses(desired.egressIps, "add");
-      const macs = await this.convergeNeighbours(desired);
+      const macs = (await this.binding?.converge(desired.routes.map((r) => r.via))) ?? new Map<string, string | undefined>();
       kind = await this.nftState.converge(contributionsByCluster(desired, macs), desired.egressIps);
       // After nft: the policy rule black-holes inside traffic without the mark our table sets.
       await this.convergeFailClosed();
@@ -116,7 +108,7 @@ export class Reconciler {
   }
 
   private report(revision: number, started: number, kind: ApplyReport["kind"], unresolved?: string[]): ApplyReport {
-    const unresolvedNextHops = unresolved ?? [...(this.realizedNeighbours ?? [])].filter(([, mac]) => mac === undefined).map(([via]) => via);
+    const unresolvedNextHops = unresolved ?? this.binding?.unresolved() ?? [];
     return {
       revision, ok: true, at: new Date().toISOString(), durationMs: performance.now() - started, kind,
       isolated: this.nftState.isolated(), unresolvedNextHops,
@@ -126,7 +118,7 @@ export class Reconciler {
   private allRealized(): boolean {
     return this.nftState.isRealized && this.realizedRoutes !== undefined
       && (this.deps.addresses === undefined || this.realizedAddresses !== undefined)
-      && (this.deps.neighbours === undefined || this.realizedNeighbours !== undefined)
+      && (this.binding === undefined || this.binding.isRealized)
       && (this.deps.failClosed === undefined || this.realizedFailClosed);
   }
 
@@ -145,7 +137,7 @@ export class Reconciler {
       drift.push("the fail-closed policy rules differ from what was installed");
       this.realizedFailClosed = false;
     }
-    drift.push(...(await this.detectNeighbourDrift()));
+    drift.push(...((await this.binding?.detectDrift()) ?? []));
     if (this.realizedAddresses && this.deps.addresses) {
       const present = await this.deps.addresses.manager.present();
       const missing = [...this.realizedAddresses].filter((a) => !present.has(a));
@@ -164,78 +156,12 @@ export class Reconciler {
 
   /** The next pass re-reads the next hops' MACs (a short retry while some are unresolved, or a monitor restart). */
   forgetNeighbours(): void {
-    this.neighbourGeneration++;
-    this.realizedNeighbours = undefined;
+    this.binding?.forget();
   }
 
-  /**
-   * A neighbour event from the kernel. True when the next hops' MACs must be read again (a pass must
-   * follow): a next hop with a MAC other than the bound one (a replaced node, a resolution) or a deleted
-   * entry. A state change without a new MAC (STALE, PROBE, even FAILED) keeps the binding as it is.
-   *
-   * Another host on the link that changes its MAC matters too: a replaced node's first neighbour
-   * solicitations come from its link-local address, so the gateway learns the new MAC there while the
-   * entry of the node's global address keeps the old MAC until the kernel's next probe, tens of seconds
-   * later. Next hops bound to the MAC that host left are therefore resolved afresh.
-   */
+  /** A neighbour event from `ip monitor`: true when a pass must follow (see NextHopBinding.changed). */
   neighbourChanged(event: NeighbourEvent): boolean {
-    const previous = this.linkMacs.get(event.address);
-    if (event.mac !== undefined) this.linkMacs.set(event.address, event.mac);
-    if (!this.nextHops.has(event.address)) {
-      if (event.mac === undefined || previous === undefined || previous === event.mac) return false;
-      const left = [...(this.realizedNeighbours ?? [])].filter(([, mac]) => mac === previous).map(([via]) => via);
-      if (left.length === 0) return false;
-      for (const via of left) this.suspects.add(via);
-      this.forgetNeighbours();
-      return true;
-    }
-    const realized = this.realizedNeighbours;
-    // Without a realized view a pass may be reading the neighbours right now: it must not keep what it read.
-    if (realized && !event.deleted && (event.mac === undefined || event.mac === realized.get(event.address))) return false;
-    this.forgetNeighbours();
-    return true;
-  }
-
-  private async detectNeighbourDrift(): Promise<string[]> {
-    const realized = this.realizedNeighbours;
-    if (!realized || !this.deps.neighbours) return [];
-    const present = await this.deps.neighbours.list();
-    const drift: string[] = [];
-    for (const [via, mac] of realized) {
-      const entry = present.get(via);
-      if (!entry) drift.push(`next hop ${via}: neighbour entry missing`);
-      else if (entry.mac !== undefined && entry.mac !== mac) drift.push(`next hop ${via}: MAC ${mac ?? "unresolved"} is now ${entry.mac}`);
-    }
-    if (drift.length > 0) this.forgetNeighbours();
-    return drift;
-  }
-
-  private async convergeNeighbours(desired: DesiredState): Promise<ReadonlyMap<string, string | undefined>> {
-    const neighbours = this.deps.neighbours;
-    if (!neighbours || this.deps.ruleset.sourceBinding !== "next-hop") return new Map();
-    const nextHops = [...new Set(desired.routes.map((r) => r.via))].sort();
-    this.nextHops = new Set(nextHops);
-    const realized = this.realizedNeighbours;
-    if (realized && realized.size === nextHops.length && nextHops.every((via) => realized.has(via))) return realized;
-    const generation = this.neighbourGeneration;
-    const suspects = [...this.suspects];
-    this.suspects.clear();
-    let { macs, link } = await neighbours.converge(nextHops, suspects);
-    // A next hop that moved to another MAC: the host's other addresses (IPv4 and IPv6 of one node) moved too.
-    const left = new Set([...macs].filter(([via, mac]) => mac !== undefined && (this.knownMacs.get(via) ?? mac) !== mac).map(([via]) => this.knownMacs.get(via)));
-    const siblings = nextHops.filter((via) => left.has(macs.get(via)));
-    if (siblings.length > 0) ({ macs, link } = await neighbours.converge(nextHops, siblings));
-    for (const [address, entry] of link) if (entry.mac !== undefined) this.linkMacs.set(address, entry.mac);
-    for (const [via, mac] of macs) {
-      const before = this.knownMacs.get(via);
-      if (mac === undefined) continue;
-      // A next hop's MAC changing moves which host may send from its pods' addresses: worth a record.
-      if (before !== undefined && before !== mac) this.deps.log.warn({ nextHop: via, from: before, to: mac }, "next hop changed its MAC; source binding follows it");
-      this.knownMacs.set(via, mac);
-    }
-    for (const via of this.knownMacs.keys()) if (!macs.has(via)) this.knownMacs.delete(via);
-    if (generation === this.neighbourGeneration) this.realizedNeighbours = macs;
-    return macs;
+    return this.binding?.changed(event) ?? false;
   }
 
   private async convergeFailClosed(): Promise<void> {
