@@ -9,13 +9,17 @@ import type { Config } from "./config/schema.js";
 import { HaMode } from "./ha/ha-mode.js";
 import { listenApi, listenPeer, type ApiTls } from "./http/servers.js";
 import { EgressAddressManager } from "./kernel/addresses.js";
+import { FailClosedRules } from "./kernel/fail-closed.js";
+import { NeighbourManager } from "./kernel/neighbours.js";
 import { RouteManager } from "./kernel/routes.js";
 import { ensureSysctls, procSysctl, type SysctlAccess } from "./kernel/sysctl.js";
 import { createMetrics } from "./metrics.js";
 import { counterName } from "./nft/state.js";
 import { NftClient } from "./nft/nft-client.js";
+import { rulesetOptions } from "./nft/ruleset-options.js";
 import { MIGRATIONS_DIR } from "./paths.js";
 import { dataplaneRevision, readDesiredState, storeRevision } from "./reconcile/desired-state.js";
+import { KernelWatch } from "./reconcile/kernel-watch.js";
 import { ReconcileLoop } from "./reconcile/loop.js";
 import { Reconciler } from "./reconcile/reconciler.js";
 import { InterfaceOwnAddresses } from "./service/interface-addresses.js";
@@ -25,11 +29,14 @@ import * as rows from "./store/rows.js";
 import { startAuditRetention } from "./store/audit-retention.js";
 import { StorageHealth } from "./store/storage-health.js";
 import { Store } from "./store/store.js";
+import { ExecaLineStreams, type LineStreams } from "./system/line-stream.js";
 import { ExecaRunner, type CommandRunner } from "./system/runner.js";
 import { ReloadableCredentials } from "./tls/credentials.js";
 
 export interface DaemonOptions {
   runner?: CommandRunner;
+  /** Long-running monitors (nft monitor, ip monitor). */
+  streams?: LineStreams;
   sysctl?: SysctlAccess;
 }
 
@@ -42,6 +49,7 @@ export class Daemon {
   private db: Db | undefined;
   private ha: HaMode | undefined;
   private loop: ReconcileLoop | undefined;
+  private watch: KernelWatch | undefined;
   private servers: Server[] = [];
   private credentials: ReloadableCredentials[] = [];
   private auditRetention: { stop(): void } | undefined;
@@ -87,20 +95,19 @@ export class Daemon {
     if (ha) await ha.start();
 
     const nft = new NftClient(runner);
+    const inside = config.network.inside.interface;
+    const ruleset = rulesetOptions(config);
     const reconciler = new Reconciler({
       readDesired: () => readDesiredState(db),
       readRevisions: () => ({ store: storeRevision(db), dataplane: dataplaneRevision(db) }),
       nft,
-      routes: new RouteManager(runner, config.dataplane.routeProtocol, config.network.inside.interface),
+      routes: new RouteManager(runner, config.dataplane.routeProtocol, inside),
+      neighbours: ruleset.sourceBinding === "next-hop" ? new NeighbourManager(runner, inside) : undefined,
+      failClosed: new FailClosedRules(runner, { insideInterface: inside, mark: config.dataplane.failClosed.mark, priority: config.dataplane.failClosed.rulePriority }),
       // In a group keepalived moves the egress IPs; the daemon never assigns them itself.
       addresses: config.dataplane.manageEgressAddresses && !ha ? { manager: new EgressAddressManager(runner, outside), ledger } : undefined,
       vrrp: ha && { converge: (egressIps) => ha.keepalived.converge(ha.view(egressIps)) },
-      ruleset: {
-        table: config.dataplane.nftTable,
-        insideInterface: config.network.inside.interface,
-        outsideInterface: outside,
-        unmappedTraffic: config.dataplane.unmappedTraffic,
-      },
+      ruleset,
       log: log.child({ component: "reconciler" }),
     });
     const loop = new ReconcileLoop(reconciler, config.dataplane, log.child({ component: "reconcile-loop" }));
@@ -117,6 +124,7 @@ export class Daemon {
           address: ip.address, direction, ...(values.get(counterName(direction, ip.address)) ?? { packets: 0, bytes: 0 }),
         })));
       },
+      guardDrops: () => nft.readGuardCounters(config.dataplane.nftTable),
     }, { kernelReadingMaxAgeMs: config.metrics.kernelReadingMaxAgeMs });
     let failuresInARow = 0;
     loop.onReport = (report) => {
@@ -183,6 +191,12 @@ export class Daemon {
     const app = createApp(appDeps);
 
     loop.start();
+    this.watch = new KernelWatch({
+      streams: this.options.streams ?? new ExecaLineStreams(log.child({ component: "monitor" })),
+      loop, reconciler, table: ruleset.table, neighbourInterface: ruleset.sourceBinding === "next-hop" ? inside : undefined,
+      log: log.child({ component: "kernel-watch" }),
+    });
+    this.watch.start();
     const apiTls = this.apiTls();
     for (const listen of config.api.listen) this.servers.push(await listenApi(app.fetch, listen, apiTls));
     if (config.metrics.listen.length > 0) {
@@ -215,6 +229,7 @@ export class Daemon {
     for (const credentials of this.credentials) credentials.stop();
     this.credentials = [];
     this.auditRetention?.stop();
+    await this.watch?.stop();
     await this.loop?.stop();
     await this.ha?.stop();
     this.db?.close();

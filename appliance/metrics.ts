@@ -7,6 +7,8 @@ export interface MetricSources {
   appliedRevision(): number;
   counts(): { mappings: number; routes: number; egressIps: number; clusters: number };
   egressCounters(): Promise<{ address: string; direction: "out" | "in"; packets: number; bytes: number }[]>;
+  /** Packets each guard dropped (NftClient.readGuardCounters); absent: the metric stays empty. */
+  guardDrops?(): Promise<Map<string, { packets: number }>>;
 }
 
 export interface MetricsOptions {
@@ -50,6 +52,14 @@ export function createMetrics(sources: MetricSources, options: MetricsOptions = 
       },
     });
   }
+  new Counter({
+    name: "egw_guard_drops_total", help: "Packets dropped by each guard of our table (spoofed sources, VRRP, conntrackd and replication from anyone but the peer)",
+    labelNames: ["guard"], registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [guard, { packets }] of (await sources.guardDrops?.()) ?? []) this.inc({ guard }, packets);
+    },
+  });
   return {
     registry,
     recordApply(report: ApplyReport): void {

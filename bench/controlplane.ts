@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { startDaemon, type DaemonHandle } from "../lab/daemon.js";
 import { buildGatewayTopology } from "../lab/topology.js";
 import { NftClient } from "../appliance/nft/nft-client.js";
-import { desiredNftState, renderFull, type RulesetOptions } from "../appliance/nft/ruleset.js";
-import { syntheticMappings } from "./dataplane.js";
+import { desiredNftState, renderFull } from "../appliance/nft/ruleset.js";
+import { benchGuards, RULESET, syntheticMappings } from "./dataplane.js";
 import { BENCH_ADDR } from "./lib/bench-topology.js";
 import { NetnsRunner } from "./lib/netns-runner.js";
 import type { Figure } from "./lib/results.js";
@@ -12,7 +12,6 @@ import { median, percentile, round } from "./lib/stats.js";
 
 export interface ControlplaneOptions { quick: boolean; log: (line: string) => void }
 
-const RULESET: RulesetOptions = { table: "egress_gateway", insideInterface: "inside", outsideInterface: "outside", unmappedTraffic: "drop" };
 const API_PORT = 18080;
 
 async function expectOk(response: Promise<{ status: number; body: unknown }>, what: string): Promise<void> {
@@ -125,7 +124,7 @@ async function benchFullApply(options: ControlplaneOptions): Promise<Figure[]> {
     for (const size of options.quick ? [10_000] : [10_000, 100_000]) {
       const samples: number[] = [];
       for (let r = 0; r < (options.quick ? 1 : 3); r++) {
-        const state = desiredNftState(RULESET, syntheticMappings(size), [...BENCH_ADDR.egress]);
+        const state = desiredNftState(RULESET, syntheticMappings(size), [...BENCH_ADDR.egress], benchGuards("02:00:00:00:00:01"));
         const started = performance.now();
         const commands = renderFull(RULESET, state);
         await nft.check(commands);

@@ -1,12 +1,35 @@
 import { execa } from "execa";
+import { FailClosedRules } from "../appliance/kernel/fail-closed.js";
 import type { Mapping } from "../appliance/model.js";
 import { batch, type Command } from "../appliance/nft/json.js";
 import { desiredNftState, renderFull, type RulesetOptions } from "../appliance/nft/ruleset.js";
+import type { GuardInputs } from "../appliance/nft/state.js";
 import { BENCH_ADDR, buildBenchTopology, flood, type BenchTopology } from "./lib/bench-topology.js";
+import { NetnsRunner } from "./lib/netns-runner.js";
 import type { Figure } from "./lib/results.js";
 import { median, round } from "./lib/stats.js";
 
-const RULESET: RulesetOptions = { table: "egress_gateway", insideInterface: "inside", outsideInterface: "outside", unmappedTraffic: "drop" };
+/** Our rules without any guard: the baseline the guards' cost is measured against. */
+const UNGUARDED: RulesetOptions = { table: "egress_gateway", insideInterface: "inside", outsideInterface: "outside", unmappedTraffic: "drop" };
+const FAIL_CLOSED = { insideInterface: "inside", mark: 0x10000000, priority: 900 };
+/** What the daemon loads with the default configuration: source binding and the fail-closed mark. */
+export const RULESET: RulesetOptions = { ...UNGUARDED, sourceBinding: "next-hop", failClosedMark: FAIL_CLOSED.mark };
+
+/** The client is the next hop of a route covering every synthetic mapping: its MAC is bound to the cluster's range. */
+export const benchGuards = (clientMac: string): GuardInputs => ({ claimed: ["10.0.0.0/8"], bound: [{ mac: clientMac, prefix: "10.0.0.0/8" }] });
+
+/** The fail-closed policy rules (as the daemon installs them) on or off: the routing lookup they add is part of the cost. */
+async function failClosed(topo: BenchTopology, on: boolean): Promise<void> {
+  const rules = new FailClosedRules(new NetnsRunner(topo.gateway.name), FAIL_CLOSED);
+  if (on) {
+    await rules.converge();
+    return;
+  }
+  for (const rule of await rules.list()) {
+    await topo.gateway.exec("ip", [`-${rule.family}`, "rule", "del", "pref", String(FAIL_CLOSED.priority), "iif", FAIL_CLOSED.insideInterface,
+      "fwmark", `0/0x${rule.mask.toString(16)}`, "blackhole"]);
+  }
+}
 
 /** `count` non-overlapping /30 mappings around the client's own /30, which sits in the middle of the list. */
 export function syntheticMappings(count: number): Mapping[] {
@@ -32,18 +55,32 @@ function intToIp(value: number): string {
 
 type Case = { id: string; title: string; apply: (topo: BenchTopology) => Promise<void> };
 
+/** Without our table nothing sets the mark, so the fail-closed rules go with it (else everything is black-holed). */
 const clearTables = async (topo: BenchTopology) => {
+  await failClosed(topo, false);
   for (const table of ["egress_gateway", "bench_static", "bench_linear"]) {
     await topo.gateway.exec("nft", ["delete", "table", "inet", table], { reject: false });
   }
 };
 
+/** Our real rules, guards included: the client's MAC is bound, so its packets pass the source-binding check. */
 const oursWith = (count: number): Case => ({
   id: `maps-${count}`,
   title: `our maps, ${count.toLocaleString("en")} mappings`,
   apply: async (topo) => {
     await clearTables(topo);
-    await topo.nft(batch(renderFull(RULESET, desiredNftState(RULESET, syntheticMappings(count), [...BENCH_ADDR.egress]))));
+    await topo.nft(batch(renderFull(RULESET, desiredNftState(RULESET, syntheticMappings(count), [...BENCH_ADDR.egress], benchGuards(topo.clientMac)))));
+    await failClosed(topo, true);
+  },
+});
+
+/** The same maps without source binding and fail-closed marking, to price the guards. */
+const unguardedWith = (count: number): Case => ({
+  id: `maps-${count}-unguarded`,
+  title: `our maps without guards, ${count.toLocaleString("en")}`,
+  apply: async (topo) => {
+    await clearTables(topo);
+    await topo.nft(batch(renderFull(UNGUARDED, desiredNftState(UNGUARDED, syntheticMappings(count), [...BENCH_ADDR.egress]))));
   },
 });
 
@@ -110,7 +147,8 @@ export async function benchDataplane(options: DataplaneOptions): Promise<Figure[
   const seconds = options.quick ? 1 : 3;
   const repetitions = options.quick ? 1 : 5;
   const sizes = options.quick ? [1, 1_000, 10_000] : [1, 1_000, 10_000, 100_000];
-  const rateCases: Case[] = [NO_NAT, STATIC_SNAT, ...sizes.map(oursWith), linearWith(10_000)];
+  const largestSize = sizes.at(-1) as number;
+  const rateCases: Case[] = [NO_NAT, STATIC_SNAT, ...sizes.map(oursWith), unguardedWith(largestSize), linearWith(10_000)];
   const topo = await buildBenchTopology();
   try {
     const rates = new Map<string, number[]>(rateCases.map((c) => [c.id, []]));
@@ -122,7 +160,7 @@ export async function benchDataplane(options: DataplaneOptions): Promise<Figure[
         options.log(`  new flows/s  ${c.title.padEnd(40)} ${Math.round(rate).toLocaleString("en")}`);
       }
     }
-    const throughputCases = [NO_NAT, oursWith(1), oursWith(sizes.at(-1) as number)];
+    const throughputCases = [NO_NAT, oursWith(1), oursWith(largestSize), unguardedWith(largestSize)];
     const throughput = new Map<string, number[]>(throughputCases.map((c) => [c.id, []]));
     for (let r = 0; r < repetitions; r++) {
       for (const c of throughputCases) {
@@ -156,6 +194,20 @@ export async function benchDataplane(options: DataplaneOptions): Promise<Figure[
     });
     figures.push(ratioFigure("dp-rate-ceiling", `new flows/s, our rules at ${sizes.at(-1)?.toLocaleString("en")} mappings vs one static snat rule`, largest, "static-snat", 0.9, "≥ 0.9×"));
     figures.push(ratioFigure("dp-throughput", `TCP throughput through the gateway (${sizes.at(-1)?.toLocaleString("en")} mappings) vs plain forwarding`, largest, "no-nat", 0.9, "≥ 0.9×", "Gbit/s", throughput));
+    // Every packet of the flood is a new flow, so the difference in time per packet is what the guards cost a new
+    // connection: the mark, the claimed/bound lookups in forward, and the policy-rule lookup in routing.
+    const guarded = m(largest);
+    const unguarded = m(`${largest}-unguarded`);
+    const perPacketNs = (1 / guarded - 1 / unguarded) * 1e9;
+    figures.push({
+      id: "dp-guard-cost", section: "data plane",
+      title: `new flows/s with the guards (source binding, fail-closed mark and rule) vs the same ${largestSize.toLocaleString("en")} mappings without`,
+      value: round(guarded, 0), unit: "flows/s", baseline: { title: `${largest}-unguarded`, value: round(unguarded, 0), unit: "flows/s" },
+      ratio: round(guarded / unguarded, 3), target: "reported", met: null, samples: (rates.get(largest) ?? []).map((v) => round(v, 2)),
+      notes: `≈ ${round(perPacketNs, 0)} ns more per new-flow packet (1/rate difference; negative means within noise)`,
+    });
+    figures.push(ratioFigure("dp-guard-throughput", `TCP throughput with the guards vs without (${largestSize.toLocaleString("en")} mappings)`,
+      largest, `${largest}-unguarded`, 0.95, "≥ 0.95×", "Gbit/s", throughput));
     for (const size of sizes) {
       figures.push({
         id: `dp-rate-maps-${size}`, section: "data plane", title: `new flows/s, our maps, ${size.toLocaleString("en")} mappings`,

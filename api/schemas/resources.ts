@@ -114,6 +114,10 @@ export const applyReport = z.object({
   durationMs: z.number(),
   kind: z.enum(["none", "incremental", "full"]),
   error: z.string().optional(),
+  isolated: z.array(z.object({ cluster: z.string(), error: z.string() })).optional()
+    .openapi({ description: "Clusters whose latest change the kernel refused: they keep their last applied rules while everyone else's changes apply." }),
+  unresolvedNextHops: z.array(z.string()).optional()
+    .openapi({ description: "Route next hops whose MAC address is not known yet: traffic from their pods is dropped by source binding until it is." }),
 }).openapi("ApplyReport");
 
 export const gatewayState = z.object({

@@ -6,9 +6,11 @@ import { AppError, errorMessage } from "../errors.js";
 import { keepalivedView } from "../ha/keepalived-view.js";
 import { renderTemplate } from "../ha/templates.js";
 import { readDesiredState, type DesiredState } from "../reconcile/desired-state.js";
-import { desiredNftState, renderFull, type RulesetOptions } from "../nft/ruleset.js";
+import { desiredNftState, renderFull } from "../nft/ruleset.js";
+import { rulesetOptions } from "../nft/ruleset-options.js";
 import type { Command } from "../nft/json.js";
 import type { NftState } from "../nft/state.js";
+import { contributionsByCluster, flatten } from "../reconcile/contributions.js";
 
 /**
  * What the daemon would render, computed here from its config and a read-only view of its store: the same
@@ -31,18 +33,16 @@ export function readLocalDesired(configPath: string): { config: Config; desired:
   }
 }
 
-export function rulesetOptions(config: Config): RulesetOptions {
-  return {
-    table: config.dataplane.nftTable,
-    insideInterface: config.network.inside.interface,
-    outsideInterface: config.network.outside.interface,
-    unmappedTraffic: config.dataplane.unmappedTraffic,
-  };
-}
+export { rulesetOptions };
 
-export function renderedNft(config: Config, desired: DesiredState): { state: NftState; commands: Command[] } {
+/**
+ * `macs`: the next hops' MACs as the kernel's neighbour table has them (source binding's bound_* sets);
+ * without them those sets render empty. The peer guard (HA) is not rendered here.
+ */
+export function renderedNft(config: Config, desired: DesiredState, macs: ReadonlyMap<string, string | undefined> = new Map()): { state: NftState; commands: Command[] } {
   const options = rulesetOptions(config);
-  const state = desiredNftState(options, desired.mappings, desired.egressIps);
+  const { mappings, guards } = flatten(contributionsByCluster(desired, macs));
+  const state = desiredNftState(options, mappings, desired.egressIps, guards);
   return { state, commands: renderFull(options, state) };
 }
 

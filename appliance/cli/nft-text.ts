@@ -13,7 +13,14 @@ export function exprText(expr: unknown): string {
     const p = e["payload"] as { protocol: string; field: string };
     return `${p.protocol} ${p.field}`;
   }
-  if (e["meta"]) return (e["meta"] as { key: string }).key;
+  if (e["meta"]) {
+    const key = (e["meta"] as { key: string }).key;
+    return key === "iifname" || key === "oifname" ? key : `meta ${key}`;
+  }
+  if (e["|"]) {
+    const [left, right] = e["|"] as [unknown, unknown];
+    return `${exprText(left)} | ${typeof right === "number" ? `0x${right.toString(16)}` : exprText(right)}`;
+  }
   if (e["ct"]) return `ct ${(e["ct"] as { key: string }).key}`;
   if (e["concat"]) return (e["concat"] as unknown[]).map(exprText).join(" . ");
   if (e["prefix"]) {
@@ -40,8 +47,17 @@ export function statementText(statement: unknown): string {
     return `snat ${n.family} to ${exprText(n.addr)}`;
   }
   if ("counter" in s) {
-    const c = s["counter"] as { map?: { key: unknown; data: string } } | null;
+    const c = s["counter"] as { map?: { key: unknown; data: string } } | string | null;
+    if (typeof c === "string") return `counter name ${c}`;
     return c?.map ? `counter name ${exprText(c.map.key)} map ${c.map.data}` : "counter";
+  }
+  if (s["mangle"]) {
+    const m = s["mangle"] as { key: unknown; value: unknown };
+    return `${exprText(m.key)} set ${exprText(m.value)}`;
+  }
+  if (s["set"]) {
+    const u = s["set"] as { op: string; elem: unknown; set: string };
+    return `${u.op} ${u.set} { ${exprText(u.elem)} }`;
   }
   const [verb] = Object.keys(s);
   return verb ?? JSON.stringify(statement);
@@ -64,13 +80,15 @@ export function renderNftText(commands: Command[], state: NftState): string {
     } else if (add["counter"]) {
       lines.push(`  counter ${(add["counter"] as { name: string }).name} { }`);
     } else if (add["set"] || add["map"]) {
-      const set = (add["set"] ?? add["map"]) as { name: string; type: string | string[]; map?: string; flags?: string[] };
+      const set = (add["set"] ?? add["map"]) as { name: string; type: string | string[]; map?: string; flags?: string[]; timeout?: number; size?: number };
       const kind = add["map"] ? "map" : "set";
       const type = Array.isArray(set.type) ? set.type.join(" . ") : set.type;
       const elements = (SET_NAMES as readonly string[]).includes(set.name) ? [...state.sets[set.name as SetName]] : [];
       lines.push(`  ${kind} ${set.name} {`);
       lines.push(`    type ${type}${set.map ? ` : ${set.map}` : ""}`);
       if (set.flags?.length) lines.push(`    flags ${set.flags.join(",")}`);
+      if (set.timeout !== undefined) lines.push(`    timeout ${set.timeout}s`);
+      if (set.size !== undefined) lines.push(`    size ${set.size}`);
       if (elements.length > 0) {
         lines.push("    elements = {");
         for (const [key, value] of elements) lines.push(`      ${key}${kind === "map" ? ` : ${value}` : ""},`);

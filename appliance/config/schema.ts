@@ -115,6 +115,14 @@ export const configSchema = z.strictObject({
       .describe("How often the kernel state is read back and repaired if someone changed it."),
     retryInitialMs: z.number().int().min(50).max(60_000).default(500).describe("First retry delay after a failed apply."),
     retryMaxMs: z.number().int().min(100).max(600_000).default(30_000).describe("Longest retry delay (the delay doubles up to this)."),
+    sourceBinding: z.enum(["next-hop", "off"]).default("next-hop")
+      .describe("next-hop: a new connection from any cluster's source ranges is forwarded only if it arrives from the MAC of the next hop of the registered route covering its source; anything else is dropped, counted (guard_spoofed) and recorded (set spoofed_v4/v6). Every node shares the inside link, so without it a compromised node could send from another cluster's pod range and leave with that cluster's egress IP. Consequence: a cluster's traffic needs its routes registered, and its next hops resolved (the daemon keeps a kernel-managed neighbour entry for each). off: only for networks that guarantee source integrity themselves (e.g. per-port source filtering in the switches)."),
+    failClosed: z.strictObject({
+      mark: z.number().int().min(1).max(0x80000000).refine((bit) => (bit & (bit - 1)) === 0, "must be a single bit (a power of two)").default(0x10000000)
+        .describe("The packet-mark bit our table sets on everything from the inside (default 0x10000000 = 268435456). Must not collide with marks other software on the gateway uses (kube-proxy, Calico, Cilium, VPN or QoS tools)."),
+      rulePriority: z.number().int().min(1).max(32765).default(900)
+        .describe("Preference of the ip rules `iif INSIDE fwmark 0/MARK blackhole` (IPv4 and IPv6). After the `local` rule (0), so traffic to the gateway itself is unaffected, and before `main` (32766)."),
+    }).prefault({}).describe("Fail closed when our nft table disappears (a flush, a crashed reload): forwarded packets from the inside without our mark are black-holed by a policy rule the daemon installs before it ever switches forwarding on, so pods are cut off instead of leaving with their own addresses until the repair."),
   }).prefault({}).refine((d) => d.retryMaxMs >= d.retryInitialMs, { message: "retryMaxMs must not be smaller than retryInitialMs", path: ["retryMaxMs"] }),
   ha: z.strictObject({
     processes: z.enum(["supervised", "systemd"]).default("systemd")

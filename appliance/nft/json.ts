@@ -4,22 +4,30 @@
  */
 export type NftFamily = "inet";
 
+export type MetaKey = "iifname" | "oifname" | "nfproto" | "l4proto" | "mark";
+
 export type Expr =
   | string
   | number
   | { prefix: { addr: string; len: number } }
   | { concat: Expr[] }
-  | { payload: { protocol: "ip" | "ip6"; field: "saddr" | "daddr" } }
-  | { meta: { key: "iifname" | "oifname" | "nfproto" } }
+  | { payload: { protocol: "ip" | "ip6" | "ether"; field: "saddr" | "daddr" } }
+  | { payload: { protocol: "udp" | "tcp"; field: "dport" } }
+  | { meta: { key: MetaKey } }
   | { ct: { key: "state" } }
   | { map: { key: Expr; data: string } }
   | { set: Expr[] }
+  | { "|": [Expr, Expr] }
   | string[];
 
 export type Statement =
   | { match: { op: "==" | "!=" | "in"; left: Expr; right: Expr } }
   | { snat: { family: "ip" | "ip6"; addr: Expr } }
-  | { counter: null | { map: { key: Expr; data: string } } }
+  /** Anonymous (null), per-key through a map, or a named counter object (its name). */
+  | { counter: null | string | { map: { key: Expr; data: string } } }
+  | { mangle: { key: Expr; value: Expr } }
+  /** Adds the key to a dynamic set from the packet path (or refreshes its timeout). */
+  | { set: { op: "update"; elem: Expr; set: string } }
   | { masquerade: null }
   | { accept: null }
   | { drop: null }
@@ -34,13 +42,17 @@ export interface SetSpec {
   /** Data type for maps. */
   map?: string;
   flags?: string[];
+  /** Default element lifetime in seconds (sets with the timeout flag). */
+  timeout?: number;
+  /** Most elements the set may hold (a bound on what the packet path can add). */
+  size?: number;
   elem?: unknown[];
 }
 
 export interface ChainSpec {
   name: string;
   type: "nat" | "filter";
-  hook: "postrouting" | "prerouting" | "forward";
+  hook: "postrouting" | "prerouting" | "forward" | "input";
   prio: number;
   policy: "accept";
 }
@@ -58,7 +70,9 @@ export const metainfo: Command = { metainfo: { json_schema_version: 1 } };
 
 export const saddr = (protocol: "ip" | "ip6"): Expr => ({ payload: { protocol, field: "saddr" } });
 export const daddr = (protocol: "ip" | "ip6"): Expr => ({ payload: { protocol, field: "daddr" } });
-export const meta = (key: "iifname" | "oifname"): Expr => ({ meta: { key } });
+export const meta = (key: MetaKey): Expr => ({ meta: { key } });
+export const etherSaddr: Expr = { payload: { protocol: "ether", field: "saddr" } };
+export const dport = (protocol: "udp" | "tcp"): Expr => ({ payload: { protocol, field: "dport" } });
 
 export function prefixExpr(cidr: string): Expr {
   const slash = cidr.indexOf("/");
@@ -79,6 +93,8 @@ export function addSet(t: TableRef, spec: SetSpec): Command {
   const body: Record<string, unknown> = { family: t.family, table: t.name, name: spec.name, type: spec.type };
   if (spec.map !== undefined) body["map"] = spec.map;
   if (spec.flags && spec.flags.length > 0) body["flags"] = spec.flags;
+  if (spec.timeout !== undefined) body["timeout"] = spec.timeout;
+  if (spec.size !== undefined) body["size"] = spec.size;
   if (spec.elem && spec.elem.length > 0) body["elem"] = spec.elem;
   return { add: { [kind]: body } };
 }

@@ -3,9 +3,11 @@ import { emptySets, SET_NAMES, type NftState, type SetName } from "./state.js";
 
 type Json = Record<string, unknown>;
 
-/** Canonical key text for one element key as nft lists it (prefix, bare address, range or concat). */
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+
+/** Canonical key text for one element key as nft lists it (prefix, bare address, MAC, range or concat). */
 function keyText(expr: unknown): string {
-  if (typeof expr === "string") return parseAddress(expr, "element").address;
+  if (typeof expr === "string") return MAC.test(expr) ? expr.toLowerCase() : parseAddress(expr, "element").address;
   const e = expr as Json;
   if (e["prefix"]) {
     const prefix = e["prefix"] as { addr: string; len: number };
@@ -20,13 +22,17 @@ function keyText(expr: unknown): string {
   return JSON.stringify(expr);
 }
 
-/** Interval sets list a single-address prefix (/32, /128) as a bare address: put the length back. */
+/** Interval sets list a single-address prefix (/32, /128) as a bare address: put the length back (not on MACs). */
 function withHostLength(key: string, interval: boolean): string {
   if (!interval) return key;
-  return key.split(" . ").map((part) => (part.includes("/") || part.includes("-") ? part : `${part}/${part.includes(":") ? 128 : 32}`)).join(" . ");
+  return key.split(" . ").map((part) => (part.includes("/") || part.includes("-") || MAC.test(part) ? part : `${part}/${part.includes(":") ? 128 : 32}`)).join(" . ");
 }
 
-/** Parses `nft -j list table inet NAME` into our comparable form. Unknown objects are ignored. */
+/**
+ * Parses `nft -j list table inet NAME` into our comparable form. Unknown objects are ignored, and so are
+ * the contents of the dynamic sets the packet path fills (spoofed_*) and counter values: they change with
+ * traffic, so they are never drift.
+ */
 export function parseTableListing(listing: unknown): NftState {
   const state: NftState = { sets: emptySets(), counters: new Set(), chains: {} };
   const items = ((listing as Json)["nftables"] ?? []) as Json[];

@@ -1,15 +1,24 @@
 import type { Mapping } from "../model.js";
 import {
+  guardCounters, INPUT_CHAIN, markRule, peerGuardRules, spoofGuardRules, SPOOFED_SETS, type PeerGuard, type SourceBinding,
+} from "./guards.js";
+import {
   addChain, addCounter, addRule, addSet, addTable, daddr, deleteCounter, deleteTable, elementCommand, meta,
   prefixExpr, saddr, type ChainSpec, type Command, type Expr, type RuleSpec, type SetSpec, type TableRef,
 } from "./json.js";
-import { desiredSets, SET_NAMES, type NftState, type SetName } from "./state.js";
+import { desiredSets, SET_NAMES, type GuardInputs, type NftState, type SetName } from "./state.js";
 
 export interface RulesetOptions {
   table: string;
   insideInterface: string;
   outsideInterface: string;
   unmappedTraffic: "drop" | "masquerade";
+  /** "next-hop": new connections from claimed source ranges must come from their route's next hop. Absent: off. */
+  sourceBinding?: SourceBinding | undefined;
+  /** The bit every packet from the inside gets (the fail-closed policy rule needs it). Absent: no marking. */
+  failClosedMark?: number | undefined;
+  /** HA: VRRP, conntrackd and replication only from the peer over the sync link. Absent: no input chain. */
+  peerGuard?: PeerGuard | undefined;
 }
 
 /**
@@ -28,16 +37,31 @@ const SET_SPECS: Record<SetName, Omit<SetSpec, "name" | "elem">> = {
   eip_out_v6: { type: "ipv6_addr", map: "counter" },
   eip_in_v4: { type: "ipv4_addr", map: "counter" },
   eip_in_v6: { type: "ipv6_addr", map: "counter" },
+  claimed_v4: { type: "ipv4_addr", flags: ["interval"] },
+  claimed_v6: { type: "ipv6_addr", flags: ["interval"] },
+  bound_v4: { type: ["ether_addr", "ipv4_addr"], flags: ["interval"] },
+  bound_v6: { type: ["ether_addr", "ipv6_addr"], flags: ["interval"] },
 };
+
+/** Sets that exist only for a guard: without source binding they are neither declared nor filled. */
+const GUARD_SETS: readonly SetName[] = ["claimed_v4", "claimed_v6", "bound_v4", "bound_v6"];
+const binding = (options: RulesetOptions): boolean => options.sourceBinding === "next-hop";
 
 // NAT runs at srcnat (100). Counting out after it sees translated sources; counting in before dstnat
 // (-100, where conntrack reverses our SNAT) still sees the egress IP as destination.
+// The prerouting chain also marks packets from the inside (fail closed); it runs before the routing
+// decision that the policy rule takes.
 const CHAINS: ChainSpec[] = [
   { name: "postrouting", type: "nat", hook: "postrouting", prio: 100, policy: "accept" },
   { name: "forward", type: "filter", hook: "forward", prio: 0, policy: "accept" },
   { name: "count_out", type: "filter", hook: "postrouting", prio: 150, policy: "accept" },
   { name: "count_in", type: "filter", hook: "prerouting", prio: -150, policy: "accept" },
 ];
+
+/** The base chains these options render, in order. */
+export function chainSpecs(options: RulesetOptions): ChainSpec[] {
+  return options.peerGuard ? [...CHAINS, INPUT_CHAIN] : CHAINS;
+}
 
 function rules(options: RulesetOptions): RuleSpec[] {
   const notOutside: Expr = options.outsideInterface;
@@ -68,6 +92,7 @@ function rules(options: RulesetOptions): RuleSpec[] {
     ...rulesFor("v6"),
     // The nat chain sees the first packet of every new connection: whatever no mapping took ends here.
     { chain: "postrouting", comment: `egw:unmapped-${options.unmappedTraffic}`, expr: [{ counter: null }, options.unmappedTraffic === "drop" ? { drop: null } : { masquerade: null }] },
+    ...(binding(options) ? spoofGuardRules(options.insideInterface) : []),
     // Packets conntrack cannot place never reach the nat chain; without this they would leave untranslated.
     {
       chain: "forward", comment: "egw:drop-untranslatable",
@@ -79,21 +104,28 @@ function rules(options: RulesetOptions): RuleSpec[] {
         { drop: null },
       ],
     },
-    count("v4", "out"), count("v6", "out"), count("v4", "in"), count("v6", "in"),
+    count("v4", "out"), count("v6", "out"),
+    ...(options.failClosedMark === undefined ? [] : [markRule(options.insideInterface, options.failClosedMark)]),
+    count("v4", "in"), count("v6", "in"),
+    ...(options.peerGuard ? peerGuardRules(options.peerGuard) : []),
   ];
 }
 
-export function desiredNftState(options: RulesetOptions, mappings: readonly Mapping[], egressIps: readonly string[]): NftState {
-  const { sets, counters } = desiredSets(mappings, egressIps);
-  const chains: Record<string, string[]> = Object.fromEntries(CHAINS.map((c) => [c.name, [] as string[]]));
+/** `guards` feeds the source-binding sets; it is ignored unless options.sourceBinding is "next-hop". */
+export function desiredNftState(options: RulesetOptions, mappings: readonly Mapping[], egressIps: readonly string[], guards?: GuardInputs): NftState {
+  const { sets, counters } = desiredSets(mappings, egressIps, binding(options) ? guards : undefined);
+  for (const name of guardCounters(options)) counters.add(name);
+  const chains: Record<string, string[]> = Object.fromEntries(chainSpecs(options).map((c) => [c.name, [] as string[]]));
   for (const rule of rules(options)) chains[rule.chain]?.push(rule.comment);
   return { sets, counters, chains };
 }
 
+/** Key parts with a length are prefixes; the others (MAC addresses of bound_*) are plain values. */
 function elementJson(set: SetName, key: string, value: string): unknown {
+  const part = (text: string): Expr => (text.includes("/") ? prefixExpr(text) : text);
   const keyExpr = SET_SPECS[set].flags === undefined
     ? key
-    : key.includes(" . ") ? { concat: key.split(" . ").map(prefixExpr) } : prefixExpr(key);
+    : key.includes(" . ") ? { concat: key.split(" . ").map(part) } : prefixExpr(key);
   return SET_SPECS[set].map === undefined ? keyExpr : [keyExpr, value];
 }
 
@@ -107,10 +139,12 @@ export function renderFull(options: RulesetOptions, state: NftState): Command[] 
   const commands: Command[] = [addTable(table), deleteTable(table), addTable(table)];
   for (const name of [...state.counters].sort()) commands.push(addCounter(table, name));
   for (const name of SET_NAMES) {
+    if (GUARD_SETS.includes(name) && !binding(options)) continue;
     const elem = [...state.sets[name]].map(([key, value]) => elementJson(name, key, value));
     commands.push(addSet(table, { name, ...SET_SPECS[name], elem }));
   }
-  for (const chain of CHAINS) commands.push(addChain(table, chain));
+  if (binding(options)) for (const spec of SPOOFED_SETS) commands.push(addSet(table, spec));
+  for (const chain of chainSpecs(options)) commands.push(addChain(table, chain));
   for (const rule of rules(options)) commands.push(addRule(table, rule));
   return commands;
 }

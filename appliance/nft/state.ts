@@ -8,6 +8,7 @@ import type { Mapping } from "../model.js";
 export const SET_NAMES = [
   "snat_v4", "snat_v6", "snat_dst_v4", "snat_dst_v6", "nonat_v4", "nonat_v6",
   "eip_out_v4", "eip_out_v6", "eip_in_v4", "eip_in_v6",
+  "claimed_v4", "claimed_v6", "bound_v4", "bound_v6",
 ] as const;
 export type SetName = (typeof SET_NAMES)[number];
 
@@ -29,9 +30,32 @@ export function counterName(direction: "out" | "in", address: string): string {
   return `${direction}_${family}_${address.replace(/[.:]/g, "_")}`;
 }
 
-/** Mappings and egress IPs → the elements our sets and maps must hold. */
-export function desiredSets(mappings: readonly Mapping[], egressIps: readonly string[]): { sets: Record<SetName, Map<string, string>>; counters: Set<string> } {
+/** A route's next hop, seen from the inside link: frames from pods of `prefix` must come from `mac`. */
+export interface Binding {
+  mac: string;
+  prefix: string;
+}
+
+/**
+ * What the source-binding guard is built from: every cluster's source ranges ("claimed": a packet from
+ * there must prove where it came from) and, per registered route whose next hop's MAC is known, the MAC
+ * that may send from that route's prefix.
+ */
+export interface GuardInputs {
+  claimed: readonly string[];
+  bound: readonly Binding[];
+}
+
+/** Mappings, egress IPs and guard inputs → the elements our sets and maps must hold. */
+export function desiredSets(
+  mappings: readonly Mapping[],
+  egressIps: readonly string[],
+  guards: GuardInputs = { claimed: [], bound: [] },
+): { sets: Record<SetName, Map<string, string>>; counters: Set<string> } {
   const sets = emptySets();
+  const family = (cidr: string) => (cidr.includes(":") ? "v6" : "v4");
+  for (const cidr of guards.claimed) sets[`claimed_${family(cidr)}`].set(cidr, "");
+  for (const { mac, prefix } of guards.bound) sets[`bound_${family(prefix)}`].set(`${mac.toLowerCase()} . ${prefix}`, "");
   for (const m of mappings) {
     const v = m.sourceCidr.includes(":") ? "v6" : "v4";
     for (const excluded of m.excludedDestinations) sets[`nonat_${v}`].set(`${m.sourceCidr} . ${excluded}`, "");

@@ -8,6 +8,8 @@ export interface DesiredState {
   mappings: Mapping[];
   routes: Route[];
   egressIps: string[];
+  /** Every cluster's source ranges: the addresses source binding guards ("claimed" ranges). */
+  sourceRanges: { cluster: string; cidr: string }[];
 }
 
 export function readDesiredState(db: Db): DesiredState {
@@ -16,14 +18,15 @@ export function readDesiredState(db: Db): DesiredState {
     mappings: rows.listMappings(db),
     routes: rows.listRoutes(db),
     egressIps: rows.listEgressIps(db).map((ip) => ip.address),
+    sourceRanges: sql(db, "SELECT cluster, cidr FROM cluster_source_ranges ORDER BY cluster, family, range_start").all() as { cluster: string; cidr: string }[],
   }))();
 }
 
-const DATAPLANE_TABLES = ["mappings", "routes", "egress_ips"] as const;
+const DATAPLANE_TABLES = ["mappings", "routes", "egress_ips", "cluster_source_ranges"] as const;
 
 /**
  * The newest revision that changed anything the data plane is built from (0 when the changelog no longer
- * holds any: older changes are already part of whatever was realized since). Three index lookups.
+ * holds any: older changes are already part of whatever was realized since). One index lookup per table.
  */
 export function dataplaneRevision(db: Db): number {
   let newest = 0;

@@ -6,7 +6,12 @@ export interface LoopOptions {
   driftCheckIntervalMs: number;
   retryInitialMs: number;
   retryMaxMs: number;
+  /** First delay before re-reading unresolved next-hop MACs (doubles up to 5 s). Default 100 ms. */
+  resolveRetryMs?: number;
 }
+
+/** "chains": list our base chains only (cheap); "full": read the whole kernel state back. */
+export type CheckKind = "chains" | "full";
 
 interface Waiter {
   revision: number;
@@ -27,6 +32,13 @@ export class ReconcileLoop {
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private driftTimer: NodeJS.Timeout | undefined;
+  private resolveTimer: NodeJS.Timeout | undefined;
+  private resolveAttempts = 0;
+  /** A check asked for while a pass ran: done once the passes are over. */
+  private deferredCheck: CheckKind | undefined;
+  /** A check waiting for the one in progress; a burst of events (a flush deletes dozens of objects) shares it. */
+  private queuedCheck: CheckKind | undefined;
+  private checking: Promise<void> = Promise.resolve();
   private waiters: Waiter[] = [];
   private idle: Promise<void> = Promise.resolve();
   onReport: ((report: ApplyReport) => void) | undefined;
@@ -54,11 +66,23 @@ export class ReconcileLoop {
     this.stopped = true;
     clearInterval(this.driftTimer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.resolveTimer);
     await this.idle;
+    await this.checking;
     for (const waiter of this.waiters.splice(0)) {
       clearTimeout(waiter.timer);
       waiter.reject(new AppError("not-ready", "the daemon is shutting down; the change is stored and will be applied on start"));
     }
+  }
+
+  /** Resolves once no pass runs and no check is waiting (what a pass or check triggered is waited for too). */
+  async settled(): Promise<void> {
+    while (this.running || this.queuedCheck !== undefined || this.deferredCheck !== undefined) {
+      await this.idle;
+      await this.checking;
+    }
+    await this.checking;
+    if (this.running) await this.settled();
   }
 
   trigger(): void {
@@ -111,6 +135,40 @@ export class ReconcileLoop {
       await this.onePass();
     } while (this.pending && !this.stopped);
     this.running = false;
+    const check = this.deferredCheck;
+    this.deferredCheck = undefined;
+    if (check) this.requestCheck(check);
+  }
+
+  /**
+   * Someone changed our table (a monitor saw it): check now and repair what differs. While a pass runs, its
+   * own changes show up as events too, so the request is deferred and downgraded to one cheap check after.
+   */
+  requestCheck(kind: CheckKind): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.deferredCheck ??= "chains";
+      return;
+    }
+    if (this.queuedCheck !== undefined) {
+      if (kind === "full") this.queuedCheck = "full";
+      return;
+    }
+    this.queuedCheck = kind;
+    this.checking = this.checking.then(() => {
+      const queued = this.queuedCheck;
+      this.queuedCheck = undefined;
+      return queued === undefined ? undefined : this.runCheck(queued);
+    });
+  }
+
+  private async runCheck(kind: CheckKind): Promise<void> {
+    if (this.stopped) return;
+    if (this.running) {
+      this.deferredCheck ??= "chains";
+      return;
+    }
+    await this.repairIfDrifted(() => (kind === "full" ? this.reconciler.detectDrift() : this.reconciler.detectChainDrift()));
   }
 
   private async onePass(): Promise<void> {
@@ -120,6 +178,7 @@ export class ReconcileLoop {
       if (report.kind !== "none") this.log.info({ revision: report.revision, kind: report.kind, durationMs: Math.round(report.durationMs) }, "data plane applied");
       this.onReport?.(report);
       this.settleWaiters();
+      this.scheduleResolveRetry(report.unresolvedNextHops ?? []);
     } catch (error) {
       this.failures++;
       const report = this.lastReport;
@@ -154,10 +213,34 @@ export class ReconcileLoop {
     });
   }
 
+  /**
+   * Source binding drops a next hop's pods until its MAC is known, so an unresolved next hop is re-read
+   * soon (100 ms, doubling to 5 s) rather than at the next drift check; a neighbour event usually beats it.
+   */
+  private scheduleResolveRetry(unresolved: string[]): void {
+    clearTimeout(this.resolveTimer);
+    this.resolveTimer = undefined;
+    if (unresolved.length === 0 || this.stopped) {
+      this.resolveAttempts = 0;
+      return;
+    }
+    const delay = Math.min((this.options.resolveRetryMs ?? 100) * 2 ** this.resolveAttempts++, 5_000);
+    this.log.debug({ unresolved, retryInMs: delay }, "next hops not resolved yet; their pods are dropped until they are");
+    this.resolveTimer = setTimeout(() => {
+      this.reconciler.forgetNeighbours();
+      this.trigger();
+    }, delay);
+    this.resolveTimer.unref();
+  }
+
   private async checkDrift(): Promise<void> {
     if (this.stopped || this.running) return;
+    await this.repairIfDrifted(() => this.reconciler.detectDrift());
+  }
+
+  private async repairIfDrifted(detect: () => Promise<string[]>): Promise<void> {
     try {
-      const drift = await this.reconciler.detectDrift();
+      const drift = await detect();
       if (drift.length > 0) {
         this.onDrift?.(drift);
         this.log.warn({ drift }, "kernel state drifted from what the daemon applied; repairing");

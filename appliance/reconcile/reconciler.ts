@@ -1,11 +1,16 @@
 import type { Logger } from "pino";
-import { AppError, errorMessage } from "../errors.js";
+import { errorMessage } from "../errors.js";
 import type { EgressAddressManager } from "../kernel/addresses.js";
+import type { FailClosedRules } from "../kernel/fail-closed.js";
+import type { NeighbourEvent, NeighbourManager } from "../kernel/neighbours.js";
 import { routeKey, type KernelRoute, type RouteManager } from "../kernel/routes.js";
 import type { NftClient } from "../nft/nft-client.js";
-import { desiredNftState, renderFull, renderIncremental, sameRules, type RulesetOptions } from "../nft/ruleset.js";
-import { diffStates, type NftState } from "../nft/state.js";
+import type { RulesetOptions } from "../nft/ruleset.js";
+import { contributionsByCluster } from "./contributions.js";
 import type { DesiredState } from "./desired-state.js";
+import type { IsolatedCluster } from "./isolation.js";
+import { NextHopBinding } from "./next-hop-binding.js";
+import { NftConverger } from "./nft-converger.js";
 
 export interface OwnedAddressLedger {
   list(): string[];
@@ -22,6 +27,10 @@ export interface ReconcilerDeps {
   readRevisions?: () => { store: number; dataplane: number };
   nft: NftClient;
   routes: RouteManager;
+  /** Source binding: the next hops' managed neighbour entries and MACs (required when ruleset.sourceBinding is "next-hop"). */
+  neighbours?: NeighbourManager | undefined;
+  /** The fail-closed policy rules (with ruleset.failClosedMark). */
+  failClosed?: FailClosedRules | undefined;
   /** Absent in HA mode, where keepalived owns the addresses. */
   addresses?: { manager: EgressAddressManager; ledger: OwnedAddressLedger } | undefined;
   /** HA mode: keepalived's config follows the egress IPs (it then owns the addresses). */
@@ -37,6 +46,13 @@ export interface ApplyReport {
   durationMs: number;
   kind: "none" | "incremental" | "full";
   error?: string;
+  /**
+   * Clusters whose latest change the kernel refused: they keep their last good state (or none) while every
+   * other cluster's changes apply; the pass still counts as applied. Empty normally.
+   */
+  isolated?: IsolatedCluster[];
+  /** Route next hops whose MAC is not resolved yet: source binding drops their pods' new connections until it is. */
+  unresolvedNextHops?: string[];
 }
 
 /**
@@ -45,14 +61,20 @@ export interface ApplyReport {
  * and forgets the realized state of whatever someone else changed, which the next pass then rebuilds.
  */
 export class Reconciler {
-  private realizedNft: NftState | undefined;
+  private readonly nftState: NftConverger;
   private realizedRoutes: KernelRoute[] | undefined;
   private realizedAddresses: Set<string> | undefined;
+  /** Source binding's view of the next hops' MACs; absent when binding is off. */
+  private readonly binding: NextHopBinding | undefined;
+  private realizedFailClosed = false;
   private realizedDataplaneRevision: number | undefined;
   appliedRevision = 0;
   lastReport: ApplyReport | undefined;
 
-  constructor(private readonly deps: ReconcilerDeps) {}
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.nftState = new NftConverger(deps.nft, deps.ruleset, deps.log);
+    this.binding = deps.neighbours && deps.ruleset.sourceBinding === "next-hop" ? new NextHopBinding(deps.neighbours, deps.log) : undefined;
+  }
 
   /** One pass. Throws on failure, after recording it; the kernel then still holds the last good state. */
   async reconcile(): Promise<ApplyReport> {
@@ -60,46 +82,49 @@ export class Reconciler {
     const revisions = this.deps.readRevisions?.();
     if (revisions && this.allRealized() && revisions.dataplane === this.realizedDataplaneRevision) {
       this.appliedRevision = revisions.store;
-      this.lastReport = { revision: revisions.store, ok: true, at: new Date().toISOString(), durationMs: performance.now() - started, kind: "none" };
+      this.lastReport = this.report(revisions.store, started, "none");
       return this.lastReport;
     }
     const desired = this.deps.readDesired();
     let kind: ApplyReport["kind"] = "none";
     try {
       await this.convergeAddresses(desired.egressIps, "add");
-      kind = await this.convergeNft(desired);
+      const macs = (await this.binding?.converge(desired.routes.map((r) => r.via))) ?? new Map<string, string | undefined>();
+      kind = await this.nftState.converge(contributionsByCluster(desired, macs), desired.egressIps);
+      // After nft: the policy rule black-holes inside traffic without the mark our table sets.
+      await this.convergeFailClosed();
       await this.convergeRoutes(desired);
       // After nft: a new egress IP starts answering only once the rules that use it are in place.
       await this.deps.vrrp?.converge(desired.egressIps);
       await this.convergeAddresses(desired.egressIps, "remove");
       this.appliedRevision = desired.revision;
       this.realizedDataplaneRevision = revisions?.dataplane;
-      this.lastReport = { revision: desired.revision, ok: true, at: new Date().toISOString(), durationMs: performance.now() - started, kind };
+      this.lastReport = this.report(desired.revision, started, kind, [...macs].filter(([, mac]) => mac === undefined).map(([via]) => via));
       return this.lastReport;
     } catch (error) {
-      this.lastReport = {
-        revision: desired.revision, ok: false, at: new Date().toISOString(), durationMs: performance.now() - started, kind,
-        error: errorMessage(error),
-      };
+      this.lastReport = { ...this.report(desired.revision, started, kind), ok: false, error: errorMessage(error) };
       throw error;
     }
   }
 
+  private report(revision: number, started: number, kind: ApplyReport["kind"], unresolved?: string[]): ApplyReport {
+    const unresolvedNextHops = unresolved ?? this.binding?.unresolved() ?? [];
+    return {
+      revision, ok: true, at: new Date().toISOString(), durationMs: performance.now() - started, kind,
+      isolated: this.nftState.isolated(), unresolvedNextHops,
+    };
+  }
+
   private allRealized(): boolean {
-    return this.realizedNft !== undefined && this.realizedRoutes !== undefined && (this.deps.addresses === undefined || this.realizedAddresses !== undefined);
+    return this.nftState.isRealized && this.realizedRoutes !== undefined
+      && (this.deps.addresses === undefined || this.realizedAddresses !== undefined)
+      && (this.binding === undefined || this.binding.isRealized)
+      && (this.deps.failClosed === undefined || this.realizedFailClosed);
   }
 
   /** Reads the kernel back; whatever differs from what we realized is forgotten, so the next pass repairs it. */
   async detectDrift(): Promise<string[]> {
-    const drift: string[] = [];
-    if (this.realizedNft) {
-      const actual = await this.deps.nft.readTable(this.deps.ruleset.table);
-      const differences = actual ? diffStates(this.realizedNft, actual) : [{ what: "table", detail: "missing" }];
-      if (differences.length > 0) {
-        drift.push(...differences.map((d) => `nft ${d.what}: ${d.detail}`));
-        this.realizedNft = undefined;
-      }
-    }
+    const drift = await this.nftState.detectDrift();
     if (this.realizedRoutes) {
       const actual = new Set((await this.deps.routes.list()).map(routeKey));
       const wanted = new Set(this.realizedRoutes.map(routeKey));
@@ -108,6 +133,11 @@ export class Reconciler {
         this.realizedRoutes = undefined;
       }
     }
+    if (this.realizedFailClosed && this.deps.failClosed && !this.deps.failClosed.matches(await this.deps.failClosed.list())) {
+      drift.push("the fail-closed policy rules differ from what was installed");
+      this.realizedFailClosed = false;
+    }
+    drift.push(...((await this.binding?.detectDrift()) ?? []));
     if (this.realizedAddresses && this.deps.addresses) {
       const present = await this.deps.addresses.manager.present();
       const missing = [...this.realizedAddresses].filter((a) => !present.has(a));
@@ -119,40 +149,27 @@ export class Reconciler {
     return drift;
   }
 
-  /**
-   * Two paths. A full replace (start, drift, recovery, rule changes) is dry-run with `nft -c`, applied as
-   * one transaction and read back in full. An element change is applied as one transaction with --echo,
-   * whose output is the kernel's own account of what it did and is compared with what was meant: at 10k+
-   * elements every nft invocation first lists the whole set (≈85 ms at 10k, 1.5 s at 100k with nft 1.0.6),
-   * so a separate check and listing would triple the time until a change is live. The drift timer still
-   * reads everything back.
-   */
-  private async convergeNft(desired: DesiredState): Promise<ApplyReport["kind"]> {
-    const wanted = desiredNftState(this.deps.ruleset, desired.mappings, desired.egressIps);
-    const realized = this.realizedNft;
-    if (realized && diffStates(wanted, realized).length === 0) return "none";
-    // Until the kernel confirms the change, we do not claim to know what it holds.
-    this.realizedNft = undefined;
-    const commands = realized !== undefined && sameRules(realized, wanted) ? renderIncremental(this.deps.ruleset, realized, wanted) : undefined;
-    // Large differences go the full way: the echo of a huge batch overruns netlink buffers (ENOBUFS), and
-    // past a few thousand elements one table replace costs no more than the changes.
-    if (commands && elementCount(commands) <= MAX_INCREMENTAL_ELEMENTS) {
-      const echoed = await this.deps.nft.applyWithEcho(commands);
-      const missing = unconfirmed(commands, echoed);
-      if (missing.length > 0) throw new AppError("apply-failed", `nft did not confirm ${missing.length} change(s), e.g. ${missing[0]}`);
-      this.realizedNft = wanted;
-      return "incremental";
-    }
-    const full = renderFull(this.deps.ruleset, wanted);
-    await this.deps.nft.check(full);
-    await this.deps.nft.apply(full);
-    const actual = await this.deps.nft.readTable(this.deps.ruleset.table);
-    const differences = actual ? diffStates(wanted, actual) : [{ what: "table", detail: "missing after apply" }];
-    if (differences.length > 0) {
-      throw new AppError("apply-failed", `nft readback differs from what was applied: ${differences.map((d) => `${d.what}: ${d.detail}`).join("; ")}`);
-    }
-    this.realizedNft = wanted;
-    return "full";
+  /** The cheap check (our table's base chains only), for when someone was seen deleting in our table. */
+  detectChainDrift(): Promise<string[]> {
+    return this.nftState.detectChainDrift();
+  }
+
+  /** The next pass re-reads the next hops' MACs (a short retry while some are unresolved, or a monitor restart). */
+  forgetNeighbours(): void {
+    this.binding?.forget();
+  }
+
+  /** A neighbour event from `ip monitor`: true when a pass must follow (see NextHopBinding.changed). */
+  neighbourChanged(event: NeighbourEvent): boolean {
+    return this.binding?.changed(event) ?? false;
+  }
+
+  private async convergeFailClosed(): Promise<void> {
+    const rules = this.deps.failClosed;
+    if (!rules || this.realizedFailClosed) return;
+    const changes = await rules.converge();
+    if (changes > 0) this.deps.log.info({ changes, ...rules.options }, "fail-closed policy rules installed");
+    this.realizedFailClosed = true;
   }
 
   private async convergeRoutes(desired: DesiredState): Promise<void> {
@@ -201,39 +218,4 @@ function sameRouteSet(a: KernelRoute[], b: KernelRoute[]): boolean {
   if (a.length !== b.length) return false;
   const keys = new Set(a.map(routeKey));
   return b.every((r) => keys.has(routeKey(r)));
-}
-
-const MAX_INCREMENTAL_ELEMENTS = 2_000;
-
-function elementCount(commands: Record<string, unknown>[]): number {
-  return commands.reduce((n, command) => {
-    const body = Object.values(command)[0] as Record<string, Record<string, unknown>>;
-    return n + (((body["element"]?.["elem"] as unknown[] | undefined)?.length) ?? 1);
-  }, 0);
-}
-
-/** The element and counter commands of `sent` that the kernel's echo does not report back as done. */
-function unconfirmed(sent: Record<string, unknown>[], echoed: Record<string, unknown>[]): string[] {
-  const keys = (commands: Record<string, unknown>[]) => commands.flatMap((command) => {
-    const [verb, body] = Object.entries(command)[0] as [string, Record<string, Record<string, unknown>>];
-    const element = body["element"];
-    if (element) return ((element["elem"] as unknown[]) ?? []).map((e) => `${verb} ${String(element["name"])} ${canonicalKey(e)}`);
-    const counter = body["counter"];
-    return counter ? [`${verb} counter ${String(counter["name"])}`] : [];
-  });
-  const confirmed = new Set(keys(echoed));
-  return keys(sent).filter((key) => !confirmed.has(key));
-}
-
-/** Element keys as text; the echo spells a /32 or /128 prefix as a bare address and the map data as-is. */
-function canonicalKey(element: unknown): string {
-  const key = Array.isArray(element) ? element[0] : element;
-  const text = (part: unknown): string => {
-    if (typeof part === "string") return part.includes("/") ? part : `${part}/${part.includes(":") ? 128 : 32}`;
-    const p = part as { prefix?: { addr: string; len: number }; concat?: unknown[] };
-    if (p.prefix) return `${p.prefix.addr}/${p.prefix.len}`;
-    if (p.concat) return p.concat.map(text).join(" . ");
-    return JSON.stringify(part);
-  };
-  return text(key);
 }

@@ -12,6 +12,8 @@ export interface RunOptions {
   /** Exit codes that are an answer rather than a failure (e.g. "no such object"). */
   okExitCodes?: number[];
   timeoutMs?: number;
+  /** Written to the command's standard input (e.g. the lines of `ip -batch -`). */
+  input?: string;
 }
 
 /**
@@ -28,6 +30,7 @@ export class ExecaRunner implements CommandRunner {
     const result = await execa(command, [...args], {
       reject: false,
       timeout: options.timeoutMs ?? 60_000,
+      ...(options.input === undefined ? {} : { input: options.input }),
       stripFinalNewline: false,
       // Error text is matched in places (nft "No such file"): keep it untranslated. sbin may be off a service's PATH.
       env: { LC_ALL: "C", PATH: commandSearchPath() },

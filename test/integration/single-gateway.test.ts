@@ -121,7 +121,8 @@ describe("single gateway end to end", { skip: isRoot ? false : "needs root for n
   it("repairs a flushed table and a deleted route by itself", async () => {
     await topo.gateway.exec("nft", ["flush", "table", "inet", "egress_gateway"]);
     await topo.gateway.exec("ip", ["route", "del", "10.244.0.0/16", "proto", "211"]);
-    assert.match(await seenAs("a", 4, 1_000), /^failed:/, "with the table flushed the pod is not translated");
+    // The monitor notices the flush at once, so the repair may already be done: either way the pod never leaves with its own address.
+    assert.match(await seenAs("a", 4, 1_000), /^(failed:|203\.0\.113\.11$)/, "with the table flushed the pod is cut off (fail closed) or already translated again");
     await eventually(async () => (await seenAs("a", 4, 1_000)) === "203.0.113.11", "pod a translated again after the drift repair");
     const kernelRoutes = (await topo.gateway.exec("ip", ["route", "show", "proto", "211"])).stdout;
     assert.match(kernelRoutes, /10\.244\.0\.0\/16 via 172\.31\.0\.11/);

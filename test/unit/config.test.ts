@@ -91,6 +91,8 @@ describe("loadConfig: a minimal file", () => {
       driftCheckIntervalMs: 30_000,
       retryInitialMs: 500,
       retryMaxMs: 30_000,
+      sourceBinding: "next-hop",
+      failClosed: { mark: 0x10000000, rulePriority: 900 },
     });
     assert.deepEqual(config.log, { level: "info" });
     assert.deepEqual(config.api.adminTokens, []);
@@ -200,6 +202,14 @@ describe("loadConfig: bad values are reported with their field path", () => {
     ["waitTimeoutMs over 120000", "api.waitTimeoutMs", 120_001],
     ["driftCheckIntervalMs below 1000", "dataplane.driftCheckIntervalMs", 999],
     ["manageSysctls as a string", "dataplane.manageSysctls", "yes"],
+    ["sourceBinding source-address", "dataplane.sourceBinding", "source-address"],
+    ["failClosed mark of two bits", "dataplane.failClosed.mark", 0x30000000, "dataplane.failClosed.mark"],
+    ["failClosed mark 0", "dataplane.failClosed.mark", 0],
+    ["failClosed mark over 32 bits", "dataplane.failClosed.mark", 2 ** 32],
+    ["failClosed mark as a hex string", "dataplane.failClosed.mark", "0x10000000"],
+    ["failClosed rulePriority 0 (before local)", "dataplane.failClosed.rulePriority", 0],
+    ["failClosed rulePriority 32766 (main)", "dataplane.failClosed.rulePriority", 32766],
+    ["failClosed unknown field", "dataplane.failClosed.table", 5],
     ["log level verbose", "log.level", "verbose"],
     ["empty adminTokenFile", "api.adminTokenFile", ""],
     ["empty database path", "database.path", ""],
@@ -238,7 +248,11 @@ describe("loadConfig: bad values are reported with their field path", () => {
     raw = withValue("dataplane.routeProtocol", 254, raw);
     raw = withValue("api.bodyLimitBytes", 1024, raw);
     raw = withValue("api.waitTimeoutMs", 120_000, raw);
+    raw = withValue("dataplane.failClosed", { mark: 0x80000000, rulePriority: 32765 }, raw);
+    raw = withValue("dataplane.sourceBinding", "off", raw);
     const config = loadConfig(write(toYaml(raw)));
+    assert.deepEqual(config.dataplane.failClosed, { mark: 0x80000000, rulePriority: 32765 });
+    assert.equal(config.dataplane.sourceBinding, "off");
     assert.equal(config.gateway.name.length, 63);
     assert.equal(config.network.inside.interface, "abcdefghijklmno");
     assert.equal(config.dataplane.routeProtocol, 254);

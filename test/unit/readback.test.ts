@@ -9,13 +9,17 @@ import type { Mapping } from "../../appliance/model.js";
 import { batch, type Command } from "../../appliance/nft/json.js";
 import { parseTableListing } from "../../appliance/nft/readback.js";
 import { desiredNftState, renderFull, renderIncremental, type RulesetOptions } from "../../appliance/nft/ruleset.js";
-import { diffStates, SET_NAMES, type NftState } from "../../appliance/nft/state.js";
+import { diffStates, SET_NAMES, type GuardInputs, type NftState } from "../../appliance/nft/state.js";
 import { PACKAGE_ROOT } from "../../appliance/paths.js";
 
 /** A real `nft -j list table inet egress_gateway` of READBACK_MAPPINGS. Set EGW_UPDATE_GOLDEN=1 (as root) to recapture. */
 const LISTING = join(PACKAGE_ROOT, "test/unit/fixtures/listing.json");
 
-const OPTIONS: RulesetOptions = { table: "egress_gateway", insideInterface: "inside", outsideInterface: "outside", unmappedTraffic: "drop" };
+const OPTIONS: RulesetOptions = {
+  table: "egress_gateway", insideInterface: "inside", outsideInterface: "outside", unmappedTraffic: "drop",
+  sourceBinding: "next-hop", failClosedMark: 0x10000000,
+  peerGuard: { syncInterface: "sync", localAddress: "192.168.255.1", peerAddress: "192.168.255.2", conntrackdPort: 3780, replicationPort: 8443 },
+};
 
 const mapping = (name: string, sourceCidr: string, egressIp: string, extra: Partial<Mapping> = {}): Mapping => ({
   cluster: "prod", name, sourceCidr, egressIp, destinations: [], excludedDestinations: [], labels: {}, ...extra,
@@ -30,7 +34,17 @@ const READBACK_MAPPINGS: Mapping[] = [
   mapping("v6host", "fd00:10:244:2::5/128", "2001:db8::10", { destinations: ["2001:db8:100::/48"], excludedDestinations: ["2001:db8:100::1/128"] }),
 ];
 const READBACK_EGRESS_IPS = ["203.0.113.10", "203.0.113.11", "2001:db8::10"];
-const readbackState = (): NftState => desiredNftState(OPTIONS, READBACK_MAPPINGS, READBACK_EGRESS_IPS);
+/** Bound host routes (/32, /128) are listed as bare addresses inside the MAC concatenation too. */
+const READBACK_GUARDS: GuardInputs = {
+  claimed: ["10.244.0.0/16", "fd00:10:244::/48"],
+  bound: [
+    { mac: "02:00:00:00:00:11", prefix: "10.244.1.0/24" },
+    { mac: "02:00:00:00:00:12", prefix: "10.244.3.7/32" },
+    { mac: "02:00:00:00:00:11", prefix: "fd00:10:244:1::/64" },
+    { mac: "02:00:00:00:00:12", prefix: "fd00:10:244:2::5/128" },
+  ],
+};
+const readbackState = (): NftState => desiredNftState(OPTIONS, READBACK_MAPPINGS, READBACK_EGRESS_IPS, READBACK_GUARDS);
 
 const plain = (state: NftState) => ({
   sets: Object.fromEntries(SET_NAMES.map((n) => [n, Object.fromEntries([...state.sets[n]].sort())])),
@@ -152,6 +166,36 @@ describe("parseTableListing on hand-made listings", () => {
     assert.ok(differences.some((d) => d.what === "chain postrouting" && d.detail === "missing"));
   });
 
+  it("bound sets: the MAC stays a MAC (lower case, no length) and a host route gets its length back", () => {
+    const state = parseTableListing(listing(
+      { set: { family: "inet", name: "bound_v4", table: "egress_gateway", type: ["ether_addr", "ipv4_addr"], flags: ["interval"],
+        elem: [{ concat: ["02:AB:00:00:00:11", { prefix: { addr: "10.244.1.0", len: 24 } }] }, { concat: ["02:00:00:00:00:12", "10.244.3.7"] }] } },
+      { set: { family: "inet", name: "bound_v6", table: "egress_gateway", type: ["ether_addr", "ipv6_addr"], flags: ["interval"],
+        elem: [{ concat: ["02:00:00:00:00:12", "fd00:10:244:2::5"] }] } },
+    ));
+    assert.deepEqual([...state.sets.bound_v4.keys()], ["02:ab:00:00:00:11 . 10.244.1.0/24", "02:00:00:00:00:12 . 10.244.3.7/32"]);
+    assert.deepEqual([...state.sets.bound_v6.keys()], ["02:00:00:00:00:12 . fd00:10:244:2::5/128"]);
+  });
+
+  it("offenders in the spoofed sets and counter values are traffic, not drift", () => {
+    const wanted = desiredNftState(OPTIONS, [], [], READBACK_GUARDS);
+    const live = parseTableListing(JSON.parse(JSON.stringify({ nftables: [
+      ...listing().nftables,
+      ...[...wanted.counters].map((name) => ({ counter: { family: "inet", name, table: "egress_gateway", packets: 1234, bytes: 99999 } })),
+      { set: { family: "inet", name: "spoofed_v4", table: "egress_gateway", type: ["ether_addr", "ipv4_addr"], flags: ["timeout"], timeout: 3600, size: 65536,
+        elem: [{ elem: { val: { concat: ["02:66:00:00:00:01", "10.244.1.77"] }, timeout: 3600, expires: 3599 } }] } },
+      ...SET_NAMES.filter((n) => wanted.sets[n].size > 0).map((n) => ({ set: { family: "inet", name: n, table: "egress_gateway", flags: ["interval"],
+        elem: [...wanted.sets[n].keys()].map((key) => (key.includes(" . ")
+          ? { concat: key.split(" . ").map((p) => (p.includes("/") ? { prefix: { addr: p.split("/")[0], len: Number(p.split("/")[1]) } } : p)) }
+          : { prefix: { addr: key.split("/")[0], len: Number(key.split("/")[1]) } })) } })),
+      ...Object.entries(wanted.chains).flatMap(([chain, comments]) => [
+        { chain: { family: "inet", table: "egress_gateway", name: chain } },
+        ...comments.map((comment) => ({ rule: { family: "inet", table: "egress_gateway", chain, comment, expr: [] } })),
+      ]),
+    ] })));
+    assert.deepEqual(diffStates(wanted, live), []);
+  });
+
   it("plain sets read with an empty value", () => {
     const state = parseTableListing(listing(
       { set: { family: "inet", name: "nonat_v4", table: "egress_gateway", type: ["ipv4_addr", "ipv4_addr"], flags: ["interval"], elem: [{ concat: [{ prefix: { addr: "10.0.0.0", len: 8 } }, "192.0.2.1"] }] } },
@@ -222,6 +266,17 @@ describe("readback against the real nft in a network namespace", { skip: isRoot 
     assert.deepEqual(diffStates(desired, await readBack()), []);
   });
 
+  it("offenders recorded in spoofed_v4/v6 are not drift; a changed binding is", async () => {
+    const desired = readbackState();
+    await applyBatch(renderFull(OPTIONS, desired));
+    await nft(["add", "element", "inet", OPTIONS.table, "spoofed_v4", "{ 02:66:00:00:00:01 . 10.244.1.77 }"]);
+    await nft(["add", "element", "inet", OPTIONS.table, "spoofed_v6", "{ 02:66:00:00:00:01 . fd00:10:244:1::77 }"]);
+    assert.deepEqual(diffStates(desired, await readBack()), []);
+    await nft(["delete", "element", "inet", OPTIONS.table, "bound_v4", "{ 02:00:00:00:00:11 . 10.244.1.0/24 }"]);
+    await nft(["add", "element", "inet", OPTIONS.table, "bound_v4", "{ 02:66:00:00:00:01 . 10.244.1.0/24 }"]);
+    assert.deepEqual(diffStates(desired, await readBack()), [{ what: "set bound_v4", detail: "1 missing, 0 different, 1 unexpected" }]);
+  });
+
   it("a changed mapped value, a removed counter reference and a flushed chain are reported", async () => {
     const desired = readbackState();
     await applyBatch(renderFull(OPTIONS, desired));
@@ -230,7 +285,7 @@ describe("readback against the real nft in a network namespace", { skip: isRoot 
     await nft(["flush", "chain", "inet", OPTIONS.table, "forward"]);
     assert.deepEqual(diffStates(desired, await readBack()), [
       { what: "set snat_v6", detail: "0 missing, 1 different, 0 unexpected" },
-      { what: "chain forward", detail: "rules [], expected [egw:drop-untranslatable]" },
+      { what: "chain forward", detail: "rules [], expected [egw:spoof-guard-v4, egw:spoof-guard-v6, egw:drop-untranslatable]" },
     ]);
   });
 

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
 import { pino } from "pino";
 import { EgressAddressManager } from "../../appliance/kernel/addresses.js";
+import { FailClosedRules } from "../../appliance/kernel/fail-closed.js";
+import { NeighbourManager } from "../../appliance/kernel/neighbours.js";
 import { RouteManager } from "../../appliance/kernel/routes.js";
 import type { Mapping } from "../../appliance/model.js";
 import { NftClient } from "../../appliance/nft/nft-client.js";
@@ -21,17 +23,21 @@ describe("Reconciler against a fake system", () => {
 
   beforeEach(() => {
     system = new FakeSystem();
+    system.lan.set("172.31.0.11", "02:00:00:00:00:11");
     ledger = [];
     desired = {
       revision: 3,
       mappings: [mapping("a", "10.244.1.0/26", "203.0.113.10"), mapping("v6", "fd00:10:244:1::/64", "2001:db8::10")],
       routes: [{ cluster: "prod", prefix: "10.244.1.0/24", via: "172.31.0.11" }],
       egressIps: ["203.0.113.10", "2001:db8::10"],
+      sourceRanges: [{ cluster: "prod", cidr: "10.244.0.0/16" }, { cluster: "prod", cidr: "fd00:10:244::/48" }],
     };
     reconciler = new Reconciler({
       readDesired: () => structuredClone(desired),
       nft: new NftClient(system),
       routes: new RouteManager(system, 211, "inside"),
+      neighbours: new NeighbourManager(system, "inside"),
+      failClosed: new FailClosedRules(system, { insideInterface: "inside", mark: 0x10000000, priority: 900 }),
       addresses: {
         manager: new EgressAddressManager(system, "outside"),
         ledger: {
@@ -40,7 +46,7 @@ describe("Reconciler against a fake system", () => {
           forget: (a) => void ledger.splice(ledger.indexOf(a), 1),
         },
       },
-      ruleset: { table: "egress_gateway", insideInterface: "inside", outsideInterface: "outside", unmappedTraffic: "drop" },
+      ruleset: { table: "egress_gateway", insideInterface: "inside", outsideInterface: "outside", unmappedTraffic: "drop", sourceBinding: "next-hop", failClosedMark: 0x10000000 },
       log: pino({ enabled: false }),
     });
   });
@@ -58,6 +64,11 @@ describe("Reconciler against a fake system", () => {
     assert.deepEqual([...system.routes.keys()], ["10.244.1.0/24"]);
     assert.deepEqual(system.addresses.map((a) => a.local).sort(), ["2001:db8::10", "203.0.113.1", "203.0.113.10"]);
     assert.deepEqual(ledger.sort(), ["2001:db8::10", "203.0.113.10"]);
+    assert.deepEqual([...(system.sets.get("bound_v4")?.elem.keys() ?? [])], [JSON.stringify({ concat: ["02:00:00:00:00:11", { prefix: { addr: "10.244.1.0", len: 24 } }] })],
+      "the route's prefix is bound to its next hop's MAC");
+    assert.equal(system.policyRules.length, 2, "the fail-closed rules for IPv4 and IPv6");
+    assert.deepEqual(report.isolated, []);
+    assert.deepEqual(report.unresolvedNextHops, []);
   });
 
   it("a second pass with nothing changed makes no system calls at all", async () => {
@@ -78,7 +89,7 @@ describe("Reconciler against a fake system", () => {
     const commands = applied?.batch?.nftables.slice(1).map((c) => `${Object.keys(c)[0]} ${Object.keys(Object.values(c)[0] as object)[0]}`);
     assert.deepEqual(commands, ["add element"], "one element addition, no table, chain or rule command");
     assert.equal(system.sets.get("snat_v4")?.elem.size, 2);
-    assert.equal(system.callsOf("ip", "replace").length, 0, "routes unchanged: no route calls");
+    assert.equal(system.callsOf("ip").length, 0, "routes, neighbours and policy rules unchanged: no ip calls");
   });
 
   it("a failed apply is reported, keeps the previous rules, and the next pass replaces the table in full", async () => {

@@ -1,5 +1,6 @@
 import { execa } from "execa";
 import { existsSync } from "node:fs";
+import { NeighbourManager } from "../../kernel/neighbours.js";
 import { batch } from "../../nft/json.js";
 import { NftClient } from "../../nft/nft-client.js";
 import { ExecaRunner } from "../../system/runner.js";
@@ -34,7 +35,11 @@ export async function showCommand(args: string[], io: CliIo): Promise<number> {
 
 async function showNft(io: CliIo, configPath: string, diff: boolean, json: boolean): Promise<number> {
   const { config, desired } = readLocalDesired(configPath);
-  const { state, commands } = renderedNft(config, desired);
+  // Only the live comparison needs the next hops' MACs: the bound_* sets are built from the kernel's neighbours.
+  const macs = diff && config.dataplane.sourceBinding === "next-hop"
+    ? new Map([...(await new NeighbourManager(new ExecaRunner(), config.network.inside.interface).list())].map(([address, n]) => [address, n.mac]))
+    : new Map<string, string | undefined>();
+  const { state, commands } = renderedNft(config, desired, macs);
   const table = config.dataplane.nftTable;
   if (!diff) {
     if (json) printJson(io, { revision: desired.revision, table: `inet ${table}`, batch: batch(commands) });

@@ -13,7 +13,10 @@ export const HANDOVER_USAGE = `usage: egw handover [--json]
 
 ${CONNECTION_USAGE}`;
 
-interface ApplyReport { revision: number; ok: boolean; at: string; durationMs: number; kind: string; error?: string }
+interface ApplyReport {
+  revision: number; ok: boolean; at: string; durationMs: number; kind: string; error?: string;
+  isolated?: { cluster: string; error: string }[]; unresolvedNextHops?: string[];
+}
 interface PeerState { name: string; role: string; appliedRevision: number; inSync: boolean; replication?: string }
 export interface SystemStatus {
   gateway: string;
@@ -30,7 +33,10 @@ export interface SystemStatus {
 export function formatApply(report: ApplyReport | null): string {
   if (!report) return "not yet";
   const head = `${report.ok ? "ok" : "FAILED"}, revision ${report.revision}, ${report.kind}, ${Math.round(report.durationMs)} ms, at ${report.at}`;
-  return report.ok ? head : `${head}: ${report.error ?? "unknown error"}`;
+  // Held-back clusters and unresolved next hops are worth a line even on success: their traffic is affected.
+  const held = (report.isolated ?? []).map((i) => `; cluster ${i.cluster} HELD BACK (its last good state stays): ${i.error}`).join("");
+  const unresolved = report.unresolvedNextHops?.length ? `; next hops not resolved yet (their pods are dropped): ${report.unresolvedNextHops.join(", ")}` : "";
+  return report.ok ? `${head}${held}${unresolved}` : `${head}: ${report.error ?? "unknown error"}${held}`;
 }
 
 export function formatStatus(status: SystemStatus): string {
