@@ -51,11 +51,15 @@ const binding = (options: RulesetOptions): boolean => options.sourceBinding === 
 // (-100, where conntrack reverses our SNAT) still sees the egress IP as destination.
 // The prerouting chain also marks packets from the inside (fail closed); it runs before the routing
 // decision that the policy rule takes.
+// Creation order is the order the kernel unregisters the hooks when the table is deleted or the ruleset flushed
+// (one by one, without a grace period between them). The chain that sets the fail-closed mark goes first, so
+// that no packet is still being marked once the NAT chain is gone: marked, it would be routed, and leave with
+// the pod's address; unmarked, the policy rule black-holes it.
 const CHAINS: ChainSpec[] = [
+  { name: "count_in", type: "filter", hook: "prerouting", prio: -150, policy: "accept" },
   { name: "postrouting", type: "nat", hook: "postrouting", prio: 100, policy: "accept" },
   { name: "forward", type: "filter", hook: "forward", prio: 0, policy: "accept" },
   { name: "count_out", type: "filter", hook: "postrouting", prio: 150, policy: "accept" },
-  { name: "count_in", type: "filter", hook: "prerouting", prio: -150, policy: "accept" },
 ];
 
 /** The base chains these options render, in order. */
@@ -168,6 +172,9 @@ export function renderIncremental(options: RulesetOptions, from: NftState, to: N
   return [...newCounters, ...removals, ...additions, ...oldCounters];
 }
 
+/** The same chains with the same rules in the same order (the order of the chains themselves does not matter). */
 export function sameRules(a: NftState, b: NftState): boolean {
-  return JSON.stringify(a.chains) === JSON.stringify(b.chains);
+  const names = Object.keys(a.chains);
+  if (names.length !== Object.keys(b.chains).length) return false;
+  return names.every((name) => JSON.stringify(a.chains[name]) === JSON.stringify(b.chains[name]));
 }

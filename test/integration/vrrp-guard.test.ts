@@ -13,6 +13,11 @@ async function macOf(ns: Netns, device: string): Promise<string> {
   return links[0]?.address ?? assert.fail(`no MAC for ${device}`);
 }
 
+async function vrrpGuardDrops(ns: Netns): Promise<number> {
+  const listing = JSON.parse((await ns.exec("nft", ["-j", "list", "counter", "inet", "egress_gateway", "guard_vrrp"])).stdout) as { nftables: { counter?: { packets: number } }[] };
+  return listing.nftables.find((item) => item.counter)?.counter?.packets ?? 0;
+}
+
 async function holdsVip(ns: Netns): Promise<boolean> {
   return (await ns.exec("ip", ["-o", "-4", "addr", "show", "dev", "inside"])).stdout.includes(`${HA_ADDR.vip.v4}/`);
 }
@@ -73,5 +78,7 @@ describe("forged VRRP adverts from the inside LAN change nothing", { skip: isRoo
     assert.deepEqual([...seen.b], ["backup"], "gw-b stayed backup throughout");
     assert.equal(await holdsVip(topo.gateways.a), true);
     assert.equal(await holdsVip(topo.gateways.b), false);
+    // Dropped and counted by our table's input chain before keepalived could even look at them.
+    for (const key of ["a", "b"] as const) assert.ok((await vrrpGuardDrops(topo.gateways[key])) > 0, `gw-${key} counted the forged adverts`);
   });
 });

@@ -187,7 +187,7 @@ describe("guards", () => {
     const plain = renderFull(PLAIN, desiredNftState(PLAIN, GOLDEN_MAPPINGS, GOLDEN_EGRESS_IPS, GOLDEN_GUARDS));
     const text = JSON.stringify(plain);
     for (const word of ["claimed_", "bound_", "spoofed_", "guard_", "\"mangle\"", "\"input\""]) assert.ok(!text.includes(word), `no ${word}`);
-    assert.deepEqual(Object.keys(desiredNftState(PLAIN, [], []).chains), ["postrouting", "forward", "count_out", "count_in"]);
+    assert.deepEqual(Object.keys(desiredNftState(PLAIN, [], []).chains), ["count_in", "postrouting", "forward", "count_out"]);
     assert.ok(SET_NAMES.filter((n) => /^(claimed|bound)/.test(n)).every((n) => desiredNftState(PLAIN, [], [], GOLDEN_GUARDS).sets[n].size === 0),
       "guard inputs are ignored while source binding is off");
   });
@@ -515,5 +515,16 @@ describe("the real nft accepts the rendered batch", { skip: isRoot ? false : "ne
     writeFileSync(file, JSON.stringify(batch(broken)));
     const result = await inNs(["-c", "-j", "-f", file]);
     assert.notEqual(result.exitCode, 0);
+  });
+});
+
+describe("chain order (the order the kernel unregisters hooks on a flush)", () => {
+  it("creates the chain that sets the fail-closed mark before the NAT chain", () => {
+    const added = renderFull(OPTIONS, goldenState()).flatMap((command) => {
+      const chain = (command as { add?: { chain?: { name: string; hook?: string } } }).add?.chain;
+      return chain?.hook ? [chain.name] : [];
+    });
+    const marking = added.indexOf("count_in");
+    assert.ok(marking >= 0 && marking < added.indexOf("postrouting"), `chains created in the order ${added.join(", ")}`);
   });
 });
