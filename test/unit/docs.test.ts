@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { renderConfigReference } from "../../appliance/cli/config-reference.js";
@@ -33,5 +33,15 @@ describe("the example configuration", () => {
     assert.ok(tcp.length > 0, "it shows a listener for cluster automation");
     assert.ok(config.api.tls, "with TLS");
     assert.equal(config.api.allowPlainHttp, false);
+  });
+});
+
+describe("docs/security.md", () => {
+  it("names only tests and files that exist: each guard it lists points at its proof", () => {
+    const text = readFileSync(join(PACKAGE_ROOT, "docs", "security.md"), "utf8");
+    const named = [...new Set(text.match(/(?:test|appliance|templates|scripts)\/[A-Za-z0-9_./-]*[A-Za-z0-9_/]/g) ?? [])];
+    assert.ok(named.length > 10, `it names its proofs (${named.length})`);
+    const missing = named.filter((path) => !existsSync(join(PACKAGE_ROOT, path)));
+    assert.deepEqual(missing, []);
   });
 });
