@@ -41,8 +41,9 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     },
   }));
   app.use("/v1/*", jsonOnly());
-  app.use("/v1/*", leaderWrites());
+  // Authenticated here first: a backup forwards a write with the principal it found, never the token.
   app.use("/v1/*", authenticate());
+  app.use("/v1/*", leaderWrites());
 
   app.route("/", opsRoutes);
   app.route("/v1/ha", haRoutes);

@@ -2,11 +2,19 @@ import type { MiddlewareHandler } from "hono";
 import { AppError } from "../../appliance/errors.js";
 import { authenticateClusterToken, secretsEqual } from "../../appliance/service/tokens.js";
 import type { ApiEnv, Principal } from "../context.js";
+import { acceptForwardedPrincipal } from "./forwarded-principal.js";
 
 /** Resolves the bearer token to a principal; every /v1 request must carry one. */
 export function authenticate(): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
     const deps = c.get("deps");
+    // --- HA: a write the peer forwarded carries the principal it authenticated, checked again here. ---
+    const forwarded = c.env?.forwarded;
+    if (forwarded) {
+      c.set("principal", acceptForwardedPrincipal(deps, forwarded));
+      return next();
+    }
+    // --- end HA ---
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) throw new AppError("unauthorized", "send the token as 'Authorization: Bearer <token>'");

@@ -6,15 +6,17 @@ import { AppError } from "../../../appliance/errors.js";
 import { Follower } from "../../../appliance/replication/follower.js";
 import { Replicator } from "../../../appliance/replication/leader.js";
 import type { HistoryPosition, RevisionChanges, Snapshot } from "../../../appliance/replication/log.js";
+import type { HeartbeatMessage } from "../../../appliance/replication/messages.js";
 import { position, replicationState, setReplicationState } from "../../../appliance/replication/log.js";
 import type { PeerTransport } from "../../../appliance/replication/peer-transport.js";
 import { PeerClient, type PeerState, type PushResult } from "../../../appliance/replication/peer-client.js";
 import { createEgressIp, updateEgressIp } from "../../../appliance/service/egress-ips.js";
 import type { Store } from "../../../appliance/store/store.js";
-import { dumpReplicated, mustWrite, openStore, OWN, overTheWire, runWorkload, workload } from "./replication-helpers.js";
+import { dumpReplicated, followerContext, mustWrite, openStore, OWN, overTheWire, runWorkload, workload } from "./replication-helpers.js";
 
 const quiet = pino({ enabled: false });
 const TIMEOUT_MS = 200;
+const REVOCATION_TIMEOUT_MS = 1_000;
 
 /**
  * A PeerClient whose HTTP calls are replaced by direct calls to a real Follower on another store, with the
@@ -27,13 +29,13 @@ class StubPeer extends PeerClient {
 
   constructor(name: string, public store: Store) {
     super({ peer: { name, address: "127.0.0.1", port: 9 } } as unknown as PeerTransport, TIMEOUT_MS, 1 << 20);
-    this.follower = new Follower(store, { name, isLeader: () => false, role: () => "backup" }, quiet);
+    this.follower = new Follower(store, followerContext(name, "gw-a"), quiet);
   }
 
   /** The peer comes back with another database (e.g. reinstalled, or restored from an old backup). */
   replaceStore(store: Store): void {
     this.store = store;
-    this.follower = new Follower(store, { name: this.name, isLeader: () => false, role: () => "backup" }, quiet);
+    this.follower = new Follower(store, followerContext(this.name, "gw-a"), quiet);
   }
 
   private reachable(): void {
@@ -57,11 +59,19 @@ class StubPeer extends PeerClient {
     this.reachable();
     return answer(() => this.follower.acceptSnapshot(overTheWire(body)));
   }
+
+  override async heartbeat(body: HeartbeatMessage): Promise<PushResult> {
+    this.calls.push("heartbeat");
+    this.reachable();
+    return answer(() => this.follower.acceptHeartbeat(overTheWire(body)));
+  }
 }
 
 function answer(accept: () => unknown): PushResult {
   try {
-    accept();
+    const result = accept() as { name?: unknown };
+    // A heartbeat's answer is the follower's state, as PeerClient reads it from the body.
+    if (typeof result.name === "string") return overTheWire({ ok: true, status: 200, state: result as unknown as PeerState });
     return { ok: true, status: 200 };
   } catch (error) {
     if (!(error instanceof AppError)) throw error;
@@ -97,7 +107,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
   const replicators: Replicator[] = [];
 
   const replicator = (peers: StubPeer[], slot = 1) => {
-    const r = new Replicator(leader, "gw-a", peers, slot, TIMEOUT_MS, quiet);
+    const r = new Replicator({ store: leader, name: "gw-a", peers, slot, timeoutMs: TIMEOUT_MS, revocationTimeoutMs: REVOCATION_TIMEOUT_MS, log: quiet });
     replicators.push(r);
     return r;
   };
@@ -151,7 +161,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
       const b = new StubPeer("gw-b", openStore("gw-b"));
       const r = replicator([b]);
       const { revision } = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
-      assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "unknown", revision: null, lastError: null }]);
+      assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "unknown", revision: null, lastError: null, outcome: "timeout" }]);
       assert.deepEqual(b.calls, []);
     });
 
@@ -163,7 +173,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
         step.run(leader);
         const revision = leader.revision();
         const reports = await r.replicate(revision);
-        assert.deepEqual(reports, [{ name: "gw-b", status: "in-sync", revision, lastError: null }], step.name);
+        assert.deepEqual(reports, [{ name: "gw-b", status: "in-sync", revision, lastError: null, outcome: "confirmed" }], step.name);
         assert.equal(b.store.revision(), revision, step.name);
       }
       assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db));
@@ -179,7 +189,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
       const b = new StubPeer("gw-b", openStore("gw-b"));
       const r = replicator([b]);
       await r.becomeLeader();
-      assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "in-sync", revision, lastError: null }]);
+      assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "in-sync", revision, lastError: null, outcome: "confirmed" }]);
       assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db));
       assert.ok(!b.calls.includes("snapshot"));
     });
@@ -196,7 +206,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
 
         const r = replicator([b]);
         await r.becomeLeader();
-        assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "in-sync", revision, lastError: null }]);
+        assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "in-sync", revision, lastError: null, outcome: "confirmed" }]);
         assert.ok(b.calls.includes("snapshot"), `calls: ${b.calls.join(", ")}`);
         assert.ok(!b.calls.includes("changes"), "changes on top of a foreign history would be wrong");
         assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db));
@@ -213,7 +223,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
       b.replaceStore(openStore());
       b.calls.length = 0;
       const second = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.11" }, OWN)).revision;
-      assert.deepEqual(await r.replicate(second), [{ name: "gw-b", status: "in-sync", revision: second, lastError: null }]);
+      assert.deepEqual(await r.replicate(second), [{ name: "gw-b", status: "in-sync", revision: second, lastError: null, outcome: "confirmed" }]);
       assert.deepEqual(b.calls, ["changes", "state", "changes"], "refused from the old base, then everything from revision 0");
       assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db));
     });
@@ -241,7 +251,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
       assert.equal(replicationState(leader.db).epoch, 257);
       setReplicationState(b.store.db, 1000, "gw-c");
       const { revision } = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
-      assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "in-sync", revision, lastError: null }]);
+      assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "in-sync", revision, lastError: null, outcome: "confirmed" }]);
       assert.equal(replicationState(leader.db).epoch, 4 * 256 + 1);
       assert.deepEqual(replicationState(b.store.db), { epoch: 4 * 256 + 1, leader: "gw-a" });
     });
@@ -262,7 +272,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
       assert.equal(byName.get("gw-b")?.status, "unreachable");
       assert.equal(byName.get("gw-b")?.revision, null);
       assert.match(byName.get("gw-b")?.lastError ?? "", /unreachable/);
-      assert.deepEqual(byName.get("gw-c"), { name: "gw-c", status: "in-sync", revision, lastError: null }, "the reachable peer is not held back");
+      assert.deepEqual(byName.get("gw-c"), { name: "gw-c", status: "in-sync", revision, lastError: null, outcome: "confirmed" }, "the reachable peer is not held back");
       assert.equal(b.store.revision(), 0);
     });
 
@@ -290,7 +300,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
       b.down = false;
       const second = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.11" }, OWN)).revision;
       const started = Date.now();
-      assert.deepEqual(await r.replicate(second), [{ name: "gw-b", status: "in-sync", revision: second, lastError: null }]);
+      assert.deepEqual(await r.replicate(second), [{ name: "gw-b", status: "in-sync", revision: second, lastError: null, outcome: "confirmed" }]);
       assert.ok(Date.now() - started < TIMEOUT_MS, "answered as soon as the follower confirmed, not at the timeout");
       assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db));
     });
