@@ -136,6 +136,11 @@ export class HaMode {
     await this.conntrackd.start();
   }
 
+  /** Whether keepalived was last seen running (its pid files name live processes). */
+  get keepalivedRunning(): boolean {
+    return this.watch.running;
+  }
+
   /** Every data-plane pass: remembered for the peer (heartbeats) and judged by the fault policy. */
   onApplyReport(report: ApplyReport): void {
     this.lastApply = report;
@@ -147,7 +152,7 @@ export class HaMode {
     return [
       ...this.health.failing().map((reason) => `VRRP health failing: ${reason}`),
       ...this.applyHealth.warnings(),
-      ...(this.roles.role === "fault" && !this.watch.running ? ["keepalived is not running: this gateway holds no VIPs and does not lead"] : []),
+      ...(this.roles.role === "fault" && !this.keepalivedRunning ? ["keepalived is not running: this gateway holds no VIPs and does not lead"] : []),
     ];
   }
 

@@ -37,14 +37,25 @@ export class DigestCache {
   private key: string | undefined;
   private value = "";
 
+  constructor(private readonly compute: (db: Db) => string = computeDigest) {}
+
   of(db: Db): { revision: number; digest: string } {
-    const revision = (sql(db, "SELECT value FROM revision WHERE id = 1").get() as { value: number }).value;
-    const seq = (sql(db, "SELECT seq FROM sqlite_sequence WHERE name = 'changelog'").get() as { seq: number } | undefined)?.seq ?? 0;
-    const key = `${revision}/${seq}`;
+    const { key, revision } = keyOf(db);
     if (key !== this.key) {
-      this.value = computeDigest(db);
+      this.value = this.compute(db);
       this.key = key;
     }
     return { revision, digest: this.value };
   }
+
+  /** The digest of the store as it is now, if already computed; never computes. */
+  peek(db: Db): string | undefined {
+    return keyOf(db).key === this.key ? this.value : undefined;
+  }
+}
+
+function keyOf(db: Db): { key: string; revision: number } {
+  const revision = (sql(db, "SELECT value FROM revision WHERE id = 1").get() as { value: number }).value;
+  const seq = (sql(db, "SELECT seq FROM sqlite_sequence WHERE name = 'changelog'").get() as { seq: number } | undefined)?.seq ?? 0;
+  return { key: `${revision}/${seq}`, revision };
 }

@@ -119,7 +119,7 @@ export class Follower {
         throw new AppError("conflict", `this gateway is at revision ${here.revision} (epoch ${here.revisionEpoch})`,
           { extra: { code: "out-of-sync", state: this.state() } });
       }
-      const ours = this.digests.of(this.store.db).digest;
+      const ours = message.digest === null ? null : this.digests.of(this.store.db).digest;
       if (ours !== message.digest) {
         this.log.warn({ leader: message.leader, position: here, digest: ours, leaderDigest: message.digest },
           "this gateway's configuration differs from the leader's at the same revision; asking for a snapshot");

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { ApplyReport } from "../reconcile/reconciler.js";
 import type { Store } from "../store/store.js";
 import { DigestCache } from "./digest.js";
-import { replicationState, setReplicationState } from "./log.js";
+import { position, replicationState, setReplicationState } from "./log.js";
 import type { PeerClient } from "./peer-client.js";
 import { PeerLink, type LinkOwner, type PeerReport, type WaitOutcome } from "./peer-link.js";
 import { PeerView } from "./peer-view.js";
@@ -23,6 +23,7 @@ export interface ReplicatorOptions {
   /** This gateway's last data-plane apply, sent with every heartbeat. */
   lastApply?: () => ApplyReport | undefined;
   peerView?: PeerView;
+  digests?: DigestCache;
 }
 
 /** One peer's answer to a replicated write: the link's report and how the wait for it ended. */
@@ -38,14 +39,18 @@ export interface ReplicationOutcome extends PeerReport {
  * before; followers refuse older epochs, so a deposed leader cannot overwrite newer state.
  */
 export class Replicator implements LinkOwner {
-  readonly digests = new DigestCache();
+  readonly digests: DigestCache;
   readonly peerView: PeerView;
   private readonly links: PeerLink[];
   private heartbeat: NodeJS.Timeout | undefined;
   private leading = false;
+  /** The revision at the previous heartbeat tick, and whether the store stayed there for a whole interval. */
+  private tickRevision = -1;
+  private quiet = false;
 
   constructor(private readonly options: ReplicatorOptions) {
     this.peerView = options.peerView ?? new PeerView();
+    this.digests = options.digests ?? new DigestCache();
     this.links = options.peers.map((peer) => new PeerLink(peer, this));
   }
 
@@ -90,8 +95,26 @@ export class Replicator implements LinkOwner {
     }
     clearInterval(this.heartbeat);
     // Followers that were down or partitioned catch up by themselves, and followers in sync prove it.
-    this.heartbeat = setInterval(() => this.links.forEach((link) => link.beat()), 1_000);
+    this.heartbeat = setInterval(() => this.tick(), 1_000);
     this.heartbeat.unref();
+  }
+
+  /**
+   * The digest for a heartbeat: computed at most once per revision, and never on the write path. While
+   * writes keep coming it is not computed at all (null: each write is replicated anyway); once the store
+   * has been quiet for a whole heartbeat interval, every heartbeat carries it. A full digest of 100k
+   * mappings costs a few hundred milliseconds of the event loop, which a write stream must not pay each second.
+   */
+  heartbeatDigest(): string | null {
+    const db = this.store.db;
+    return this.digests.peek(db) ?? (this.quiet ? this.digests.of(db).digest : null);
+  }
+
+  private tick(): void {
+    const revision = position(this.store.db).revision;
+    this.quiet = revision === this.tickRevision;
+    this.tickRevision = revision;
+    this.links.forEach((link) => link.beat());
   }
 
   stepDown(): void {

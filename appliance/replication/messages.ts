@@ -50,8 +50,11 @@ export const heartbeatMessageSchema = z.strictObject({
   epoch: int.min(0),
   leader: leaderName,
   position: positionSchema,
-  /** SHA-256 (hex) of the replicated configuration tables at `position`. */
-  digest: z.string().regex(/^[0-9a-f]{64}$/),
+  /**
+   * SHA-256 (hex) of the replicated configuration tables at `position`; null while writes keep coming (the
+   * leader computes it only once its store has been quiet for a heartbeat interval).
+   */
+  digest: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
   /** The leader's last data-plane apply, so the follower knows whether the leader is healthy. */
   dataplane: applyReportSchema.nullable(),
 });

@@ -2,7 +2,6 @@ import type { Logger } from "pino";
 import { errorMessage } from "../errors.js";
 import type { ApplyReport } from "../reconcile/reconciler.js";
 import type { Store } from "../store/store.js";
-import type { DigestCache } from "./digest.js";
 import { changesSince, epochOfRevision, exportSnapshot, position, replicationState } from "./log.js";
 import type { PeerClient, PeerState, PushResult } from "./peer-client.js";
 import type { PeerView } from "./peer-view.js";
@@ -23,7 +22,8 @@ export type WaitOutcome = "confirmed" | "unreachable" | "timeout";
 export interface LinkOwner {
   store: Store;
   name: string;
-  digests: DigestCache;
+  /** The digest a heartbeat carries now, or null (see Replicator.heartbeatDigest). */
+  heartbeatDigest(): string | null;
   peerView: PeerView;
   log: Logger;
   isLeader(): boolean;
@@ -121,7 +121,7 @@ export class PeerLink {
     if (this.acked === target) {
       if (this.announced && !this.beatDue) return this.settle("in-sync");
       this.beatDue = false;
-      const { digest } = this.leader.digests.of(db);
+      const digest = this.leader.heartbeatDigest();
       const result = await this.client.heartbeat({
         epoch, leader: this.leader.name, position: { revision: target, revisionEpoch: epochOfRevision(db, target) ?? 0 },
         digest, dataplane: this.leader.lastApply() ?? null,

@@ -16,14 +16,19 @@ export interface PeerObservation {
 export class PeerView extends EventEmitter<{ updated: [name: string, observation: PeerObservation] }> {
   private readonly seen = new Map<string, PeerObservation & { at: number }>();
 
+  /** `now` is a monotonic clock in milliseconds (tests pass their own). */
+  constructor(private readonly now: () => number = () => performance.now()) {
+    super();
+  }
+
   record(name: string, observation: PeerObservation): void {
-    this.seen.set(name, { ...observation, at: performance.now() });
+    this.seen.set(name, { ...observation, at: this.now() });
     this.emit("updated", name, observation);
   }
 
   /** The last observation and how old it is (monotonic clock), or undefined if the peer never reported. */
   get(name: string): (PeerObservation & { ageMs: number }) | undefined {
     const seen = this.seen.get(name);
-    return seen && { role: seen.role, lastApply: seen.lastApply, ageMs: performance.now() - seen.at };
+    return seen && { role: seen.role, lastApply: seen.lastApply, ageMs: this.now() - seen.at };
   }
 }
