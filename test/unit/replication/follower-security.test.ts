@@ -119,6 +119,16 @@ describe("Follower: replicated data is checked like an API write, and replays ar
     assert.equal(store.revision(), 0);
   });
 
+  it("refuses a snapshot that grants one egress IP to two clusters (the schema's key makes it a store-constraint refusal)", () => {
+    runWorkload(leader);
+    mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.20" }, OWN));
+    mustWrite(leader, (tx) => createCluster(tx, { name: "other", sourceRanges: ["10.250.0.0/16"], egressIps: ["203.0.113.20"] }));
+    const snapshot = overTheWire(exportSnapshot(leader.db));
+    snapshot.tables["cluster_egress_ips"]!.push({ address: "203.0.113.10", cluster: "other" });
+    assert.throws(() => follower.acceptSnapshot({ epoch: EPOCH, leader: "gw-a", snapshot }), refusedWith("replication-refused", 422, "store-constraint"));
+    assert.equal(store.revision(), 0);
+  });
+
   describe("the message's own shape", () => {
     const base = { revision: 0, revisionEpoch: 0 };
     const at = "2026-12-02T10:00:00.000Z";
