@@ -5,7 +5,7 @@ import { sql, type Db } from "../../store/database.js";
 import * as rows from "../../store/rows.js";
 import { ownedRanges } from "../clusters.js";
 import type { OwnAddresses } from "../own-addresses.js";
-import type { InvariantScope } from "./scope.js";
+import { clustersThatLostRanges, regrantedAddresses, type InvariantScope } from "./scope.js";
 
 /** A stored row as SQLite returns it: BLOB columns are Buffers. */
 export type Row = Record<string, unknown>;
@@ -28,7 +28,7 @@ export class InvariantContext {
   constructor(readonly db: Db, readonly scope: InvariantScope, readonly own: OwnAddresses) {}
 
   /**
-   * The rows a rule must re-check: the ones written, plus mappings and routes whose grants changed. Read
+   * The rows a rule must re-check: the ones written, plus mappings and routes whose grants shrank. Read
    * with all(), never iterate(): a rule runs queries of its own per row, which an open iterator would block.
    */
   *rows(table: string): Iterable<Row> {
@@ -46,11 +46,11 @@ export class InvariantContext {
     };
     for (const row of this.touched(table)) if (once(row)) yield row;
     if (table !== "mappings" && table !== "routes") return;
-    for (const cluster of this.scope.clusters) {
+    for (const cluster of clustersThatLostRanges(this.db, this.scope)) {
       for (const row of sql(this.db, `SELECT * FROM ${table} WHERE cluster = ?`).all(cluster) as Row[]) if (once(row)) yield row;
     }
     if (table !== "mappings") return;
-    for (const address of this.scope.grantedAddresses) {
+    for (const address of regrantedAddresses(this.db, this.scope)) {
       for (const row of sql(this.db, "SELECT * FROM mappings WHERE egress_ip = ?").all(address) as Row[]) if (once(row)) yield row;
     }
   }

@@ -240,8 +240,26 @@ describe("store invariants", () => {
       // The range's owner is read before the change is applied: after it, the row is gone.
       observeChange(store.db, scope, "cluster_source_ranges", { cidr: "10.244.0.0/16" }, null);
       store.db.prepare("DELETE FROM cluster_source_ranges WHERE cidr = '10.244.0.0/16'").run();
-      assert.deepEqual([...scope.clusters], ["prod"]);
+      assert.deepEqual([...scope.rangesBefore.keys()], ["prod"]);
       assert.equal(findViolation(store.db, scope, OWN)?.rule, "mapping-valid", "mappings a2 and b are no longer inside prod's ranges");
+    });
+
+    it("a PUT of a cluster that rewrites its ranges and grants unchanged re-checks none of its mappings", () => {
+      // replaceCluster deletes and re-inserts every range and grant: rows written, nothing taken away.
+      setMappingSource(store.db, "b", "10.99.0.0/26"); // planted: would break mapping-valid if looked at
+      const scope = emptyScope();
+      for (const cidr of ["10.244.0.0/16", "fd00:10:244::/48"]) observeChange(store.db, scope, "cluster_source_ranges", { cidr }, null);
+      for (const address of ["203.0.113.10", "203.0.113.11"]) observeChange(store.db, scope, "cluster_egress_ips", { address }, null);
+      store.db.transaction(() => {
+        const ranges = store.db.prepare("SELECT * FROM cluster_source_ranges").all() as Record<string, unknown>[];
+        const grants = store.db.prepare("SELECT * FROM cluster_egress_ips").all() as Record<string, unknown>[];
+        store.db.prepare("DELETE FROM cluster_egress_ips").run();
+        store.db.prepare("DELETE FROM cluster_source_ranges").run();
+        for (const r of ranges) store.db.prepare("INSERT INTO cluster_source_ranges VALUES (?, ?, ?, ?, ?)").run(r["cluster"], r["cidr"], r["family"], r["range_start"], r["range_end"]);
+        for (const g of grants) store.db.prepare("INSERT INTO cluster_egress_ips VALUES (?, ?)").run(g["address"], g["cluster"]);
+      })();
+      assert.equal(findViolation(store.db, scope, OWN), undefined);
+      assert.equal(findViolation(store.db, fullScope(), OWN)?.rule, "mapping-valid", "the planted row is there");
     });
 
     it("an egress IP's grant changing re-checks the mappings that use it", () => {
