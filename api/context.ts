@@ -7,7 +7,7 @@ import type { z } from "@hono/zod-openapi";
 import type { systemStatus } from "./schemas/resources.js";
 
 import type { Follower } from "../appliance/replication/follower.js";
-import type { PeerReport } from "../appliance/replication/leader.js";
+import type { ReplicationOutcome } from "../appliance/replication/leader.js";
 import type { PeerClient } from "../appliance/replication/peer-client.js";
 import type { Quotas } from "../appliance/model.js";
 import type { FailureWindowOptions } from "./limits/failure-window.js";
@@ -19,6 +19,17 @@ export type Principal = { kind: "admin"; name: string } | { kind: "cluster"; clu
 export interface AdminToken {
   name: string;
   token: string;
+}
+
+/**
+ * A write the peer gateway forwarded over the replication channel, with the principal it authenticated.
+ * Only the peer app sets it, through `app.fetch(request, env)`: the public listeners' env comes from
+ * @hono/node-server and can never carry it, whatever headers a client sends.
+ */
+export interface ForwardedRequest {
+  principal: Principal;
+  /** The peer gateway that authenticated the client. */
+  by: string;
 }
 
 /** What the API needs from the rest of the daemon; tests pass a small stand-in for the data-plane parts. */
@@ -40,8 +51,12 @@ export interface ApiDeps {
     isLeader(): boolean;
     /** Where writes go when this gateway is not the leader. */
     leader(): PeerClient | undefined;
-    replicate(revision: number): Promise<PeerReport[]>;
+    /** Asks the peers which one leads: the leader to forward to, or why no leader is reachable. */
+    probeLeader(): Promise<{ leader: PeerClient } | { reason: string }>;
+    replicate(revision: number, kind: "write" | "revocation"): Promise<ReplicationOutcome[]>;
     handover(): Promise<{ from: string; role: string }>;
+    /** ha.revocationTimeoutMs, named in the answer when a reachable peer did not confirm a revocation. */
+    revocationTimeoutMs: number;
   };
   bodyLimitBytes: number;
   waitTimeoutMs: number;
@@ -57,10 +72,13 @@ export interface ApiDeps {
 }
 
 export type ApiEnv = {
+  Bindings: { forwarded?: ForwardedRequest };
   Variables: {
     principal: Principal;
     deps: ApiDeps;
     /** Set while a whole-set PUT holds its cluster's lock; performWrite calls it once the write committed. */
     bulkWriteDone: (() => void) | undefined;
+    /** Set when an admin asked to write although no leader is reachable: the reason none is. */
+    withoutLeader: string | undefined;
   };
 };

@@ -1,44 +1,59 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { AppError } from "../appliance/errors.js";
-import type { ApiDeps, ApiEnv } from "./context.js";
-import { FORWARDED_MARKER } from "./middleware/leader-writes.js";
+import { FORWARDED_PRINCIPAL_HEADER } from "../appliance/replication/peer-client.js";
+import type { ApiDeps, ApiEnv, ForwardedRequest } from "./context.js";
+import { parseForwardedPrincipal } from "./middleware/forwarded-principal.js";
 import { problemResponse, toProblem } from "./problem.js";
 import { replicationRoutes } from "./routes/replication.js";
 
+/** The request headers a forwarded write hands to the public app; everything else stays on this hop. */
+const PASSED_HEADERS = ["content-type", "accept"];
+
 /**
  * The app of the replication listener, which only the peer gateway can reach (it binds to the sync link,
- * our nft table admits only the peer to its port, and mutual TLS admits only the peer's certificate). It
- * serves replication and the writes a backup forwards to the leader; nothing of the public API is here,
- * and the public listeners serve nothing of this.
+ * and mutual TLS admits only the peer's pinned certificate). It serves replication and the writes a backup
+ * forwards to the leader; nothing of the public API is here, and the public listeners serve nothing of this.
  */
-export function createPeerApp(deps: ApiDeps, publicApp: { fetch: (request: Request) => Response | Promise<Response> }, bodyLimitBytes: number): Hono<ApiEnv> {
+export function createPeerApp(
+  deps: ApiDeps,
+  publicApp: { fetch: (request: Request, env: ApiEnv["Bindings"]) => Response | Promise<Response> },
+  options: { bodyLimitBytes: number; peerName: string },
+): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
+  const log = deps.log.child({ peer: options.peerName });
   app.use("*", async (c, next) => {
     c.set("deps", deps);
     await next();
   });
   app.use("*", bodyLimit({
-    maxSize: bodyLimitBytes,
+    maxSize: options.bodyLimitBytes,
     onError: () => {
-      throw new AppError("payload-too-large", `the replication message is larger than ${bodyLimitBytes} bytes`);
+      throw new AppError("payload-too-large", `the replication message is larger than ${options.bodyLimitBytes} bytes`);
     },
   }));
   app.route("/internal/v1/replication", replicationRoutes);
-  // A write a backup received: handled here exactly as if the client had sent it to this gateway.
+  // A write a backup received and authenticated: handled here as that principal, exactly as if the client
+  // had sent it to this gateway with its own token. The principal travels in the env, which only this app sets.
   app.all("/internal/v1/forward/*", async (c) => {
+    const forwarded: ForwardedRequest = { principal: parseForwardedPrincipal(c.req.header(FORWARDED_PRINCIPAL_HEADER)), by: options.peerName };
     const url = new URL(c.req.url);
     const path = url.pathname.slice("/internal/v1/forward".length);
-    const headers = new Headers(c.req.raw.headers);
-    headers.set(FORWARDED_MARKER, "1");
+    const headers = new Headers();
+    for (const name of PASSED_HEADERS) {
+      const value = c.req.header(name);
+      if (value !== undefined) headers.set(name, value);
+    }
     const body = ["GET", "HEAD"].includes(c.req.method) ? undefined : await c.req.arrayBuffer();
-    return publicApp.fetch(new Request(`http://leader${path}${url.search}`, { method: c.req.method, headers, body }));
+    log.debug({ method: c.req.method, path, principal: forwarded.principal }, "write forwarded by the peer");
+    return publicApp.fetch(new Request(`http://leader${path}${url.search}`, { method: c.req.method, headers, body }), { forwarded });
   });
   app.notFound((c) => problemResponse(c, new AppError("not-found", `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((error, c) => {
     const problem = toProblem(error);
-    if (problem.status >= 500) deps.log.error({ err: error, path: c.req.path, method: c.req.method }, "peer request failed");
-    else deps.log.warn({ path: c.req.path, method: c.req.method, code: problem.code, detail: problem.message }, "peer request refused");
+    const fields = { path: c.req.path, method: c.req.method, code: (problem.extra["code"] as string | undefined) ?? problem.code, detail: problem.message };
+    if (problem.status >= 500) log.error({ ...fields, err: error }, "peer request failed");
+    else log.warn(fields, "peer request refused");
     return problemResponse(c, problem, c.req.path);
   });
   return app;

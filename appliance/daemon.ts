@@ -90,7 +90,7 @@ export class Daemon {
     );
     await own.refresh();
 
-    const ha = config.ha ? new HaMode(config, config.ha, store, runner, log.child({ component: "ha" })) : undefined;
+    const ha = config.ha ? new HaMode({ config, ha: config.ha, store, runner, own, log: log.child({ component: "ha" }) }) : undefined;
     this.ha = ha;
     if (ha) await ha.start();
 
@@ -126,12 +126,10 @@ export class Daemon {
       },
       guardDrops: () => nft.readGuardCounters(config.dataplane.nftTable),
     }, { kernelReadingMaxAgeMs: config.metrics.kernelReadingMaxAgeMs });
-    let failuresInARow = 0;
     loop.onReport = (report) => {
       metrics.recordApply(report);
-      failuresInARow = report.ok ? 0 : failuresInARow + 1;
-      // A gateway whose data plane keeps failing to apply gives up mastership to a healthy peer.
-      ha?.health.set("data plane apply failing", failuresInARow >= 3);
+      // Whether failing applies fault this gateway is the HA module's decision (appliance/ha/apply-health.ts).
+      ha?.onApplyReport(report);
       if (report.ok) {
         // Forwarding goes on only once our table is in place: never a moment of untranslated forwarding.
         if (!this.firstApplyDone) void this.enableForwarding(config);
@@ -163,11 +161,14 @@ export class Daemon {
           appliedRevision: loop.appliedRevision,
           inSync: this.firstApplyDone && loop.appliedRevision === revision,
           lastApply: loop.lastReport ?? null,
-          peers: (ha?.replicator.peers() ?? []).map((peer) => ({
-            name: peer.name, role: "unknown" as const, appliedRevision: peer.revision ?? 0,
-            inSync: peer.revision === revision, lastApply: null, replication: peer.status,
-          })),
-          warnings: [...this.warnings, ...(ha?.health.failing().map((reason) => `VRRP health failing: ${reason}`) ?? []),
+          peers: (ha?.replicator.peers() ?? []).map((peer) => {
+            const seen = ha?.peerView.get(peer.name);
+            return {
+              name: peer.name, role: knownRole(seen?.role), appliedRevision: peer.revision ?? 0,
+              inSync: peer.revision === revision, lastApply: seen?.lastApply ?? null, replication: peer.status,
+            };
+          }),
+          warnings: [...this.warnings, ...(ha?.warnings() ?? []),
             ...[storage.problem()].filter((p): p is string => p !== undefined).map((p) => `storage: ${p}`)],
         };
       },
@@ -177,8 +178,10 @@ export class Daemon {
           follower: ha.follower,
           isLeader: () => ha.replicator.isLeader(),
           leader: () => ha.leader(),
-          replicate: (revision: number) => ha.replicator.replicate(revision),
+          probeLeader: () => ha.probeLeader(),
+          replicate: (revision: number, kind: "write" | "revocation") => ha.replicator.replicate(revision, kind),
           handover: () => ha.handover(),
+          revocationTimeoutMs: config.ha?.revocationTimeoutMs ?? 0,
         },
       } : {}),
       bodyLimitBytes: config.api.bodyLimitBytes,
@@ -206,7 +209,7 @@ export class Daemon {
       for (const listen of config.metrics.listen) this.servers.push(await listenApi(metricsApp.fetch, listen, apiTls));
     }
     if (ha && config.ha) {
-      const peerApp = createPeerApp(appDeps, app, config.ha.replicationBodyLimitBytes);
+      const peerApp = createPeerApp(appDeps, app, { bodyLimitBytes: config.ha.replicationBodyLimitBytes, peerName: config.ha.peer.name });
       this.watchCredentials(ha.peerCredentials, "ha.tls");
       this.servers.push(await listenPeer(peerApp.fetch, {
         address: config.ha.syncLink.address, port: config.ha.ports.replication, peerName: config.ha.peer.name, credentials: ha.peerCredentials,
@@ -260,6 +263,13 @@ export class Daemon {
     credentials.watch();
     this.credentials.push(credentials);
   }
+}
+
+const ROLES = ["master", "backup", "fault", "unknown"] as const;
+
+/** A peer's role as it reported it, if it is one /v1/status knows. */
+function knownRole(role: string | null | undefined): (typeof ROLES)[number] {
+  return ROLES.find((r) => r === role) ?? "unknown";
 }
 
 /** systemd's notify protocol needs a datagram socket Node lacks; systemd-notify does it (NotifyAccess=all). */

@@ -19,6 +19,8 @@ export const ERROR_CATALOGUE = {
   "rate-limited": { status: 429, title: "Too many requests; retry later" },
   "apply-failed": { status: 500, title: "The change is stored, but the data plane could not apply it" },
   "apply-timeout": { status: 504, title: "The change is stored, but the data plane did not apply it in time" },
+  "replication-refused": { status: 422, title: "The replication message breaks a rule of the store and was not applied" },
+  "replication-timeout": { status: 504, title: "The change is stored, but a reachable peer did not confirm it in time" },
   "not-ready": { status: 503, title: "The gateway is not ready" },
   "internal": { status: 500, title: "Internal error" },
   "config-invalid": { status: 500, title: "The configuration file is not valid" },

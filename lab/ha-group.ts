@@ -16,6 +16,8 @@ const PROBER = fileURLToPath(new URL("./prober.js", import.meta.url));
 export interface HaGroup {
   daemons: Record<GatewayKey, DaemonHandle>;
   adminToken: string;
+  /** Where each gateway's replication certificate and key (NAME.crt, NAME.key) live. */
+  certificates: string;
   /** The role a gateway reports in /v1/status ("master", "backup", …), or "down". */
   role(key: GatewayKey): Promise<string>;
   waitForRole(key: GatewayKey, role: string, timeoutMs?: number): Promise<void>;
@@ -75,7 +77,7 @@ export async function startHaGroup(topo: HaTopology, options: HaGroupOptions = {
   const b = await start("b");
   const daemons = { a, b };
   const group: HaGroup = {
-    daemons, adminToken,
+    daemons, adminToken, certificates,
     role: (key) => roleOf(daemons[key]),
     waitForRole: (key, role, timeoutMs = 10_000) => waitFor(async () => (await roleOf(daemons[key])) === role, timeoutMs, `${key} to become ${role}`),
     stop: async () => {

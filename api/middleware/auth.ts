@@ -5,6 +5,7 @@ import type { AdminToken, ApiEnv, Principal } from "../context.js";
 import { clientKey } from "../limits/client-address.js";
 import type { FailureWindows } from "../limits/failure-window.js";
 import type { TokenBuckets } from "../limits/token-bucket.js";
+import { acceptForwardedPrincipal } from "./forwarded-principal.js";
 
 export interface AuthLimits {
   /** Failed authentications per client address. */
@@ -24,6 +25,22 @@ const REALM = 'Bearer realm="egw"';
 export function authenticate(limits: AuthLimits): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
     const deps = c.get("deps");
+    const limitRate = (principal: { cluster: string; tokenId: string }) => {
+      const waitMs = limits.buckets.take(principal.tokenId);
+      if (waitMs > 0) {
+        throw rateLimited(`token ${principal.tokenId} of cluster ${principal.cluster} is over its rate limit `
+          + `(${deps.rateLimit.requestsPerSecond} requests per second, bursts of ${deps.rateLimit.burst})`, waitMs);
+      }
+    };
+    // --- HA: a write the peer forwarded carries the principal it authenticated, checked again here. ---
+    const forwarded = c.env?.forwarded;
+    if (forwarded) {
+      const principal = acceptForwardedPrincipal(deps, forwarded);
+      if (principal.kind === "cluster") limitRate(principal);
+      c.set("principal", principal);
+      return next();
+    }
+    // --- end HA ---
     const client = clientKey(c);
     const blockedMs = limits.failures.blockedFor(client);
     if (blockedMs > 0) {
@@ -43,11 +60,7 @@ export function authenticate(limits: AuthLimits): MiddlewareHandler<ApiEnv> {
       throw unauthorized("the token is unknown or has been revoked", true);
     }
     if (principal.kind === "cluster") {
-      const waitMs = limits.buckets.take(principal.tokenId);
-      if (waitMs > 0) {
-        throw rateLimited(`token ${principal.tokenId} of cluster ${principal.cluster} is over its rate limit `
-          + `(${deps.rateLimit.requestsPerSecond} requests per second, bursts of ${deps.rateLimit.burst})`, waitMs);
-      }
+      limitRate(principal);
     }
     c.set("principal", principal);
     await next();

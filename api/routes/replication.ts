@@ -4,7 +4,8 @@ import type { ApiEnv } from "../context.js";
 
 /**
  * The follower's side of configuration replication. Served only by the peer app, on the replication
- * listener, where mutual TLS has already proven that the caller is the configured peer gateway.
+ * listener, where mutual TLS has already proven that the caller is the configured peer gateway. The bodies
+ * are checked by the follower itself (appliance/replication/messages.ts), never trusted as typed.
  */
 export const replicationRoutes = new Hono<ApiEnv>()
   .use("*", async (c, next) => {
@@ -12,5 +13,6 @@ export const replicationRoutes = new Hono<ApiEnv>()
     await next();
   })
   .get("/state", (c) => c.json(c.get("deps").ha!.follower.state()))
-  .post("/changes", async (c) => c.json(c.get("deps").ha!.follower.acceptChanges(await c.req.json())))
-  .post("/snapshot", async (c) => c.json(c.get("deps").ha!.follower.acceptSnapshot(await c.req.json())));
+  .post("/changes", async (c) => c.json(c.get("deps").ha!.follower.acceptChanges(await c.req.json<unknown>())))
+  .post("/snapshot", async (c) => c.json(c.get("deps").ha!.follower.acceptSnapshot(await c.req.json<unknown>())))
+  .post("/heartbeat", async (c) => c.json(c.get("deps").ha!.follower.acceptHeartbeat(await c.req.json<unknown>())));

@@ -161,6 +161,12 @@ export const configSchema = z.strictObject({
       .describe("Largest replication message accepted from the peer (a snapshot of the whole store)."),
     replicationTimeoutMs: z.number().int().min(50).max(60_000).default(2_000)
       .describe("How long a write waits for each peer before it is acknowledged with that peer reported behind."),
+    revocationTimeoutMs: z.number().int().min(100).max(120_000).default(10_000)
+      .describe("How long a revocation (token revoked, grants narrowed, anything deleted) waits for each reachable peer; if one does not confirm in time the answer is 504 replication-timeout (the change is stored). An unreachable peer is not waited for: the answer names the risk (Egw-Replication-Risk)."),
+    keepalivedCheckIntervalMs: z.number().int().min(100).max(10_000).default(500)
+      .describe("How often keepalived's pid files are checked. When keepalived is gone this gateway stops leading, reports role fault and removes its VIPs and egress IPs."),
+    keepalivedPidFiles: z.array(z.string().min(1)).min(1).optional()
+      .describe("keepalived's pid files (its own and its VRRP child's) to watch (default: RUN_DIRECTORY/keepalived.pid and RUN_DIRECTORY/vrrp.pid when supervised, /run/keepalived.pid and /run/vrrp.pid with systemd)."),
     keepalivedConfigPath: z.string().min(1).optional()
       .describe("Where keepalived's config is written (default: RUN_DIRECTORY/keepalived.conf when supervised, /etc/keepalived/keepalived.conf with systemd)."),
     conntrackdConfigPath: z.string().min(1).optional()

@@ -1,28 +1,48 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
-import { AppError } from "../errors.js";
+import { AppError, errorMessage } from "../errors.js";
+import type { ApplyReport } from "../reconcile/reconciler.js";
 import { Follower } from "../replication/follower.js";
 import { Replicator } from "../replication/leader.js";
 import { PeerClient } from "../replication/peer-client.js";
 import { PeerTransport } from "../replication/peer-transport.js";
+import { PeerView } from "../replication/peer-view.js";
+import * as rows from "../store/rows.js";
+import type { OwnAddresses } from "../service/own-addresses.js";
 import type { Store } from "../store/store.js";
+import { PidFileProbe, type ProcessProbe } from "../system/process-probe.js";
 import type { CommandRunner } from "../system/runner.js";
 import { Supervisor } from "../system/supervisor.js";
 import { ReloadableCredentials } from "../tls/credentials.js";
+import { ApplyHealthPolicy } from "./apply-health.js";
 import { ConntrackdManager } from "./conntrackd.js";
+import { floatingAddresses, withdrawFloatingAddresses } from "./floating-addresses.js";
 import { HealthFile } from "./health-file.js";
 import { keepalivedView } from "./keepalived-view.js";
+import { KeepalivedWatch } from "./keepalived-watch.js";
 import { KeepalivedManager } from "./keepalived.js";
 import { RoleTracker } from "./role-tracker.js";
 
 type HaConfig = NonNullable<Config["ha"]>;
 
+export interface HaModeOptions {
+  config: Config;
+  ha: HaConfig;
+  store: Store;
+  runner: CommandRunner;
+  log: Logger;
+  /** This gateway's own addresses, for the store rules replicated data must obey. */
+  own: OwnAddresses;
+  probe?: ProcessProbe;
+}
+
 /**
  * Everything a gateway of a VRRP group adds to a single gateway, wired together: keepalived (VIPs and
- * egress IPs), conntrackd (connection state), the role tracker, the health file, and configuration
- * replication led by whichever gateway is VRRP master.
+ * egress IPs) and the watch on it, conntrackd (connection state), the role tracker, the health file and
+ * the policy that sets it, and configuration replication led by whichever gateway is VRRP master.
  */
 export class HaMode {
   readonly roles: RoleTracker;
@@ -31,33 +51,39 @@ export class HaMode {
   readonly conntrackd: ConntrackdManager;
   readonly replicator: Replicator;
   readonly follower: Follower;
+  readonly peerView = new PeerView();
   /** This gateway's identity on the replication channel, shared by its listener and its client. */
   readonly peerCredentials: ReloadableCredentials;
+  private readonly watch: KeepalivedWatch;
+  private readonly applyHealth: ApplyHealthPolicy;
   private readonly peerTransport: PeerTransport;
   private readonly peerClients: PeerClient[];
   private readonly files: { notifyFifo: string; healthFile: string };
+  private lastApply: ApplyReport | undefined;
 
-  constructor(
-    private readonly config: Config,
-    private readonly ha: HaConfig,
-    private readonly store: Store,
-    private readonly runner: CommandRunner,
-    private readonly log: Logger,
-  ) {
+  constructor(private readonly options: HaModeOptions) {
+    const { config, ha, store, runner, log } = options;
     const run = ha.runDirectory;
-    mkdirSync(run, { recursive: true, mode: 0o750 });
     this.files = { notifyFifo: join(run, "keepalived.fifo"), healthFile: join(run, "health") };
     this.peerCredentials = new ReloadableCredentials({ cert: ha.tls.cert, key: ha.tls.key, ca: ha.tls.peerCertificates }, "ha.tls");
     const supervised = ha.processes === "supervised";
     const keepalivedPath = ha.keepalivedConfigPath ?? (supervised ? join(run, "keepalived.conf") : "/etc/keepalived/keepalived.conf");
     const conntrackdPath = ha.conntrackdConfigPath ?? (supervised ? join(run, "conntrackd.conf") : "/etc/conntrackd/conntrackd.conf");
+    const pidFiles = supervised ? [join(run, "keepalived.pid"), join(run, "vrrp.pid")] : ["/run/keepalived.pid", "/run/vrrp.pid"];
     this.roles = new RoleTracker(this.files.notifyFifo, "egw_inside", log.child({ component: "vrrp" }));
     this.health = new HealthFile(this.files.healthFile);
-    this.keepalived = new KeepalivedManager(runner, keepalivedPath, supervised
-      ? { kind: "supervised", supervisor: new Supervisor({ name: "keepalived", command: "keepalived", args: [
-        "-f", keepalivedPath, "-p", join(run, "keepalived.pid"), "-r", join(run, "vrrp.pid"), "-c", join(run, "checkers.pid"),
-        "--no-syslog", "--log-console", "--log-detail", "--dont-fork"] }, log.child({ component: "keepalived" })) }
+    const keepalivedSupervisor = supervised
+      ? new Supervisor({ name: "keepalived", command: "keepalived", args: [
+        "-f", keepalivedPath, "-p", pidFiles[0]!, "-r", pidFiles[1]!, "-c", join(run, "checkers.pid"),
+        "--no-syslog", "--log-console", "--log-detail", "--dont-fork"] }, log.child({ component: "keepalived" }))
+      : undefined;
+    this.keepalived = new KeepalivedManager(runner, keepalivedPath, keepalivedSupervisor
+      ? { kind: "supervised", supervisor: keepalivedSupervisor }
       : { kind: "systemd", unit: "keepalived.service" }, log.child({ component: "keepalived" }));
+    this.watch = new KeepalivedWatch({
+      pidFiles: ha.keepalivedPidFiles ?? pidFiles, intervalMs: ha.keepalivedCheckIntervalMs,
+      probe: options.probe ?? new PidFileProbe(), supervisor: keepalivedSupervisor,
+    }, log.child({ component: "keepalived-watch" }));
     this.conntrackd = new ConntrackdManager(runner, conntrackdPath, {
       generatedFor: config.gateway.name,
       interface: ha.syncLink.interface,
@@ -74,26 +100,60 @@ export class HaMode {
     this.peerTransport = new PeerTransport({ name: ha.peer.name, address: ha.peer.address, port: ha.ports.replication }, this.peerCredentials);
     this.peerClients = [new PeerClient(this.peerTransport, ha.replicationTimeoutMs, ha.replicationBodyLimitBytes)];
     const names = [config.gateway.name, ha.peer.name].sort();
-    this.replicator = new Replicator(store, config.gateway.name, this.peerClients, names.indexOf(config.gateway.name), ha.replicationTimeoutMs, log.child({ component: "replication" }));
+    const replicationLog = log.child({ component: "replication" });
+    this.replicator = new Replicator({
+      store, name: config.gateway.name, peers: this.peerClients, slot: names.indexOf(config.gateway.name),
+      timeoutMs: ha.replicationTimeoutMs, revocationTimeoutMs: ha.revocationTimeoutMs, log: replicationLog,
+      lastApply: () => this.lastApply, peerView: this.peerView,
+    });
     this.follower = new Follower(store, {
       name: config.gateway.name,
+      peer: ha.peer.name,
       isLeader: () => this.replicator.isLeader(),
       role: () => this.roles.role,
-    }, log.child({ component: "replication" }));
+      own: options.own,
+      lastApply: () => this.lastApply,
+      peerView: this.peerView,
+    }, replicationLog);
+    this.applyHealth = new ApplyHealthPolicy({ health: this.health, peerView: this.peerView, peer: ha.peer.name, log: log.child({ component: "apply-health" }) });
   }
 
   /** keepalived's view for the given egress IPs, for the reconciler and for `egw show`. */
   view(egressIps: readonly string[]) {
-    return keepalivedView(this.config, this.ha, egressIps, this.files);
+    return keepalivedView(this.options.config, this.options.ha, egressIps, this.files);
   }
 
   async start(): Promise<void> {
+    mkdirSync(this.options.ha.runDirectory, { recursive: true, mode: 0o750 });
     this.peerCredentials.load();
-    if (!existsSync(this.files.notifyFifo)) await this.runner.run("mkfifo", ["-m", "600", this.files.notifyFifo]);
+    if (!existsSync(this.files.notifyFifo)) await this.options.runner.run("mkfifo", ["-m", "600", this.files.notifyFifo]);
     this.health.init();
     this.roles.on("role", (role) => void this.onRole(role));
     this.roles.start();
+    this.peerView.on("updated", () => this.applyHealth.onPeerReport());
+    this.watch.on("lost", (reason) => void this.onKeepalivedLost(reason));
+    this.watch.start();
     await this.conntrackd.start();
+  }
+
+  /** Whether keepalived was last seen running (its pid files name live processes). */
+  get keepalivedRunning(): boolean {
+    return this.watch.running;
+  }
+
+  /** Every data-plane pass: remembered for the peer (heartbeats) and judged by the fault policy. */
+  onApplyReport(report: ApplyReport): void {
+    this.lastApply = report;
+    this.applyHealth.onReport(report);
+  }
+
+  /** What /v1/status lists under warnings for HA. */
+  warnings(): string[] {
+    return [
+      ...this.health.failing().map((reason) => `VRRP health failing: ${reason}`),
+      ...this.applyHealth.warnings(),
+      ...(this.roles.role === "fault" && !this.keepalivedRunning ? ["keepalived is not running: this gateway holds no VIPs and does not lead"] : []),
+    ];
   }
 
   private async onRole(role: string): Promise<void> {
@@ -102,8 +162,16 @@ export class HaMode {
       else this.replicator.stepDown();
       await this.conntrackd.onRole(this.roles.role);
     } catch (error) {
-      this.log.error({ err: error, role }, "reacting to a role change failed");
+      this.options.log.error({ err: error, role }, "reacting to a role change failed");
     }
+  }
+
+  /** keepalived died: stop leading at once and take the addresses down it can no longer take down itself. */
+  private async onKeepalivedLost(reason: string): Promise<void> {
+    this.replicator.stepDown();
+    this.roles.lost(reason);
+    const egressIps = rows.listEgressIps(this.options.store.db).map((ip) => ip.address);
+    await withdrawFloatingAddresses(this.options.runner, floatingAddresses(this.options.config, this.options.ha, egressIps), this.options.log.child({ component: "keepalived-watch" }));
   }
 
   leader(): PeerClient | undefined {
@@ -111,20 +179,37 @@ export class HaMode {
     return this.peerClients.find((peer) => peer.name === leader);
   }
 
+  /** The peer that is master, to forward a write to; or why there is none to reach. */
+  async probeLeader(): Promise<{ leader: PeerClient } | { reason: string }> {
+    const reasons: string[] = [];
+    for (const peer of this.peerClients) {
+      try {
+        const state = await peer.state();
+        if (state.role === "master") return { leader: peer };
+        reasons.push(`${peer.name} is ${state.role}, not master`);
+      } catch (error) {
+        reasons.push(`${peer.name} is unreachable (${errorMessage(error)})`);
+      }
+    }
+    return { reason: `no leader reachable: ${this.options.config.gateway.name} is ${this.roles.role}; ${reasons.join("; ")}` };
+  }
+
   /**
    * Graceful switchover: fault ourselves through the health file (a FAULT gateway advertises priority 0,
    * so a backup takes over at once, without waiting for missed adverts), wait until a peer is master,
-   * then clear the fault; without preemption we stay backup.
+   * then clear the fault; without preemption we stay backup. Deadlines use the monotonic clock: a wall
+   * clock stepped by NTP must not cut the wait short or stretch it.
    */
   async handover(): Promise<{ from: string; role: string }> {
-    if (this.roles.role !== "master") throw new AppError("conflict", `${this.config.gateway.name} is not master (it is ${this.roles.role})`);
+    const name = this.options.config.gateway.name;
+    if (this.roles.role !== "master") throw new AppError("conflict", `${name} is not master (it is ${this.roles.role})`);
     this.health.set("handover", true);
     try {
-      const deadline = Date.now() + 10_000;
+      const deadline = performance.now() + 10_000;
       for (;;) {
         const states = await Promise.allSettled(this.peerClients.map((peer) => peer.state()));
         if (states.some((s) => s.status === "fulfilled" && s.value.role === "master")) break;
-        if (Date.now() > deadline) throw new AppError("not-ready", "no peer became master within 10 s; this gateway takes mastership back");
+        if (performance.now() > deadline) throw new AppError("not-ready", "no peer became master within 10 s; this gateway takes mastership back");
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     } finally {
@@ -132,10 +217,11 @@ export class HaMode {
     }
     // Cleared of the fault, keepalived moves to BACKUP within an advert or two (nopreempt keeps it there).
     for (let i = 0; i < 40 && (this.roles.role as string) !== "backup"; i++) await new Promise((resolve) => setTimeout(resolve, 50));
-    return { from: this.config.gateway.name, role: this.roles.role };
+    return { from: name, role: this.roles.role };
   }
 
   async stop(): Promise<void> {
+    this.watch.stop();
     this.replicator.stop();
     this.peerTransport.close();
     this.peerCredentials.stop();

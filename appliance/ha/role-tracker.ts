@@ -43,6 +43,20 @@ export class RoleTracker extends EventEmitter<{ role: [role: VrrpRole, previous:
     this.fd = undefined;
   }
 
+  /**
+   * keepalived is gone (the keepalived watch saw it die): there is no VRRP state to follow, so this gateway
+   * is in fault until keepalived writes its state again. A restarted keepalived always announces its initial
+   * state, which then counts as a change from fault.
+   */
+  lost(reason: string): void {
+    if (this.role === "fault") return;
+    const previous = this.role;
+    this.role = "fault";
+    this.since = new Date().toISOString();
+    this.log.warn({ role: "fault", previous, reason }, "vrrp role changed: keepalived is not running");
+    this.emit("role", "fault", previous);
+  }
+
   /** Exposed for tests: one notification line as keepalived writes it. */
   handle(line: string): void {
     const match = /^(GROUP|INSTANCE) "([^"]+)" (MASTER|BACKUP|FAULT|STOP|DELETED)\b/.exec(line);

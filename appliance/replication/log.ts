@@ -67,14 +67,16 @@ function decode(spec: TableSpec, column: string, value: unknown): unknown {
 
 /**
  * Replays revisions in the leader's order, inside the caller's transaction. Upserts update in place
- * (never REPLACE, which would delete the row and cascade to its children).
+ * (never REPLACE, which would delete the row and cascade to its children). `observe` sees each entry
+ * just before it is applied, while the row it replaces can still be read.
  */
-export function applyChanges(db: Db, revisions: RevisionChanges[]): void {
+export function applyChanges(db: Db, revisions: RevisionChanges[], observe?: (entry: ChangeEntry) => void): void {
   for (const revision of revisions) {
     sql(db, "UPDATE revision SET value = ? WHERE id = 1").run(revision.revision);
     for (const entry of revision.entries) {
       const spec = TABLES_BY_NAME.get(entry.tbl);
-      if (!spec) throw new AppError("conflict", `replication entry for unknown table ${entry.tbl}`);
+      if (!spec) throw new AppError("replication-refused", `replication entry for unknown table ${entry.tbl}`, { extra: { rule: "message-tables" } });
+      observe?.(entry);
       const where = spec.primaryKey.map((c) => `${c} = ?`).join(" AND ");
       const keyValues = spec.primaryKey.map((c) => decode(spec, c, entry.pk[c]));
       if (entry.op === "delete") {

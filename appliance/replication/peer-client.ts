@@ -1,22 +1,36 @@
 import { AppError } from "../errors.js";
+import type { ApplyReport } from "../reconcile/reconciler.js";
 import type { HistoryPosition, RevisionChanges, Snapshot } from "./log.js";
+import type { HeartbeatMessage } from "./messages.js";
 import type { PeerResponse, PeerTransport } from "./peer-transport.js";
 
 export interface PeerState extends HistoryPosition {
   name: string;
   epoch: number;
   role: string;
+  leader?: string | null;
+  /** The peer's last data-plane apply (absent from peers that predate it). */
+  dataplane?: ApplyReport | null;
 }
 
 export interface PushResult {
   ok: boolean;
   status: number;
   code?: string;
+  detail?: string;
   state?: PeerState;
 }
 
-/** Request headers a forwarded write keeps; hop-by-hop headers (Transfer-Encoding, Connection, …) never travel. */
-const FORWARDED_HEADERS = ["authorization", "content-type", "accept"];
+/**
+ * The request headers a forwarded write keeps: what the leader needs to read the body and shape the
+ * answer. Never the client's Authorization (the backup authenticated the client and sends the principal
+ * instead), never hop-by-hop headers (Transfer-Encoding, Connection, Keep-Alive, …): the body is sent
+ * whole, with its own Content-Length.
+ */
+const FORWARDED_HEADERS = ["content-type", "accept"];
+
+/** Carries the principal the backup authenticated; only the peer app of the replication listener reads it. */
+export const FORWARDED_PRINCIPAL_HEADER = "egw-forwarded-principal";
 
 /** The leader's side of the replication channel: calls to one peer's internal API over mutual TLS. */
 export class PeerClient {
@@ -40,9 +54,17 @@ export class PeerClient {
     return this.push("/internal/v1/replication/snapshot", body);
   }
 
-  /** Forwards a client's write to this peer (the leader) over the replication channel. */
-  async forward(method: string, pathAndQuery: string, headers: Headers, body: ArrayBuffer | undefined): Promise<Response> {
-    const kept: Record<string, string> = {};
+  /** The leader's heartbeat; a follower in sync answers with its state. */
+  async heartbeat(body: HeartbeatMessage): Promise<PushResult> {
+    return this.push("/internal/v1/replication/heartbeat", body);
+  }
+
+  /**
+   * Forwards a client's write to this peer (the leader) over the replication channel, with the principal
+   * this gateway authenticated (serialised; the leader checks it again before acting).
+   */
+  async forward(method: string, pathAndQuery: string, headers: Headers, body: ArrayBuffer | undefined, principal: unknown): Promise<Response> {
+    const kept: Record<string, string> = { [FORWARDED_PRINCIPAL_HEADER]: JSON.stringify(principal) };
     for (const name of FORWARDED_HEADERS) {
       const value = headers.get(name);
       if (value !== null) kept[name] = value;
@@ -63,14 +85,21 @@ export class PeerClient {
 
   private async push(path: string, body: unknown): Promise<PushResult> {
     const response = await this.call("POST", path, body);
-    let payload: { code?: string; state?: PeerState } = {};
+    let payload: { code?: string; detail?: string; state?: PeerState; name?: string; revision?: number } = {};
     try {
       payload = parseJson(response) as typeof payload;
     } catch {
       // an answer without a JSON body still has its status
     }
     const ok = response.status >= 200 && response.status < 300;
-    return { ok, status: response.status, ...(payload.code ? { code: payload.code } : {}), ...(payload.state ? { state: payload.state } : {}) };
+    // A success may be the follower's state itself (heartbeats); a refusal carries it under `state`.
+    const state = ok && typeof payload.name === "string" && typeof payload.revision === "number" ? payload as PeerState : payload.state;
+    return {
+      ok, status: response.status,
+      ...(!ok && payload.code ? { code: payload.code } : {}),
+      ...(!ok && typeof payload.detail === "string" ? { detail: payload.detail } : {}),
+      ...(state ? { state } : {}),
+    };
   }
 
   private call(method: string, path: string, body?: unknown): Promise<PeerResponse> {

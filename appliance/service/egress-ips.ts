@@ -1,6 +1,6 @@
 import { AppError, invalidField } from "../errors.js";
 import type { EgressIp } from "../model.js";
-import { parseAddress, requireUnicast } from "../net/cidr.js";
+import { parseAddress, requireUnicast, type Address } from "../net/cidr.js";
 import * as rows from "../store/rows.js";
 import type { WriteContext } from "../store/store.js";
 import type { Db } from "../store/database.js";
@@ -13,12 +13,18 @@ export function requireEgressIp(db: Db, address: string): EgressIp {
   return ip;
 }
 
-export function createEgressIp(tx: WriteContext, input: { address: string; description?: string | undefined }, own: OwnAddresses): EgressIp {
-  const parsed = parseAddress(input.address, "address");
-  requireUnicast(parsed, "address", { allowLinkLocal: false });
+/** What makes an address usable as an egress IP; shared by the API and the store-invariant checker. */
+export function checkEgressIpAddress(text: string, own: OwnAddresses, field = "address"): Address {
+  const parsed = parseAddress(text, field);
+  requireUnicast(parsed, field, { allowLinkLocal: false });
   if (own.isOwn(parsed.address)) {
-    throw invalidField("address", `${parsed.address} is an address of this gateway, not a free address it can give out`);
+    throw invalidField(field, `${parsed.address} is an address of this gateway, not a free address it can give out`);
   }
+  return parsed;
+}
+
+export function createEgressIp(tx: WriteContext, input: { address: string; description?: string | undefined }, own: OwnAddresses): EgressIp {
+  const parsed = checkEgressIpAddress(input.address, own);
   if (rows.getEgressIp(tx.db, parsed.address)) {
     throw new AppError("conflict", `egress IP ${parsed.address} already exists`, { fields: [{ field: "address", reason: "already exists" }] });
   }

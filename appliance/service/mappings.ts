@@ -17,7 +17,7 @@ export interface MappingInput {
   labels?: Record<string, string> | undefined;
 }
 
-interface CheckedMapping {
+export interface CheckedMapping {
   mapping: Mapping;
   source: Prefix;
   field: string;
@@ -25,9 +25,10 @@ interface CheckedMapping {
 
 /**
  * Turns input into a canonical mapping and checks it against the cluster's grants. The order of checks is
- * the order of the brief's status codes: malformed values (422) before ownership (403).
+ * the order of the brief's status codes: malformed values (422) before ownership (403). Exported for the
+ * store-invariant checker, which re-derives every replicated mapping through it.
  */
-function checkMapping(cluster: Cluster, grants: ClusterGrants, input: MappingInput, field: string): CheckedMapping {
+export function checkMapping(cluster: Cluster, grants: ClusterGrants, input: MappingInput, field: string): CheckedMapping {
   const at = field === "" ? "" : `${field}.`;
   const source = parsePrefix(input.sourceCidr, `${at}sourceCidr`);
   const egress = parseAddress(input.egressIp, `${at}egressIp`);

@@ -13,7 +13,7 @@ export interface RouteInput {
   via: string;
 }
 
-interface CheckedRoute {
+export interface CheckedRoute {
   route: Route;
   prefix: Prefix;
   at: string;
@@ -21,9 +21,10 @@ interface CheckedRoute {
 
 /**
  * A route steers return traffic toward a node. A cluster may only route prefixes inside its own source
- * ranges: anything else would let it capture another tenant's replies.
+ * ranges: anything else would let it capture another tenant's replies. Exported for the store-invariant
+ * checker, which re-derives every replicated route through it.
  */
-function checkRoute(cluster: Cluster, ranges: Prefix[], input: RouteInput, field: string, own: OwnAddresses): CheckedRoute {
+export function checkRoute(cluster: Cluster, ranges: Prefix[], input: RouteInput, field: string, own: OwnAddresses): CheckedRoute {
   const at = field === "" ? "" : `${field}.`;
   const prefix = parsePrefix(input.prefix, `${at}prefix`);
   const via = parseAddress(input.via, `${at}via`);

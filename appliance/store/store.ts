@@ -18,6 +18,14 @@ export interface WriteContext {
   audit(entry: AuditEntry): void;
 }
 
+export interface WriteOptions {
+  /**
+   * Stamp the revision as written off the leader's history (a negative epoch), whoever this gateway last
+   * followed: an admin's write made while no leader is reachable must never pass for a leader's history.
+   */
+  offLeader?: boolean;
+}
+
 export interface WriteOutcome<T> {
   result: T;
   revision: number;
@@ -39,6 +47,7 @@ export class Store extends EventEmitter<{ committed: [revision: number]; writeRe
     actor: Actor;
     change: (tx: WriteContext) => unknown;
     precondition: (() => void) | undefined;
+    options: WriteOptions;
     resolve: (outcome: WriteOutcome<unknown>) => void;
     reject: (error: unknown) => void;
   }[] = [];
@@ -66,9 +75,9 @@ export class Store extends EventEmitter<{ committed: [revision: number]; writeRe
    * so one fsync, each in its own savepoint with its own revision and audit record; one that fails rolls
    * back alone. Every promise settles only after the commit, so an acknowledged write is durable.
    */
-  writeBatched<T>(actor: Actor, change: (tx: WriteContext) => T, precondition?: () => void): Promise<WriteOutcome<T>> {
+  writeBatched<T>(actor: Actor, change: (tx: WriteContext) => T, precondition?: () => void, options: WriteOptions = {}): Promise<WriteOutcome<T>> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ actor, change, precondition, resolve: resolve as (outcome: WriteOutcome<unknown>) => void, reject });
+      this.queue.push({ actor, change, precondition, options, resolve: resolve as (outcome: WriteOutcome<unknown>) => void, reject });
       if (this.queue.length === 1) setImmediate(() => this.flush());
     });
   }
@@ -80,7 +89,7 @@ export class Store extends EventEmitter<{ committed: [revision: number]; writeRe
       this.db.transaction(() => {
         for (const item of batch) {
           try {
-            results.push({ ok: true, outcome: this.writeOne(item.actor, item.change, item.precondition) });
+            results.push({ ok: true, outcome: this.writeOne(item.actor, item.change, item.precondition, item.options) });
           } catch (error) {
             results.push({ ok: false, error });
           }
@@ -107,7 +116,7 @@ export class Store extends EventEmitter<{ committed: [revision: number]; writeRe
   }
 
   /** One write in a transaction of its own, or in a savepoint when a batch's transaction is open. */
-  private writeOne<T>(actor: Actor, change: (tx: WriteContext) => T, precondition?: () => void): WriteOutcome<T> {
+  private writeOne<T>(actor: Actor, change: (tx: WriteContext) => T, precondition?: () => void, options: WriteOptions = {}): WriteOutcome<T> {
     const entries: AuditEntry[] = [];
     const now = new Date().toISOString();
     // The revision is bumped first so that every row change (and the changelog triggers that capture them
@@ -119,8 +128,8 @@ export class Store extends EventEmitter<{ committed: [revision: number]; writeRe
       const result = change({ db: this.db, now, audit: (entry) => entries.push(entry) });
       if (entries.length === 0) throw new NothingChanged(result);
       sql(this.db, `INSERT OR REPLACE INTO revision_epochs (revision, epoch)
-        SELECT ?, CASE WHEN ? IS NULL OR leader IS NULL OR leader = ? THEN epoch ELSE -? END FROM replication_state WHERE id = 1`)
-        .run(revision, this.identity ?? null, this.identity ?? null, revision);
+        SELECT ?, CASE WHEN ? = 0 AND (? IS NULL OR leader IS NULL OR leader = ?) THEN epoch ELSE -? END FROM replication_state WHERE id = 1`)
+        .run(revision, options.offLeader ? 1 : 0, this.identity ?? null, this.identity ?? null, revision);
       const insert = sql(this.db, 
         "INSERT INTO audit_log (revision, at, actor, action, resource, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)");
       for (const entry of entries) {

@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import { execa, type ResultPromise } from "execa";
 import type { Logger } from "pino";
 import { commandSearchPath } from "./search-path.js";
@@ -8,18 +9,29 @@ export interface SupervisedSpec {
   args: string[];
 }
 
+export interface ChildExit {
+  pid: number | undefined;
+  exitCode: number | undefined;
+  signal: string | undefined;
+  /** Whether stop() asked for it; an unexpected exit is what a watchdog reacts to. */
+  expected: boolean;
+}
+
 /**
  * Keeps one child process running (keepalived or conntrackd in supervised mode): restarts it with
  * backoff when it exits, forwards its output to our log, and stops it on request. Like the command
- * runner, it takes argument arrays only.
+ * runner, it takes argument arrays only. It reports each start and exit, so that whoever depends on the
+ * child (the keepalived watch) learns of its death at once.
  */
-export class Supervisor {
+export class Supervisor extends EventEmitter<{ spawn: [pid: number | undefined]; exit: [exit: ChildExit] }> {
   private child: ResultPromise | undefined;
   private stopping = false;
   private restarts = 0;
   private restartTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly spec: SupervisedSpec, private readonly log: Logger) {}
+  constructor(private readonly spec: SupervisedSpec, private readonly log: Logger) {
+    super();
+  }
 
   start(): void {
     this.stopping = false;
@@ -55,6 +67,7 @@ export class Supervisor {
     });
     this.child = child;
     this.log.info({ process: name, pid: child.pid, args }, "started");
+    this.emit("spawn", child.pid);
     let partial = "";
     child.all?.on("data", (chunk: Buffer) => {
       const lines = (partial + chunk.toString("utf8")).split("\n");
@@ -63,6 +76,7 @@ export class Supervisor {
     });
     void child.then((result) => {
       if (this.child === child) this.child = undefined;
+      this.emit("exit", { pid: child.pid, exitCode: result.exitCode, signal: result.signal, expected: this.stopping });
       if (this.stopping) return;
       this.restarts++;
       const delay = Math.min(500 * 2 ** Math.min(this.restarts - 1, 5), 15_000);

@@ -22,6 +22,8 @@ const EXPECTED_CODES: Record<ErrorCode, number> = {
   "rate-limited": 429,
   "apply-failed": 500,
   "apply-timeout": 504,
+  "replication-refused": 422,
+  "replication-timeout": 504,
   "not-ready": 503,
   "internal": 500,
   "config-invalid": 500,

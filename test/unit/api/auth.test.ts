@@ -271,8 +271,8 @@ describe("API authentication comes before the body limit and the leader forwardi
       },
     } as unknown as PeerClient;
     h.deps.ha = {
-      follower: {} as Follower, isLeader: () => false, leader: () => leader,
-      replicate: async () => [], handover: async () => ({ from: "gw-test", role: "backup" }),
+      follower: {} as Follower, isLeader: () => false, leader: () => leader, probeLeader: async () => ({ leader }),
+      replicate: async () => [], handover: async () => ({ from: "gw-test", role: "backup" }), revocationTimeoutMs: 1_000,
     };
     await expectProblem(await h.call("PUT", "/v1/clusters/alpha/mappings", { token: "egw_DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD", body: { mappings: [] } }), 401, "unauthorized");
     assert.deepEqual(forwarded, []);

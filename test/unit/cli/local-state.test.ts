@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import { showCommand } from "../../../appliance/cli/commands/show.js";
@@ -69,7 +69,7 @@ describe("egw show: rendered from the config and the store, read-only", () => {
     const { desired } = readLocalDesired(configPath);
     const rendered = renderedKeepalived(config, desired);
     const runner: CommandRunner = { run: async () => ({ stdout: "", stderr: "", exitCode: 0 }) };
-    const ha = new HaMode(config, config.ha as NonNullable<typeof config.ha>, store, runner, pino({ level: "silent" }));
+    const ha = new HaMode({ config, ha: config.ha as NonNullable<typeof config.ha>, store, runner, log: pino({ level: "silent" }), own: new StaticOwnAddresses([]) });
     assert.equal(rendered?.text, renderTemplate("keepalived.conf.hbs", ha.view(desired.egressIps)));
     assert.equal(rendered?.path, join(dir, "run", "keepalived.conf"));
   });
@@ -96,6 +96,7 @@ describe("egw show: rendered from the config and the store, read-only", () => {
     const missing = captureIo();
     assert.equal(await showCommand(["keepalived", "--diff", "--config", configPath], missing), 1);
     assert.match(missing.out(), /does not exist\)\n$/);
+    mkdirSync(dirname(rendered.path), { recursive: true });
     writeFileSync(rendered.path, rendered.text);
     const same = captureIo();
     assert.equal(await showCommand(["keepalived", "--diff", "--config", configPath], same), 0);

@@ -7,7 +7,7 @@ import { changesSince, epochOfRevision, exportSnapshot, position, replicationSta
 import { createCluster } from "../../../appliance/service/clusters.js";
 import { createEgressIp } from "../../../appliance/service/egress-ips.js";
 import type { Store } from "../../../appliance/store/store.js";
-import { dumpReplicated, mustWrite, openStore, OWN, overTheWire, revisionEpochRows, runWorkload, workload } from "./replication-helpers.js";
+import { dumpReplicated, followerContext, mustWrite, openStore, OWN, overTheWire, revisionEpochRows, runWorkload, workload } from "./replication-helpers.js";
 
 const quiet = pino({ enabled: false });
 
@@ -37,7 +37,7 @@ describe("Follower", () => {
     setReplicationState(leader.db, 300, "gw-a");
     store = openStore();
     leading = false;
-    follower = new Follower(store, { name: "gw-b", isLeader: () => leading, role: () => (leading ? "master" : "backup") }, quiet);
+    follower = new Follower(store, followerContext("gw-b", "gw-a", { isLeader: () => leading, role: () => (leading ? "master" : "backup") }), quiet);
     committed = [];
     store.on("committed", (revision) => committed.push(revision));
   });
@@ -54,7 +54,7 @@ describe("Follower", () => {
       assert.deepEqual(dumpReplicated(store.db), dumpReplicated(leader.db));
       assert.deepEqual(position(store.db), { revision, revisionEpoch: 300 });
       assert.deepEqual(replicationState(store.db), { epoch: 300, leader: "gw-a" });
-      assert.deepEqual(follower.state(), { name: "gw-b", role: "backup", epoch: 300, leader: "gw-a", revision, revisionEpoch: 300 });
+      assert.deepEqual(follower.state(), { name: "gw-b", role: "backup", epoch: 300, leader: "gw-a", revision, revisionEpoch: 300, dataplane: null });
     });
 
     it("continues from a later base in several pushes", () => {

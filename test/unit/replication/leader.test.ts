@@ -2,102 +2,22 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
-import { AppError } from "../../../appliance/errors.js";
-import { Follower } from "../../../appliance/replication/follower.js";
 import { Replicator } from "../../../appliance/replication/leader.js";
-import type { HistoryPosition, RevisionChanges, Snapshot } from "../../../appliance/replication/log.js";
 import { position, replicationState, setReplicationState } from "../../../appliance/replication/log.js";
-import type { PeerTransport } from "../../../appliance/replication/peer-transport.js";
-import { PeerClient, type PeerState, type PushResult } from "../../../appliance/replication/peer-client.js";
 import { createEgressIp, updateEgressIp } from "../../../appliance/service/egress-ips.js";
 import type { Store } from "../../../appliance/store/store.js";
-import { dumpReplicated, mustWrite, openStore, OWN, overTheWire, runWorkload, workload } from "./replication-helpers.js";
+import { dumpReplicated, mustWrite, openStore, OWN, runWorkload, workload } from "./replication-helpers.js";
+import { held, StubPeer, TIMEOUT_MS, until } from "./stub-peer.js";
 
 const quiet = pino({ enabled: false });
-const TIMEOUT_MS = 200;
-
-/**
- * A PeerClient whose HTTP calls are replaced by direct calls to a real Follower on another store, with the
- * bodies passed through JSON as the wire would, and refusals answered the way the API's problem documents are.
- */
-class StubPeer extends PeerClient {
-  down = false;
-  calls: string[] = [];
-  follower: Follower;
-
-  constructor(name: string, public store: Store) {
-    super({ peer: { name, address: "127.0.0.1", port: 9 } } as unknown as PeerTransport, TIMEOUT_MS, 1 << 20);
-    this.follower = new Follower(store, { name, isLeader: () => false, role: () => "backup" }, quiet);
-  }
-
-  /** The peer comes back with another database (e.g. reinstalled, or restored from an old backup). */
-  replaceStore(store: Store): void {
-    this.store = store;
-    this.follower = new Follower(store, { name: this.name, isLeader: () => false, role: () => "backup" }, quiet);
-  }
-
-  private reachable(): void {
-    if (this.down) throw new AppError("internal", `peer ${this.name} unreachable: connect ECONNREFUSED 127.0.0.1:9`);
-  }
-
-  override async state(): Promise<PeerState> {
-    this.calls.push("state");
-    this.reachable();
-    return overTheWire(this.follower.state());
-  }
-
-  override async pushChanges(body: { epoch: number; leader: string; base: HistoryPosition; revisions: RevisionChanges[] }): Promise<PushResult> {
-    this.calls.push("changes");
-    this.reachable();
-    return answer(() => this.follower.acceptChanges(overTheWire(body)));
-  }
-
-  override async pushSnapshot(body: { epoch: number; leader: string; snapshot: Snapshot }): Promise<PushResult> {
-    this.calls.push("snapshot");
-    this.reachable();
-    return answer(() => this.follower.acceptSnapshot(overTheWire(body)));
-  }
-}
-
-function answer(accept: () => unknown): PushResult {
-  try {
-    accept();
-    return { ok: true, status: 200 };
-  } catch (error) {
-    if (!(error instanceof AppError)) throw error;
-    const code = (error.extra["code"] as string | undefined) ?? error.code;
-    const state = error.extra["state"] as PeerState | undefined;
-    return overTheWire({ ok: false, status: error.status, code, ...(state ? { state } : {}) });
-  }
-}
-
-/**
- * Waits for replicate() while holding the event loop open: PeerLink's timeout timer is unref()ed (in the
- * daemon the HTTP server keeps the loop alive), so without this node:test would see an idle loop and cancel.
- */
-async function held<T>(promise: Promise<T>): Promise<T> {
-  const keepAlive = setInterval(() => undefined, 1_000);
-  try {
-    return await promise;
-  } finally {
-    clearInterval(keepAlive);
-  }
-}
-
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+const REVOCATION_TIMEOUT_MS = 1_000;
 
 describe("Replicator with stubbed peers backed by real followers", () => {
   let leader: Store;
   const replicators: Replicator[] = [];
 
   const replicator = (peers: StubPeer[], slot = 1) => {
-    const r = new Replicator(leader, "gw-a", peers, slot, TIMEOUT_MS, quiet);
+    const r = new Replicator({ store: leader, name: "gw-a", peers, slot, timeoutMs: TIMEOUT_MS, revocationTimeoutMs: REVOCATION_TIMEOUT_MS, log: quiet });
     replicators.push(r);
     return r;
   };
@@ -151,7 +71,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
       const b = new StubPeer("gw-b", openStore("gw-b"));
       const r = replicator([b]);
       const { revision } = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
-      assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "unknown", revision: null, lastError: null }]);
+      assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "unknown", revision: null, lastError: null, outcome: "timeout" }]);
       assert.deepEqual(b.calls, []);
     });
 
@@ -163,7 +83,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
         step.run(leader);
         const revision = leader.revision();
         const reports = await r.replicate(revision);
-        assert.deepEqual(reports, [{ name: "gw-b", status: "in-sync", revision, lastError: null }], step.name);
+        assert.deepEqual(reports, [{ name: "gw-b", status: "in-sync", revision, lastError: null, outcome: "confirmed" }], step.name);
         assert.equal(b.store.revision(), revision, step.name);
       }
       assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db));
@@ -179,7 +99,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
       const b = new StubPeer("gw-b", openStore("gw-b"));
       const r = replicator([b]);
       await r.becomeLeader();
-      assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "in-sync", revision, lastError: null }]);
+      assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "in-sync", revision, lastError: null, outcome: "confirmed" }]);
       assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db));
       assert.ok(!b.calls.includes("snapshot"));
     });
@@ -196,7 +116,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
 
         const r = replicator([b]);
         await r.becomeLeader();
-        assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "in-sync", revision, lastError: null }]);
+        assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "in-sync", revision, lastError: null, outcome: "confirmed" }]);
         assert.ok(b.calls.includes("snapshot"), `calls: ${b.calls.join(", ")}`);
         assert.ok(!b.calls.includes("changes"), "changes on top of a foreign history would be wrong");
         assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db));
@@ -213,7 +133,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
       b.replaceStore(openStore());
       b.calls.length = 0;
       const second = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.11" }, OWN)).revision;
-      assert.deepEqual(await r.replicate(second), [{ name: "gw-b", status: "in-sync", revision: second, lastError: null }]);
+      assert.deepEqual(await r.replicate(second), [{ name: "gw-b", status: "in-sync", revision: second, lastError: null, outcome: "confirmed" }]);
       assert.deepEqual(b.calls, ["changes", "state", "changes"], "refused from the old base, then everything from revision 0");
       assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db));
     });
@@ -241,7 +161,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
       assert.equal(replicationState(leader.db).epoch, 257);
       setReplicationState(b.store.db, 1000, "gw-c");
       const { revision } = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
-      assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "in-sync", revision, lastError: null }]);
+      assert.deepEqual(await r.replicate(revision), [{ name: "gw-b", status: "in-sync", revision, lastError: null, outcome: "confirmed" }]);
       assert.equal(replicationState(leader.db).epoch, 4 * 256 + 1);
       assert.deepEqual(replicationState(b.store.db), { epoch: 4 * 256 + 1, leader: "gw-a" });
     });
@@ -262,7 +182,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
       assert.equal(byName.get("gw-b")?.status, "unreachable");
       assert.equal(byName.get("gw-b")?.revision, null);
       assert.match(byName.get("gw-b")?.lastError ?? "", /unreachable/);
-      assert.deepEqual(byName.get("gw-c"), { name: "gw-c", status: "in-sync", revision, lastError: null }, "the reachable peer is not held back");
+      assert.deepEqual(byName.get("gw-c"), { name: "gw-c", status: "in-sync", revision, lastError: null, outcome: "confirmed" }, "the reachable peer is not held back");
       assert.equal(b.store.revision(), 0);
     });
 
@@ -290,7 +210,7 @@ describe("Replicator with stubbed peers backed by real followers", () => {
       b.down = false;
       const second = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.11" }, OWN)).revision;
       const started = Date.now();
-      assert.deepEqual(await r.replicate(second), [{ name: "gw-b", status: "in-sync", revision: second, lastError: null }]);
+      assert.deepEqual(await r.replicate(second), [{ name: "gw-b", status: "in-sync", revision: second, lastError: null, outcome: "confirmed" }]);
       assert.ok(Date.now() - started < TIMEOUT_MS, "answered as soon as the follower confirmed, not at the timeout");
       assert.deepEqual(dumpReplicated(b.store.db), dumpReplicated(leader.db));
     });

@@ -4,6 +4,8 @@
  * (No tests here: node --test loads this file and finds none.)
  */
 import { MIGRATIONS_DIR } from "../../../appliance/paths.js";
+import type { FollowerContext } from "../../../appliance/replication/follower.js";
+import { PeerView } from "../../../appliance/replication/peer-view.js";
 import { REPLICATED_TABLES } from "../../../appliance/replication/tables.js";
 import { createCluster, deleteCluster, replaceCluster } from "../../../appliance/service/clusters.js";
 import { createEgressIp, deleteEgressIp, updateEgressIp } from "../../../appliance/service/egress-ips.js";
@@ -77,6 +79,13 @@ export function overTheWire<T>(value: T): T {
 
 export const OWN = new StaticOwnAddresses([]);
 
+/** A follower's context as HaMode builds it, with `peer` the only gateway it accepts messages from. */
+export function followerContext(name: string, peer: string, overrides: Partial<FollowerContext> = {}): FollowerContext {
+  return {
+    name, peer, isLeader: () => false, role: () => "backup", own: OWN, lastApply: () => undefined, peerView: new PeerView(), ...overrides,
+  };
+}
+
 /** One write through the store's write path that must change something. */
 export function mustWrite<T>(store: Store, change: (tx: WriteContext) => T, actor = "admin"): { result: T; revision: number } {
   const outcome = store.write(actor, change);
@@ -103,7 +112,7 @@ const PROD_GRANTS = {
 export function workload(): Step[] {
   let prodToken = "";
   return [
-    { name: "create egress IP 203.0.113.10", run: (s) => void mustWrite(s, (tx) => createEgressIp(tx, { address: "203.0.113.10", description: "primary \"eu\" \\ ü 🚀\nsecond line" }, OWN)) },
+    { name: "create egress IP 203.0.113.10", run: (s) => void mustWrite(s, (tx) => createEgressIp(tx, { address: "203.0.113.10", description: "primary \"eu\" \\ ü 🚀 (quotes, backslash and unicode cross the wire)" }, OWN)) },
     { name: "create egress IP 203.0.113.11", run: (s) => void mustWrite(s, (tx) => createEgressIp(tx, { address: "203.0.113.11" }, OWN)) },
     { name: "create egress IP 2001:db8::10", run: (s) => void mustWrite(s, (tx) => createEgressIp(tx, { address: "2001:db8:0::10" }, OWN)) },
     { name: "create egress IP 203.0.113.12", run: (s) => void mustWrite(s, (tx) => createEgressIp(tx, { address: "203.0.113.12" }, OWN)) },

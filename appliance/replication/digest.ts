@@ -1,0 +1,61 @@
+import { createHash } from "node:crypto";
+import { sql, type Db } from "../store/database.js";
+import { REPLICATED_TABLES } from "./tables.js";
+
+/**
+ * Tables whose content the digest covers: every replicated configuration table. Not the audit log: each
+ * gateway prunes its own audit log on its own schedule, so two gateways that agree on every configuration
+ * row may legitimately hold different audit histories.
+ */
+export const DIGESTED_TABLES = REPLICATED_TABLES.filter((spec) => spec.name !== "audit_log");
+
+/**
+ * SHA-256 over every row of the digested tables in primary-key order, each row as the JSON array of its
+ * columns in the spec's order (BLOBs as hex, exactly as the changelog carries them). Two gateways at the
+ * same revision must produce the same digest; anything else means one store was changed behind
+ * replication's back.
+ */
+export function computeDigest(db: Db): string {
+  return db.transaction(() => {
+    const hash = createHash("sha256");
+    for (const spec of DIGESTED_TABLES) {
+      hash.update(`${spec.name}\n`);
+      const select = spec.columns.map((c) => (spec.blobs.includes(c) ? `hex(${c})` : c)).join(", ");
+      const statement = sql(db, `SELECT ${select} FROM ${spec.name} ORDER BY ${spec.primaryKey.join(", ")} /* digest */`).raw(true);
+      for (const row of statement.iterate()) hash.update(`${JSON.stringify(row)}\n`);
+    }
+    return hash.digest("hex");
+  })();
+}
+
+/**
+ * Computes the digest at most once per revision. The key also holds the changelog's sequence number: an
+ * edit made directly in SQLite does not bump the revision, but the changelog triggers still record it, and
+ * that edit must not hide behind a digest cached before it.
+ */
+export class DigestCache {
+  private key: string | undefined;
+  private value = "";
+
+  constructor(private readonly compute: (db: Db) => string = computeDigest) {}
+
+  of(db: Db): { revision: number; digest: string } {
+    const { key, revision } = keyOf(db);
+    if (key !== this.key) {
+      this.value = this.compute(db);
+      this.key = key;
+    }
+    return { revision, digest: this.value };
+  }
+
+  /** The digest of the store as it is now, if already computed; never computes. */
+  peek(db: Db): string | undefined {
+    return keyOf(db).key === this.key ? this.value : undefined;
+  }
+}
+
+function keyOf(db: Db): { key: string; revision: number } {
+  const revision = (sql(db, "SELECT value FROM revision WHERE id = 1").get() as { value: number }).value;
+  const seq = (sql(db, "SELECT seq FROM sqlite_sequence WHERE name = 'changelog'").get() as { seq: number } | undefined)?.seq ?? 0;
+  return { key: `${revision}/${seq}`, revision };
+}

@@ -1,0 +1,132 @@
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { pino } from "pino";
+import { configSchema } from "../../../appliance/config/schema.js";
+import { HaMode } from "../../../appliance/ha/ha-mode.js";
+import { PeerClient, type PeerState } from "../../../appliance/replication/peer-client.js";
+import { createEgressIp } from "../../../appliance/service/egress-ips.js";
+import type { ProcessProbe } from "../../../appliance/system/process-probe.js";
+import type { CommandResult, CommandRunner, RunOptions } from "../../../appliance/system/runner.js";
+import { ExecaRunner } from "../../../appliance/system/runner.js";
+import { createPeerCertificate } from "../../../appliance/tls/peer-cert.js";
+import type { Store } from "../../../appliance/store/store.js";
+import { FakeSystem } from "../../helpers/fake-system.js";
+import { mustWrite, openStore, OWN } from "../replication/replication-helpers.js";
+
+/** keepalived as the watch sees it: two pid files the test can make point at dead processes. */
+class FakeKeepalived implements ProcessProbe {
+  alive = false;
+  runningPid(): number | undefined {
+    return this.alive ? 4242 : undefined;
+  }
+}
+
+/** ip goes to the fake kernel; systemctl and the rest succeed and are recorded. */
+class Runner implements CommandRunner {
+  readonly kernel = new FakeSystem();
+  readonly calls: string[] = [];
+  async run(command: string, args: readonly string[], options?: RunOptions): Promise<CommandResult> {
+    this.calls.push(`${command} ${args.join(" ")}`);
+    if (command === "ip") return this.kernel.run(command, args, options);
+    return { stdout: "", stderr: "", exitCode: 0 };
+  }
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+describe("HaMode", () => {
+  let dir: string;
+  let store: Store;
+  let runner: Runner;
+  let keepalived: FakeKeepalived;
+  let ha: HaMode;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "egw-ha-mode-"));
+    const certificates = join(dir, "certs");
+    mkdirSync(certificates);
+    for (const name of ["gw-a", "gw-b"]) await createPeerCertificate(new ExecaRunner(), name, certificates);
+    const run = join(dir, "run");
+    mkdirSync(run);
+    await new ExecaRunner().run("mkfifo", ["-m", "600", join(run, "keepalived.fifo")]);
+    const config = configSchema.parse({
+      gateway: { name: "gw-a" },
+      api: { adminTokenFile: join(dir, "admin-token") },
+      database: { path: join(dir, "egw.db") },
+      network: { inside: { interface: "inside" }, outside: { interface: "outside" } },
+      ha: {
+        processes: "systemd", runDirectory: run, insideVips: ["172.31.0.1/24", "fd00:172:31::1/64"],
+        syncLink: { interface: "sync", address: "127.0.0.1" }, peer: { name: "gw-b", address: "127.0.0.2" }, ports: { replication: 9 },
+        tls: { cert: join(certificates, "gw-a.crt"), key: join(certificates, "gw-a.key"), peerCertificates: join(certificates, "gw-b.crt") },
+        keepalivedConfigPath: join(run, "keepalived.conf"), conntrackdConfigPath: join(run, "conntrackd.conf"),
+        keepalivedPidFiles: [join(run, "keepalived.pid"), join(run, "vrrp.pid")], keepalivedCheckIntervalMs: 100, replicationTimeoutMs: 200,
+      },
+    });
+    store = openStore("gw-a");
+    mustWrite(store, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
+    mustWrite(store, (tx) => createEgressIp(tx, { address: "2001:db8::10" }, OWN));
+    runner = new Runner();
+    keepalived = new FakeKeepalived();
+    ha = new HaMode({ config, ha: config.ha!, store, runner, own: OWN, probe: keepalived, log: pino({ enabled: false }) });
+    await ha.start();
+  });
+
+  after(async () => {
+    await ha?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("when keepalived dies on the master: stops leading, reports fault and takes down the VIPs and egress IPs itself", async () => {
+    keepalived.alive = true;
+    await until(() => ha.keepalivedRunning, "the watch to see keepalived run");
+    ha.roles.handle('INSTANCE "egw_inside" MASTER 150');
+    await until(() => ha.replicator.isLeader(), "leadership");
+    // What keepalived had put on the interfaces as master, and cannot remove once SIGKILLed.
+    for (const [address, iface] of [["172.31.0.1/24", "inside"], ["fd00:172:31::1/64", "inside"], ["203.0.113.10/32", "outside"], ["2001:db8::10/128", "outside"]] as const) {
+      await runner.kernel.run("ip", ["address", "add", address, "dev", iface]);
+    }
+    keepalived.alive = false;
+    await until(() => ha.roles.role === "fault", "role fault");
+    assert.equal(ha.replicator.isLeader(), false);
+    await until(() => runner.calls.filter((c) => c.startsWith("ip address del")).length === 4, "the four addresses withdrawn");
+    assert.deepEqual(runner.calls.filter((c) => c.startsWith("ip address del")).sort(), [
+      "ip address del 172.31.0.1/24 dev inside", "ip address del 2001:db8::10/128 dev outside",
+      "ip address del 203.0.113.10/32 dev outside", "ip address del fd00:172:31::1/64 dev inside",
+    ]);
+    assert.deepEqual(runner.kernel.addresses.map((a) => a.local), ["203.0.113.1"], "only the gateway's own address is left");
+    assert.ok(ha.warnings().some((w) => /keepalived is not running/.test(w)), ha.warnings().join("; "));
+  });
+
+  it("once keepalived runs again the role follows its notifications again", async () => {
+    keepalived.alive = true;
+    await until(() => ha.keepalivedRunning, "the watch to see keepalived again");
+    ha.roles.handle('INSTANCE "egw_inside" BACKUP 150');
+    assert.equal(ha.roles.role, "backup");
+    assert.deepEqual(ha.warnings(), []);
+  });
+
+  it("hands over on a monotonic deadline: a wall clock stepped forward by an hour does not cut the wait short", async (t) => {
+    ha.roles.handle('INSTANCE "egw_inside" MASTER 150');
+    let polls = 0;
+    t.mock.method(PeerClient.prototype, "state", async function (this: PeerClient): Promise<PeerState> {
+      polls++;
+      if (polls === 3) ha.roles.handle('INSTANCE "egw_inside" BACKUP 150');
+      return { name: "gw-b", role: polls >= 3 ? "master" : "backup", epoch: 0, revision: 0, revisionEpoch: 0 };
+    });
+    let wall = Date.now();
+    t.mock.method(Date, "now", () => (wall += 3_600_000));
+    const result = await ha.handover();
+    assert.deepEqual(result, { from: "gw-a", role: "backup" });
+    assert.equal(polls, 3);
+  });
+});
