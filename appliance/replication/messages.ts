@@ -37,13 +37,19 @@ export const snapshotMessageSchema = z.strictObject({
   snapshot: z.strictObject({ revision: int.min(0), revisionEpoch: int, tables: z.record(z.string(), z.array(row)) }),
 });
 
-export const applyReportSchema = z.strictObject({
+/**
+ * The peer's last apply, as information for the fault policy: unknown members are dropped rather than refused,
+ * so that a peer that reports more (a newer version) is still understood. Replicated rows stay strict.
+ */
+export const applyReportSchema = z.object({
   revision: int,
   ok: z.boolean(),
   at: z.string(),
   durationMs: z.number(),
   kind: z.enum(["none", "incremental", "full"]),
   error: z.string().optional(),
+  isolated: z.array(z.object({ cluster: z.string(), error: z.string() })).optional(),
+  unresolvedNextHops: z.array(z.string()).optional(),
 });
 
 export const heartbeatMessageSchema = z.strictObject({

@@ -119,7 +119,9 @@ describe("replication security and the keepalived watch, two gateways", { skip: 
     // gw-b's own configuration, plus a cluster "evil" that takes prod's egress IP and brings a token hash of its choice.
     const snapshot = readStore(b, (db) => JSON.parse(JSON.stringify(exportSnapshot(db))) as Snapshot);
     const at = new Date().toISOString();
-    snapshot.tables["clusters"]!.push({ name: "evil", description: "", created_at: at, updated_at: at });
+    snapshot.tables["clusters"]!.push({
+      name: "evil", description: "", excludable_destinations: "[]", quota_mappings: null, quota_routes: null, quota_destinations: null, created_at: at, updated_at: at,
+    });
     snapshot.tables["cluster_source_ranges"]!.push({ cluster: "evil", cidr: "10.99.0.0/16", family: 4, range_start: "0A630000", range_end: "0A63FFFF" });
     snapshot.tables["cluster_egress_ips"]!.find((g) => g["address"] === "203.0.113.10")!["cluster"] = "evil";
     snapshot.tables["tokens"]!.push({ id: "0123456789ab", cluster: "evil", description: "", hash: "AB".repeat(32), created_at: at, revoked_at: null });
