@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { AppError, errorMessage } from "../errors.js";
+import { haConfigPaths } from "../ha/config-paths.js";
 import { keepalivedView } from "../ha/keepalived-view.js";
 import { renderTemplate } from "../ha/templates.js";
 import { readDesiredState, type DesiredState } from "../reconcile/desired-state.js";
@@ -55,6 +56,6 @@ export function renderedKeepalived(config: Config, desired: DesiredState): { pat
   if (!ha) return undefined;
   const run = ha.runDirectory;
   const view = keepalivedView(config, ha, desired.egressIps, { notifyFifo: join(run, "keepalived.fifo"), healthFile: join(run, "health") });
-  const path = ha.keepalivedConfigPath ?? (ha.processes === "supervised" ? join(run, "keepalived.conf") : "/etc/keepalived/keepalived.conf");
+  const path = haConfigPaths(ha).keepalived;
   return { path, text: renderTemplate("keepalived.conf.hbs", view) };
 }

@@ -126,9 +126,9 @@ export const configSchema = z.strictObject({
   }).prefault({}).refine((d) => d.retryMaxMs >= d.retryInitialMs, { message: "retryMaxMs must not be smaller than retryInitialMs", path: ["retryMaxMs"] }),
   ha: z.strictObject({
     processes: z.enum(["supervised", "systemd"]).default("systemd")
-      .describe("Who runs keepalived and conntrackd: systemd (the daemon writes their config and reloads the units) or the daemon itself as child processes (lab, containers)."),
+      .describe("Who runs keepalived and conntrackd: systemd (their own units, as root, with the shipped drop-ins; the daemon writes their configuration into runDirectory and the shipped path units reload them) or the daemon itself as child processes (lab, containers; they then need CAP_NET_RAW too)."),
     runDirectory: z.string().min(1).default("/run/egw")
-      .describe("Where supervised keepalived/conntrackd keep their config, pid files, sockets and the VRRP notification FIFO."),
+      .describe("Where keepalived's and conntrackd's configuration, pid files (supervised), conntrackd's socket and the VRRP notification FIFO live (the unit's RuntimeDirectory)."),
     insideVips: z.array(z.string()).min(1)
       .refine((vips) => vips.some((vip) => !vip.includes(":")), "must include an IPv4 address: VRRPv3 adverts carry IPv4 VIPs, IPv6 VIPs ride along with them")
       .describe("Floating addresses (CIDR, e.g. 172.31.0.1/24) on the inside interface that the cluster nodes route to; at least one IPv4."),
@@ -168,9 +168,9 @@ export const configSchema = z.strictObject({
     keepalivedPidFiles: z.array(z.string().min(1)).min(1).optional()
       .describe("keepalived's pid files (its own and its VRRP child's) to watch (default: RUN_DIRECTORY/keepalived.pid and RUN_DIRECTORY/vrrp.pid when supervised, /run/keepalived.pid and /run/vrrp.pid with systemd)."),
     keepalivedConfigPath: z.string().min(1).optional()
-      .describe("Where keepalived's config is written (default: RUN_DIRECTORY/keepalived.conf when supervised, /etc/keepalived/keepalived.conf with systemd)."),
+      .describe("Where keepalived's config is written (default: RUN_DIRECTORY/keepalived.conf, where the shipped keepalived.service drop-in reads it)."),
     conntrackdConfigPath: z.string().min(1).optional()
-      .describe("Where conntrackd's config is written (default: RUN_DIRECTORY/conntrackd.conf when supervised, /etc/conntrackd/conntrackd.conf with systemd)."),
+      .describe("Where conntrackd's config is written (default: RUN_DIRECTORY/conntrackd.conf, where the shipped conntrackd.service drop-in reads it)."),
   }).optional().describe("High availability: present on every gateway of a VRRP group. Absent: a single gateway that assigns the egress IPs itself."),
   metrics: z.strictObject({
     listen: z.array(listenAddress).default([])

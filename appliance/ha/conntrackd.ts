@@ -28,14 +28,14 @@ export class ConntrackdManager {
     private readonly runner: CommandRunner,
     private readonly configPath: string,
     private readonly view: ConntrackdView,
-    private readonly process: { kind: "supervised"; supervisor: Supervisor } | { kind: "systemd"; unit: string },
+    private readonly process: { kind: "supervised"; supervisor: Supervisor } | { kind: "systemd" },
     private readonly log: Logger,
   ) {}
 
   async start(): Promise<void> {
     writeFileSync(this.configPath, renderTemplate("conntrackd.conf.hbs", this.view), { mode: 0o644 });
+    // With systemd, egw-conntrackd-reload.path sees the new file and restarts conntrackd: egw manages no unit.
     if (this.process.kind === "supervised") this.process.supervisor.start();
-    else await this.runner.run("systemctl", ["reload-or-restart", this.process.unit]);
   }
 
   /** A gateway that becomes backup asks the new master for its full state, so it can take over again later. */

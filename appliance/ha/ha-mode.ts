@@ -20,6 +20,7 @@ import { ReloadableCredentials } from "../tls/credentials.js";
 import { ApplyHealthPolicy } from "./apply-health.js";
 import { ConntrackdManager } from "./conntrackd.js";
 import { floatingAddresses, withdrawFloatingAddresses } from "./floating-addresses.js";
+import { haConfigPaths } from "./config-paths.js";
 import { HealthFile } from "./health-file.js";
 import { keepalivedView } from "./keepalived-view.js";
 import { KeepalivedWatch } from "./keepalived-watch.js";
@@ -67,8 +68,7 @@ export class HaMode {
     this.files = { notifyFifo: join(run, "keepalived.fifo"), healthFile: join(run, "health") };
     this.peerCredentials = new ReloadableCredentials({ cert: ha.tls.cert, key: ha.tls.key, ca: ha.tls.peerCertificates }, "ha.tls");
     const supervised = ha.processes === "supervised";
-    const keepalivedPath = ha.keepalivedConfigPath ?? (supervised ? join(run, "keepalived.conf") : "/etc/keepalived/keepalived.conf");
-    const conntrackdPath = ha.conntrackdConfigPath ?? (supervised ? join(run, "conntrackd.conf") : "/etc/conntrackd/conntrackd.conf");
+    const { keepalived: keepalivedPath, conntrackd: conntrackdPath } = haConfigPaths(ha);
     const pidFiles = supervised ? [join(run, "keepalived.pid"), join(run, "vrrp.pid")] : ["/run/keepalived.pid", "/run/vrrp.pid"];
     this.roles = new RoleTracker(this.files.notifyFifo, "egw_inside", log.child({ component: "vrrp" }));
     this.health = new HealthFile(this.files.healthFile);
@@ -79,7 +79,7 @@ export class HaMode {
       : undefined;
     this.keepalived = new KeepalivedManager(runner, keepalivedPath, keepalivedSupervisor
       ? { kind: "supervised", supervisor: keepalivedSupervisor }
-      : { kind: "systemd", unit: "keepalived.service" }, log.child({ component: "keepalived" }));
+      : { kind: "systemd" }, log.child({ component: "keepalived" }));
     this.watch = new KeepalivedWatch({
       pidFiles: ha.keepalivedPidFiles ?? pidFiles, intervalMs: ha.keepalivedCheckIntervalMs,
       probe: options.probe ?? new PidFileProbe(), supervisor: keepalivedSupervisor,
@@ -96,7 +96,7 @@ export class HaMode {
       controlSocket: join(run, "conntrackd.ctl"),
     }, supervised
       ? { kind: "supervised", supervisor: new Supervisor({ name: "conntrackd", command: "conntrackd", args: ["-C", conntrackdPath] }, log.child({ component: "conntrackd" })) }
-      : { kind: "systemd", unit: "conntrackd.service" }, log.child({ component: "conntrackd" }));
+      : { kind: "systemd" }, log.child({ component: "conntrackd" }));
     this.peerTransport = new PeerTransport({ name: ha.peer.name, address: ha.peer.address, port: ha.ports.replication }, this.peerCredentials);
     this.peerClients = [new PeerClient(this.peerTransport, ha.replicationTimeoutMs, ha.replicationBodyLimitBytes)];
     const names = [config.gateway.name, ha.peer.name].sort();

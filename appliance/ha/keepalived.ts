@@ -17,7 +17,7 @@ export class KeepalivedManager {
   constructor(
     private readonly runner: CommandRunner,
     private readonly configPath: string,
-    private readonly process: { kind: "supervised"; supervisor: Supervisor } | { kind: "systemd"; unit: string },
+    private readonly process: { kind: "supervised"; supervisor: Supervisor } | { kind: "systemd" },
     private readonly log: Logger,
   ) {}
 
@@ -38,7 +38,8 @@ export class KeepalivedManager {
     }
     renameSync(candidate, this.configPath);
     if (this.process.kind === "systemd") {
-      await this.runner.run("systemctl", ["reload-or-restart", this.process.unit]);
+      // egw (an unprivileged user) manages no unit: egw-keepalived-reload.path sees the new file and reloads
+      // keepalived, or starts it the first time.
     } else if (this.process.supervisor.pid === undefined) {
       this.process.supervisor.start();
     } else {

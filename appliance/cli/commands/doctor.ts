@@ -75,8 +75,17 @@ function secretFileCheck(host: DoctorHost, name: string, path: string): Check {
   const weakness = tokenWeakness(text);
   if (weakness) return { check: name, status: "fail", detail: `${path} is too easy to guess: it ${weakness}` };
   if ((s.mode & 0o077) !== 0) return { check: name, status: "warn", detail: `${path} is mode ${mode}: readable by group or others; chmod 600 ${path}` };
-  if (s.uid !== 0) return { check: name, status: "warn", detail: `${path} is mode ${mode} but owned by uid ${s.uid}, not root` };
-  return { check: name, status: "ok", detail: `${path}: mode ${mode}, owner root` };
+  // The daemon runs as egw (templates/systemd/egw.service) and reads its secrets as their owner; root reads anything.
+  const egw = egwUid(host);
+  if (s.uid !== 0 && s.uid !== egw) return { check: name, status: "warn", detail: `${path} is mode ${mode} but owned by uid ${s.uid}, not egw or root` };
+  return { check: name, status: "ok", detail: `${path}: mode ${mode}, owner ${s.uid === 0 ? "root" : "egw"}` };
+}
+
+/** The egw system user's uid, from /etc/passwd (undefined where there is none: a lab or a development machine). */
+function egwUid(host: DoctorHost): number | undefined {
+  const line = (host.readText("/etc/passwd") ?? "").split("\n").find((entry) => entry.startsWith("egw:"));
+  const uid = Number(line?.split(":")[2]);
+  return line && Number.isInteger(uid) ? uid : undefined;
 }
 
 function forwardingCheck(host: DoctorHost, key: string, config: Config | undefined): Check {

@@ -78,20 +78,20 @@ describe("KeepalivedManager (systemd mode, fake runner)", () => {
     dir = mkdtempSync(join(tmpdir(), "egw-keepalived-manager-"));
     configPath = join(dir, "keepalived.conf");
     system = new KeepalivedSystem(configPath);
-    manager = new KeepalivedManager(system, configPath, { kind: "systemd", unit: "keepalived.service" }, pino({ enabled: false }));
+    manager = new KeepalivedManager(system, configPath, { kind: "systemd" }, pino({ enabled: false }));
   });
 
   afterEach(() => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("first converge validates a candidate file, renames it into place, then reloads the unit", async () => {
+  it("first converge validates a candidate file and renames it into place; it never asks systemd itself (egw manages no unit)", async () => {
     const text = renderTemplate("keepalived.conf.hbs", view(["203.0.113.10"]));
     assert.equal(await manager.converge(view(["203.0.113.10"])), true);
     assert.deepEqual(system.observed, [
       { command: "keepalived", args: ["-t", "-f", `${configPath}.new`], checked: text },
-      { command: "systemctl", args: ["reload-or-restart", "keepalived.service"], live: text },
-    ], "keepalived checked the candidate (not the live file), and the live file was in place before the reload");
+    ], "keepalived checked the candidate (not the live file); egw-keepalived-reload.path reloads keepalived when the file changes");
+    assert.ok(!system.calls.some((c) => c.command === "systemctl"), "no systemctl call");
     assert.equal(readFileSync(configPath, "utf8"), text);
     assert.equal(existsSync(`${configPath}.new`), false, "the candidate was renamed, not copied");
     assert.equal(statSync(configPath).mode & 0o777, 0o644);
@@ -104,12 +104,12 @@ describe("KeepalivedManager (systemd mode, fake runner)", () => {
     assert.equal(system.calls.length, calls);
   });
 
-  it("a changed view is validated and reloaded again", async () => {
+  it("a changed view is validated and written again", async () => {
     await manager.converge(view(["203.0.113.10"]));
     system.observed.length = 0;
     const text = renderTemplate("keepalived.conf.hbs", view(["203.0.113.10", "2001:db8::10"]));
     assert.equal(await manager.converge(view(["203.0.113.10", "2001:db8::10"])), true);
-    assert.deepEqual(system.observed.map((o) => o.command), ["keepalived", "systemctl"]);
+    assert.deepEqual(system.observed.map((o) => o.command), ["keepalived"]);
     assert.equal(system.observed[0]?.checked, text);
     assert.equal(readFileSync(configPath, "utf8"), text);
   });
@@ -127,7 +127,7 @@ describe("KeepalivedManager (systemd mode, fake runner)", () => {
       return true;
     });
     assert.equal(readFileSync(configPath, "utf8"), live);
-    assert.deepEqual(system.observed.map((o) => o.command), ["keepalived"], "no systemctl call");
+    assert.deepEqual(system.observed.map((o) => o.command), ["keepalived"]);
 
     // Once keepalived accepts it, the same view is applied (the rejection was not remembered as applied).
     system.verdict = 0;
@@ -142,12 +142,4 @@ describe("KeepalivedManager (systemd mode, fake runner)", () => {
     assert.deepEqual(system.calls.map((c) => c.command), ["keepalived"]);
   });
 
-  it("a failed reload is retried by the next converge of the same view", async () => {
-    system.systemctlFails = true;
-    await assert.rejects(manager.converge(view(["203.0.113.10"])), (error: unknown) => error instanceof CommandError);
-    system.systemctlFails = false;
-    system.observed.length = 0;
-    assert.equal(await manager.converge(view(["203.0.113.10"])), true);
-    assert.deepEqual(system.observed.map((o) => o.command), ["keepalived", "systemctl"]);
-  });
 });
