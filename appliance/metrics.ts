@@ -23,6 +23,7 @@ export interface MetricsOptions {
 export function createMetrics(sources: MetricSources, options: MetricsOptions = { kernelReadingMaxAgeMs: 5_000 }) {
   const registry = new Registry();
   const egressCounters = new CachedReading(() => sources.egressCounters(), options.kernelReadingMaxAgeMs);
+  const guardDrops = new CachedReading(async () => (await sources.guardDrops?.()) ?? new Map<string, { packets: number }>(), options.kernelReadingMaxAgeMs);
   const readErrors = new Counter({ name: "egw_metrics_read_errors_total", help: "Scrapes whose kernel reading failed (those values were left out)", registers: [registry] });
   collectDefaultMetrics({ register: registry, prefix: "egw_" });
   new Gauge({ name: "egw_store_revision", help: "Newest revision in the store", registers: [registry], collect() { this.set(sources.storeRevision()); } });
@@ -56,8 +57,13 @@ export function createMetrics(sources: MetricSources, options: MetricsOptions = 
     name: "egw_guard_drops_total", help: "Packets dropped by each guard of our table (spoofed sources, VRRP, conntrackd and replication from anyone but the peer)",
     labelNames: ["guard"], registers: [registry],
     async collect() {
+      const drops = await guardDrops.get().catch(() => {
+        readErrors.inc();
+        return new Map<string, { packets: number }>();
+      });
+      // Reset and refill in one synchronous step, like the egress counters.
       this.reset();
-      for (const [guard, { packets }] of (await sources.guardDrops?.()) ?? []) this.inc({ guard }, packets);
+      for (const [guard, { packets }] of drops) this.inc({ guard }, packets);
     },
   });
   return {

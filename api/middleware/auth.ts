@@ -42,23 +42,21 @@ export function authenticate(limits: AuthLimits): MiddlewareHandler<ApiEnv> {
     }
     // --- end HA ---
     const client = clientKey(c);
-    const blockedMs = limits.failures.blockedFor(client);
-    if (blockedMs > 0) {
-      throw rateLimited(`too many failed authentications from ${client === "unix" ? "the unix socket" : client}`, blockedMs);
-    }
+    // A client address may be shared (a node's hostNetwork pods, a NAT, the unix socket): a valid token is
+    // always served, and only failures are slowed down, so one tenant's bad tokens never lock out another.
+    const failed = (error: AppError): never => {
+      const blockedMs = limits.failures.blockedFor(client);
+      if (blockedMs > 0) throw rateLimited(`too many failed authentications from ${client === "unix" ? "the unix socket" : client}`, blockedMs);
+      limits.failures.recordFailure(client);
+      throw error;
+    };
     const header = c.req.header("authorization");
     // Only a credential that was sent and failed counts as a failure: a request without one guesses nothing.
     if (header === undefined) throw unauthorized("send the token as 'Authorization: Bearer <token>'", false);
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) {
-      limits.failures.recordFailure(client);
-      throw unauthorized("send the token as 'Authorization: Bearer <token>'", false);
-    }
-    const principal = resolve(deps.adminTokens, match[1] as string, (token) => authenticateClusterToken(deps.store.db, token));
-    if (!principal) {
-      limits.failures.recordFailure(client);
-      throw unauthorized("the token is unknown or has been revoked", true);
-    }
+    if (!match) failed(unauthorized("send the token as 'Authorization: Bearer <token>'", false));
+    const principal = resolve(deps.adminTokens, (match as RegExpExecArray)[1] as string, (token) => authenticateClusterToken(deps.store.db, token));
+    if (!principal) return failed(unauthorized("the token is unknown or has been revoked", true));
     if (principal.kind === "cluster") {
       limitRate(principal);
     }

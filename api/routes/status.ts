@@ -1,4 +1,4 @@
-import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono, type z } from "@hono/zod-openapi";
 import { requireCluster } from "../../appliance/service/clusters.js";
 import { sql } from "../../appliance/store/database.js";
 import type { ApiEnv } from "../context.js";
@@ -33,5 +33,21 @@ export const clusterStatusRoutes = new OpenAPIHono<ApiEnv>()
     const count = (table: "mappings" | "routes") =>
       (sql(db, `SELECT count(*) AS n FROM ${table} WHERE cluster = ?`).get(name) as { n: number }).n;
     const self = { name: system.gateway, role: system.role, appliedRevision: system.appliedRevision, inSync: system.inSync, lastApply: system.lastApply };
-    return c.json({ cluster: name, revision: system.revision, mappings: count("mappings"), routes: count("routes"), gateways: [self, ...system.peers] }, 200);
+    const gateways = [self, ...system.peers];
+    // A cluster token sees the apply reports as they concern its own cluster: another tenant's held-back change
+    // (its name, its prefixes in the kernel's error) and the other clusters' next hops are not its business.
+    const forCaller = c.get("principal").kind === "admin" ? gateways : gateways.map((g) => ({ ...g, lastApply: g.lastApply && ownPart(g.lastApply, name) }));
+    return c.json({ cluster: name, revision: system.revision, mappings: count("mappings"), routes: count("routes"), gateways: forCaller }, 200);
   });
+
+type ApplyReportView = NonNullable<z.infer<typeof systemStatus>["lastApply"]>;
+
+/** An apply report reduced to what one cluster may read: whether its own change is held back, and why. */
+function ownPart(report: ApplyReportView, cluster: string): ApplyReportView {
+  const { error, isolated, unresolvedNextHops: _unresolved, ...rest } = report;
+  return {
+    ...rest,
+    ...(error === undefined ? {} : { error: "the last apply failed; the gateway's operators have the details" }),
+    ...(isolated === undefined ? {} : { isolated: isolated.filter((i) => i.cluster === cluster) }),
+  };
+}

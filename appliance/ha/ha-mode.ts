@@ -11,7 +11,7 @@ import { PeerClient } from "../replication/peer-client.js";
 import { PeerTransport } from "../replication/peer-transport.js";
 import { PeerView } from "../replication/peer-view.js";
 import * as rows from "../store/rows.js";
-import type { OwnAddresses } from "../service/own-addresses.js";
+import { StaticOwnAddresses, type OwnAddresses } from "../service/own-addresses.js";
 import type { Store } from "../store/store.js";
 import { PidFileProbe, type ProcessProbe } from "../system/process-probe.js";
 import type { CommandRunner } from "../system/runner.js";
@@ -26,6 +26,8 @@ import { keepalivedView } from "./keepalived-view.js";
 import { KeepalivedWatch } from "./keepalived-watch.js";
 import { KeepalivedManager } from "./keepalived.js";
 import { RoleTracker } from "./role-tracker.js";
+
+const GROUP_NEUTRAL_ADDRESSES = new StaticOwnAddresses([]);
 
 type HaConfig = NonNullable<Config["ha"]>;
 
@@ -111,7 +113,10 @@ export class HaMode {
       peer: ha.peer.name,
       isLeader: () => this.replicator.isLeader(),
       role: () => this.roles.role,
-      own: options.own,
+      // The store rules replicated data must obey are the group's, not this machine's: which addresses are a
+      // gateway's own differs between the two (each reserves the other's), and a rule that holds on the leader
+      // but not here would stop replication for every tenant. The leader's API checks those per machine.
+      own: GROUP_NEUTRAL_ADDRESSES,
       lastApply: () => this.lastApply,
       peerView: this.peerView,
     }, replicationLog);

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { errorMessage } from "../errors.js";
+import { AppError, errorMessage } from "../errors.js";
 import type { EgressAddressManager } from "../kernel/addresses.js";
 import type { FailClosedRules } from "../kernel/fail-closed.js";
 import type { NeighbourEvent, NeighbourManager } from "../kernel/neighbours.js";
@@ -7,6 +7,7 @@ import { routeKey, type KernelRoute, type RouteManager } from "../kernel/routes.
 import type { NftClient } from "../nft/nft-client.js";
 import type { RulesetOptions } from "../nft/ruleset.js";
 import { contributionsByCluster } from "./contributions.js";
+import type { BatchFailure } from "../kernel/ip-batch.js";
 import type { DesiredState } from "./desired-state.js";
 import type { IsolatedCluster } from "./isolation.js";
 import { NextHopBinding } from "./next-hop-binding.js";
@@ -109,9 +110,10 @@ export class Reconciler {
 
   private report(revision: number, started: number, kind: ApplyReport["kind"], unresolved?: string[]): ApplyReport {
     const unresolvedNextHops = unresolved ?? this.binding?.unresolved() ?? [];
+    const routes = [...this.refusedRoutes.values()].map((r) => ({ cluster: r.cluster, error: `route ${r.prefix} via ${r.via}: ${r.error}` }));
     return {
       revision, ok: true, at: new Date().toISOString(), durationMs: performance.now() - started, kind,
-      isolated: this.nftState.isolated(), unresolvedNextHops,
+      isolated: [...this.nftState.isolated(), ...routes], unresolvedNextHops,
     };
   }
 
@@ -172,16 +174,43 @@ export class Reconciler {
     this.realizedFailClosed = true;
   }
 
+  /**
+   * A route the kernel refuses (a next hop it will not use) holds back that route only, reported as its
+   * cluster's, like an nft refusal: everyone else's routes, and the rest of the pass, go on. It is tried
+   * again when its cluster changes it.
+   */
   private async convergeRoutes(desired: DesiredState): Promise<void> {
-    const wanted: KernelRoute[] = desired.routes.map((r) => ({ prefix: r.prefix, via: r.via }));
+    const held = this.refusedRoutes;
+    const wanted: KernelRoute[] = desired.routes
+      .filter((r) => held.get(r.prefix)?.via !== r.via)
+      .map((r) => ({ prefix: r.prefix, via: r.via }));
+    for (const prefix of [...held.keys()]) {
+      if (!desired.routes.some((r) => r.prefix === prefix && r.via === held.get(prefix)?.via)) held.delete(prefix);
+    }
     const realized = this.realizedRoutes;
     if (realized && sameRouteSet(realized, wanted)) return;
     const actual = realized ?? (await this.deps.routes.list());
     this.realizedRoutes = undefined;
-    const changes = await this.deps.routes.converge(wanted, actual);
+    let changes: number;
+    try {
+      changes = await this.deps.routes.converge(wanted, actual);
+    } catch (error) {
+      const refused = refusedRouteLines(error, desired);
+      if (refused === undefined) throw error;
+      for (const route of refused) {
+        held.set(route.prefix, route);
+        this.deps.log.error({ cluster: route.cluster, prefix: route.prefix, via: route.via, error: route.error },
+          "the kernel refused a route; it is held back, everyone else's routes are applied");
+      }
+      // With -force every other line went through: what the kernel holds now is the rest.
+      this.realizedRoutes = await this.deps.routes.list();
+      return this.convergeRoutes(desired);
+    }
     if (changes > 0) this.deps.log.info({ changes }, "routes converged");
     this.realizedRoutes = wanted;
   }
+
+  private readonly refusedRoutes = new Map<string, { cluster: string; prefix: string; via: string; error: string }>();
 
   /**
    * Adding happens before the nft change and removing after it, so a mapping never points at an egress
@@ -218,4 +247,18 @@ function sameRouteSet(a: KernelRoute[], b: KernelRoute[]): boolean {
   if (a.length !== b.length) return false;
   const keys = new Set(a.map(routeKey));
   return b.every((r) => keys.has(routeKey(r)));
+}
+
+/** The `route replace` lines of a failed route batch, as the routes and clusters they belong to; undefined for any other failure. */
+function refusedRouteLines(error: unknown, desired: DesiredState): { cluster: string; prefix: string; via: string; error: string }[] | undefined {
+  const failures = error instanceof AppError ? (error.extra["failures"] as BatchFailure[] | undefined) : undefined;
+  if (!failures || failures.length === 0) return undefined;
+  const refused: { cluster: string; prefix: string; via: string; error: string }[] = [];
+  for (const failure of failures) {
+    const [verb, action, prefix, , via] = failure.line.split(" ");
+    const route = desired.routes.find((r) => r.prefix === prefix && r.via === via);
+    if (verb !== "route" || action !== "replace" || !route) return undefined;
+    refused.push({ cluster: route.cluster, prefix: route.prefix, via: route.via, error: failure.error });
+  }
+  return refused;
 }

@@ -1,7 +1,7 @@
 import { listAddresses } from "../kernel/addresses.js";
 import type { CommandRunner } from "../system/runner.js";
 import { networkOf, parseAddress, prefixContainsAddress, type Prefix } from "../net/cidr.js";
-import type { OwnAddresses } from "./own-addresses.js";
+import { subnetAddressProblem, type OwnAddresses } from "./own-addresses.js";
 
 /**
  * The gateway's own addresses as the kernel reports them, minus the egress IPs the daemon itself put
@@ -29,6 +29,10 @@ export class InterfaceOwnAddresses implements OwnAddresses {
     this.insidePrefixes = all
       .filter((a) => a.interface === this.insideInterface && a.prefixLength < (a.address.includes(":") ? 128 : 32))
       .map((a) => networkOf(a.address, a.prefixLength));
+  }
+
+  insideSubnetAddress(address: string): string | undefined {
+    return subnetAddressProblem(this.insidePrefixes, address);
   }
 
   onInsideNetwork(address: string): boolean | undefined {

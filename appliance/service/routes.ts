@@ -38,6 +38,10 @@ export function checkRoute(cluster: Cluster, ranges: Prefix[], input: RouteInput
     const reason = own.isOwn(via.address) ? "is an address of this gateway" : "lies inside the routed prefix itself";
     throw new AppError("validation-failed", `${at}via: ${via.address} ${reason}`, { fields: [{ field: `${at}via`, reason }] });
   }
+  const notAHost = own.insideSubnetAddress?.(via.address);
+  if (notAHost) {
+    throw new AppError("validation-failed", `${at}via: ${via.address} ${notAHost}`, { fields: [{ field: `${at}via`, reason: notAHost }] });
+  }
   const linkLocal = via.family === 6 && via.address.toLowerCase().startsWith("fe80:");
   if (!linkLocal && own.onInsideNetwork?.(via.address) === false) {
     const reason = "is not on the inside network: the next hop must be a node the gateway reaches directly";

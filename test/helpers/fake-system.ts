@@ -75,6 +75,8 @@ export class FakeSystem implements CommandRunner, LineStreams {
   policyRules: FakeRule[] = [];
   /** Makes the next nft apply (not check) fail, as a kernel refusal would. */
   failNextApply: string | undefined;
+  /** The kernel refuses a route via a next hop this returns true for ("Nexthop has invalid gateway"). */
+  refuseNextHop: ((via: string) => boolean) | undefined;
   /** The kernel refuses every batch (check or apply) that adds an element this returns true for ("File exists"). */
   refuseElement: ((set: string, key: string) => boolean) | undefined;
   streams: OpenStream[] = [];
@@ -269,6 +271,7 @@ export class FakeSystem implements CommandRunner, LineStreams {
         .map((r) => ({ dst: r.dst, gateway: r.gateway, dev: "inside", flags: [] }))));
     }
     if (args[0] === "route" && args[1] === "replace") {
+      if (this.refuseNextHop?.(args[4] as string)) return fail("Error: Nexthop has invalid gateway.", 2);
       this.routes.set(args[2] as string, { dst: args[2] as string, gateway: args[4] as string, protocol: args[args.indexOf("proto") + 1] as string });
       return ok();
     }

@@ -7,7 +7,7 @@ import { createMetrics } from "../../appliance/metrics.js";
 const TOKEN = "metrics-token-0123456789abcdef0123456789";
 
 function countingSources() {
-  const calls = { egress: 0 };
+  const calls = { egress: 0, guards: 0 };
   let release: () => void = () => undefined;
   const gate = new Promise<void>((resolve) => (release = resolve));
   return {
@@ -22,6 +22,11 @@ function countingSources() {
         await gate;
         return [{ address: "203.0.113.10", direction: "out" as const, packets: 3, bytes: 300 }];
       },
+      guardDrops: async () => {
+        calls.guards++;
+        await gate;
+        return new Map([["vrrp", { packets: 7 }]]);
+      },
     },
   };
 }
@@ -34,7 +39,11 @@ describe("metrics: one kernel reading per interval", () => {
     release();
     const texts = await Promise.all(scrapes);
     assert.equal(calls.egress, 1, "one nft reading for the whole flood");
-    for (const text of texts) assert.match(text, /^egw_egress_ip_bytes_total\{egress_ip="203\.0\.113\.10",direction="out"\} 300$/m);
+    assert.equal(calls.guards, 1, "one reading of the guard counters too");
+    for (const text of texts) {
+      assert.match(text, /^egw_egress_ip_bytes_total\{egress_ip="203\.0\.113\.10",direction="out"\} 300$/m);
+      assert.match(text, /^egw_guard_drops_total\{guard="vrrp"\} 7$/m);
+    }
     await metrics.registry.metrics();
     assert.equal(calls.egress, 1, "a scrape within the interval reuses the reading");
   });

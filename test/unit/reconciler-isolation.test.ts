@@ -113,6 +113,38 @@ describe("Reconciler: one tenant's refused change never blocks the others", () =
     assert.ok(snat(system).includes("10.244.2.0/26 . 10.0.0.0/8 → 203.0.113.10"), snat(system).join(", "));
   });
 
+  it("a route the kernel refuses holds back that route only: the others apply, the pass completes, the cluster is named", async () => {
+    await reconciler.reconcile();
+    system.refuseNextHop = (via) => via === "172.31.0.255";
+    set({ routes: [
+      { cluster: "prod", prefix: "10.244.0.0/16", via: "172.31.0.255" },
+      { cluster: "dev", prefix: "10.245.0.0/16", via: "172.31.0.12" },
+    ] });
+    const report = await reconciler.reconcile();
+    assert.equal(report.ok, true, "the pass counts as applied");
+    assert.equal(reconciler.appliedRevision, desired.revision);
+    assert.deepEqual(report.isolated?.map((i) => i.cluster), ["prod"]);
+    assert.match(report.isolated?.[0]?.error ?? "", /route 10\.244\.0\.0\/16 via 172\.31\.0\.255: .*invalid gateway/);
+    assert.deepEqual([...system.routes.keys()], ["10.245.0.0/16"], "dev's route is in the kernel");
+    // dev changes its route: applied, and prod's refused route is not sent again.
+    system.calls = [];
+    set({ routes: [
+      { cluster: "prod", prefix: "10.244.0.0/16", via: "172.31.0.255" },
+      { cluster: "dev", prefix: "10.245.0.0/16", via: "172.31.0.13" },
+    ] });
+    assert.equal((await reconciler.reconcile()).ok, true);
+    assert.equal(system.routes.get("10.245.0.0/16")?.gateway, "172.31.0.13");
+    assert.deepEqual(system.batchLines().filter((line) => line.includes("172.31.0.255")), [], "the refused route was not sent again");
+    // prod fixes its route: released.
+    set({ routes: [
+      { cluster: "prod", prefix: "10.244.0.0/16", via: "172.31.0.11" },
+      { cluster: "dev", prefix: "10.245.0.0/16", via: "172.31.0.13" },
+    ] });
+    const fixed = await reconciler.reconcile();
+    assert.deepEqual(fixed.isolated, []);
+    assert.equal(system.routes.get("10.244.0.0/16")?.gateway, "172.31.0.11");
+  });
+
   it("a cluster whose very first state is refused gets nothing, the others everything", async () => {
     system.refuseElement = poisoned;
     set({ mappings: [...desired.mappings, mapping("evil", "x", "10.99.0.0/24", "203.0.113.10", POISON)] });

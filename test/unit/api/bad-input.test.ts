@@ -132,6 +132,16 @@ describe("bad input: address family mismatch (422)", () => {
     assert.match(reasonFor(problem, "via"), /IPv6.*IPv4/);
   });
 
+  for (const [via, reason] of [["172.31.0.255", /broadcast address of the inside subnet 172\.31\.0\.0\/24/], ["172.31.0.0", /address of the inside subnet/], ["fd00:172:31::", /address of the inside subnet/]] as const) {
+    it(`refuses the inside subnet's ${via} as a next hop (the kernel would refuse the route), changing nothing`, async () => {
+      const { h, alpha } = await tenants();
+      const prefix = via.includes(":") ? "fd00:10:244:1::/64" : "10.244.1.0/24";
+      const response = await h.unchanged(() => h.as(alpha.token, "POST", "/v1/clusters/alpha/routes", { prefix, via }));
+      const problem = await expectProblem(response, 422, "validation-failed", "via");
+      assert.match(reasonFor(problem, "via"), reason);
+    });
+  }
+
   it("refuses an IPv4 next hop for an IPv6 route inside a set, changing nothing", async () => {
     const { h } = await tenants();
     const response = await h.unchanged(() => h.admin("PUT", "/v1/clusters/alpha/routes",

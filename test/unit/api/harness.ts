@@ -91,7 +91,7 @@ export class Harness {
   readonly db: Db;
   readonly store: Store;
   readonly dataplane = new FakeDataplane();
-  readonly own = new StaticOwnAddresses(OWN_ADDRESSES);
+  readonly own = new StaticOwnAddresses(OWN_ADDRESSES, ["172.31.0.0/24", "fd00:172:31::/64"]);
   readonly metrics = new Registry();
   readonly deps: ApiDeps;
   readonly app: ReturnType<typeof createApp>;
