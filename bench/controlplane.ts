@@ -23,7 +23,9 @@ async function expectOk(response: Promise<{ status: number; body: unknown }>, wh
 async function seed(daemon: DaemonHandle, count: number, first: boolean): Promise<void> {
   if (first) {
     for (const address of BENCH_ADDR.egress) await expectOk(daemon.api("POST", "/v1/egress-ips", { address }), "egress IP");
-    await expectOk(daemon.api("POST", "/v1/clusters", { name: "bench", sourceRanges: ["10.0.0.0/8"], egressIps: [...BENCH_ADDR.egress] }), "cluster");
+    // The benchmark's one tenant holds up to 100k mappings: far above the default quotas, set by the admin here.
+    const quotas = { mappings: 1_000_000, routes: 1_000_000, destinations: 1_000_000 };
+    await expectOk(daemon.api("POST", "/v1/clusters", { name: "bench", sourceRanges: ["10.0.0.0/8"], egressIps: [...BENCH_ADDR.egress], quotas }), "cluster");
   }
   const mappings = syntheticMappings(count).map(({ name, sourceCidr, egressIp }) => ({ name, sourceCidr, egressIp }));
   await expectOk(daemon.api("PUT", "/v1/clusters/bench/mappings?wait=true&waitTimeoutMs=120000", { mappings }), `PUT ${count} mappings`);
