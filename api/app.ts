@@ -21,6 +21,9 @@ import { tokenRoutes } from "./routes/tokens.js";
 
 export const API_VERSION = "0.1.0";
 
+/** The largest body of a POST, PATCH or DELETE: one mapping with 256 destinations, 256 exclusions and 32 labels fits. */
+export const SINGLE_ITEM_BODY_LIMIT = 64 * 1024;
+
 /** Builds the whole REST API. Pure: no listening socket, so tests drive it with `app.request()`. */
 export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   const app = new OpenAPIHono<ApiEnv>({
@@ -48,12 +51,17 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.use("/metrics", authentication);
   app.use("/v1/clusters/:name/mappings", oneBulkWritePerCluster(locks));
   app.use("/v1/clusters/:name/routes", oneBulkWritePerCluster(locks));
-  app.use("/v1/*", bodyLimit({
-    maxSize: deps.bodyLimitBytes,
+  // Only a whole-set PUT (one per cluster at a time) may be large; one item is small, so that a token's burst of
+  // single writes cannot hold hundreds of megabytes of bodies in memory.
+  const limitOf = (maxSize: number, what: string) => bodyLimit({
+    maxSize,
     onError: () => {
-      throw new AppError("payload-too-large", `the request body is larger than ${deps.bodyLimitBytes} bytes`);
+      throw new AppError("payload-too-large", `${what} is larger than ${maxSize} bytes`);
     },
-  }));
+  });
+  const wholeSet = limitOf(deps.bodyLimitBytes, "the request body");
+  const oneItem = limitOf(Math.min(SINGLE_ITEM_BODY_LIMIT, deps.bodyLimitBytes), "the body of a request that is not a whole-set PUT");
+  app.use("/v1/*", (c, next) => (c.req.method === "PUT" ? wholeSet : oneItem)(c, next));
   app.use("/v1/*", jsonOnly());
   app.use("/v1/*", leaderWrites());
 

@@ -166,7 +166,7 @@ export const configSchema = z.strictObject({
     keepalivedCheckIntervalMs: z.number().int().min(100).max(10_000).default(500)
       .describe("How often keepalived's pid files are checked. When keepalived is gone this gateway stops leading, reports role fault and removes its VIPs and egress IPs."),
     keepalivedPidFiles: z.array(z.string().min(1)).min(1).optional()
-      .describe("keepalived's pid files (its own and its VRRP child's) to watch (default: RUN_DIRECTORY/keepalived.pid and RUN_DIRECTORY/vrrp.pid when supervised, /run/keepalived.pid and /run/vrrp.pid with systemd)."),
+      .describe("keepalived's pid files (its own and its VRRP child's) to watch (default: RUN_DIRECTORY/keepalived.pid and RUN_DIRECTORY/vrrp.pid when supervised, /run/keepalived/keepalived.pid and /run/keepalived/vrrp.pid with systemd, where the shipped keepalived.service drop-in puts them)."),
     keepalivedConfigPath: z.string().min(1).optional()
       .describe("Where keepalived's config is written (default: RUN_DIRECTORY/keepalived.conf, where the shipped keepalived.service drop-in reads it)."),
     conntrackdConfigPath: z.string().min(1).optional()
@@ -197,6 +197,13 @@ export const configSchema = z.strictObject({
       .describe("Lowest level written to the JSON log on stdout."),
   }).prefault({}),
 }).superRefine((config, ctx) => {
+  // The metrics listeners use the API's TLS: on the network, they serve HTTPS or need the same explicit opt-out.
+  if (!config.api.tls && !config.api.allowPlainHttp) {
+    config.metrics.listen.forEach((listen, i) => {
+      if (listen.startsWith("unix:") || isLoopbackListen(listen)) return;
+      ctx.addIssue({ code: "custom", path: ["metrics", "listen", i], message: "a metrics listener on a non-loopback address needs api.tls (its token and every egress IP's traffic would cross the network in clear); set api.allowPlainHttp: true only for a lab" });
+    });
+  }
   const ha = config.ha;
   if (!ha) return;
   if (ha.peer.name === config.gateway.name) ctx.addIssue({ code: "custom", path: ["ha", "peer", "name"], message: "must be the other gateway's name, not this one's" });

@@ -71,7 +71,8 @@ export class HaMode {
     this.peerCredentials = new ReloadableCredentials({ cert: ha.tls.cert, key: ha.tls.key, ca: ha.tls.peerCertificates }, "ha.tls");
     const supervised = ha.processes === "supervised";
     const { keepalived: keepalivedPath, conntrackd: conntrackdPath } = haConfigPaths(ha);
-    const pidFiles = supervised ? [join(run, "keepalived.pid"), join(run, "vrrp.pid")] : ["/run/keepalived.pid", "/run/vrrp.pid"];
+    // With systemd, where the shipped keepalived.service drop-in has keepalived write them.
+    const pidFiles = supervised ? [join(run, "keepalived.pid"), join(run, "vrrp.pid")] : ["/run/keepalived/keepalived.pid", "/run/keepalived/vrrp.pid"];
     this.roles = new RoleTracker(this.files.notifyFifo, "egw_inside", log.child({ component: "vrrp" }));
     this.health = new HealthFile(this.files.healthFile);
     const keepalivedSupervisor = supervised
@@ -93,7 +94,8 @@ export class HaMode {
       peerAddress: ha.peer.address,
       port: ha.ports.conntrackd,
       systemd: !supervised,
-      logFile: supervised ? join(run, "conntrackd.log") : "on",
+      // In the run directory in both modes: the conntrackd.service drop-in leaves only that writable.
+      logFile: join(run, "conntrackd.log"),
       lockFile: join(run, "conntrackd.lock"),
       controlSocket: join(run, "conntrackd.ctl"),
     }, supervised

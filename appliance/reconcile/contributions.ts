@@ -55,3 +55,21 @@ export function flatten(contributions: Contributions): { mappings: Mapping[]; gu
 export function signature(contribution: Contribution | undefined): string {
   return JSON.stringify(contribution ?? empty());
 }
+
+/**
+ * What of a held-back cluster's last good contribution may stay in force: only what it still wants, unchanged.
+ * A refused change never holds back a removal (a revoked mapping, a range the admin took away, an egress IP
+ * since granted to another cluster): the cluster keeps at most the part of its old state it has not withdrawn,
+ * and a mapping it changed is withdrawn until the new version is accepted (fail closed for that mapping).
+ */
+export function stillWanted(good: Contribution | undefined, desired: Contribution | undefined): Contribution | undefined {
+  if (!good || !desired) return undefined;
+  const mappings = new Set(desired.mappings.map((m) => JSON.stringify(m)));
+  const claimed = new Set(desired.claimed);
+  const bound = new Set(desired.bound.map((b) => JSON.stringify(b)));
+  return {
+    mappings: good.mappings.filter((m) => mappings.has(JSON.stringify(m))),
+    claimed: good.claimed.filter((c) => claimed.has(c)),
+    bound: good.bound.filter((b) => bound.has(JSON.stringify(b))),
+  };
+}

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { signature, type Contribution, type Contributions } from "./contributions.js";
+import { signature, stillWanted, type Contribution, type Contributions } from "./contributions.js";
 
 export interface IsolatedCluster {
   cluster: string;
@@ -13,8 +13,9 @@ export type Acceptance = (candidate: Contributions) => Promise<{ ok: true } | { 
  * Keeps one tenant's refused change from stopping everyone else's. It remembers, per cluster, the
  * contribution last realized in the kernel ("last good"). When the kernel refuses a batch, it starts from
  * every cluster's last-good state and adds the changed clusters' desired states, keeping what the kernel
- * accepts; a cluster whose change is refused keeps its last-good state (or nothing, if it never had one)
- * and is held back until its desired state changes again: an unchanged refusal is never re-checked.
+ * accepts; a cluster whose change is refused keeps the part of its last-good state it still wants (or nothing,
+ * if it never had one: removals always go through) and is held back until its desired state changes again: an
+ * unchanged refusal is never re-checked.
  */
 export class ClusterIsolation {
   private lastGood: Contributions = new Map();
@@ -33,7 +34,7 @@ export class ClusterIsolation {
     for (const [cluster, contribution] of desired) {
       const held = this.held.get(cluster);
       if (held && held.signature === signature(contribution)) {
-        const good = this.lastGood.get(cluster);
+        const good = stillWanted(this.lastGood.get(cluster), contribution);
         if (good) result.set(cluster, good);
         continue;
       }
@@ -59,7 +60,12 @@ export class ClusterIsolation {
    */
   async isolate(desired: Contributions, accepts: Acceptance, allRefused: string): Promise<Contributions | undefined> {
     const wanted = this.effective(desired);
-    let candidate: Contributions = new Map(this.lastGood);
+    // The starting point: every cluster's last good state, less whatever it has withdrawn since.
+    let candidate: Contributions = new Map();
+    for (const [cluster, good] of this.lastGood) {
+      const kept = stillWanted(good, desired.get(cluster));
+      if (kept) candidate.set(cluster, kept);
+    }
     const changed = [...new Set([...wanted.keys(), ...candidate.keys()])].sort()
       .filter((cluster) => signature(wanted.get(cluster)) !== signature(candidate.get(cluster)));
     if (changed.length === 0 || !(await accepts(candidate)).ok) return undefined;

@@ -89,11 +89,13 @@ export class Reconciler {
     const desired = this.deps.readDesired();
     let kind: ApplyReport["kind"] = "none";
     try {
+      // First: the policy rule black-holes inside traffic without the mark our table sets. Before the table
+      // exists (a boot with forwarding already on, an nft that keeps failing) that is all inside traffic: fail
+      // closed. An upgrade from a table without the mark is cut off for the moment until the nft step below.
+      await this.convergeFailClosed();
       await this.convergeAddresses(desired.egressIps, "add");
       const macs = (await this.binding?.converge(desired.routes.map((r) => r.via))) ?? new Map<string, string | undefined>();
       kind = await this.nftState.converge(contributionsByCluster(desired, macs), desired.egressIps);
-      // After nft: the policy rule black-holes inside traffic without the mark our table sets.
-      await this.convergeFailClosed();
       await this.convergeRoutes(desired);
       // After nft: a new egress IP starts answering only once the rules that use it are in place.
       await this.deps.vrrp?.converge(desired.egressIps);

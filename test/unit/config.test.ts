@@ -508,6 +508,13 @@ describe("loadConfig: no plain HTTP on the network", () => {
     assert.doesNotThrow(() => loadConfig(write(toYaml(withValue("api.allowPlainHttp", true, withValue("api.listen", ["0.0.0.0:8080"]))))));
   });
 
+  it("holds the metrics listeners to the same rule: loopback, or api.tls, or the lab's opt-out", () => {
+    assert.throws(() => loadConfig(write(toYaml(withValue("metrics.listen", ["10.0.0.5:9469"])))), (error: AppError) =>
+      error.fields.some((f) => f.field === "metrics.listen.0" && /api\.tls/.test(f.reason)));
+    assert.doesNotThrow(() => loadConfig(write(toYaml(withValue("metrics.listen", ["127.0.0.1:9469"])))));
+    assert.doesNotThrow(() => loadConfig(write(toYaml(withValue("api.tls", { cert: "c.pem", key: "k.pem" }, withValue("metrics.listen", ["10.0.0.5:9469"]))))));
+  });
+
   it("refuses requireClientCert without a clientCa to verify against", () => {
     assert.throws(() => loadConfig(write(toYaml(withValue("api.tls", { cert: "c.pem", key: "k.pem", requireClientCert: true })))), /requireClientCert needs clientCa/);
   });

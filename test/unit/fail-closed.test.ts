@@ -1,3 +1,4 @@
+import { CommandError } from "../../appliance/system/runner.js";
 import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
 import { pino } from "pino";
@@ -68,15 +69,26 @@ describe("Reconciler with the fail-closed rules", () => {
     log: pino({ enabled: false }),
   });
 
-  it("installs the rules after the table that sets the mark, in the pass that reports ok (before forwarding goes on)", async () => {
+  it("installs the rules first in a pass, before the table: until the table is in place, inside traffic is black-holed", async () => {
     const system = new FakeSystem();
     const report = await reconcilerFor(system).reconcile();
     assert.equal(report.ok, true);
     assert.equal(system.policyRules.length, 2);
     const applied = system.calls.findIndex((c) => c.batch && !c.args.includes("-c"));
     const ruleAdded = system.calls.findIndex((c) => c.args.includes("rule") && c.args.includes("add"));
-    assert.ok(applied >= 0 && ruleAdded > applied, "our table (with the mark rule) is in place first");
+    assert.ok(ruleAdded >= 0 && ruleAdded < applied, "the fail-closed rules come before our table");
     assert.ok(system.rules.some((r) => r.comment === "egw:mark-from-inside"));
+  });
+
+  it("keeps the rules when the table cannot be applied: the gateway fails closed", async () => {
+    const system = new FakeSystem();
+    const real = system.run.bind(system);
+    system.run = async (command, args, options) => {
+      if (command === "nft") throw new CommandError("nft", args, 1, "Error: Could not process rule: Operation not supported");
+      return real(command, args, options);
+    };
+    await assert.rejects(reconcilerFor(system).reconcile());
+    assert.equal(system.policyRules.length, 2, "inside traffic is black-holed while there is no table");
   });
 
   it("a deleted rule is drift, and the next pass puts it back", async () => {

@@ -113,6 +113,17 @@ describe("Reconciler: one tenant's refused change never blocks the others", () =
     assert.ok(snat(system).includes("10.244.2.0/26 . 10.0.0.0/8 → 203.0.113.10"), snat(system).join(", "));
   });
 
+  it("a held-back cluster's removals still go through: a revoked or changed mapping leaves the kernel (fail closed)", async () => {
+    await reconciler.reconcile();
+    assert.ok(snat(system).includes("10.244.1.0/26 → 203.0.113.10"));
+    system.refuseElement = poisoned;
+    // prod deletes web (say, to hand 203.0.113.10 back) in the same change that adds a refused mapping.
+    set({ mappings: [mapping("prod", "evil", "10.244.2.0/26", "203.0.113.10", POISON), mapping("dev", "app", "10.245.1.0/26", "203.0.113.20")] });
+    const report = await reconciler.reconcile();
+    assert.deepEqual(report.isolated?.map((i) => i.cluster), ["prod"]);
+    assert.deepEqual(snat(system), ["10.245.1.0/26 → 203.0.113.20"], "web is gone although prod's change was held back");
+  });
+
   it("a route the kernel refuses holds back that route only: the others apply, the pass completes, the cluster is named", async () => {
     await reconciler.reconcile();
     system.refuseNextHop = (via) => via === "172.31.0.255";

@@ -436,6 +436,18 @@ describe("bad input: too many requests (429 rate-limited, with Retry-After)", ()
   });
 });
 
+describe("bad input: a single-item write is small whatever the whole-set limit (413)", () => {
+  it("refuses a 100 KiB POST although PUTs may carry 4 MiB, changing nothing; a PUT of the same size is read", async () => {
+    const { h, alpha } = await tenants(new Harness({ bodyLimitBytes: 4 * 1024 * 1024 }));
+    const padded = erp({ labels: { note: "x".repeat(250) } });
+    const response = await h.unchanged(() => h.as(alpha.token, "POST", "/v1/clusters/alpha/mappings", { ...padded, padding: "y".repeat(100 * 1024) }));
+    const problem = await expectProblem(response, 413, "payload-too-large");
+    assert.match(problem.detail, /not a whole-set PUT is larger than 65536 bytes/);
+    // The PUT passes the body limit and is refused for its unknown field instead.
+    await expectProblem(await h.as(alpha.token, "PUT", "/v1/clusters/alpha/mappings", { mappings: [padded], padding: "y".repeat(100 * 1024) }), 422, "validation-failed");
+  });
+});
+
 describe("bad input: body over the limit (413)", () => {
   const big = () => ({ mappings: [erp({ labels: { note: "x".repeat(250) } })], padding: "y".repeat(BODY_LIMIT) });
 

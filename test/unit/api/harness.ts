@@ -71,6 +71,7 @@ export interface HarnessOptions {
   quotas?: Partial<Quotas>;
   rateLimit?: ApiDeps["rateLimit"];
   authFailures?: ApiDeps["authFailures"];
+  bodyLimitBytes?: number;
 }
 
 export interface CallOptions {
@@ -134,7 +135,7 @@ export class Harness {
         };
       },
       metrics: this.metrics,
-      bodyLimitBytes: BODY_LIMIT,
+      bodyLimitBytes: options.bodyLimitBytes ?? BODY_LIMIT,
       waitTimeoutMs: WAIT_TIMEOUT_MS,
       clusterQuotaDefaults: { ...DEFAULT_CLUSTER_QUOTAS, ...options.quotas },
       rateLimit: options.rateLimit ?? { requestsPerSecond: 50, burst: 200 },
