@@ -10,7 +10,8 @@ export interface PeerCertificateFiles {
 
 /**
  * A gateway's replication identity: an EC P-256 key and a self-signed certificate naming the gateway (CN and
- * DNS subjectAltName), usable as client and server. The peer pins it by listing it in ha.tls.peerCertificates.
+ * DNS subjectAltName), usable as client and server, and not a CA (it can vouch for nothing but itself). The peer
+ * pins it by listing it in ha.tls.peerCertificates.
  * openssl does the cryptography (Debian ships it with ca-certificates); the key never leaves this directory
  * and is written mode 0600 before it is moved into place, so no other user can ever read it.
  */
@@ -27,8 +28,8 @@ export async function createPeerCertificate(runner: CommandRunner, name: string,
       "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
       "-keyout", key, "-out", cert, "-days", String(days), "-subj", `/CN=${name}`,
       "-addext", `subjectAltName=DNS:${name}`,
-      "-addext", "basicConstraints=critical,CA:TRUE",
-      "-addext", "keyUsage=critical,digitalSignature,keyCertSign",
+      "-addext", "basicConstraints=critical,CA:FALSE",
+      "-addext", "keyUsage=critical,digitalSignature",
       "-addext", "extendedKeyUsage=serverAuth,clientAuth",
     ]);
     chmodSync(key, 0o600);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { mkdtempSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import type { AddressInfo, Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,6 +47,13 @@ describe("TLS listeners: client certificates, pinned peers, reload without resta
   after(() => {
     for (const server of servers) server.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("egw peer-cert makes a certificate that names the gateway and is no CA (it vouches for nothing but itself)", () => {
+    const certificate = new X509Certificate(readFileSync(files("gw-a").cert));
+    assert.equal(certificate.ca, false);
+    assert.equal(certificate.subjectAltName, "DNS:gw-a");
+    assert.equal((statSync(files("gw-a").key).mode & 0o777).toString(8), "600");
   });
 
   it("serves a renewed certificate to new connections without a restart", async () => {
