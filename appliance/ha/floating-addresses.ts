@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
-import { parseInterfaceAddress } from "../net/cidr.js";
+import { hostPrefixLength, parseInterfaceAddress } from "../net/cidr.js";
 import type { CommandRunner } from "../system/runner.js";
 
 type HaConfig = NonNullable<Config["ha"]>;
@@ -17,7 +17,7 @@ export function floatingAddresses(config: Config, ha: HaConfig, egressIps: reado
   const outside = config.network.outside.interface;
   return [
     ...ha.insideVips.map((text, i) => ({ address: parseInterfaceAddress(text, `ha.insideVips.${i}`).text, interface: inside })),
-    ...egressIps.map((ip) => ({ address: `${ip}/${ip.includes(":") ? 128 : 32}`, interface: outside })),
+    ...egressIps.map((ip) => ({ address: `${ip}/${hostPrefixLength(ip)}`, interface: outside })),
   ];
 }
 

@@ -1,5 +1,5 @@
 import type { Config } from "../config/schema.js";
-import { parseInterfaceAddress } from "../net/cidr.js";
+import { hostPrefixLength, parseInterfaceAddress } from "../net/cidr.js";
 
 type HaConfig = NonNullable<Config["ha"]>;
 
@@ -41,7 +41,7 @@ export function keepalivedView(config: Config, ha: HaConfig, egressIps: readonly
   const outside = config.network.outside.interface;
   const insideVips = ha.insideVips.map((text, i) => parseInterfaceAddress(text, `ha.insideVips.${i}`));
   const line = (text: string, iface: string) => `${text} dev ${iface}`;
-  const egress = egressIps.map((a) => line(`${a}/${a.includes(":") ? 128 : 32}`, outside));
+  const egress = egressIps.map((a) => line(`${a}/${hostPrefixLength(a)}`, outside));
   const advertSeconds = (ha.advertIntervalMs / 1000).toFixed(3).replace(/0+$/, "").replace(/\.$/, "");
   const instance: VrrpInstanceView = {
     name: "egw_inside", interface: ha.syncLink.interface, routerId: ha.virtualRouterIds.inside, priority: ha.priority, advertSeconds,

@@ -1,5 +1,5 @@
 import type { CommandRunner } from "../system/runner.js";
-import { parseAddress } from "../net/cidr.js";
+import { hostPrefixLength, parseAddress } from "../net/cidr.js";
 
 export interface InterfaceAddress {
   interface: string;
@@ -35,14 +35,13 @@ export class EgressAddressManager {
 
   async add(address: string): Promise<void> {
     const v6 = address.includes(":");
-    const args = ["address", "add", `${address}/${v6 ? 128 : 32}`, "dev", this.outsideInterface];
+    const args = ["address", "add", `${address}/${hostPrefixLength(address)}`, "dev", this.outsideInterface];
     // Duplicate address detection would hold an IPv6 egress IP unusable for a second or more.
     if (v6) args.push("nodad");
     await this.runner.run("ip", args, { okExitCodes: [2] });
   }
 
   async remove(address: string): Promise<void> {
-    const v6 = address.includes(":");
-    await this.runner.run("ip", ["address", "del", `${address}/${v6 ? 128 : 32}`, "dev", this.outsideInterface], { okExitCodes: [2] });
+    await this.runner.run("ip", ["address", "del", `${address}/${hostPrefixLength(address)}`, "dev", this.outsideInterface], { okExitCodes: [2] });
   }
 }

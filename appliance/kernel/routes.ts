@@ -1,5 +1,5 @@
 import type { CommandRunner } from "../system/runner.js";
-import { parseAddress, parsePrefix } from "../net/cidr.js";
+import { hostPrefixLength, parseAddress, parsePrefix } from "../net/cidr.js";
 import { runIpBatch } from "./ip-batch.js";
 
 export interface KernelRoute {
@@ -27,7 +27,7 @@ export class RouteManager {
       const rows = JSON.parse(result.stdout || "[]") as { dst: string; gateway?: string }[];
       for (const row of rows) {
         if (!row.gateway) continue;
-        const dst = row.dst.includes("/") ? row.dst : `${row.dst}/${row.dst.includes(":") ? 128 : 32}`;
+        const dst = row.dst.includes("/") ? row.dst : `${row.dst}/${hostPrefixLength(row.dst)}`;
         routes.push({ prefix: parsePrefix(dst, "dst").cidr, via: parseAddress(row.gateway, "gateway").address });
       }
     }

@@ -23,6 +23,11 @@ export interface Address {
 
 const BITS: Record<Family, number> = { 4: 32, 6: 128 };
 
+/** The length of a prefix that holds exactly one address: 32 for IPv4, 128 for IPv6 (IPv6 text always has a colon). */
+export function hostPrefixLength(address: string): number {
+  return BITS[address.includes(":") ? 6 : 4];
+}
+
 function familyOf(ip: ipaddr.IPv4 | ipaddr.IPv6): Family {
   return ip.kind() === "ipv4" ? 4 : 6;
 }

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { AppError, errorMessage } from "../errors.js";
 import type { CommandRunner } from "../system/runner.js";
 import { GUARD_PREFIX } from "./guards.js";
+import { parseEcho, unconfirmedChanges } from "./echo.js";
 import { batch, type Command } from "./json.js";
 import { parseTableListing } from "./readback.js";
 import type { NftState } from "./state.js";
@@ -33,11 +34,11 @@ export class NftClient {
   /**
    * Applies a batch with `--echo`: nft prints back what the kernel reported as done, which serves as the
    * readback of an incremental change without listing the whole table (listing costs seconds at 100k).
+   * Returns the element and counter changes the echo did not confirm (see echo.ts); empty when all went in.
    */
-  async applyWithEcho(commands: Command[]): Promise<Command[]> {
+  async applyWithEcho(commands: Command[]): Promise<{ unconfirmed: string[] }> {
     const stdout = await this.send(["-e"], commands, "apply");
-    if (!stdout.trim()) return [];
-    return ((JSON.parse(stdout) as { nftables?: Command[] }).nftables ?? []).filter((c) => !("metainfo" in c));
+    return { unconfirmed: unconfirmedChanges(commands, parseEcho(stdout)) };
   }
 
   /** The table as the kernel holds it, or undefined when it does not exist. */

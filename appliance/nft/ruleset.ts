@@ -6,7 +6,8 @@ import {
   addChain, addCounter, addRule, addSet, addTable, daddr, deleteCounter, deleteTable, elementCommand, meta,
   prefixExpr, saddr, type ChainSpec, type Command, type Expr, type RuleSpec, type SetSpec, type TableRef,
 } from "./json.js";
-import { desiredSets, SET_NAMES, type GuardInputs, type NftState, type SetName } from "./state.js";
+import { ruleForm } from "./rule-form.js";
+import { desiredSets, SET_NAMES, stateChanges, type GuardInputs, type NftState, type SetName, type StateChanges } from "./state.js";
 
 export interface RulesetOptions {
   table: string;
@@ -120,8 +121,12 @@ export function desiredNftState(options: RulesetOptions, mappings: readonly Mapp
   const { sets, counters } = desiredSets(mappings, egressIps, binding(options) ? guards : undefined);
   for (const name of guardCounters(options)) counters.add(name);
   const chains: Record<string, string[]> = Object.fromEntries(chainSpecs(options).map((c) => [c.name, [] as string[]]));
-  for (const rule of rules(options)) chains[rule.chain]?.push(rule.comment);
-  return { sets, counters, chains };
+  const ruleForms: Record<string, string[]> = Object.fromEntries(chainSpecs(options).map((c) => [c.name, [] as string[]]));
+  for (const rule of rules(options)) {
+    chains[rule.chain]?.push(rule.comment);
+    ruleForms[rule.chain]?.push(ruleForm(rule.expr));
+  }
+  return { sets, counters, chains, ruleForms };
 }
 
 /** Key parts with a length are prefixes; the others (MAC addresses of bound_*) are plain values. */
@@ -155,26 +160,27 @@ export function renderFull(options: RulesetOptions, state: NftState): Command[] 
 
 /** Only the element and counter changes between two states with the same rules, as one transaction. */
 export function renderIncremental(options: RulesetOptions, from: NftState, to: NftState): Command[] {
-  const table: TableRef = { family: "inet", name: options.table };
-  const removals: Command[] = [];
-  const additions: Command[] = [];
-  for (const name of SET_NAMES) {
-    const before = from.sets[name];
-    const after = to.sets[name];
-    const removed = [...before].filter(([key, value]) => after.get(key) !== value);
-    const added = [...after].filter(([key, value]) => before.get(key) !== value);
-    if (removed.length > 0) removals.push(elementCommand("delete", table, name, removed.map(([key, value]) => elementJson(name, key, value))));
-    if (added.length > 0) additions.push(elementCommand("add", table, name, added.map(([key, value]) => elementJson(name, key, value))));
-  }
-  const newCounters = [...to.counters].filter((c) => !from.counters.has(c)).sort().map((c) => addCounter(table, c));
-  const oldCounters = [...from.counters].filter((c) => !to.counters.has(c)).sort().map((c) => deleteCounter(table, c));
-  // Counters must exist before elements refer to them and may only go once nothing refers to them.
-  return [...newCounters, ...removals, ...additions, ...oldCounters];
+  return renderChanges(options, stateChanges(from, to));
 }
 
-/** The same chains with the same rules in the same order (the order of the chains themselves does not matter). */
+/** The element and counter changes as one transaction. */
+export function renderChanges(options: RulesetOptions, changes: StateChanges): Command[] {
+  const table: TableRef = { family: "inet", name: options.table };
+  const elements = (verb: "add" | "delete", name: SetName, entries: [string, string][]): Command[] =>
+    (entries.length > 0 ? [elementCommand(verb, table, name, entries.map(([key, value]) => elementJson(name, key, value)))] : []);
+  const removals = changes.sets.flatMap((s) => elements("delete", s.name, s.removed));
+  const additions = changes.sets.flatMap((s) => elements("add", s.name, s.added));
+  // Counters must exist before elements refer to them and may only go once nothing refers to them.
+  return [...changes.counters.added.map((c) => addCounter(table, c)), ...removals, ...additions, ...changes.counters.removed.map((c) => deleteCounter(table, c))];
+}
+
+/**
+ * The same chains with the same rules, doing the same, in the same order (the order of the chains themselves
+ * does not matter): only then can an element batch take one state to the other.
+ */
 export function sameRules(a: NftState, b: NftState): boolean {
   const names = Object.keys(a.chains);
   if (names.length !== Object.keys(b.chains).length) return false;
-  return names.every((name) => JSON.stringify(a.chains[name]) === JSON.stringify(b.chains[name]));
+  return names.every((name) => JSON.stringify(a.chains[name]) === JSON.stringify(b.chains[name])
+    && JSON.stringify(a.ruleForms[name]) === JSON.stringify(b.ruleForms[name]));
 }

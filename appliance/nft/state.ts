@@ -16,8 +16,13 @@ export interface NftState {
   /** For maps the value is the data (an address or a counter name); for sets it is "". */
   sets: Record<SetName, Map<string, string>>;
   counters: Set<string>;
-  /** Rule comments per chain, in order. */
+  /** Rule comments per chain, in order: each rule's identity. */
   chains: Record<string, string[]>;
+  /**
+   * What each rule does, per chain in the order of `chains`: the canonical form of its statements (see
+   * rule-form.ts), so that a rule edited in place under its old comment is still seen.
+   */
+  ruleForms: Record<string, string[]>;
 }
 
 export function emptySets(): Record<SetName, Map<string, string>> {
@@ -106,8 +111,45 @@ export function diffStates(wanted: NftState, actual: NftState): StateDifference[
     if (!a) differences.push({ what: `chain ${chain}`, detail: "missing" });
     else if (!w) differences.push({ what: `chain ${chain}`, detail: "unexpected" });
     else if (w.join("\n") !== a.join("\n")) differences.push({ what: `chain ${chain}`, detail: `rules [${a.join(", ")}], expected [${w.join(", ")}]` });
+    else differences.push(...ruleDifferences(chain, w, wanted.ruleForms[chain] ?? [], actual.ruleForms[chain] ?? []));
   }
   return differences;
+}
+
+/** The rules of a chain whose comments are as wanted but that do something else. */
+function ruleDifferences(chain: string, comments: readonly string[], wanted: readonly string[], actual: readonly string[]): StateDifference[] {
+  return comments.flatMap((comment, i) => (wanted[i] === actual[i] ? []
+    : [{ what: `rule ${comment} in chain ${chain}`, detail: `${actual[i] ?? "(unknown)"}, expected ${wanted[i] ?? "(unknown)"}` }]));
+}
+
+/** The element and counter changes that turn `from` into `to` (a changed mapped value is a removal and an addition). */
+export interface StateChanges {
+  sets: { name: SetName; removed: [string, string][]; added: [string, string][] }[];
+  counters: { added: string[]; removed: string[] };
+}
+
+export function stateChanges(from: NftState, to: NftState): StateChanges {
+  const sets = SET_NAMES.map((name) => {
+    const before = from.sets[name];
+    const after = to.sets[name];
+    return {
+      name,
+      removed: [...before].filter(([key, value]) => after.get(key) !== value),
+      added: [...after].filter(([key, value]) => before.get(key) !== value),
+    };
+  });
+  return {
+    sets: sets.filter((s) => s.removed.length + s.added.length > 0),
+    counters: {
+      added: [...to.counters].filter((c) => !from.counters.has(c)).sort(),
+      removed: [...from.counters].filter((c) => !to.counters.has(c)).sort(),
+    },
+  };
+}
+
+/** How many elements and counters a change touches: the size of its batch. */
+export function changeCount(changes: StateChanges): number {
+  return changes.sets.reduce((n, s) => n + s.removed.length + s.added.length, changes.counters.added.length + changes.counters.removed.length);
 }
 
 export function cloneState(state: NftState): NftState {
@@ -115,5 +157,6 @@ export function cloneState(state: NftState): NftState {
     sets: Object.fromEntries(SET_NAMES.map((name) => [name, new Map(state.sets[name])])) as Record<SetName, Map<string, string>>,
     counters: new Set(state.counters),
     chains: Object.fromEntries(Object.entries(state.chains).map(([k, v]) => [k, [...v]])),
+    ruleForms: Object.fromEntries(Object.entries(state.ruleForms).map(([k, v]) => [k, [...v]])),
   };
 }

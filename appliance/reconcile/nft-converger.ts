@@ -1,8 +1,8 @@
 import type { Logger } from "pino";
 import { AppError, errorMessage } from "../errors.js";
-import type { NftClient } from "../nft/nft-client.js";
-import { chainSpecs, desiredNftState, renderFull, renderIncremental, sameRules, type RulesetOptions } from "../nft/ruleset.js";
-import { diffStates, type NftState } from "../nft/state.js";
+import type { NftTable } from "../nft/nft-table.js";
+import { sameRules } from "../nft/ruleset.js";
+import { changeCount, diffStates, stateChanges, type NftState, type StateDifference } from "../nft/state.js";
 import { flatten, type Contributions } from "./contributions.js";
 import { ClusterIsolation, type IsolatedCluster } from "./isolation.js";
 
@@ -14,7 +14,7 @@ export class NftConverger {
   private realized: NftState | undefined;
   private readonly isolation: ClusterIsolation;
 
-  constructor(private readonly nft: NftClient, private readonly options: RulesetOptions, log: Logger) {
+  constructor(private readonly table: NftTable, log: Logger) {
     this.isolation = new ClusterIsolation(log);
   }
 
@@ -34,10 +34,7 @@ export class NftConverger {
   /** Reads the kernel back; a difference from what we realized is returned and forgotten. */
   async detectDrift(): Promise<string[]> {
     if (!this.realized) return [];
-    const actual = await this.nft.readTable(this.options.table);
-    const differences = actual ? diffStates(this.realized, actual) : [{ what: "table", detail: "missing" }];
-    if (differences.length > 0) this.realized = undefined;
-    return differences.map((d) => `nft ${d.what}: ${d.detail}`);
+    return this.forgetOn(await this.table.differences(this.realized));
   }
 
   /**
@@ -46,17 +43,12 @@ export class NftConverger {
    */
   async detectChainDrift(): Promise<string[]> {
     if (!this.realized) return [];
-    const live = await this.nft.readChains(this.options.table);
-    if (!live) {
-      this.realized = undefined;
-      return ["nft table: missing"];
-    }
-    const text = (c: { name: string; hook?: string | undefined; prio?: number | undefined; policy?: string | undefined }) => `${c.name} ${c.hook} ${c.prio} ${c.policy}`;
-    const wanted = chainSpecs(this.options).map(text).sort();
-    const actual = live.map(text).sort();
-    if (wanted.join("\n") === actual.join("\n")) return [];
-    this.realized = undefined;
-    return [`nft chains: [${actual.join(", ")}], expected [${wanted.join(", ")}]`];
+    return this.forgetOn(await this.table.chainDifferences());
+  }
+
+  private forgetOn(differences: StateDifference[]): string[] {
+    if (differences.length > 0) this.realized = undefined;
+    return differences.map((d) => `nft ${d.what}: ${d.detail}`);
   }
 
   /**
@@ -74,15 +66,14 @@ export class NftConverger {
     if (realized && diffStates(wanted, realized).length === 0) return "none";
     // Until the kernel confirms the change, we do not claim to know what it holds.
     this.realized = undefined;
-    const commands = realized !== undefined && sameRules(realized, wanted) ? renderIncremental(this.options, realized, wanted) : undefined;
+    const changes = realized !== undefined && sameRules(realized, wanted) ? stateChanges(realized, wanted) : undefined;
     let refusal: { error: string; cause: unknown };
     // Large differences go the full way: the echo of a huge batch overruns netlink buffers (ENOBUFS), and
     // past a few thousand elements one table replace costs no more than the changes.
-    if (commands && elementCount(commands) <= MAX_INCREMENTAL_ELEMENTS) {
+    if (changes && changeCount(changes) <= MAX_INCREMENTAL_ELEMENTS) {
       try {
-        const echoed = await this.nft.applyWithEcho(commands);
-        const missing = unconfirmed(commands, echoed);
-        if (missing.length > 0) throw new AppError("apply-failed", `nft did not confirm ${missing.length} change(s), e.g. ${missing[0]}`);
+        const { unconfirmed } = await this.table.update(changes);
+        if (unconfirmed.length > 0) throw new AppError("apply-failed", `nft did not confirm ${unconfirmed.length} change(s), e.g. ${unconfirmed[0]}`);
         this.succeeded(wanted, effective);
         return "incremental";
       } catch (error) {
@@ -108,12 +99,12 @@ export class NftConverger {
 
   private render(contributions: Contributions, egressIps: readonly string[]): NftState {
     const { mappings, guards } = flatten(contributions);
-    return desiredNftState(this.options, mappings, egressIps, guards);
+    return this.table.desired(mappings, egressIps, guards);
   }
 
   private async check(state: NftState): Promise<{ ok: true } | { ok: false; error: string; cause: unknown }> {
     try {
-      await this.nft.check(renderFull(this.options, state));
+      await this.table.check(state);
       return { ok: true };
     } catch (error) {
       return { ok: false, error: errorMessage(error), cause: error };
@@ -122,12 +113,8 @@ export class NftConverger {
 
   /** Applies a state that passed `nft -c` and reads it back. */
   private async applyFull(state: NftState, contributions: Contributions): Promise<void> {
-    await this.nft.apply(renderFull(this.options, state));
-    const actual = await this.nft.readTable(this.options.table);
-    const differences = actual ? diffStates(state, actual) : [{ what: "table", detail: "missing after apply" }];
-    if (differences.length > 0) {
-      throw new AppError("apply-failed", `nft readback differs from what was applied: ${differences.map((d) => `${d.what}: ${d.detail}`).join("; ")}`);
-    }
+    const { unconfirmed } = await this.table.replace(state);
+    if (unconfirmed.length > 0) throw new AppError("apply-failed", `nft readback differs from what was applied: ${unconfirmed.join("; ")}`);
     this.succeeded(state, contributions);
   }
 
@@ -138,38 +125,3 @@ export class NftConverger {
 }
 
 const MAX_INCREMENTAL_ELEMENTS = 2_000;
-
-function elementCount(commands: Record<string, unknown>[]): number {
-  return commands.reduce((n, command) => {
-    const body = Object.values(command)[0] as Record<string, Record<string, unknown>>;
-    return n + (((body["element"]?.["elem"] as unknown[] | undefined)?.length) ?? 1);
-  }, 0);
-}
-
-/** The element and counter commands of `sent` that the kernel's echo does not report back as done. */
-function unconfirmed(sent: Record<string, unknown>[], echoed: Record<string, unknown>[]): string[] {
-  const keys = (commands: Record<string, unknown>[]) => commands.flatMap((command) => {
-    const [verb, body] = Object.entries(command)[0] as [string, Record<string, Record<string, unknown>>];
-    const element = body["element"];
-    if (element) return ((element["elem"] as unknown[]) ?? []).map((e) => `${verb} ${String(element["name"])} ${canonicalKey(e)}`);
-    const counter = body["counter"];
-    return counter ? [`${verb} counter ${String(counter["name"])}`] : [];
-  });
-  const confirmed = new Set(keys(echoed));
-  return keys(sent).filter((key) => !confirmed.has(key));
-}
-
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
-
-/** Element keys as text; the echo spells a /32 or /128 prefix as a bare address and the map data as-is. */
-function canonicalKey(element: unknown): string {
-  const key = Array.isArray(element) ? element[0] : element;
-  const text = (part: unknown): string => {
-    if (typeof part === "string") return part.includes("/") || MAC.test(part) ? part.toLowerCase() : `${part}/${part.includes(":") ? 128 : 32}`;
-    const p = part as { prefix?: { addr: string; len: number }; concat?: unknown[] };
-    if (p.prefix) return `${p.prefix.addr}/${p.prefix.len}`;
-    if (p.concat) return p.concat.map(text).join(" . ");
-    return JSON.stringify(part);
-  };
-  return text(key);
-}

@@ -5,6 +5,7 @@ import type { FailClosedRules } from "../kernel/fail-closed.js";
 import type { NeighbourEvent, NeighbourManager } from "../kernel/neighbours.js";
 import { routeKey, type KernelRoute, type RouteManager } from "../kernel/routes.js";
 import type { NftClient } from "../nft/nft-client.js";
+import { NftTable } from "../nft/nft-table.js";
 import type { RulesetOptions } from "../nft/ruleset.js";
 import { contributionsByCluster } from "./contributions.js";
 import type { BatchFailure } from "../kernel/ip-batch.js";
@@ -73,7 +74,7 @@ export class Reconciler {
   lastReport: ApplyReport | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {
-    this.nftState = new NftConverger(deps.nft, deps.ruleset, deps.log);
+    this.nftState = new NftConverger(new NftTable(deps.nft, deps.ruleset), deps.log);
     this.binding = deps.neighbours && deps.ruleset.sourceBinding === "next-hop" ? new NextHopBinding(deps.neighbours, deps.log) : undefined;
   }
 

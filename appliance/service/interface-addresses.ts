@@ -1,6 +1,6 @@
 import { listAddresses } from "../kernel/addresses.js";
 import type { CommandRunner } from "../system/runner.js";
-import { networkOf, parseAddress, prefixContainsAddress, type Prefix } from "../net/cidr.js";
+import { hostPrefixLength, networkOf, parseAddress, prefixContainsAddress, type Prefix } from "../net/cidr.js";
 import { subnetAddressProblem, type OwnAddresses } from "./own-addresses.js";
 
 /**
@@ -27,7 +27,7 @@ export class InterfaceOwnAddresses implements OwnAddresses {
     const all = await listAddresses(this.runner);
     this.found = new Set(all.map((a) => a.address).filter((a) => !ours.has(a)));
     this.insidePrefixes = all
-      .filter((a) => a.interface === this.insideInterface && a.prefixLength < (a.address.includes(":") ? 128 : 32))
+      .filter((a) => a.interface === this.insideInterface && a.prefixLength < hostPrefixLength(a.address))
       .map((a) => networkOf(a.address, a.prefixLength));
   }
 

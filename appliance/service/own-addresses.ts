@@ -1,4 +1,4 @@
-import { parseAddress, parsePrefix, prefixContainsAddress, type Prefix } from "../net/cidr.js";
+import { hostPrefixLength, parseAddress, parsePrefix, prefixContainsAddress, type Prefix } from "../net/cidr.js";
 
 /**
  * Knows which addresses belong to the gateway itself (its interfaces, its peers, its VIPs), so an admin
@@ -37,7 +37,7 @@ export function subnetAddressProblem(subnets: readonly Prefix[], address: string
   const parsed = parseAddress(address, "address");
   for (const prefix of subnets) {
     if (prefix.family !== parsed.family || !prefixContainsAddress(prefix, parsed)) continue;
-    const hostBits = (prefix.family === 4 ? 32 : 128) - prefix.length;
+    const hostBits = hostPrefixLength(prefix.network) - prefix.length;
     if (hostBits < 2) continue;
     if (parsed.value === prefix.start) return `is the address of the inside subnet ${prefix.cidr}, not a host`;
     if (prefix.family === 4 && parsed.value === prefix.end) return `is the broadcast address of the inside subnet ${prefix.cidr}`;

@@ -52,6 +52,17 @@ export function elementKeyText(element: unknown): string {
 }
 
 /**
+ * A statement the way nft lists it, which is not always the way it was sent (seen with nft 1.0.6): an
+ * anonymous counter shows what it counted, and protocol numbers their names.
+ */
+function asListed(statement: unknown): unknown {
+  const s = statement as { counter?: unknown; match?: { left: unknown; right: unknown } };
+  if ("counter" in s && s.counter === null) return { counter: { packets: 0, bytes: 0 } };
+  if (s.match && JSON.stringify(s.match.left) === '{"meta":{"key":"l4proto"}}' && s.match.right === 112) return { match: { ...s.match, right: "vrrp" } };
+  return statement;
+}
+
+/**
  * A stand-in for the kernel, for unit tests only: it keeps the nft table, routes, addresses, neighbour
  * entries and policy rules that the commands it receives would have produced, and records every call. It
  * also stands in for the long-running monitors (nft monitor, ip monitor neigh): it emits the events the
@@ -64,7 +75,8 @@ export class FakeSystem implements CommandRunner, LineStreams {
   counters = new Set<string>();
   /** Packet counts of named counters, as the packet path would have made them. */
   counterPackets = new Map<string, number>();
-  rules: { chain: string; comment: string }[] = [];
+  /** Rules as sent; `listing()` shows them the way nft lists them. */
+  rules: { chain: string; comment: string; expr: unknown[] }[] = [];
   chains: { name: string; hook?: string; prio?: number; policy?: string }[] = [];
   tableExists = false;
   routes = new Map<string, { dst: string; gateway: string; protocol: string }>();
@@ -126,6 +138,13 @@ export class FakeSystem implements CommandRunner, LineStreams {
   /** `nft delete table inet egress_gateway` (or a flush of the ruleset) run by someone else. */
   deleteTableFromOutside(): void {
     this.deleteTable();
+  }
+
+  /** `nft replace rule … handle N …` run by someone else: the rule with this comment keeps it but does `expr`. */
+  replaceRuleFromOutside(comment: string, expr: unknown[]): void {
+    const rule = this.rules.find((r) => r.comment === comment);
+    if (!rule) throw new Error(`fake: no rule ${comment}`);
+    rule.expr = expr;
   }
 
   /** A host on the inside link now answers for `address` with `mac` (a node replaced, a NIC swapped). */
@@ -219,7 +238,7 @@ export class FakeSystem implements CommandRunner, LineStreams {
         const { name, hook, prio, policy } = object as { name: string; hook?: string; prio?: number; policy?: string };
         this.chains.push({ name, hook, prio, policy });
       } else if (kind === "rule") {
-        this.rules.push({ chain: object["chain"] as string, comment: object["comment"] as string });
+        this.rules.push({ chain: object["chain"] as string, comment: object["comment"] as string, expr: (object["expr"] as unknown[] | undefined) ?? [] });
       }
     }
   }
@@ -254,7 +273,7 @@ export class FakeSystem implements CommandRunner, LineStreams {
         ...[...this.counters].map((name) => ({ counter: { name, packets: this.counterPackets.get(name) ?? 0, bytes: 0 } })),
         ...[...this.sets].map(([name, set]) => ({ [set.kind]: { name, ...(set.flags ? { flags: set.flags } : {}), elem: [...set.elem.values()] } })),
         ...this.chains.map((chain) => ({ chain })),
-        ...this.rules.map((rule) => ({ rule })),
+        ...this.rules.map((rule) => ({ rule: { ...rule, expr: rule.expr.map(asListed) } })),
       ],
     };
   }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { AppError } from "../../appliance/errors.js";
 import {
-  findOverlap, parseAddress, parsePrefix, prefixContains, prefixContainsAddress, prefixesOverlap, toSortableBytes,
+  findOverlap, hostPrefixLength, parseAddress, parsePrefix, prefixContains, prefixContainsAddress, prefixesOverlap, toSortableBytes,
   type Prefix,
 } from "../../appliance/net/cidr.js";
 
@@ -244,6 +244,15 @@ describe("parseAddress: canonical forms and values", () => {
       assert.deepEqual(parsed, { family, address, value });
     });
   }
+});
+
+describe("hostPrefixLength", () => {
+  it("is the length of a prefix holding exactly the address, whatever its spelling", () => {
+    for (const [address, length] of [["203.0.113.10", 32], ["0.0.0.0", 32], ["2001:db8::10", 128], ["::", 128], ["FD00:0:0:0::1", 128]] as const) {
+      assert.equal(hostPrefixLength(address), length, address);
+      assert.equal(parsePrefix(`${address}/${length}`, FIELD).length, length, "and parsePrefix accepts it");
+    }
+  });
 });
 
 describe("containment and overlap truth table", () => {

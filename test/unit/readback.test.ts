@@ -52,6 +52,10 @@ const plain = (state: NftState) => ({
   chains: state.chains,
 });
 
+/** The statements of the rule with this comment, as renderFull sends them. */
+const renderedExpr = (state: NftState, comment: string): unknown =>
+  renderFull(OPTIONS, state).map((c) => (c["add"] as { rule?: { comment: string; expr: unknown } } | undefined)?.rule).find((r) => r?.comment === comment)?.expr;
+
 /** A listing around the given items, as nft prints it. */
 const listing = (...items: Record<string, unknown>[]) => ({
   nftables: [{ metainfo: { version: "1.0.6", release_name: "Lester Gooch #5", json_schema_version: 1 } }, { table: { family: "inet", name: "egress_gateway", handle: 1 } }, ...items],
@@ -190,7 +194,7 @@ describe("parseTableListing on hand-made listings", () => {
           : { prefix: { addr: key.split("/")[0], len: Number(key.split("/")[1]) } })) } })),
       ...Object.entries(wanted.chains).flatMap(([chain, comments]) => [
         { chain: { family: "inet", table: "egress_gateway", name: chain } },
-        ...comments.map((comment) => ({ rule: { family: "inet", table: "egress_gateway", chain, comment, expr: [] } })),
+        ...comments.map((comment) => ({ rule: { family: "inet", table: "egress_gateway", chain, comment, expr: renderedExpr(wanted, comment) } })),
       ]),
     ] })));
     assert.deepEqual(diffStates(wanted, live), []);

@@ -1,0 +1,56 @@
+import type { Mapping } from "../model.js";
+import type { ChainListing, NftClient } from "./nft-client.js";
+import { chainSpecs, desiredNftState, renderChanges, renderFull, type RulesetOptions } from "./ruleset.js";
+import { diffStates, type GuardInputs, type NftState, type StateChanges, type StateDifference } from "./state.js";
+
+/**
+ * Our one table, spoken to in states: callers hand over NftState and get back what the kernel did not
+ * confirm; rendering nft's JSON and reading its listings stay here, behind the client.
+ */
+export class NftTable {
+  constructor(private readonly nft: NftClient, private readonly options: RulesetOptions) {}
+
+  /** The state these mappings, egress IPs and guard inputs make of our table under its options. */
+  desired(mappings: readonly Mapping[], egressIps: readonly string[], guards?: GuardInputs): NftState {
+    return desiredNftState(this.options, mappings, egressIps, guards);
+  }
+
+  /** Dry run (`nft -c`) of replacing the table with `state`; throws what nft refused. */
+  async check(state: NftState): Promise<void> {
+    await this.nft.check(renderFull(this.options, state));
+  }
+
+  /** Replaces the whole table in one transaction, then reads it back: what the kernel does not hold as sent. */
+  async replace(state: NftState): Promise<{ unconfirmed: string[] }> {
+    await this.nft.apply(renderFull(this.options, state));
+    return { unconfirmed: (await this.differences(state)).map((d) => `${d.what}: ${d.detail}`) };
+  }
+
+  /**
+   * Element and counter changes between two states with the same rules (see stateChanges), in one
+   * transaction, confirmed by nft's echo instead of a listing: what the echo did not report as done.
+   */
+  update(changes: StateChanges): Promise<{ unconfirmed: string[] }> {
+    return this.nft.applyWithEcho(renderChanges(this.options, changes));
+  }
+
+  /** How the kernel's table differs from `state` (empty when it holds exactly that); a missing table is one difference. */
+  async differences(state: NftState): Promise<StateDifference[]> {
+    const actual = await this.nft.readTable(this.options.table);
+    return actual ? diffStates(state, actual) : [{ what: "table", detail: "missing" }];
+  }
+
+  /**
+   * The cheap check: only the base chains are listed (no set contents), which is enough to see a deleted
+   * table or chain or a changed hook, priority or policy.
+   */
+  async chainDifferences(): Promise<StateDifference[]> {
+    const live = await this.nft.readChains(this.options.table);
+    if (!live) return [{ what: "table", detail: "missing" }];
+    const text = (c: ChainListing) => `${c.name} ${c.hook} ${c.prio} ${c.policy}`;
+    const wanted = chainSpecs(this.options).map(text).sort();
+    const actual = live.map(text).sort();
+    if (wanted.join("\n") === actual.join("\n")) return [];
+    return [{ what: "chains", detail: `[${actual.join(", ")}], expected [${wanted.join(", ")}]` }];
+  }
+}
