@@ -1,5 +1,5 @@
 import type { Command } from "../nft/json.js";
-import { SET_NAMES, type NftState, type SetName } from "../nft/state.js";
+import { editedRules, SET_NAMES, type NftState, type SetName } from "../nft/state.js";
 
 type Json = Record<string, unknown>;
 
@@ -138,6 +138,7 @@ export function diffNft(rendered: NftState, live: NftState | undefined): NftDiff
     if (!have) out.push({ kind: "missing", object: `chain ${chain}`, rendered: (want ?? []).join(", ") });
     else if (!want) out.push({ kind: "unexpected", object: `chain ${chain}`, live: have.join(", ") });
     else if (want.join("\n") !== have.join("\n")) out.push({ kind: "different", object: `chain ${chain}`, rendered: want.join(", "), live: have.join(", ") });
+    else for (const edit of editedRules(rendered, live, chain)) out.push({ kind: "different", object: `chain ${chain} rule ${edit.comment}`, rendered: edit.wanted, live: edit.actual });
   }
   return out;
 }

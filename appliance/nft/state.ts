@@ -111,15 +111,24 @@ export function diffStates(wanted: NftState, actual: NftState): StateDifference[
     if (!a) differences.push({ what: `chain ${chain}`, detail: "missing" });
     else if (!w) differences.push({ what: `chain ${chain}`, detail: "unexpected" });
     else if (w.join("\n") !== a.join("\n")) differences.push({ what: `chain ${chain}`, detail: `rules [${a.join(", ")}], expected [${w.join(", ")}]` });
-    else differences.push(...ruleDifferences(chain, w, wanted.ruleForms[chain] ?? [], actual.ruleForms[chain] ?? []));
+    else {
+      for (const edit of editedRules(wanted, actual, chain)) {
+        differences.push({ what: `rule ${edit.comment} in chain ${chain}`, detail: `${edit.actual}, expected ${edit.wanted}` });
+      }
+    }
   }
   return differences;
 }
 
-/** The rules of a chain whose comments are as wanted but that do something else. */
-function ruleDifferences(chain: string, comments: readonly string[], wanted: readonly string[], actual: readonly string[]): StateDifference[] {
-  return comments.flatMap((comment, i) => (wanted[i] === actual[i] ? []
-    : [{ what: `rule ${comment} in chain ${chain}`, detail: `${actual[i] ?? "(unknown)"}, expected ${wanted[i] ?? "(unknown)"}` }]));
+/**
+ * The rules of a chain that sit where they should under the comment they should have, but do something else
+ * (edited in place): their forms (see rule-form.ts) as wanted and as found. Only meaningful for a chain whose
+ * comments are as wanted.
+ */
+export function editedRules(wanted: NftState, actual: NftState, chain: string): { comment: string; wanted: string; actual: string }[] {
+  const w = wanted.ruleForms[chain] ?? [];
+  const a = actual.ruleForms[chain] ?? [];
+  return (wanted.chains[chain] ?? []).flatMap((comment, i) => (w[i] === a[i] ? [] : [{ comment, wanted: w[i] ?? "(unknown)", actual: a[i] ?? "(unknown)" }]));
 }
 
 /** The element and counter changes that turn `from` into `to` (a changed mapped value is a removal and an addition). */

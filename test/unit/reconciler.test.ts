@@ -122,6 +122,20 @@ describe("Reconciler against a fake system", () => {
     assert.deepEqual([...system.routes.keys()], ["10.244.1.0/24"]);
   });
 
+  it("a rule edited in place under its comment is drift; the next pass replaces the table, then nothing is left to do", async () => {
+    await reconciler.reconcile();
+    system.replaceRuleFromOutside("egw:snat-v4", [{ snat: { family: "ip", addr: "192.0.2.99" } }]);
+    const drift = await reconciler.detectDrift();
+    assert.equal(drift.length, 1, drift.join("; "));
+    assert.match(drift[0] ?? "", /^nft rule egw:snat-v4 in chain postrouting: .*192\.0\.2\.99.*, expected .*@snat_v4/);
+    const report = await reconciler.reconcile();
+    assert.equal(report.kind, "full");
+    assert.deepEqual(await reconciler.detectDrift(), []);
+    system.calls = [];
+    assert.equal((await reconciler.reconcile()).kind, "none");
+    assert.deepEqual(system.calls, []);
+  });
+
   it("removes only routes with its own protocol number and only addresses from its ledger", async () => {
     system.routes.set("10.99.0.0/16", { dst: "10.99.0.0/16", gateway: "172.31.0.99", protocol: "static" });
     system.addresses.push({ ifname: "outside", local: "203.0.113.77", prefixlen: 32 });

@@ -8,7 +8,9 @@ import { execa } from "execa";
 import type { Mapping } from "../../appliance/model.js";
 import { batch, type Command } from "../../appliance/nft/json.js";
 import { desiredNftState, renderFull, renderIncremental, sameRules, type RulesetOptions } from "../../appliance/nft/ruleset.js";
-import { cloneState, counterName, desiredSets, diffStates, SET_NAMES, type GuardInputs, type NftState } from "../../appliance/nft/state.js";
+import {
+  changeCount, cloneState, counterName, desiredSets, diffStates, SET_NAMES, stateChanges, type GuardInputs, type NftState,
+} from "../../appliance/nft/state.js";
 import type { PeerGuard } from "../../appliance/nft/guards.js";
 import { PACKAGE_ROOT } from "../../appliance/paths.js";
 
@@ -471,6 +473,25 @@ describe("diffStates and cloneState", () => {
     assert.deepEqual(differences.find((d) => d.what === "chain mine"), { what: "chain mine", detail: "unexpected" });
     assert.ok(differences.some((d) => d.what === "chain postrouting"), "rule order matters");
     assert.equal(differences.length, 3 + 1 + 4);
+  });
+
+  it("reports a rule that does something else under its old comment, and a clone's rule forms are its own", () => {
+    const wanted = goldenState();
+    const actual = cloneState(wanted);
+    (actual.ruleForms["input"] ?? [])[1] = "[{\"accept\":null}]";
+    assert.deepEqual(diffStates(wanted, actual), [{ what: "rule egw:vrrp-guard in chain input", detail: `[{"accept":null}], expected ${wanted.ruleForms["input"]?.[1]}` }]);
+    assert.deepEqual(diffStates(goldenState(), wanted), [], "the original is untouched");
+    assert.equal(sameRules(wanted, actual), false, "an element batch cannot repair it");
+  });
+
+  it("stateChanges lists what renderIncremental sends, and changeCount counts it", () => {
+    const from = goldenState();
+    const to = desiredNftState(OPTIONS, [...GOLDEN_MAPPINGS.slice(1), mapping("new", "10.244.9.0/24", "203.0.113.11")], ["203.0.113.11", "2001:db8::10"], GOLDEN_GUARDS);
+    const changes = stateChanges(from, to);
+    assert.deepEqual(changes.counters, { added: ["in_v4_203_0_113_11", "out_v4_203_0_113_11"], removed: ["in_v4_203_0_113_10", "out_v4_203_0_113_10"] });
+    const sent = renderIncremental(OPTIONS, from, to).reduce((n, c) => n + ((body(c)["elem"] as unknown[] | undefined)?.length ?? 1), 0);
+    assert.equal(changeCount(changes), sent);
+    assert.equal(changeCount(stateChanges(from, goldenState())), 0);
   });
 });
 

@@ -51,4 +51,13 @@ describe("egw show nft: rendering and diff", () => {
     ].join("\n"));
     assert.deepEqual(diffNft(state, undefined), [{ kind: "missing", object: "table", rendered: "the whole table", live: "no such table" }]);
   });
+
+  it("names a rule edited in place under its old comment", () => {
+    const live = cloneState(state);
+    const forward = live.ruleForms["forward"] ?? [];
+    forward[0] = "[{\"accept\":null}]";
+    assert.deepEqual(diffNft(state, live), [
+      { kind: "different", object: "chain forward rule egw:drop-untranslatable", rendered: state.ruleForms["forward"]?.[0], live: "[{\"accept\":null}]" },
+    ]);
+  });
 });
