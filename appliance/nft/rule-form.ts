@@ -5,7 +5,8 @@ type Json = Record<string, unknown>;
 /**
  * What a rule does, as one comparable text: the canonical form of its statements. The rendered rule and the
  * rule `nft -j list table` shows both go through here, so whatever still differs is a difference in what the
- * rule does. The rule's comment (its identity), handle and position are not part of it.
+ * rule does. The rule's comment (its identity, compared on its own: nft lists it as a property of the rule
+ * wherever it was written), handle and position are not part of it.
  *
  * nft lists a rule differently from how it was sent (each seen with nft 1.0.6):
  * - an anonymous counter comes back with its live `packets` and `bytes`: they are traffic, not the rule;
@@ -14,7 +15,9 @@ type Json = Record<string, unknown>;
  * - anonymous sets and flag lists come back sorted, and a one-element set as its element;
  * - hexadecimal values (a mark written "0x10") come back as numbers;
  * - `meta l4proto udp` right before a match on the UDP header is dropped: the header match implies it.
- * Everything else is compared as sent, so an edit nft does not normalise away is always seen.
+ * Everything else is compared as sent (set references such as "@snat_v4" come back as they went), so an edit
+ * nft does not normalise away is always seen; a rule written by hand in another form that nft keeps apart
+ * (`ct state { a, b }` for `ct state a,b`, a range for a prefix) counts as drift and is put back as rendered.
  */
 export function ruleForm(statements: readonly unknown[] | undefined): string {
   return JSON.stringify(withoutImpliedProtocol((statements ?? []).map(canonical)));
