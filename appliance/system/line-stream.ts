@@ -1,6 +1,6 @@
 import { execa, type ResultPromise } from "execa";
 import type { Logger } from "pino";
-import { commandSearchPath } from "./search-path.js";
+import { commandEnvironment } from "./search-path.js";
 
 export interface LineStreamSpec {
   /** For logs: which stream this is. */
@@ -52,7 +52,7 @@ class RestartingLineStream implements LineStream {
   start(): void {
     const child = execa(this.spec.command, [...this.spec.args], {
       buffer: false, reject: false, stdin: "ignore",
-      env: { LC_ALL: "C", PATH: commandSearchPath() },
+      env: commandEnvironment(),
     });
     this.child = child;
     this.log.debug({ pid: child.pid, command: this.spec.command, args: this.spec.args }, "stream started");

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { execa, type ResultPromise } from "execa";
 import type { Logger } from "pino";
-import { commandSearchPath } from "./search-path.js";
+import { commandEnvironment } from "./search-path.js";
 
 export interface SupervisedSpec {
   name: string;
@@ -63,7 +63,7 @@ export class Supervisor extends EventEmitter<{ spawn: [pid: number | undefined];
     const { name, command, args } = this.spec;
     const child = execa(command, args, {
       reject: false, buffer: false, all: true, stdin: "ignore",
-      env: { PATH: commandSearchPath() },
+      env: commandEnvironment(),
     });
     this.child = child;
     this.log.info({ process: name, pid: child.pid, args }, "started");

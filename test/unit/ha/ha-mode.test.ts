@@ -46,6 +46,7 @@ async function until(condition: () => boolean, what: string, timeoutMs = 5_000):
 
 describe("HaMode", () => {
   let dir: string;
+  let run: string;
   let store: Store;
   let runner: Runner;
   let keepalived: FakeKeepalived;
@@ -56,7 +57,7 @@ describe("HaMode", () => {
     const certificates = join(dir, "certs");
     mkdirSync(certificates);
     for (const name of ["gw-a", "gw-b"]) await createPeerCertificate(new ExecaRunner(), name, certificates);
-    const run = join(dir, "run");
+    run = join(dir, "run");
     mkdirSync(run);
     await new ExecaRunner().run("mkfifo", ["-m", "600", join(run, "keepalived.fifo")]);
     const config = configSchema.parse({
@@ -77,13 +78,23 @@ describe("HaMode", () => {
     mustWrite(store, (tx) => createEgressIp(tx, { address: "2001:db8::10" }, OWN));
     runner = new Runner();
     keepalived = new FakeKeepalived();
-    ha = new HaMode({ config, ha: config.ha!, store, runner, own: OWN, probe: keepalived, log: pino({ enabled: false }) });
+    ha = new HaMode({ config, ha: config.ha!, store, runner, files: runner.kernel.files, own: OWN, probe: keepalived, log: pino({ enabled: false }) });
     await ha.start();
   });
 
   after(async () => {
     await ha?.stop();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("starts by making its run directory, keepalived's notify fifo, a healthy health file and conntrackd's configuration", () => {
+    const { files } = runner.kernel;
+    assert.equal(files.directories.get(run), 0o750);
+    assert.equal(files.fifos.get(join(run, "keepalived.fifo")), 0o600);
+    assert.deepEqual(files.files.get(join(run, "health")), { content: "0\n", mode: 0o644 });
+    assert.equal(files.files.get(join(run, "conntrackd.conf"))?.mode, 0o644);
+    assert.match(files.text(join(run, "conntrackd.conf")) ?? "", /IPv4_Destination_Address 127\.0\.0\.2/);
+    assert.deepEqual(runner.calls.filter((c) => !c.startsWith("ip ")), [], "nothing but ip ran: with systemd, egw starts no process");
   });
 
   it("when keepalived dies on the master: stops leading, reports fault and takes down the VIPs and egress IPs itself", async () => {
