@@ -7,7 +7,7 @@ export interface DoctorHost {
   /** File contents, or undefined if it cannot be read. */
   readText(path: string): string | undefined;
   stat(path: string): { mode: number; uid: number } | undefined;
-  /** A kernel setting by its path below /proc/sys, without its newline; undefined if it cannot be read. */
+  /** A kernel setting by its sysctl path ("net/ipv4/ip_forward"), without its newline; undefined if it cannot be read. */
   sysctl(key: string): string | undefined;
   /** Runs a command; undefined if it is not installed. */
   run(command: string, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string } | undefined>;

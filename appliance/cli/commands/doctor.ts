@@ -2,9 +2,9 @@ import { loadConfig, tokenWeakness } from "../../config/load.js";
 import type { Config } from "../../config/schema.js";
 import { errorMessage } from "../../errors.js";
 import type { ApiClient } from "../api-client.js";
-import { connect, DEFAULT_CONFIG } from "../connection.js";
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, parseCommandArgs, positionals, type CliIo } from "../io.js";
-import { printJson, table } from "../output.js";
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect, DEFAULT_CONFIG } from "../connection.js";
+import { parseCommandArgs, positionals, type CliIo } from "../../terminal/io.js";
+import { printJson, table } from "../../terminal/output.js";
 import { realHost, type DoctorHost } from "./doctor-host.js";
 
 export const DOCTOR_USAGE = `usage: egw doctor [--config FILE] [--json]

@@ -3,8 +3,8 @@ import { dnsLabel } from "../../config/schema.js";
 import { HostFiles } from "../../system/files.js";
 import { ExecaRunner } from "../../system/runner.js";
 import { createPeerCertificate } from "../../tls/peer-cert.js";
-import { parseCommandArgs, positionals, UsageError, type CliIo } from "../io.js";
-import { printJson } from "../output.js";
+import { parseCommandArgs, positionals, UsageError, type CliIo } from "../../terminal/io.js";
+import { printJson } from "../../terminal/output.js";
 
 export const PEER_CERT_USAGE = `usage:
   egw peer-cert NAME [--out DIR] [--days N]

@@ -4,10 +4,10 @@ import { batch } from "../../nft/json.js";
 import { NftClient } from "../../nft/nft-client.js";
 import { ExecaRunner, type CommandRunner } from "../../system/runner.js";
 import { DEFAULT_CONFIG } from "../connection.js";
-import { parseCommandArgs, positionals, UsageError, type CliIo } from "../io.js";
+import { parseCommandArgs, positionals, UsageError, type CliIo } from "../../terminal/io.js";
 import { readLocalDesired, renderedKeepalived, renderedNft } from "../local-state.js";
 import { diffNft, formatNftDifferences, renderNftText } from "../nft-text.js";
-import { printJson } from "../output.js";
+import { printJson } from "../../terminal/output.js";
 
 export const SHOW_USAGE = `usage:
   egw show nft [--diff] [--config FILE] [--json]
