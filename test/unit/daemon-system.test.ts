@@ -3,19 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { configSchema } from "../../appliance/config/schema.js";
 import { Daemon } from "../../appliance/daemon.js";
 import { FakeSystem } from "../helpers/fake-system.js";
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+import { until } from "../helpers/until.js";
 
 /**
  * The whole daemon on the fake machine: whatever it does to the machine goes through the system module, so the

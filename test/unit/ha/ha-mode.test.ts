@@ -3,7 +3,6 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { configSchema } from "../../../appliance/config/schema.js";
 import { HaMode } from "../../../appliance/ha/ha-mode.js";
@@ -15,6 +14,7 @@ import { ExecaRunner } from "../../../appliance/system/runner.js";
 import { createPeerCertificate } from "../../../appliance/tls/peer-cert.js";
 import type { Store } from "../../../appliance/store/store.js";
 import { FakeSystem } from "../../helpers/fake-system.js";
+import { until } from "../../helpers/until.js";
 import { mustWrite, openStore, OWN } from "../replication/replication-helpers.js";
 
 /** keepalived as the watch sees it: two pid files the test can make point at dead processes. */
@@ -33,14 +33,6 @@ class Runner implements CommandRunner {
     this.calls.push(`${command} ${args.join(" ")}`);
     if (command === "ip") return this.kernel.run(command, args, options);
     return { stdout: "", stderr: "", exitCode: 0 };
-  }
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
   }
 }
 
