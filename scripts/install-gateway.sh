@@ -19,11 +19,11 @@ EGW_SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # install-gateway:begin
 # 1. Debian packages: nftables and iproute2 (the data plane), keepalived, conntrackd and conntrack (high
 #    availability), Node.js 20 or newer with npm (Debian 13's nodejs), build-essential and python3 (to compile
-#    better-sqlite3 when npm cannot download a prebuilt binary), rsync (to copy the software).
+#    better-sqlite3 when npm cannot download a prebuilt binary), openssl (egw peer-cert), rsync (to copy the software).
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends nftables iproute2 keepalived conntrackd conntrack \
-  nodejs npm build-essential python3 ca-certificates rsync
+  nodejs npm build-essential python3 ca-certificates openssl rsync
 node -e 'const v = process.versions.node; if (Number(v.split(".")[0]) < 20) { console.error("Node.js " + v + " is too old: egw needs 20 or newer"); process.exit(1); }'
 
 # 2. The software in /opt/egw: a copy of the checkout or release in $EGW_SOURCE, built there. The build needs

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { DaemonHandle } from "../../lab/daemon.js";
 import { openStream, startHaGroup, startProber, waitFor, type HaGroup } from "../../lab/ha-group.js";
 import { buildHaTopology, HA_ADDR, type HaTopology } from "../../lab/ha-topology.js";
+import { leftovers } from "../../lab/leftovers.js";
 import { startWhoamiServer, whoami } from "../../lab/whoami-client.js";
 
 const isRoot = process.getuid?.() === 0;
@@ -40,6 +41,8 @@ describe("two gateways: VRRP, conntrackd and configuration replication", { skip:
   after(async () => {
     await group?.stop();
     await topo?.destroy();
+    const directories = group ? [...Object.values(group.daemons).map((d) => d.dir), group.certificates] : [];
+    assert.deepEqual(leftovers(topo?.namespaces ?? [], directories), [], "the test leaves nothing behind");
   });
 
   it("replicates every write to the backup before acknowledging it, and forwards writes sent to the backup", async () => {
