@@ -1,4 +1,4 @@
-/** What the long-running children (monitors, supervised daemons) have in common: how their output is read and how they end. */
+// What the long-running children (monitors, supervised daemons) have in common: how their output is read and how they end.
 
 /** A child process as far as stopping it goes: execa's subprocess is one. */
 interface Stoppable extends PromiseLike<unknown> {
