@@ -8,11 +8,11 @@ import { readAdminToken, readAdminTokens } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { HaMode } from "./ha/ha-mode.js";
 import { listenApi, listenPeer, type ApiTls } from "./http/servers.js";
-import { EgressAddressManager } from "./kernel/addresses.js";
+import { EgressAddressManager, listAddresses } from "./kernel/addresses.js";
 import { FailClosedRules } from "./kernel/fail-closed.js";
 import { NeighbourManager } from "./kernel/neighbours.js";
 import { RouteManager } from "./kernel/routes.js";
-import { ensureSysctls, procSysctl, type SysctlAccess } from "./kernel/sysctl.js";
+import { ensureSysctls } from "./kernel/sysctl.js";
 import { createMetrics } from "./metrics.js";
 import { counterName } from "./nft/state.js";
 import { NftClient } from "./nft/nft-client.js";
@@ -29,15 +29,13 @@ import * as rows from "./store/rows.js";
 import { startAuditRetention } from "./store/audit-retention.js";
 import { StorageHealth } from "./store/storage-health.js";
 import { Store } from "./store/store.js";
-import { ExecaLineStreams, type LineStreams } from "./system/line-stream.js";
-import { ExecaRunner, type CommandRunner } from "./system/runner.js";
+import type { CommandRunner } from "./system/runner.js";
+import { hostSystem, type System } from "./system/system.js";
 import { ReloadableCredentials } from "./tls/credentials.js";
 
 export interface DaemonOptions {
-  runner?: CommandRunner;
-  /** Long-running monitors (nft monitor, ip monitor). */
-  streams?: LineStreams;
-  sysctl?: SysctlAccess;
+  /** The machine: the real one unless a test hands in its fake (test/helpers/fake-system.ts). */
+  system?: System;
 }
 
 /**
@@ -55,12 +53,13 @@ export class Daemon {
   private auditRetention: { stop(): void } | undefined;
   private warnings: string[] = [];
   private firstApplyDone = false;
+  private chosenSystem: System | undefined;
 
   constructor(private readonly config: Config, private readonly log: Logger, private readonly options: DaemonOptions = {}) {}
 
   async start(): Promise<void> {
     const { config, log } = this;
-    const runner = this.options.runner ?? new ExecaRunner();
+    const runner = this.system.runner;
     const db = openDatabase(config.database.path);
     this.db = db;
     checkIntegrity(db, config.database.path);
@@ -81,7 +80,7 @@ export class Daemon {
       forget: (address: string) => rows.forgetOwnedAddress(db, address, outside),
     };
     const own = new InterfaceOwnAddresses(
-      runner,
+      () => listAddresses(runner),
       // The group's VIPs are the gateway's own addresses too, whichever gateway holds them right now.
       [...config.network.reservedAddresses, ...(config.ha?.insideVips.map((vip) => vip.split("/")[0] as string) ?? [])],
       // Egress IPs on an interface are ours, not the gateway's: the ledger's, or (with keepalived) all of them.
@@ -90,7 +89,7 @@ export class Daemon {
     );
     await own.refresh();
 
-    const ha = config.ha ? new HaMode({ config, ha: config.ha, store, runner, own, log: log.child({ component: "ha" }) }) : undefined;
+    const ha = config.ha ? new HaMode({ config, ha: config.ha, store, runner, files: this.system.files, own, log: log.child({ component: "ha" }) }) : undefined;
     this.ha = ha;
     if (ha) await ha.start();
 
@@ -132,7 +131,7 @@ export class Daemon {
       ha?.onApplyReport(report);
       if (report.ok) {
         // Forwarding goes on only once our table is in place: never a moment of untranslated forwarding.
-        if (!this.firstApplyDone) void this.enableForwarding(config);
+        if (!this.firstApplyDone) this.enableForwarding(config);
         this.firstApplyDone = true;
         // Spawning `ip` costs more than a whole no-op pass: refresh only when the kernel actually changed.
         if (report.kind !== "none") void own.refresh().catch((error: unknown) => log.warn({ err: error }, "cannot list interface addresses"));
@@ -195,7 +194,7 @@ export class Daemon {
 
     loop.start();
     this.watch = new KernelWatch({
-      streams: this.options.streams ?? new ExecaLineStreams(log.child({ component: "monitor" })),
+      streams: this.system.streams,
       loop, reconciler, table: ruleset.table, neighbourInterface: ruleset.sourceBinding === "next-hop" ? inside : undefined,
       log: log.child({ component: "kernel-watch" }),
     });
@@ -219,14 +218,14 @@ export class Daemon {
     await notifySystemd(runner, "READY=1");
   }
 
-  private async enableForwarding(config: Config): Promise<void> {
-    const warnings = await ensureSysctls(this.options.sysctl ?? procSysctl, config.dataplane.manageSysctls, config.ha !== undefined);
+  private enableForwarding(config: Config): void {
+    const warnings = ensureSysctls(this.system.sysctls, config.dataplane.manageSysctls, config.ha !== undefined);
     for (const warning of warnings) this.log.warn(warning);
     this.warnings.push(...warnings);
   }
 
   async stop(): Promise<void> {
-    await notifySystemd(this.options.runner ?? new ExecaRunner(), "STOPPING=1");
+    await notifySystemd(this.system.runner, "STOPPING=1");
     await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     this.servers = [];
     for (const credentials of this.credentials) credentials.stop();
@@ -237,6 +236,12 @@ export class Daemon {
     await this.ha?.stop();
     this.db?.close();
     this.log.info("egw stopped; the data plane stays in force");
+  }
+
+  /** The machine, chosen once. */
+  private get system(): System {
+    this.chosenSystem ??= this.options.system ?? hostSystem(this.log.child({ component: "monitor" }));
+    return this.chosenSystem;
   }
 
   /** Re-reads every TLS certificate and key (SIGHUP); the files are also watched for changes. */

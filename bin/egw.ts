@@ -1,4 +1,6 @@
 #!/usr/bin/env node
-import { main } from "../appliance/cli/main.js";
+import { endQuietlyOnClosedPipe } from "../appliance/terminal/io.js";
+import { egw } from "./dispatch.js";
 
-process.exitCode = await main(process.argv.slice(2));
+endQuietlyOnClosedPipe();
+process.exitCode = await egw(process.argv.slice(2));

@@ -1,8 +1,7 @@
-// `egw lab …`: the namespace lab from the command line. Loaded by appliance/cli/main.ts only for `lab`.
+// `egw lab …`: the namespace lab from the command line. Loaded by bin/dispatch.ts only for `lab`.
 import { readFileSync } from "node:fs";
-import type { CliIo } from "../appliance/cli/io.js";
-import { parseCommandArgs, positionals, UsageError } from "../appliance/cli/io.js";
-import { printJson, table } from "../appliance/cli/output.js";
+import { parseCommandArgs, positionals, UsageError, type CliIo } from "../appliance/terminal/io.js";
+import { printJson, table } from "../appliance/terminal/output.js";
 import { callApi } from "./daemon.js";
 import type { GatewayKey } from "./ha-topology.js";
 import { runDemo } from "./lab-demo.js";

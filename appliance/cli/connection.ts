@@ -7,6 +7,24 @@ import { ApiClient, type Endpoint } from "./api-client.js";
 export const DEFAULT_CONFIG = "/etc/egw/egw.yaml";
 export const DEFAULT_SOCKET = "/run/egw/api.sock";
 
+/** Options every command that talks to the daemon's API accepts. */
+export const CONNECTION_OPTIONS = {
+  socket: { type: "string" },
+  url: { type: "string" },
+  "token-file": { type: "string" },
+  config: { type: "string" },
+  json: { type: "boolean", default: false },
+} as const;
+
+export const CONNECTION_USAGE = `connection (every command that calls the API):
+  --socket PATH       the API's unix socket (default: $EGW_SOCKET, else the unix: listener in --config,
+                      else /run/egw/api.sock)
+  --url URL           the API over TCP instead (default: $EGW_URL), e.g. https://172.31.0.2:8080
+  --token-file FILE   the bearer token (default: $EGW_TOKEN, else the file $EGW_TOKEN_FILE, else the
+                      config's api.adminTokenFile)
+  --config FILE       the daemon's config (default: /etc/egw/egw.yaml)
+  --json              machine-readable output`;
+
 export interface ConnectionFlags {
   socket?: string | undefined;
   url?: string | undefined;

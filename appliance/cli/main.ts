@@ -12,9 +12,9 @@ import { peerCertCommand, PEER_CERT_USAGE } from "./commands/peer-cert.js";
 import { showCommand, SHOW_USAGE } from "./commands/show.js";
 import { handoverCommand, HANDOVER_USAGE, statusCommand, STATUS_USAGE } from "./commands/status.js";
 import { tokensCommand, TOKENS_USAGE } from "./commands/tokens.js";
-import { processIo, UsageError, type CliIo } from "./io.js";
+import { processIo, UsageError, type CliIo } from "../terminal/io.js";
 import { renderOpenApi } from "./openapi.js";
-import { reportError } from "./output.js";
+import { reportError } from "./report-error.js";
 
 const USAGE = `usage: egw COMMAND [ARGS]   (egw COMMAND --help for details)
 
@@ -52,21 +52,10 @@ const COMMANDS: Record<string, Command> = {
   "peer-cert": { run: peerCertCommand, usage: PEER_CERT_USAGE },
 };
 
+/** Every egw command but `lab`, which bin/dispatch.ts hands to the lab: the appliance knows nothing of its test lab. */
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
   const [command, ...rest] = argv;
-  // `egw … | head`: a closed pipe ends the command quietly instead of crashing it.
-  if (io === processIo) {
-    process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code === "EPIPE") process.exit();
-      throw error;
-    });
-  }
   try {
-    if (command === "lab") {
-      // Loaded only when used: the lab's namespace helpers install process-wide exit and signal handlers.
-      const { labMain } = await import("../../lab/cli.js");
-      return await labMain(rest, io);
-    }
     const operator = command === undefined ? undefined : COMMANDS[command];
     if (operator) {
       if (rest.includes("--help") || rest.includes("-h")) {

@@ -1,5 +1,5 @@
-import { writeFileSync } from "node:fs";
 import type { Logger } from "pino";
+import type { SystemFiles } from "../system/files.js";
 import type { CommandRunner } from "../system/runner.js";
 import type { Supervisor } from "../system/supervisor.js";
 import { renderTemplate } from "./templates.js";
@@ -26,6 +26,7 @@ export interface ConntrackdView {
 export class ConntrackdManager {
   constructor(
     private readonly runner: CommandRunner,
+    private readonly files: SystemFiles,
     private readonly configPath: string,
     private readonly view: ConntrackdView,
     private readonly process: { kind: "supervised"; supervisor: Supervisor } | { kind: "systemd" },
@@ -33,7 +34,7 @@ export class ConntrackdManager {
   ) {}
 
   async start(): Promise<void> {
-    writeFileSync(this.configPath, renderTemplate("conntrackd.conf.hbs", this.view), { mode: 0o644 });
+    this.files.writeFile(this.configPath, renderTemplate("conntrackd.conf.hbs", this.view), 0o644);
     // With systemd, egw-conntrackd-reload.path sees the new file and restarts conntrackd: egw manages no unit.
     if (this.process.kind === "supervised") this.process.supervisor.start();
   }

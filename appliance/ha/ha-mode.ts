@@ -1,4 +1,3 @@
-import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
@@ -13,6 +12,7 @@ import { PeerView } from "../replication/peer-view.js";
 import * as rows from "../store/rows.js";
 import { StaticOwnAddresses, type OwnAddresses } from "../service/own-addresses.js";
 import type { Store } from "../store/store.js";
+import type { SystemFiles } from "../system/files.js";
 import { PidFileProbe, type ProcessProbe } from "../system/process-probe.js";
 import type { CommandRunner } from "../system/runner.js";
 import { Supervisor } from "../system/supervisor.js";
@@ -36,6 +36,8 @@ export interface HaModeOptions {
   ha: HaConfig;
   store: Store;
   runner: CommandRunner;
+  /** The run directory, the notify fifo, the health file and keepalived's and conntrackd's configuration. */
+  files: SystemFiles;
   log: Logger;
   /** This gateway's own addresses, for the store rules replicated data must obey. */
   own: OwnAddresses;
@@ -61,33 +63,33 @@ export class HaMode {
   private readonly applyHealth: ApplyHealthPolicy;
   private readonly peerTransport: PeerTransport;
   private readonly peerClients: PeerClient[];
-  private readonly files: { notifyFifo: string; healthFile: string };
+  private readonly paths: { notifyFifo: string; healthFile: string };
   private lastApply: ApplyReport | undefined;
 
   constructor(private readonly options: HaModeOptions) {
-    const { config, ha, store, runner, log } = options;
+    const { config, ha, store, runner, files, log } = options;
     const run = ha.runDirectory;
-    this.files = { notifyFifo: join(run, "keepalived.fifo"), healthFile: join(run, "health") };
+    this.paths = { notifyFifo: join(run, "keepalived.fifo"), healthFile: join(run, "health") };
     this.peerCredentials = new ReloadableCredentials({ cert: ha.tls.cert, key: ha.tls.key, ca: ha.tls.peerCertificates }, "ha.tls");
     const supervised = ha.processes === "supervised";
     const { keepalived: keepalivedPath, conntrackd: conntrackdPath } = haConfigPaths(ha);
     // With systemd, where the shipped keepalived.service drop-in has keepalived write them.
     const pidFiles = supervised ? [join(run, "keepalived.pid"), join(run, "vrrp.pid")] : ["/run/keepalived/keepalived.pid", "/run/keepalived/vrrp.pid"];
-    this.roles = new RoleTracker(this.files.notifyFifo, "egw_inside", log.child({ component: "vrrp" }));
-    this.health = new HealthFile(this.files.healthFile);
+    this.roles = new RoleTracker(this.paths.notifyFifo, "egw_inside", log.child({ component: "vrrp" }));
+    this.health = new HealthFile(files, this.paths.healthFile);
     const keepalivedSupervisor = supervised
       ? new Supervisor({ name: "keepalived", command: "keepalived", args: [
         "-f", keepalivedPath, "-p", pidFiles[0]!, "-r", pidFiles[1]!, "-c", join(run, "checkers.pid"),
         "--no-syslog", "--log-console", "--log-detail", "--dont-fork"] }, log.child({ component: "keepalived" }))
       : undefined;
-    this.keepalived = new KeepalivedManager(runner, keepalivedPath, keepalivedSupervisor
+    this.keepalived = new KeepalivedManager(runner, files, keepalivedPath, keepalivedSupervisor
       ? { kind: "supervised", supervisor: keepalivedSupervisor }
       : { kind: "systemd" }, log.child({ component: "keepalived" }));
     this.watch = new KeepalivedWatch({
       pidFiles: ha.keepalivedPidFiles ?? pidFiles, intervalMs: ha.keepalivedCheckIntervalMs,
       probe: options.probe ?? new PidFileProbe(), supervisor: keepalivedSupervisor,
     }, log.child({ component: "keepalived-watch" }));
-    this.conntrackd = new ConntrackdManager(runner, conntrackdPath, {
+    this.conntrackd = new ConntrackdManager(runner, files, conntrackdPath, {
       generatedFor: config.gateway.name,
       interface: ha.syncLink.interface,
       localAddress: ha.syncLink.address,
@@ -127,13 +129,13 @@ export class HaMode {
 
   /** keepalived's view for the given egress IPs, for the reconciler and for `egw show`. */
   view(egressIps: readonly string[]) {
-    return keepalivedView(this.options.config, this.options.ha, egressIps, this.files);
+    return keepalivedView(this.options.config, this.options.ha, egressIps, this.paths);
   }
 
   async start(): Promise<void> {
-    mkdirSync(this.options.ha.runDirectory, { recursive: true, mode: 0o750 });
+    this.options.files.makeDirectory(this.options.ha.runDirectory, 0o750);
     this.peerCredentials.load();
-    if (!existsSync(this.files.notifyFifo)) await this.options.runner.run("mkfifo", ["-m", "600", this.files.notifyFifo]);
+    await this.options.files.makeFifo(this.paths.notifyFifo, 0o600);
     this.health.init();
     this.roles.on("role", (role) => void this.onRole(role));
     this.roles.start();

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import type { SystemFiles } from "../system/files.js";
 
 /**
  * keepalived's track_file: 0 means this gateway can do its job; anything else puts the sync group in
@@ -8,7 +8,7 @@ import { writeFileSync } from "node:fs";
 export class HealthFile {
   private reasons = new Set<string>();
 
-  constructor(private readonly path: string) {}
+  constructor(private readonly files: SystemFiles, private readonly path: string) {}
 
   init(): void {
     this.write();
@@ -26,6 +26,7 @@ export class HealthFile {
   }
 
   private write(): void {
-    writeFileSync(this.path, this.reasons.size === 0 ? "0\n" : "1\n");
+    // Replaced whole: keepalived re-reads it whenever it changes, and must never read it half written.
+    this.files.writeFile(this.path, this.reasons.size === 0 ? "0\n" : "1\n", 0o644);
   }
 }

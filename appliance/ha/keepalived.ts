@@ -1,6 +1,6 @@
-import { renameSync, writeFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { AppError } from "../errors.js";
+import type { SystemFiles } from "../system/files.js";
 import type { CommandRunner } from "../system/runner.js";
 import type { Supervisor } from "../system/supervisor.js";
 import { renderTemplate } from "./templates.js";
@@ -16,6 +16,7 @@ export class KeepalivedManager {
 
   constructor(
     private readonly runner: CommandRunner,
+    private readonly files: SystemFiles,
     private readonly configPath: string,
     private readonly process: { kind: "supervised"; supervisor: Supervisor } | { kind: "systemd" },
     private readonly log: Logger,
@@ -29,14 +30,13 @@ export class KeepalivedManager {
   async converge(view: KeepalivedView): Promise<boolean> {
     const text = this.render(view);
     if (text === this.applied) return false;
-    const candidate = `${this.configPath}.new`;
-    writeFileSync(candidate, text, { mode: 0o644 });
-    const check = await this.runner.run("keepalived", ["-t", "-f", candidate], { okExitCodes: [1, 2, 3, 4, 5, 6, 7] });
+    const candidate = this.files.stageFile(this.configPath, text, 0o644);
+    const check = await this.runner.run("keepalived", ["-t", "-f", candidate.path], { okExitCodes: [1, 2, 3, 4, 5, 6, 7] });
     if (check.exitCode !== 0) {
       throw new AppError("apply-failed", `keepalived rejected the generated configuration (exit ${check.exitCode}): ${check.stderr.trim()}`,
         { extra: { configExcerpt: text.slice(0, 4000) } });
     }
-    renameSync(candidate, this.configPath);
+    candidate.commit();
     if (this.process.kind === "systemd") {
       // egw (an unprivileged user) manages no unit: egw-keepalived-reload.path sees the new file and reloads
       // keepalived, or starts it the first time.

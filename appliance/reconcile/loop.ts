@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { AppError, errorMessage } from "../errors.js";
-import type { ApplyReport, Reconciler } from "./reconciler.js";
+import type { ApplyReport } from "./reconciler.js";
 
 export interface LoopOptions {
   driftCheckIntervalMs: number;
@@ -12,6 +12,20 @@ export interface LoopOptions {
 
 /** "chains": list our base chains only (cheap); "full": read the whole kernel state back. */
 export type CheckKind = "chains" | "full";
+
+/** What the loop drives: the reconciler (reconciler.ts), or a test's stand-in. */
+export interface ReconcilePasses {
+  /** The newest store revision that is live in the kernel. */
+  readonly appliedRevision: number;
+  readonly lastReport: ApplyReport | undefined;
+  /** One pass: brings the kernel to the newest revision; throws when it could not, leaving lastReport to say why. */
+  reconcile(): Promise<ApplyReport>;
+  /** What differs between the kernel and what was applied: the whole table, or only our base chains (cheap). */
+  detectDrift(): Promise<string[]>;
+  detectChainDrift(): Promise<string[]>;
+  /** Drops what is known of the next hops' MACs, so the next pass reads them again. */
+  forgetNeighbours(): void;
+}
 
 interface Waiter {
   revision: number;
@@ -44,7 +58,7 @@ export class ReconcileLoop {
   onReport: ((report: ApplyReport) => void) | undefined;
   onDrift: ((drift: string[]) => void) | undefined;
 
-  constructor(private readonly reconciler: Reconciler, private readonly options: LoopOptions, private readonly log: Logger) {}
+  constructor(private readonly reconciler: ReconcilePasses, private readonly options: LoopOptions, private readonly log: Logger) {}
 
   get appliedRevision(): number {
     return this.reconciler.appliedRevision;

@@ -1,12 +1,12 @@
-import { listAddresses } from "../kernel/addresses.js";
-import type { CommandRunner } from "../system/runner.js";
+import type { InterfaceAddress } from "../kernel/addresses.js";
 import { hostPrefixLength, networkOf, parseAddress, prefixContainsAddress, type Prefix } from "../net/cidr.js";
 import { subnetAddressProblem, type OwnAddresses } from "./own-addresses.js";
 
 /**
  * The gateway's own addresses as the kernel reports them, minus the egress IPs the daemon itself put
  * there, plus the configured reserved addresses. Refreshed asynchronously; checked synchronously inside
- * store transactions.
+ * store transactions. Reading the interfaces is the kernel module's job (kernel/addresses.ts): this only
+ * decides which of them count as the gateway's own.
  */
 export class InterfaceOwnAddresses implements OwnAddresses {
   private found = new Set<string>();
@@ -14,7 +14,7 @@ export class InterfaceOwnAddresses implements OwnAddresses {
   private readonly reserved: Set<string>;
 
   constructor(
-    private readonly runner: CommandRunner,
+    private readonly listAddresses: () => Promise<InterfaceAddress[]>,
     reserved: string[],
     private readonly ownedByUs: () => string[],
     private readonly insideInterface: string,
@@ -24,7 +24,7 @@ export class InterfaceOwnAddresses implements OwnAddresses {
 
   async refresh(): Promise<void> {
     const ours = new Set(this.ownedByUs());
-    const all = await listAddresses(this.runner);
+    const all = await this.listAddresses();
     this.found = new Set(all.map((a) => a.address).filter((a) => !ours.has(a)));
     this.insidePrefixes = all
       .filter((a) => a.interface === this.insideInterface && a.prefixLength < hostPrefixLength(a.address))

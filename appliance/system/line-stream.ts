@@ -1,6 +1,7 @@
 import { execa, type ResultPromise } from "execa";
 import type { Logger } from "pino";
-import { commandSearchPath } from "./search-path.js";
+import { forEachLine, stopChild } from "./child.js";
+import { commandEnvironment } from "./search-path.js";
 
 export interface LineStreamSpec {
   /** For logs: which stream this is. */
@@ -52,7 +53,7 @@ class RestartingLineStream implements LineStream {
   start(): void {
     const child = execa(this.spec.command, [...this.spec.args], {
       buffer: false, reject: false, stdin: "ignore",
-      env: { LC_ALL: "C", PATH: commandSearchPath() },
+      env: commandEnvironment(),
     });
     this.child = child;
     this.log.debug({ pid: child.pid, command: this.spec.command, args: this.spec.args }, "stream started");
@@ -87,19 +88,7 @@ class RestartingLineStream implements LineStream {
     clearTimeout(this.restartTimer);
     const child = this.child;
     if (!child) return;
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
-    await child;
-    clearTimeout(timer);
+    await stopChild(child, graceMs);
     this.child = undefined;
   }
-}
-
-function forEachLine(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
-  let partial = "";
-  stream?.on("data", (chunk: Buffer) => {
-    const lines = (partial + chunk.toString("utf8")).split("\n");
-    partial = lines.pop() ?? "";
-    for (const line of lines) if (line.trim()) onLine(line);
-  });
 }

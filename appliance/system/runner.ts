@@ -1,24 +1,32 @@
 import { execa } from "execa";
 import { AppError } from "../errors.js";
-import { commandSearchPath } from "./search-path.js";
+import { commandEnvironment } from "./search-path.js";
 
 export interface CommandResult {
   stdout: string;
   stderr: string;
   exitCode: number;
+  /** Nothing ran: the command is not on the search path. Its exit code is then 127, as a shell reports it. */
+  notInstalled?: boolean;
 }
 
 export interface RunOptions {
-  /** Exit codes that are an answer rather than a failure (e.g. "no such object"). */
-  okExitCodes?: number[];
+  /**
+   * Exit codes that are an answer rather than a failure (e.g. "no such object"); "any" for a caller that judges
+   * the result itself (egw doctor), which then also gets a command that is not installed as a result.
+   */
+  okExitCodes?: readonly number[] | "any";
   timeoutMs?: number;
   /** Written to the command's standard input (e.g. the lines of `ip -batch -`). */
   input?: string;
 }
 
+/** The exit code of a command that could not be found, as shells report it. */
+export const NOT_INSTALLED_EXIT_CODE = 127;
+
 /**
- * The single doorway to the operating system: every nft, ip and sysctl change goes through a
- * CommandRunner. Unit tests substitute a fake; integration tests always run the real one.
+ * The single doorway for short commands: every nft, ip, keepalived and mkfifo the daemon or the CLI runs goes
+ * through a CommandRunner. Unit tests substitute a fake; integration tests always run the real one.
  * Arguments are always an array: nothing here ever builds a shell string.
  */
 export interface CommandRunner {
@@ -30,17 +38,27 @@ export class ExecaRunner implements CommandRunner {
     const result = await execa(command, [...args], {
       reject: false,
       timeout: options.timeoutMs ?? 60_000,
-      ...(options.input === undefined ? {} : { input: options.input }),
+      // Without input, none: a command that waited for input would otherwise hang until the timeout.
+      ...(options.input === undefined ? { stdin: "ignore" as const } : { input: options.input }),
       stripFinalNewline: false,
-      // Error text is matched in places (nft "No such file"): keep it untranslated. sbin may be off a service's PATH.
-      env: { LC_ALL: "C", PATH: commandSearchPath() },
+      env: commandEnvironment(),
     });
-    const exitCode = result.exitCode ?? -1;
-    if (exitCode !== 0 && !(options.okExitCodes ?? []).includes(exitCode)) {
-      throw new CommandError(command, args, exitCode, String(result.stderr || result.message));
+    const notInstalled = (result as { code?: string }).code === "ENOENT";
+    if (notInstalled) {
+      const stderr = `${command}: not installed (not found in ${commandEnvironment().PATH})`;
+      if (!accepts(options, NOT_INSTALLED_EXIT_CODE)) throw new CommandError(command, args, NOT_INSTALLED_EXIT_CODE, stderr);
+      return { stdout: "", stderr, exitCode: NOT_INSTALLED_EXIT_CODE, notInstalled };
     }
+    const exitCode = result.exitCode ?? -1;
+    if (!accepts(options, exitCode)) throw new CommandError(command, args, exitCode, String(result.stderr || result.message));
     return { stdout: String(result.stdout), stderr: String(result.stderr), exitCode };
   }
+}
+
+/** Whether an exit code is an answer the caller takes (0 always is); otherwise the runner throws. Fakes use it too. */
+export function accepts(options: RunOptions, exitCode: number): boolean {
+  const ok = options.okExitCodes ?? [];
+  return exitCode === 0 || ok === "any" || ok.includes(exitCode);
 }
 
 export class CommandError extends AppError {

@@ -9,3 +9,11 @@ export function commandSearchPath(inherited: string | undefined = process.env["P
   const entries = (inherited ?? "").split(":").filter((entry) => entry.startsWith("/"));
   return [...new Set([...entries, ...SYSTEM_DIRECTORIES])].join(":");
 }
+
+/**
+ * What every command the daemon starts sees on top of the inherited environment: the search path above, and
+ * the C locale, because error text is matched in places (nft's "No such file") and must stay untranslated.
+ */
+export function commandEnvironment(): { LC_ALL: string; PATH: string } {
+  return { LC_ALL: "C", PATH: commandSearchPath() };
+}

@@ -1,7 +1,8 @@
 import { EventEmitter } from "node:events";
 import { execa, type ResultPromise } from "execa";
 import type { Logger } from "pino";
-import { commandSearchPath } from "./search-path.js";
+import { forEachLine, stopChild } from "./child.js";
+import { commandEnvironment } from "./search-path.js";
 
 export interface SupervisedSpec {
   name: string;
@@ -52,10 +53,7 @@ export class Supervisor extends EventEmitter<{ spawn: [pid: number | undefined];
     clearTimeout(this.restartTimer);
     const child = this.child;
     if (!child) return;
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
-    await child.catch(() => undefined);
-    clearTimeout(timer);
+    await stopChild(child, graceMs);
     this.child = undefined;
   }
 
@@ -63,17 +61,12 @@ export class Supervisor extends EventEmitter<{ spawn: [pid: number | undefined];
     const { name, command, args } = this.spec;
     const child = execa(command, args, {
       reject: false, buffer: false, all: true, stdin: "ignore",
-      env: { PATH: commandSearchPath() },
+      env: commandEnvironment(),
     });
     this.child = child;
     this.log.info({ process: name, pid: child.pid, args }, "started");
     this.emit("spawn", child.pid);
-    let partial = "";
-    child.all?.on("data", (chunk: Buffer) => {
-      const lines = (partial + chunk.toString("utf8")).split("\n");
-      partial = lines.pop() ?? "";
-      for (const line of lines) if (line.trim()) this.log.info({ process: name }, line);
-    });
+    forEachLine(child.all, (line) => this.log.info({ process: name }, line));
     void child.then((result) => {
       if (this.child === child) this.child = undefined;
       this.emit("exit", { pid: child.pid, exitCode: result.exitCode, signal: result.signal, expected: this.stopping });

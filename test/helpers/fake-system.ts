@@ -1,7 +1,10 @@
 import { readFileSync } from "node:fs";
 import type { LineHandlers, LineStream, LineStreamSpec, LineStreams } from "../../appliance/system/line-stream.js";
 import type { CommandResult, CommandRunner, RunOptions } from "../../appliance/system/runner.js";
-import { CommandError } from "../../appliance/system/runner.js";
+import { accepts, CommandError, NOT_INSTALLED_EXIT_CODE } from "../../appliance/system/runner.js";
+import type { System } from "../../appliance/system/system.js";
+import { FakeFiles } from "./fake-files.js";
+import { FakeSysctls } from "./fake-sysctls.js";
 
 type Json = Record<string, unknown>;
 
@@ -63,11 +66,12 @@ function asListed(statement: unknown): unknown {
 }
 
 /**
- * A stand-in for the kernel, for unit tests only: it keeps the nft table, routes, addresses, neighbour
+ * A stand-in for the machine, for unit tests only: it keeps the nft table, routes, addresses, neighbour
  * entries and policy rules that the commands it receives would have produced, and records every call. It
  * also stands in for the long-running monitors (nft monitor, ip monitor neigh): it emits the events the
- * kernel would, for its own changes and for those a test makes "from outside". Integration tests use the
- * real kernel.
+ * kernel would, for its own changes and for those a test makes "from outside". The files the daemon wrote
+ * and the kernel settings it set are in `files` and `sysctls`; asSystem() hands all of it to a daemon as its
+ * System. Integration tests use the real machine.
  */
 export class FakeSystem implements CommandRunner, LineStreams {
   calls: RecordedCall[] = [];
@@ -92,6 +96,13 @@ export class FakeSystem implements CommandRunner, LineStreams {
   /** The kernel refuses every batch (check or apply) that adds an element this returns true for ("File exists"). */
   refuseElement: ((set: string, key: string) => boolean) | undefined;
   streams: OpenStream[] = [];
+  readonly files = new FakeFiles();
+  readonly sysctls = new FakeSysctls();
+
+  /** All four doorways of the system module, for whatever takes a whole System (the daemon). */
+  asSystem(): System {
+    return { runner: this, streams: this, files: this.files, sysctls: this.sysctls };
+  }
 
   async run(command: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
     const call: RecordedCall = { command, args: [...args], ...(options.input === undefined ? {} : { input: options.input }) };
@@ -99,9 +110,7 @@ export class FakeSystem implements CommandRunner, LineStreams {
     if (command === "nft" && fileIndex >= 0) call.batch = JSON.parse(readFileSync(args[fileIndex + 1] as string, "utf8")) as { nftables: Json[] };
     this.calls.push(call);
     const result = this.handle(call);
-    if (result.exitCode !== 0 && !(options.okExitCodes ?? []).includes(result.exitCode)) {
-      throw new CommandError(command, args, result.exitCode, result.stderr);
-    }
+    if (!accepts(options, result.exitCode)) throw new CommandError(command, args, result.exitCode, result.stderr);
     return result;
   }
 
@@ -192,7 +201,8 @@ export class FakeSystem implements CommandRunner, LineStreams {
       }
     }
     if (call.command === "ip") return this.handleIp(call.args, call.input);
-    return fail(`fake: unknown command ${call.command}`, 127);
+    // Like a machine where only what the fake models is installed.
+    return { ...fail(`${call.command}: not installed`, NOT_INSTALLED_EXIT_CODE), notInstalled: true };
   }
 
   /** The first element of the batch the kernel would refuse, if any. */

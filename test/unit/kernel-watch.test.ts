@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { FailClosedRules } from "../../appliance/kernel/fail-closed.js";
 import { NeighbourManager } from "../../appliance/kernel/neighbours.js";
@@ -11,18 +10,11 @@ import { KernelWatch } from "../../appliance/reconcile/kernel-watch.js";
 import { ReconcileLoop } from "../../appliance/reconcile/loop.js";
 import { Reconciler } from "../../appliance/reconcile/reconciler.js";
 import { elementKeyText, FakeSystem } from "../helpers/fake-system.js";
+import { until } from "../helpers/until.js";
 
 const quiet = pino({ enabled: false });
 /** The drift timer never fires in these tests: whatever is repaired was noticed by the monitors. */
 const LOOP_OPTIONS = { driftCheckIntervalMs: 3_600_000, retryInitialMs: 10, retryMaxMs: 40, resolveRetryMs: 10 };
-
-async function until(check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await sleep(5);
-  }
-}
 
 describe("KernelWatch: monitors trigger checks and repairs at once", () => {
   let system: FakeSystem;

@@ -3,11 +3,11 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { AppError } from "../../appliance/errors.js";
-import { ReconcileLoop } from "../../appliance/reconcile/loop.js";
-import type { ApplyReport, Reconciler } from "../../appliance/reconcile/reconciler.js";
+import { ReconcileLoop, type ReconcilePasses } from "../../appliance/reconcile/loop.js";
+import type { ApplyReport } from "../../appliance/reconcile/reconciler.js";
 
 /** A reconciler stand-in whose passes take a while and can be told to fail. */
-class ScriptedReconciler {
+class ScriptedReconciler implements ReconcilePasses {
   appliedRevision = 0;
   lastReport: ApplyReport | undefined;
   passes = 0;
@@ -31,11 +31,15 @@ class ScriptedReconciler {
   async detectDrift(): Promise<string[]> {
     return [];
   }
+  async detectChainDrift(): Promise<string[]> {
+    return [];
+  }
+  forgetNeighbours(): void {}
 }
 
 const options = { driftCheckIntervalMs: 60_000, retryInitialMs: 10, retryMaxMs: 40 };
 const quiet = pino({ enabled: false });
-const loopFor = (fake: ScriptedReconciler) => new ReconcileLoop(fake as unknown as Reconciler, options, quiet);
+const loopFor = (fake: ScriptedReconciler) => new ReconcileLoop(fake, options, quiet);
 
 describe("ReconcileLoop", () => {
   it("coalesces a burst of triggers during a pass into a single follow-up pass", async () => {

@@ -1,13 +1,11 @@
-import { execa } from "execa";
-import { readFileSync, statSync } from "node:fs";
 import { loadConfig, tokenWeakness } from "../../config/load.js";
 import type { Config } from "../../config/schema.js";
 import { errorMessage } from "../../errors.js";
 import type { ApiClient } from "../api-client.js";
-import { connect, DEFAULT_CONFIG } from "../connection.js";
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, parseCommandArgs, positionals, type CliIo } from "../io.js";
-import { printJson, table } from "../output.js";
-import { commandSearchPath } from "../../system/search-path.js";
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect, DEFAULT_CONFIG } from "../connection.js";
+import { parseCommandArgs, positionals, type CliIo } from "../../terminal/io.js";
+import { printJson, table } from "../../terminal/output.js";
+import { realHost, type DoctorHost } from "./doctor-host.js";
 
 export const DOCTOR_USAGE = `usage: egw doctor [--config FILE] [--json]
   Checks this host for what the gateway needs: forwarding and rp_filter sysctls, nft, keepalived and
@@ -19,42 +17,8 @@ ${CONNECTION_USAGE}`;
 export type CheckStatus = "ok" | "warn" | "fail" | "unknown";
 export interface Check { check: string; status: CheckStatus; detail: string }
 
-/** What the checks read from the host; tests substitute a fake. */
-export interface DoctorHost {
-  /** File contents, or undefined if it cannot be read. */
-  readText(path: string): string | undefined;
-  stat(path: string): { mode: number; uid: number } | undefined;
-  /** Runs a command; undefined if it is not installed. */
-  run(command: string, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string } | undefined>;
-}
-
-export const realHost: DoctorHost = {
-  readText: (path) => {
-    try {
-      return readFileSync(path, "utf8");
-    } catch {
-      return undefined;
-    }
-  },
-  stat: (path) => {
-    try {
-      const s = statSync(path);
-      return { mode: s.mode, uid: s.uid };
-    } catch {
-      return undefined;
-    }
-  },
-  run: async (command, args) => {
-    const result = await execa(command, args, {
-      reject: false, timeout: 10_000, stdin: "ignore",
-      env: { LC_ALL: "C", PATH: commandSearchPath() },
-    });
-    if ((result as { code?: string }).code === "ENOENT") return undefined;
-    return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
-  },
-};
-
-const sysctl = (host: DoctorHost, key: string) => host.readText(`/proc/sys/${key.replaceAll(".", "/")}`)?.trim();
+/** Dotted, as sysctl(8) and the checks' names spell it. */
+const sysctl = (host: DoctorHost, key: string) => host.sysctl(key.replaceAll(".", "/"))?.trim();
 
 function configCheck(configPath: string): { check: Check; config?: Config } {
   try {

@@ -1,6 +1,6 @@
-import { connect } from "../connection.js";
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, parseCommandArgs, positionals, UsageError, type CliIo } from "../io.js";
-import { printJson, table } from "../output.js";
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect } from "../connection.js";
+import { parseCommandArgs, positionals, UsageError, type CliIo } from "../../terminal/io.js";
+import { printJson, table } from "../../terminal/output.js";
 
 export const EGRESS_IPS_USAGE = `usage:
   egw egress-ips list

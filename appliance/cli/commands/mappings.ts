@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { AppError, errorMessage } from "../../errors.js";
-import { connect } from "../connection.js";
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, parseCommandArgs, positionals, UsageError, type CliIo } from "../io.js";
-import { escapeControl, list, printJson, table } from "../output.js";
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect } from "../connection.js";
+import { parseCommandArgs, positionals, UsageError, type CliIo } from "../../terminal/io.js";
+import { escapeControl, list, printJson, table } from "../../terminal/output.js";
 
 export const MAPPINGS_USAGE = `usage:
   egw mappings list CLUSTER

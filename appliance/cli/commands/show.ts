@@ -1,14 +1,13 @@
-import { execa } from "execa";
 import { existsSync } from "node:fs";
 import { NeighbourManager } from "../../kernel/neighbours.js";
 import { batch } from "../../nft/json.js";
 import { NftClient } from "../../nft/nft-client.js";
-import { ExecaRunner } from "../../system/runner.js";
+import { ExecaRunner, type CommandRunner } from "../../system/runner.js";
 import { DEFAULT_CONFIG } from "../connection.js";
-import { parseCommandArgs, positionals, UsageError, type CliIo } from "../io.js";
+import { parseCommandArgs, positionals, UsageError, type CliIo } from "../../terminal/io.js";
 import { readLocalDesired, renderedKeepalived, renderedNft } from "../local-state.js";
 import { diffNft, formatNftDifferences, renderNftText } from "../nft-text.js";
-import { printJson } from "../output.js";
+import { printJson } from "../../terminal/output.js";
 
 export const SHOW_USAGE = `usage:
   egw show nft [--diff] [--config FILE] [--json]
@@ -17,6 +16,9 @@ export const SHOW_USAGE = `usage:
   its store, without asking the daemon. --diff compares it with what is live: the nftables table in the
   kernel (nft -j list table), or keepalived's config file on disk; the exit status is then 1 if they differ.
   Run it where the daemon runs (root, same network namespace).`;
+
+/** `show` only reads: the live table, the neighbours and a diff of keepalived's file. */
+const runner: CommandRunner = new ExecaRunner();
 
 const OPTIONS = {
   config: { type: "string" },
@@ -37,7 +39,7 @@ async function showNft(io: CliIo, configPath: string, diff: boolean, json: boole
   const { config, desired } = readLocalDesired(configPath);
   // Only the live comparison needs the next hops' MACs: the bound_* sets are built from the kernel's neighbours.
   const macs = diff && config.dataplane.sourceBinding === "next-hop"
-    ? new Map([...(await new NeighbourManager(new ExecaRunner(), config.network.inside.interface).list())].map(([address, n]) => [address, n.mac]))
+    ? new Map([...(await new NeighbourManager(runner, config.network.inside.interface).list())].map(([address, n]) => [address, n.mac]))
     : new Map<string, string | undefined>();
   const { state, commands } = renderedNft(config, desired, macs);
   const table = config.dataplane.nftTable;
@@ -46,7 +48,7 @@ async function showNft(io: CliIo, configPath: string, diff: boolean, json: boole
     else io.stdout(`# rendered from store revision ${desired.revision} (${configPath})\n${renderNftText(commands, state)}`);
     return 0;
   }
-  const live = await new NftClient(new ExecaRunner()).readTable(table);
+  const live = await new NftClient(runner).readTable(table);
   const differences = diffNft(state, live);
   if (json) {
     printJson(io, { revision: desired.revision, table: `inet ${table}`, inSync: differences.length === 0, differences });
@@ -75,12 +77,12 @@ async function showKeepalived(io: CliIo, configPath: string, diff: boolean, json
     return 0;
   }
   const exists = existsSync(rendered.path);
-  const result = await execa("diff", ["-u", "--label", `${rendered.path} (live)`, "--label", `rendered (store revision ${desired.revision})`,
-    exists ? rendered.path : "/dev/null", "-"], { input: rendered.text, reject: false, stripFinalNewline: false });
-  if (result.exitCode !== 0 && result.exitCode !== 1) throw new Error(`diff failed: ${String(result.stderr)}`);
+  // diff(1) exits 1 when the files differ: an answer, not a failure.
+  const result = await runner.run("diff", ["-u", "--label", `${rendered.path} (live)`, "--label", `rendered (store revision ${desired.revision})`,
+    exists ? rendered.path : "/dev/null", "-"], { input: rendered.text, okExitCodes: [1] });
   const same = result.exitCode === 0;
-  if (json) printJson(io, { revision: desired.revision, path: rendered.path, exists, inSync: same, diff: String(result.stdout) });
+  if (json) printJson(io, { revision: desired.revision, path: rendered.path, exists, inSync: same, diff: result.stdout });
   else if (same) io.stdout(`no differences: ${rendered.path} matches store revision ${desired.revision}\n`);
-  else io.stdout(`${String(result.stdout)}${exists ? "" : `(${rendered.path} does not exist)\n`}`);
+  else io.stdout(`${result.stdout}${exists ? "" : `(${rendered.path} does not exist)\n`}`);
   return same ? 0 : 1;
 }

@@ -1,6 +1,6 @@
-import { connect } from "../connection.js";
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, parseCommandArgs, positionals, type CliIo } from "../io.js";
-import { fields, printJson, table } from "../output.js";
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect } from "../connection.js";
+import { parseCommandArgs, positionals, type CliIo } from "../../terminal/io.js";
+import { fields, printJson, table } from "../../terminal/output.js";
 
 export const STATUS_USAGE = `usage: egw status [--json]
   This gateway's role, store revision, applied revision, last data-plane apply, peers and warnings.

@@ -3,6 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { main } from "../../../appliance/cli/main.js";
+import { egw } from "../../../bin/dispatch.js";
 import { captureIo, fakeApi, type FakeApi } from "./fake-api.js";
 
 const STATUS = {
@@ -287,11 +288,16 @@ describe("egw argument handling", () => {
     }
   });
 
-  it("egw lab: help on stdout, a missing lab command is a usage error", async () => {
-    const help = await run("lab", "--help");
+  it("egw lab (dispatched by the entry point, not the appliance's CLI): help on stdout, a missing lab command is a usage error", async () => {
+    const runEgw = async (...args: string[]) => {
+      const io = captureIo();
+      const code = await egw(args, io);
+      return { code, out: io.out(), err: io.err() };
+    };
+    const help = await runEgw("lab", "--help");
     assert.equal(help.code, 0);
     assert.match(help.out, /egw lab demo \[--json\] \[--keep\]/);
-    const missing = await run("lab");
+    const missing = await runEgw("lab");
     assert.equal(missing.code, 2);
     assert.match(missing.err, /^egw: missing lab command\n\nusage:/);
   });

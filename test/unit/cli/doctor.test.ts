@@ -3,14 +3,18 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { doctorCommand, formatChecks, runDoctor, type DoctorHost } from "../../../appliance/cli/commands/doctor.js";
+import { systemHost, type DoctorHost } from "../../../appliance/cli/commands/doctor-host.js";
+import { doctorCommand, formatChecks, runDoctor } from "../../../appliance/cli/commands/doctor.js";
+import { ExecaRunner } from "../../../appliance/system/runner.js";
+import { FakeSystem } from "../../helpers/fake-system.js";
 import { captureIo } from "./fake-api.js";
 
-/** A host made of a table of files and commands; everything else is missing. */
+/** A host made of a table of files (kernel settings among them, under /proc/sys) and commands; everything else is missing. */
 function fakeHost(files: Record<string, string>, commands: Record<string, { exitCode: number; stdout: string; stderr?: string }>, modes: Record<string, number> = {}): DoctorHost {
   return {
     readText: (path) => files[path],
     stat: (path) => (files[path] === undefined ? undefined : { mode: 0o100000 | (modes[path] ?? 0o600), uid: 0 }),
+    sysctl: (key) => files[`/proc/sys/${key}`],
     run: async (command) => {
       const result = commands[command];
       return result && { stderr: "", ...result };
@@ -130,6 +134,17 @@ describe("egw doctor", () => {
     assert.equal(checks.find((c) => c.check === "nft")?.status, "fail");
     assert.equal(checks.find((c) => c.check === "clock")?.status, "unknown");
     assert.equal(checks.find((c) => c.check === "conntrack table")?.status, "unknown");
+  });
+
+  it("on the system module: a tool that is not installed and a setting that cannot be read are missing, not failures", async () => {
+    const fake = new FakeSystem();
+    const host = systemHost(fake, fake.sysctls);
+    assert.equal(await host.run("keepalived", ["--version"]), undefined);
+    assert.equal(host.sysctl("net/ipv4/ip_forward"), "0");
+    assert.equal(host.sysctl("net/ipv4/conf/eth9/rp_filter"), undefined);
+    const real = systemHost(new ExecaRunner(), fake.sysctls);
+    assert.equal(await real.run("egw-no-such-tool", ["--version"]), undefined);
+    assert.deepEqual(await real.run("sh", ["-c", "echo v1.2.3; exit 1"]), { stdout: "v1.2.3\n", stderr: "", exitCode: 1 }, "an installed tool's answer, whatever its exit code");
   });
 
   it("prints a table and a count, and exits 1 only when a check fails", async () => {

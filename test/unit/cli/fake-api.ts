@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CliIo } from "../../../appliance/cli/io.js";
+import type { CliIo } from "../../../appliance/terminal/io.js";
 
 export interface Recorded {
   method: string;

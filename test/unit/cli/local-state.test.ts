@@ -16,6 +16,7 @@ import { openDatabase, type Db } from "../../../appliance/store/database.js";
 import { migrate, readMigrations } from "../../../appliance/store/migrate.js";
 import { Store } from "../../../appliance/store/store.js";
 import type { CommandRunner } from "../../../appliance/system/runner.js";
+import { FakeFiles } from "../../helpers/fake-files.js";
 import { captureIo } from "./fake-api.js";
 
 /**
@@ -69,7 +70,7 @@ describe("egw show: rendered from the config and the store, read-only", () => {
     const { desired } = readLocalDesired(configPath);
     const rendered = renderedKeepalived(config, desired);
     const runner: CommandRunner = { run: async () => ({ stdout: "", stderr: "", exitCode: 0 }) };
-    const ha = new HaMode({ config, ha: config.ha as NonNullable<typeof config.ha>, store, runner, log: pino({ level: "silent" }), own: new StaticOwnAddresses([]) });
+    const ha = new HaMode({ config, ha: config.ha as NonNullable<typeof config.ha>, store, runner, files: new FakeFiles(), log: pino({ level: "silent" }), own: new StaticOwnAddresses([]) });
     assert.equal(rendered?.text, renderTemplate("keepalived.conf.hbs", ha.view(desired.egressIps)));
     assert.equal(rendered?.path, join(dir, "run", "keepalived.conf"));
   });

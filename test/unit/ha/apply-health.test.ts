@@ -1,36 +1,32 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, it } from "node:test";
+import { beforeEach, describe, it } from "node:test";
 import { pino } from "pino";
 import { ApplyHealthPolicy, PEER_REPORT_MAX_AGE_MS } from "../../../appliance/ha/apply-health.js";
 import { HealthFile } from "../../../appliance/ha/health-file.js";
 import type { ApplyReport } from "../../../appliance/reconcile/reconciler.js";
 import { PeerView } from "../../../appliance/replication/peer-view.js";
+import { FakeFiles } from "../../helpers/fake-files.js";
 
 const failed = (revision: number): ApplyReport => ({ revision, ok: false, at: "2026-12-02T10:00:00.000Z", durationMs: 1, kind: "full", error: "nft: Could not process rule" });
 const applied = (revision: number): ApplyReport => ({ revision, ok: true, at: "2026-12-02T10:00:00.000Z", durationMs: 1, kind: "full" });
 
 describe("ApplyHealthPolicy: when failing applies fault this gateway", () => {
-  let dir: string;
+  let files: FakeFiles;
   let now: number;
   let view: PeerView;
   let health: HealthFile;
   let policy: ApplyHealthPolicy;
-  const file = () => readFileSync(join(dir, "health"), "utf8");
+  const file = () => files.text("/run/egw/health");
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), "egw-apply-health-"));
+    files = new FakeFiles();
     now = 1_000;
     view = new PeerView(() => now);
-    health = new HealthFile(join(dir, "health"));
+    health = new HealthFile(files, "/run/egw/health");
     health.init();
     policy = new ApplyHealthPolicy({ health, peerView: view, peer: "gw-b", log: pino({ enabled: false }) });
     view.on("updated", () => policy.onPeerReport());
   });
-
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   const failThrice = (revision: number) => {
     for (let i = 0; i < 3; i++) policy.onReport(failed(revision));

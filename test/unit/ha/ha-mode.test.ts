@@ -3,7 +3,6 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { configSchema } from "../../../appliance/config/schema.js";
 import { HaMode } from "../../../appliance/ha/ha-mode.js";
@@ -15,6 +14,7 @@ import { ExecaRunner } from "../../../appliance/system/runner.js";
 import { createPeerCertificate } from "../../../appliance/tls/peer-cert.js";
 import type { Store } from "../../../appliance/store/store.js";
 import { FakeSystem } from "../../helpers/fake-system.js";
+import { until } from "../../helpers/until.js";
 import { mustWrite, openStore, OWN } from "../replication/replication-helpers.js";
 
 /** keepalived as the watch sees it: two pid files the test can make point at dead processes. */
@@ -36,16 +36,9 @@ class Runner implements CommandRunner {
   }
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
 describe("HaMode", () => {
   let dir: string;
+  let run: string;
   let store: Store;
   let runner: Runner;
   let keepalived: FakeKeepalived;
@@ -56,7 +49,7 @@ describe("HaMode", () => {
     const certificates = join(dir, "certs");
     mkdirSync(certificates);
     for (const name of ["gw-a", "gw-b"]) await createPeerCertificate(new ExecaRunner(), name, certificates);
-    const run = join(dir, "run");
+    run = join(dir, "run");
     mkdirSync(run);
     await new ExecaRunner().run("mkfifo", ["-m", "600", join(run, "keepalived.fifo")]);
     const config = configSchema.parse({
@@ -77,13 +70,23 @@ describe("HaMode", () => {
     mustWrite(store, (tx) => createEgressIp(tx, { address: "2001:db8::10" }, OWN));
     runner = new Runner();
     keepalived = new FakeKeepalived();
-    ha = new HaMode({ config, ha: config.ha!, store, runner, own: OWN, probe: keepalived, log: pino({ enabled: false }) });
+    ha = new HaMode({ config, ha: config.ha!, store, runner, files: runner.kernel.files, own: OWN, probe: keepalived, log: pino({ enabled: false }) });
     await ha.start();
   });
 
   after(async () => {
     await ha?.stop();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("starts by making its run directory, keepalived's notify fifo, a healthy health file and conntrackd's configuration", () => {
+    const { files } = runner.kernel;
+    assert.equal(files.directories.get(run), 0o750);
+    assert.equal(files.fifos.get(join(run, "keepalived.fifo")), 0o600);
+    assert.deepEqual(files.files.get(join(run, "health")), { content: "0\n", mode: 0o644 });
+    assert.equal(files.files.get(join(run, "conntrackd.conf"))?.mode, 0o644);
+    assert.match(files.text(join(run, "conntrackd.conf")) ?? "", /IPv4_Destination_Address 127\.0\.0\.2/);
+    assert.deepEqual(runner.calls.filter((c) => !c.startsWith("ip ")), [], "nothing but ip ran: with systemd, egw starts no process");
   });
 
   it("when keepalived dies on the master: stops leading, reports fault and takes down the VIPs and egress IPs itself", async () => {

@@ -1,35 +1,28 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, it } from "node:test";
+import { beforeEach, describe, it } from "node:test";
 import { HealthFile } from "../../../appliance/ha/health-file.js";
+import { FakeFiles } from "../../helpers/fake-files.js";
 
 describe("HealthFile (keepalived track_file)", () => {
-  let dir: string;
-  let path: string;
+  const path = "/run/egw/health";
+  let files: FakeFiles;
   let health: HealthFile;
-  const content = () => readFileSync(path, "utf8");
+  const content = () => files.text(path);
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), "egw-health-file-"));
-    path = join(dir, "health");
-    health = new HealthFile(path);
+    files = new FakeFiles();
+    health = new HealthFile(files, path);
   });
 
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it("writes 0 on init, replacing whatever was there", () => {
-    writeFileSync(path, "1\n");
+  it("writes 0 on init, replacing whatever was there, readable by keepalived", () => {
+    files.files.set(path, { content: "1\n", mode: 0o600 });
     health.init();
-    assert.equal(content(), "0\n");
+    assert.deepEqual(files.files.get(path), { content: "0\n", mode: 0o644 });
     assert.deepEqual(health.failing(), []);
   });
 
   it("does not create the file before init", () => {
-    assert.equal(existsSync(path), false);
+    assert.equal(files.files.has(path), false);
   });
 
   it("writes 1 as soon as one reason fails", () => {

@@ -1,8 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, it } from "node:test";
+import { beforeEach, describe, it } from "node:test";
 import { pino } from "pino";
 import { configSchema } from "../../../appliance/config/schema.js";
 import { AppError } from "../../../appliance/errors.js";
@@ -10,7 +7,7 @@ import { keepalivedView, type KeepalivedView } from "../../../appliance/ha/keepa
 import { KeepalivedManager } from "../../../appliance/ha/keepalived.js";
 import { renderTemplate } from "../../../appliance/ha/templates.js";
 import type { CommandResult, RunOptions } from "../../../appliance/system/runner.js";
-import { CommandError } from "../../../appliance/system/runner.js";
+import { accepts, CommandError } from "../../../appliance/system/runner.js";
 import { FakeSystem } from "../../helpers/fake-system.js";
 
 const cfg = configSchema.parse({
@@ -56,33 +53,27 @@ class KeepalivedSystem extends FakeSystem {
     let result: CommandResult = { stdout: "", stderr: "", exitCode: 0 };
     if (command === "keepalived") {
       const file = args[args.indexOf("-f") + 1] as string;
-      observed.checked = readFileSync(file, "utf8");
+      observed.checked = this.files.text(file);
       if (this.verdict !== 0) result = { stdout: "", stderr: "(candidate: Line 3) Unknown keyword 'bogus'\n", exitCode: this.verdict };
     } else {
-      observed.live = existsSync(this.configPath) ? readFileSync(this.configPath, "utf8") : null;
+      observed.live = this.files.text(this.configPath) ?? null;
       if (this.systemctlFails) result = { stdout: "", stderr: "Job for keepalived.service failed.", exitCode: 1 };
     }
     this.observed.push(observed);
-    if (result.exitCode !== 0 && !(options.okExitCodes ?? []).includes(result.exitCode)) throw new CommandError(command, args, result.exitCode, result.stderr);
+    if (!accepts(options, result.exitCode)) throw new CommandError(command, args, result.exitCode, result.stderr);
     return result;
   }
 }
 
 describe("KeepalivedManager (systemd mode, fake runner)", () => {
-  let dir: string;
-  let configPath: string;
+  const configPath = "/run/egw/keepalived.conf";
   let system: KeepalivedSystem;
   let manager: KeepalivedManager;
+  const live = () => system.files.text(configPath);
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), "egw-keepalived-manager-"));
-    configPath = join(dir, "keepalived.conf");
     system = new KeepalivedSystem(configPath);
-    manager = new KeepalivedManager(system, configPath, { kind: "systemd" }, pino({ enabled: false }));
-  });
-
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
+    manager = new KeepalivedManager(system, system.files, configPath, { kind: "systemd" }, pino({ enabled: false }));
   });
 
   it("first converge validates a candidate file and renames it into place; it never asks systemd itself (egw manages no unit)", async () => {
@@ -92,9 +83,9 @@ describe("KeepalivedManager (systemd mode, fake runner)", () => {
       { command: "keepalived", args: ["-t", "-f", `${configPath}.new`], checked: text },
     ], "keepalived checked the candidate (not the live file); egw-keepalived-reload.path reloads keepalived when the file changes");
     assert.ok(!system.calls.some((c) => c.command === "systemctl"), "no systemctl call");
-    assert.equal(readFileSync(configPath, "utf8"), text);
-    assert.equal(existsSync(`${configPath}.new`), false, "the candidate was renamed, not copied");
-    assert.equal(statSync(configPath).mode & 0o777, 0o644);
+    assert.equal(live(), text);
+    assert.equal(system.files.files.has(`${configPath}.new`), false, "the candidate was renamed, not copied");
+    assert.equal(system.files.files.get(configPath)?.mode, 0o644);
   });
 
   it("a second converge with the same view makes no calls at all", async () => {
@@ -111,12 +102,12 @@ describe("KeepalivedManager (systemd mode, fake runner)", () => {
     assert.equal(await manager.converge(view(["203.0.113.10", "2001:db8::10"])), true);
     assert.deepEqual(system.observed.map((o) => o.command), ["keepalived"]);
     assert.equal(system.observed[0]?.checked, text);
-    assert.equal(readFileSync(configPath, "utf8"), text);
+    assert.equal(live(), text);
   });
 
   it("a candidate keepalived rejects throws apply-failed, leaves the live file unchanged and does not reload", async () => {
     await manager.converge(view(["203.0.113.10"]));
-    const live = readFileSync(configPath, "utf8");
+    const before = live();
     system.observed.length = 0;
     system.verdict = 5;
     await assert.rejects(manager.converge(view(["203.0.113.10", "203.0.113.11"])), (error: unknown) => {
@@ -126,19 +117,19 @@ describe("KeepalivedManager (systemd mode, fake runner)", () => {
       assert.match(error.message, /Unknown keyword 'bogus'/);
       return true;
     });
-    assert.equal(readFileSync(configPath, "utf8"), live);
+    assert.equal(live(), before);
     assert.deepEqual(system.observed.map((o) => o.command), ["keepalived"]);
 
     // Once keepalived accepts it, the same view is applied (the rejection was not remembered as applied).
     system.verdict = 0;
     assert.equal(await manager.converge(view(["203.0.113.10", "203.0.113.11"])), true);
-    assert.match(readFileSync(configPath, "utf8"), /203\.0\.113\.11\/32 dev outside/);
+    assert.match(live() ?? "", /203\.0\.113\.11\/32 dev outside/);
   });
 
   it("a rejected first candidate leaves no live file", async () => {
     system.verdict = 1;
     await assert.rejects(manager.converge(view([])), (error: unknown) => error instanceof AppError && error.code === "apply-failed");
-    assert.equal(existsSync(configPath), false);
+    assert.equal(live(), undefined);
     assert.deepEqual(system.calls.map((c) => c.command), ["keepalived"]);
   });
 

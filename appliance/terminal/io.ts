@@ -3,6 +3,11 @@ import { errorMessage } from "../errors.js";
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig["options"]>;
 
+/**
+ * Command-line plumbing shared by every program of this repository (the appliance's CLI, the lab): where a
+ * command writes, how its arguments are parsed, and what a usage mistake is. It knows nothing of either.
+ */
+
 /** Where a command writes and what it reads from its environment: the real process, or a test's capture. */
 export interface CliIo {
   stdout(text: string): void;
@@ -24,24 +29,6 @@ export class UsageError extends Error {
   }
 }
 
-/** Options every command that talks to the daemon's API accepts. */
-export const CONNECTION_OPTIONS = {
-  socket: { type: "string" },
-  url: { type: "string" },
-  "token-file": { type: "string" },
-  config: { type: "string" },
-  json: { type: "boolean", default: false },
-} as const;
-
-export const CONNECTION_USAGE = `connection (every command that calls the API):
-  --socket PATH       the API's unix socket (default: $EGW_SOCKET, else the unix: listener in --config,
-                      else /run/egw/api.sock)
-  --url URL           the API over TCP instead (default: $EGW_URL), e.g. https://172.31.0.2:8080
-  --token-file FILE   the bearer token (default: $EGW_TOKEN, else the file $EGW_TOKEN_FILE, else the
-                      config's api.adminTokenFile)
-  --config FILE       the daemon's config (default: /etc/egw/egw.yaml)
-  --json              machine-readable output`;
-
 type Parsed<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
 
 /** parseArgs in strict mode, with its errors turned into usage errors. */
@@ -58,4 +45,12 @@ export function positionals(given: string[], names: string[], usage: string): st
   if (given.length < names.length) throw new UsageError(`missing ${names[given.length]}`, usage);
   if (given.length > names.length) throw new UsageError(`unexpected argument ${JSON.stringify(given[names.length])}`, usage);
   return given;
+}
+
+/** `egw … | head`: a closed pipe ends the process quietly instead of crashing it. */
+export function endQuietlyOnClosedPipe(): void {
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit();
+    throw error;
+  });
 }

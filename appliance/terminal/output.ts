@@ -1,5 +1,4 @@
 import { AppError, errorMessage } from "../errors.js";
-import { ApiError, ConnectionError } from "./api-client.js";
 import { UsageError, type CliIo } from "./io.js";
 
 /**
@@ -44,27 +43,12 @@ export function list(values: readonly string[] | undefined): string {
 
 /**
  * Reports an error on stderr and returns the exit status: 2 for usage errors, 78 for an invalid config,
- * 1 for everything else. A problem document from the API is shown with its detail and its field list.
+ * 1 for everything else.
  */
-export function reportError(io: CliIo, error: unknown): number {
+export function reportFailure(io: CliIo, error: unknown): number {
   if (error instanceof UsageError) {
     io.stderr(`egw: ${error.message}\n\n${error.usage}\n`);
     return 2;
-  }
-  if (error instanceof ApiError) {
-    const p = error.problem;
-    // The detail and reasons may quote what was sent (or stored): shown escaped, like everything from the API.
-    io.stderr(`egw: ${error.method} ${escapeControl(error.path)}: ${error.status}${p.code ? ` ${escapeControl(p.code)}` : ""}: ${escapeControl(error.message)}\n`);
-    for (const field of p.fields ?? []) {
-      // The detail usually repeats a single field's reason: list fields only when they add something.
-      if (!error.message.includes(field.reason)) io.stderr(`  - ${escapeControl(field.field || "(body)")}: ${escapeControl(field.reason)}\n`);
-    }
-    if (error.status === 401) io.stderr("  (pass the admin token with --token-file FILE or EGW_TOKEN)\n");
-    return 1;
-  }
-  if (error instanceof ConnectionError) {
-    io.stderr(`egw: ${error.message}\n`);
-    return 1;
   }
   io.stderr(`egw: ${errorMessage(error)}\n`);
   return error instanceof AppError && error.code === "config-invalid" ? 78 : 1;

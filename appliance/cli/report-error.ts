@@ -1,0 +1,20 @@
+import { escapeControl, reportFailure } from "../terminal/output.js";
+import type { CliIo } from "../terminal/io.js";
+import { ApiError } from "./api-client.js";
+
+/**
+ * Reports an error of an egw command on stderr and returns the exit status (see reportFailure). A problem
+ * document from the API is shown with its detail and its field list.
+ */
+export function reportError(io: CliIo, error: unknown): number {
+  if (!(error instanceof ApiError)) return reportFailure(io, error);
+  const p = error.problem;
+  // The detail and reasons may quote what was sent (or stored): shown escaped, like everything from the API.
+  io.stderr(`egw: ${error.method} ${escapeControl(error.path)}: ${error.status}${p.code ? ` ${escapeControl(p.code)}` : ""}: ${escapeControl(error.message)}\n`);
+  for (const field of p.fields ?? []) {
+    // The detail usually repeats a single field's reason: list fields only when they add something.
+    if (!error.message.includes(field.reason)) io.stderr(`  - ${escapeControl(field.field || "(body)")}: ${escapeControl(field.reason)}\n`);
+  }
+  if (error.status === 401) io.stderr("  (pass the admin token with --token-file FILE or EGW_TOKEN)\n");
+  return 1;
+}

@@ -1,0 +1,23 @@
+import type { Logger } from "pino";
+import { HostFiles, type SystemFiles } from "./files.js";
+import { ExecaLineStreams, type LineStreams } from "./line-stream.js";
+import { ExecaRunner, type CommandRunner } from "./runner.js";
+import { ProcSysctls, type Sysctls } from "./sysctls.js";
+
+/**
+ * Everything the daemon does to the machine, through four doorways: short commands, long-running monitors, the
+ * files it writes and the kernel settings it sets. Nothing else in the appliance starts a process, writes a
+ * system file or touches /proc; unit tests hand the daemon test/helpers/fake-system.ts instead.
+ */
+export interface System {
+  runner: CommandRunner;
+  streams: LineStreams;
+  files: SystemFiles;
+  sysctls: Sysctls;
+}
+
+/** The real machine. `log` is the monitors' logger (their restarts and stderr are logged). */
+export function hostSystem(log: Logger): System {
+  const runner = new ExecaRunner();
+  return { runner, streams: new ExecaLineStreams(log), files: new HostFiles(runner), sysctls: new ProcSysctls() };
+}
