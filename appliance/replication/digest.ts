@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { sql, type Db } from "../store/database.js";
-import { REPLICATED_TABLES } from "./tables.js";
+import { REPLICATED_TABLES } from "../store/replicated-tables.js";
 
 /**
  * Tables whose content the digest covers: every replicated configuration table. Not the audit log: each

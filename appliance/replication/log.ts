@@ -1,6 +1,6 @@
 import { AppError } from "../errors.js";
 import { sql, type Db } from "../store/database.js";
-import { REPLICATED_TABLES, TABLES_BY_NAME, type TableSpec } from "./tables.js";
+import { REPLICATED_TABLES, TABLES_BY_NAME, type TableSpec } from "../store/replicated-tables.js";
 
 export interface ChangeEntry {
   tbl: string;

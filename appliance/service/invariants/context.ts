@@ -1,6 +1,6 @@
 import type { Cluster } from "../../model.js";
 import type { Prefix } from "../../net/cidr.js";
-import { TABLES_BY_NAME } from "../../replication/tables.js";
+import { TABLES_BY_NAME } from "../../store/replicated-tables.js";
 import { sql, type Db } from "../../store/database.js";
 import * as rows from "../../store/rows.js";
 import { grantsOf, ownedRanges, type ClusterGrants } from "../clusters.js";

@@ -1,4 +1,4 @@
-import { TABLES_BY_NAME } from "../../replication/tables.js";
+import { TABLES_BY_NAME } from "../../store/replicated-tables.js";
 import { sql } from "../../store/database.js";
 import type { InvariantContext, Row } from "./context.js";
 import { keyOf, type InvariantRule } from "./rule.js";

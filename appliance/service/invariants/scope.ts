@@ -1,4 +1,4 @@
-import { TABLES_BY_NAME } from "../../replication/tables.js";
+import { TABLES_BY_NAME } from "../../store/replicated-tables.js";
 import { sql, type Db } from "../../store/database.js";
 
 /**
