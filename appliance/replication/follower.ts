@@ -1,9 +1,9 @@
-import Database from "better-sqlite3";
 import type { Logger } from "pino";
 import { AppError } from "../errors.js";
 import type { ApplyReport } from "../reconcile/reconciler.js";
 import { assertStoreInvariants, emptyScope, fullScope, observeChange } from "../service/invariants/index.js";
 import type { OwnAddresses } from "../service/own-addresses.js";
+import { isConstraintViolation } from "../store/database.js";
 import type { Store } from "../store/store.js";
 import { DigestCache } from "./digest.js";
 import { discardedWrites } from "./discarded.js";
@@ -159,7 +159,7 @@ export class Follower {
     try {
       this.store.applyExternal(revision, apply);
     } catch (error) {
-      if (!(error instanceof Database.SqliteError) || !error.code.startsWith("SQLITE_CONSTRAINT")) throw error;
+      if (!isConstraintViolation(error)) throw error;
       throw new AppError("replication-refused", `the store's schema refuses the message: ${error.message}`, { cause: error, extra: { rule: "store-constraint" } });
     }
   }
