@@ -275,11 +275,11 @@ describe("migrate with temp migrations", () => {
 });
 
 describe("migrate installs the changelog triggers generated from REPLICATED_TABLES", () => {
-  /** 002 and 004 as they were when they wrote the changelog triggers by hand. */
-  const HAND_WRITTEN = join(PACKAGE_ROOT, "test/unit/fixtures/migrations-with-hand-written-triggers");
+  /** The migrations as they were when 002 and 004 wrote the changelog triggers by hand, after their other statements. */
+  const HAND_WRITTEN = join(PACKAGE_ROOT, "test/unit/fixtures/hand-written-changelog-triggers");
   const previous = (): Migration[] => readMigrations(MIGRATIONS_DIR).map((m) => {
     const file = join(HAND_WRITTEN, `${String(m.version).padStart(3, "0")}_${m.name}.sql`);
-    return existsSync(file) ? { ...m, sql: readFileSync(file, "utf8") } : m;
+    return existsSync(file) ? { ...m, sql: `${m.sql}\n${readFileSync(file, "utf8")}` } : m;
   });
 
   /** A database as the previous version left it: its migrations up to `version`, and no trigger step. */
