@@ -43,7 +43,7 @@ END`;
  * whose text differs (a table that gained a column), drops those no longer generated. Run by the migrator,
  * inside its transaction, after the SQL migrations; on a database already in shape it changes nothing.
  */
-export function installChangelogTriggers(db: Db): { created: string[]; dropped: string[] } {
+export function installChangelogTriggers(db: Db): void {
   const installed = new Map((db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all() as { name: string; sql: string }[])
     .filter((trigger) => NAME_PATTERN.test(trigger.name))
     .map((trigger) => [trigger.name, trigger.sql]));
@@ -52,5 +52,4 @@ export function installChangelogTriggers(db: Db): { created: string[]; dropped: 
   const created = wanted.filter((t) => installed.get(t.name) !== t.sql).map((t) => t.name);
   for (const name of dropped) db.exec(`DROP TRIGGER ${name}`);
   for (const trigger of wanted) if (created.includes(trigger.name)) db.exec(`${trigger.sql};`);
-  return { created, dropped };
 }
