@@ -51,7 +51,7 @@ export function createPeerApp(
   app.notFound((c) => problemResponse(c, new AppError("not-found", `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((error, c) => {
     const problem = toProblem(error);
-    const fields = { path: c.req.path, method: c.req.method, code: (problem.extra["code"] as string | undefined) ?? problem.code, detail: problem.message };
+    const fields = { path: c.req.path, method: c.req.method, code: problem.code, detail: problem.message };
     if (problem.status >= 500) log.error({ ...fields, err: error }, "peer request failed");
     else log.warn(fields, "peer request refused");
     return problemResponse(c, problem, c.req.path);

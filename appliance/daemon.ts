@@ -18,13 +18,14 @@ import { counterName } from "./nft/state.js";
 import { NftClient } from "./nft/nft-client.js";
 import { rulesetOptions } from "./nft/ruleset-options.js";
 import { MIGRATIONS_DIR } from "./paths.js";
-import { dataplaneRevision, readDesiredState, storeRevision } from "./reconcile/desired-state.js";
+import { dataplaneRevision, readDesiredState } from "./reconcile/desired-state.js";
 import { KernelWatch } from "./reconcile/kernel-watch.js";
 import { ReconcileLoop } from "./reconcile/loop.js";
 import { Reconciler } from "./reconcile/reconciler.js";
 import { InterfaceOwnAddresses } from "./service/interface-addresses.js";
-import { checkIntegrity, openDatabase, sql, type Db } from "./store/database.js";
+import { checkIntegrity, openDatabase, type Db } from "./store/database.js";
 import { migrate, readMigrations } from "./store/migrate.js";
+import * as reads from "./store/reads.js";
 import * as rows from "./store/rows.js";
 import { startAuditRetention } from "./store/audit-retention.js";
 import { StorageHealth } from "./store/storage-health.js";
@@ -75,7 +76,7 @@ export class Daemon {
 
     const outside = config.network.outside.interface;
     const ledger = {
-      list: () => rows.listOwnedAddresses(db).filter((a) => a.interface === outside).map((a) => a.address),
+      list: () => reads.listOwnedAddresses(db).filter((a) => a.interface === outside).map((a) => a.address),
       record: (address: string) => rows.recordOwnedAddress(db, address, outside),
       forget: (address: string) => rows.forgetOwnedAddress(db, address, outside),
     };
@@ -84,7 +85,7 @@ export class Daemon {
       // The group's VIPs are the gateway's own addresses too, whichever gateway holds them right now.
       [...config.network.reservedAddresses, ...(config.ha?.insideVips.map((vip) => vip.split("/")[0] as string) ?? [])],
       // Egress IPs on an interface are ours, not the gateway's: the ledger's, or (with keepalived) all of them.
-      config.ha ? () => rows.listEgressIps(db).map((ip) => ip.address) : ledger.list,
+      config.ha ? () => reads.listEgressIps(db).map((ip) => ip.address) : ledger.list,
       config.network.inside.interface,
     );
     await own.refresh();
@@ -98,7 +99,7 @@ export class Daemon {
     const ruleset = rulesetOptions(config);
     const reconciler = new Reconciler({
       readDesired: () => readDesiredState(db),
-      readRevisions: () => ({ store: storeRevision(db), dataplane: dataplaneRevision(db) }),
+      readRevisions: () => ({ store: store.revision(), dataplane: dataplaneRevision(db) }),
       nft,
       routes: new RouteManager(runner, config.dataplane.routeProtocol, inside),
       neighbours: ruleset.sourceBinding === "next-hop" ? new NeighbourManager(runner, inside) : undefined,
@@ -112,14 +113,13 @@ export class Daemon {
     const loop = new ReconcileLoop(reconciler, config.dataplane, log.child({ component: "reconcile-loop" }));
     this.loop = loop;
 
-    const count = (table: string) => (sql(db, `SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
     const metrics = createMetrics({
       storeRevision: () => store.revision(),
       appliedRevision: () => loop.appliedRevision,
-      counts: () => ({ mappings: count("mappings"), routes: count("routes"), egressIps: count("egress_ips"), clusters: count("clusters") }),
+      counts: () => reads.countAll(db),
       egressCounters: async () => {
         const values = await nft.readCounters(config.dataplane.nftTable);
-        return rows.listEgressIps(db).flatMap((ip) => (["out", "in"] as const).map((direction) => ({
+        return reads.listEgressIps(db).flatMap((ip) => (["out", "in"] as const).map((direction) => ({
           address: ip.address, direction, ...(values.get(counterName(direction, ip.address)) ?? { packets: 0, bytes: 0 }),
         })));
       },

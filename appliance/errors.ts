@@ -19,8 +19,21 @@ export const ERROR_CATALOGUE = {
   "rate-limited": { status: 429, title: "Too many requests; retry later" },
   "apply-failed": { status: 500, title: "The change is stored, but the data plane could not apply it" },
   "apply-timeout": { status: 504, title: "The change is stored, but the data plane did not apply it in time" },
+  // Its `rule` extension member names the rule the message broke (e.g. `message-columns`, `mappings-disjoint`).
   "replication-refused": { status: 422, title: "The replication message breaks a rule of the store and was not applied" },
   "replication-timeout": { status: 504, title: "The change is stored, but a reachable peer did not confirm it in time" },
+  // A follower's refusals of a replication message. Each tells the leader to do something else (resend from
+  // the follower's position, re-seed it with a snapshot, take a newer epoch, stop), so each is a code of its
+  // own, not a detail of `conflict`. Status and wire `code` are what earlier versions sent (they overrode
+  // `conflict` through `extra`), so gateways of mixed versions still understand each other's refusals.
+  "out-of-sync": { status: 409, title: "The message does not continue this gateway's history" },
+  "digest-mismatch": { status: 409, title: "The configuration differs from the leader's at the same revision" },
+  "not-follower": { status: 409, title: "This gateway leads and accepts no replication messages" },
+  "stale-epoch": { status: 409, title: "The message comes from an older leadership epoch" },
+  "stale-message": { status: 409, title: "The message would take this gateway back to an older revision" },
+  // The peer gateway, seen from this one: it could not be reached at all, or it answered with an error.
+  "peer-unreachable": { status: 503, title: "The peer gateway could not be reached" },
+  "peer-failed": { status: 502, title: "The peer gateway answered with an error" },
   "not-ready": { status: 503, title: "The gateway is not ready" },
   "internal": { status: 500, title: "Internal error" },
   "config-invalid": { status: 500, title: "The configuration file is not valid" },
@@ -38,11 +51,21 @@ export interface FieldProblem {
   reason: string;
 }
 
+/**
+ * The members of a problem document that the catalogue and RFC 9457 define. An error's `extra` adds members
+ * beside them and can never replace one: a code on the wire is always a catalogue code, with its own type,
+ * title and status.
+ */
+export const PROBLEM_MEMBERS = ["type", "title", "status", "detail", "instance", "code", "fields"] as const;
+
+/** Extension members of a problem document (e.g. the conflicting resource); the standard ones are refused by type. */
+export type ProblemExtra = Record<string, unknown> & { [member in (typeof PROBLEM_MEMBERS)[number]]?: never };
+
 export interface AppErrorOptions {
   fields?: FieldProblem[];
   cause?: unknown;
-  /** Extra machine-readable members for the problem document (e.g. the conflicting resource). */
-  extra?: Record<string, unknown>;
+  /** Extra machine-readable members for the problem document. */
+  extra?: ProblemExtra;
   /** HTTP headers the answer needs to be actionable (Retry-After, WWW-Authenticate). */
   headers?: Record<string, string>;
 }
@@ -51,7 +74,7 @@ export class AppError extends Error {
   readonly status: number;
   readonly title: string;
   readonly fields: FieldProblem[];
-  readonly extra: Record<string, unknown>;
+  readonly extra: ProblemExtra;
   readonly headers: Record<string, string>;
 
   constructor(readonly code: ErrorCode, detail: string, options: AppErrorOptions = {}) {
@@ -60,9 +83,16 @@ export class AppError extends Error {
     this.status = ERROR_CATALOGUE[code].status;
     this.title = ERROR_CATALOGUE[code].title;
     this.fields = options.fields ?? [];
-    this.extra = options.extra ?? {};
+    this.extra = extensionsOnly(options.extra ?? {});
     this.headers = options.headers ?? {};
   }
+}
+
+/** The type keeps standard members out of `extra`; this keeps out one smuggled past it with a cast. */
+function extensionsOnly(extra: ProblemExtra): ProblemExtra {
+  const standard: readonly string[] = PROBLEM_MEMBERS;
+  if (!Object.keys(extra).some((key) => standard.includes(key))) return extra;
+  return Object.fromEntries(Object.entries(extra).filter(([key]) => !standard.includes(key))) as ProblemExtra;
 }
 
 /** Shorthand for the common one-field validation error. */

@@ -11,22 +11,11 @@ ALTER TABLE clusters ADD COLUMN quota_mappings INTEGER CHECK (quota_mappings IS 
 ALTER TABLE clusters ADD COLUMN quota_routes INTEGER CHECK (quota_routes IS NULL OR quota_routes BETWEEN 1 AND 1000000);
 ALTER TABLE clusters ADD COLUMN quota_destinations INTEGER CHECK (quota_destinations IS NULL OR quota_destinations BETWEEN 1 AND 1000000);
 
--- The changelog triggers list a table's columns; the new ones must replicate too.
-DROP TRIGGER clusters_changelog_insert;
-DROP TRIGGER clusters_changelog_update;
-
-CREATE TRIGGER clusters_changelog_insert AFTER INSERT ON clusters BEGIN
-  INSERT INTO changelog (revision, tbl, op, pk, row) VALUES ((SELECT value FROM revision WHERE id = 1), 'clusters', 'upsert',
-    json_object('name', NEW.name), json_object('name', NEW.name, 'description', NEW.description, 'excludable_destinations', NEW.excludable_destinations, 'quota_mappings', NEW.quota_mappings, 'quota_routes', NEW.quota_routes, 'quota_destinations', NEW.quota_destinations, 'created_at', NEW.created_at, 'updated_at', NEW.updated_at));
-END;
-
-CREATE TRIGGER clusters_changelog_update AFTER UPDATE ON clusters BEGIN
-  INSERT INTO changelog (revision, tbl, op, pk, row) VALUES ((SELECT value FROM revision WHERE id = 1), 'clusters', 'upsert',
-    json_object('name', NEW.name), json_object('name', NEW.name, 'description', NEW.description, 'excludable_destinations', NEW.excludable_destinations, 'quota_mappings', NEW.quota_mappings, 'quota_routes', NEW.quota_routes, 'quota_destinations', NEW.quota_destinations, 'created_at', NEW.created_at, 'updated_at', NEW.updated_at));
-END;
-
+-- The new columns replicate: the changelog triggers are generated from REPLICATED_TABLES, which lists them (the
+-- migrator recreates the clusters triggers of a database created before).
+--
 -- Audit retention deletes old records on every gateway by itself (appliance/store/audit-retention.ts), on its own
 -- clock and limits. Replicating those deletions would copy up to a whole batch of changelog rows per pruning pass
--- into every follower's history, and a follower would delete records its own retention still keeps. Inserts and
--- updates still replicate, so every gateway holds the same records, each pruned locally.
-DROP TRIGGER audit_log_changelog_delete;
+-- into every follower's history, and a follower would delete records its own retention still keeps. So audit_log
+-- has no delete trigger (its spec says `deletesStayLocal`); inserts and updates still replicate, so every gateway
+-- holds the same records, each pruned locally.

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { AppError } from "../../appliance/errors.js";
-import * as rows from "../../appliance/store/rows.js";
+import * as reads from "../../appliance/store/reads.js";
 import type { ApiDeps, ForwardedRequest, Principal } from "../context.js";
 
 /**
@@ -42,7 +42,7 @@ export function acceptForwardedPrincipal(deps: ApiDeps, forwarded: ForwardedRequ
 
 /** A cluster token must still exist here, belong to that cluster and not be revoked. */
 function clusterTokenProblem(deps: ApiDeps, principal: Extract<Principal, { kind: "cluster" }>): string | undefined {
-  const token = rows.getToken(deps.store.db, principal.cluster, principal.tokenId);
+  const token = reads.getToken(deps.store.db, principal.cluster, principal.tokenId);
   if (!token) return `cluster ${principal.cluster} has no token ${principal.tokenId}`;
   if (token.revokedAt !== null) return `token ${principal.tokenId} of cluster ${principal.cluster} was revoked at ${token.revokedAt}`;
   return undefined;

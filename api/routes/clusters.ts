@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import * as service from "../../appliance/service/clusters.js";
-import * as rows from "../../appliance/store/rows.js";
+import * as reads from "../../appliance/store/reads.js";
 import type { Cluster } from "../../appliance/model.js";
 import { effectiveQuotas } from "../../appliance/service/quotas.js";
 import type { ApiDeps, ApiEnv } from "../context.js";
@@ -14,7 +14,7 @@ const security = [{ bearer: [] }];
 
 /** The stored cluster with what only this gateway knows: the quotas in force (its config's defaults) and the usage. */
 function view(deps: ApiDeps, stored: Cluster) {
-  return { ...stored, effectiveQuotas: effectiveQuotas(stored, deps.clusterQuotaDefaults), usage: rows.clusterUsage(deps.store.db, stored.name) };
+  return { ...stored, effectiveQuotas: effectiveQuotas(stored, deps.clusterQuotaDefaults), usage: reads.clusterUsage(deps.store.db, stored.name) };
 }
 
 export const clusterRoutes = new OpenAPIHono<ApiEnv>()
@@ -24,7 +24,7 @@ export const clusterRoutes = new OpenAPIHono<ApiEnv>()
   }), (c) => {
     requireAdmin(c.get("principal"));
     const deps = c.get("deps");
-    return c.json({ clusters: rows.listClusterNames(deps.store.db).map((name) => view(deps, service.requireCluster(deps.store.db, name))) }, 200);
+    return c.json({ clusters: reads.listClusterNames(deps.store.db).map((name) => view(deps, service.requireCluster(deps.store.db, name))) }, 200);
   })
   .openapi(createRoute({
     method: "post", path: "/", tags, security, summary: "Create a cluster with its source ranges, allowed egress IPs, excludable destinations and quotas",

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import * as service from "../../appliance/service/egress-ips.js";
-import * as rows from "../../appliance/store/rows.js";
+import * as reads from "../../appliance/store/reads.js";
 import type { ApiEnv } from "../context.js";
 import { requireAdmin } from "../middleware/auth.js";
 import { ipAddress, jsonBody, jsonResponse, problemResponses, waitQuery } from "../schemas/common.js";
@@ -17,7 +17,7 @@ export const egressIpRoutes = new OpenAPIHono<ApiEnv>()
     responses: { 200: jsonResponse(z.object({ egressIps: z.array(egressIp) }), "All egress IPs"), ...problemResponses(401, 429, 403) },
   }), (c) => {
     requireAdmin(c.get("principal"));
-    return c.json({ egressIps: rows.listEgressIps(c.get("deps").store.db) }, 200);
+    return c.json({ egressIps: reads.listEgressIps(c.get("deps").store.db) }, 200);
   })
   .openapi(createRoute({
     method: "post", path: "/", tags, security, summary: "Create an egress IP",

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { AppError } from "../../appliance/errors.js";
 import { requireCluster } from "../../appliance/service/clusters.js";
 import * as service from "../../appliance/service/mappings.js";
-import * as rows from "../../appliance/store/rows.js";
+import * as reads from "../../appliance/store/reads.js";
 import type { Mapping } from "../../appliance/model.js";
 import type { ApiEnv } from "../context.js";
 import { requireClusterAccess } from "../middleware/auth.js";
@@ -27,7 +27,7 @@ export const mappingRoutes = new OpenAPIHono<ApiEnv>()
     requireClusterAccess(c.get("principal"), name);
     const db = c.get("deps").store.db;
     requireCluster(db, name);
-    return c.json({ mappings: rows.listMappings(db, name).map(view) }, 200);
+    return c.json({ mappings: reads.listMappings(db, name).map(view) }, 200);
   })
   .openapi(createRoute({
     method: "put", path: "/{name}/mappings", tags, security,
@@ -61,7 +61,7 @@ export const mappingRoutes = new OpenAPIHono<ApiEnv>()
     const { name, mapping: key } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
     const db = c.get("deps").store.db;
-    const found = rows.getMapping(db, name, key);
+    const found = reads.getMapping(db, name, key);
     if (!found) {
       requireCluster(db, name);
       throw new AppError("not-found", `cluster ${name} has no mapping named ${key}`);

@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { requireCluster } from "../../appliance/service/clusters.js";
 import * as service from "../../appliance/service/routes.js";
-import * as rows from "../../appliance/store/rows.js";
+import * as reads from "../../appliance/store/reads.js";
 import type { Route } from "../../appliance/model.js";
 import type { ApiEnv } from "../context.js";
 import { requireClusterAccess } from "../middleware/auth.js";
@@ -28,7 +28,7 @@ export const podRouteRoutes = new OpenAPIHono<ApiEnv>()
     requireClusterAccess(c.get("principal"), name);
     const db = c.get("deps").store.db;
     requireCluster(db, name);
-    return c.json({ routes: rows.listRoutes(db, name).map(view) }, 200);
+    return c.json({ routes: reads.listRoutes(db, name).map(view) }, 200);
   })
   .openapi(createRoute({
     method: "put", path: "/{name}/routes", tags, security, summary: "Replace the whole set of routes (declarative, idempotent)",

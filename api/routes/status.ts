@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, type z } from "@hono/zod-openapi";
 import { requireCluster } from "../../appliance/service/clusters.js";
-import { sql } from "../../appliance/store/database.js";
+import * as reads from "../../appliance/store/reads.js";
 import type { ApiEnv } from "../context.js";
 import { requireAdmin, requireClusterAccess } from "../middleware/auth.js";
 import { clusterNameParam, jsonResponse, problemResponses } from "../schemas/common.js";
@@ -30,14 +30,12 @@ export const clusterStatusRoutes = new OpenAPIHono<ApiEnv>()
     const db = deps.store.db;
     requireCluster(db, name);
     const system = deps.status();
-    const count = (table: "mappings" | "routes") =>
-      (sql(db, `SELECT count(*) AS n FROM ${table} WHERE cluster = ?`).get(name) as { n: number }).n;
     const self = { name: system.gateway, role: system.role, appliedRevision: system.appliedRevision, inSync: system.inSync, lastApply: system.lastApply };
     const gateways = [self, ...system.peers];
     // A cluster token sees the apply reports as they concern its own cluster: another tenant's held-back change
     // (its name, its prefixes in the kernel's error) and the other clusters' next hops are not its business.
     const forCaller = c.get("principal").kind === "admin" ? gateways : gateways.map((g) => ({ ...g, lastApply: g.lastApply && ownPart(g.lastApply, name) }));
-    return c.json({ cluster: name, revision: system.revision, mappings: count("mappings"), routes: count("routes"), gateways: forCaller }, 200);
+    return c.json({ cluster: name, revision: system.revision, ...reads.countClusterItems(db, name), gateways: forCaller }, 200);
   });
 
 type ApplyReportView = NonNullable<z.infer<typeof systemStatus>["lastApply"]>;

@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { requireCluster } from "../../appliance/service/clusters.js";
 import * as service from "../../appliance/service/tokens.js";
-import * as rows from "../../appliance/store/rows.js";
+import * as reads from "../../appliance/store/reads.js";
 import type { ApiEnv } from "../context.js";
 import { requireAdmin } from "../middleware/auth.js";
 import { clusterNameParam, jsonBody, jsonResponse, problemResponses } from "../schemas/common.js";
@@ -22,7 +22,7 @@ export const tokenRoutes = new OpenAPIHono<ApiEnv>()
     const db = c.get("deps").store.db;
     const { name } = c.req.valid("param");
     requireCluster(db, name);
-    return c.json({ tokens: rows.listTokens(db, name) }, 200);
+    return c.json({ tokens: reads.listTokens(db, name) }, 200);
   })
   .openapi(createRoute({
     method: "post", path: "/{name}/tokens", tags, security, summary: "Issue a token; the secret is shown only in this response",

@@ -1,6 +1,9 @@
 import { createHash } from "node:crypto";
-import { sql, type Db } from "../store/database.js";
-import { REPLICATED_TABLES } from "./tables.js";
+import { changeSequence } from "../store/changelog.js";
+import type { Db } from "../store/database.js";
+import { orderedRowValues } from "../store/replica-rows.js";
+import { REPLICATED_TABLES } from "../store/replicated-tables.js";
+import { currentRevision } from "../store/revision.js";
 
 /**
  * Tables whose content the digest covers: every replicated configuration table. Not the audit log: each
@@ -20,9 +23,7 @@ export function computeDigest(db: Db): string {
     const hash = createHash("sha256");
     for (const spec of DIGESTED_TABLES) {
       hash.update(`${spec.name}\n`);
-      const select = spec.columns.map((c) => (spec.blobs.includes(c) ? `hex(${c})` : c)).join(", ");
-      const statement = sql(db, `SELECT ${select} FROM ${spec.name} ORDER BY ${spec.primaryKey.join(", ")} /* digest */`).raw(true);
-      for (const row of statement.iterate()) hash.update(`${JSON.stringify(row)}\n`);
+      for (const row of orderedRowValues(db, spec)) hash.update(`${JSON.stringify(row)}\n`);
     }
     return hash.digest("hex");
   })();
@@ -55,7 +56,6 @@ export class DigestCache {
 }
 
 function keyOf(db: Db): { key: string; revision: number } {
-  const revision = (sql(db, "SELECT value FROM revision WHERE id = 1").get() as { value: number }).value;
-  const seq = (sql(db, "SELECT seq FROM sqlite_sequence WHERE name = 'changelog'").get() as { seq: number } | undefined)?.seq ?? 0;
-  return { key: `${revision}/${seq}`, revision };
+  const revision = currentRevision(db);
+  return { key: `${revision}/${changeSequence(db)}`, revision };
 }

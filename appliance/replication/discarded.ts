@@ -1,15 +1,6 @@
-import { sql, type Db } from "../store/database.js";
+import type { Db } from "../store/database.js";
+import { auditRecordsFrom, type AuditRecord } from "../store/reads.js";
 import type { Snapshot } from "./log.js";
-
-export interface AuditRecord {
-  revision: number;
-  at: string;
-  actor: string;
-  action: string;
-  resource: string;
-  before: string | null;
-  after: string | null;
-}
 
 /**
  * The writes this gateway holds that the leader's snapshot does not: the audit records that are not in
@@ -24,7 +15,5 @@ export function discardedWrites(db: Db, snapshot: Snapshot): AuditRecord[] {
   const known = new Set(theirs.map(keyOf));
   const oldest = theirs.reduce((min, r) => Math.min(min, typeof r["revision"] === "number" ? r["revision"] : min), Number.POSITIVE_INFINITY);
   const from = Number.isFinite(oldest) ? oldest : 0;
-  const ours = sql(db, "SELECT revision, at, actor, action, resource, before, after FROM audit_log WHERE revision >= ? ORDER BY id")
-    .all(from) as AuditRecord[];
-  return ours.filter((record) => !known.has(keyOf(record as unknown as Record<string, unknown>)));
+  return auditRecordsFrom(db, from).filter((record) => !known.has(keyOf(record as unknown as Record<string, unknown>)));
 }

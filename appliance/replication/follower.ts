@@ -1,9 +1,9 @@
-import Database from "better-sqlite3";
 import type { Logger } from "pino";
 import { AppError } from "../errors.js";
 import type { ApplyReport } from "../reconcile/reconciler.js";
 import { assertStoreInvariants, emptyScope, fullScope, observeChange } from "../service/invariants/index.js";
 import type { OwnAddresses } from "../service/own-addresses.js";
+import { isConstraintViolation } from "../store/database.js";
 import type { Store } from "../store/store.js";
 import { DigestCache } from "./digest.js";
 import { discardedWrites } from "./discarded.js";
@@ -61,8 +61,8 @@ export class Follower {
       }
       if (here.revision !== message.base.revision || here.revisionEpoch !== message.base.revisionEpoch) {
         this.refuseStale(here, message.base.revision, message.epoch, "changes");
-        throw new AppError("conflict", `history differs: this gateway is at revision ${here.revision} (epoch ${here.revisionEpoch})`,
-          { extra: { code: "out-of-sync", state: this.state() } });
+        throw new AppError("out-of-sync", `history differs: this gateway is at revision ${here.revision} (epoch ${here.revisionEpoch})`,
+          { extra: { state: this.state() } });
       }
       const last = message.revisions.at(-1)!;
       this.applyOrRefuse(last.revision, () => {
@@ -116,15 +116,15 @@ export class Follower {
       this.context.peerView.record(message.leader, { role: "master", lastApply: message.dataplane });
       const here = position(this.store.db);
       if (here.revision !== message.position.revision || here.revisionEpoch !== message.position.revisionEpoch) {
-        throw new AppError("conflict", `this gateway is at revision ${here.revision} (epoch ${here.revisionEpoch})`,
-          { extra: { code: "out-of-sync", state: this.state() } });
+        throw new AppError("out-of-sync", `this gateway is at revision ${here.revision} (epoch ${here.revisionEpoch})`,
+          { extra: { state: this.state() } });
       }
       const ours = message.digest === null ? null : this.digests.of(this.store.db).digest;
       if (ours !== message.digest) {
         this.log.warn({ leader: message.leader, position: here, digest: ours, leaderDigest: message.digest },
           "this gateway's configuration differs from the leader's at the same revision; asking for a snapshot");
-        throw new AppError("conflict", `the configuration digest at revision ${here.revision} differs from the leader's`,
-          { extra: { code: "digest-mismatch", state: this.state() } });
+        throw new AppError("digest-mismatch", `the configuration digest at revision ${here.revision} differs from the leader's`,
+          { extra: { state: this.state() } });
       }
       this.recordLeader(message.epoch, message.leader);
       return this.state();
@@ -133,13 +133,13 @@ export class Follower {
 
   private fence(epoch: number, leader: string): void {
     if (this.context.isLeader()) {
-      throw new AppError("conflict", `${this.context.name} is itself the leader; it does not accept changes from ${leader}`,
-        { extra: { code: "not-follower", state: this.state() } });
+      throw new AppError("not-follower", `${this.context.name} is itself the leader; it does not accept changes from ${leader}`,
+        { extra: { state: this.state() } });
     }
     const known = replicationState(this.store.db).epoch;
     if (epoch < known) {
-      throw new AppError("conflict", `leader ${leader} has epoch ${epoch}, older than epoch ${known} already seen here`,
-        { extra: { code: "stale-epoch", state: this.state() } });
+      throw new AppError("stale-epoch", `leader ${leader} has epoch ${epoch}, older than epoch ${known} already seen here`,
+        { extra: { state: this.state() } });
     }
   }
 
@@ -149,8 +149,8 @@ export class Follower {
    */
   private refuseStale(here: HistoryPosition, revision: number, epoch: number, what: string): void {
     if (here.revision > revision && here.revisionEpoch >= epoch) {
-      throw new AppError("conflict", `stale ${what}: this gateway is already at revision ${here.revision} of epoch ${here.revisionEpoch}, past revision ${revision}`,
-        { extra: { code: "stale-message", state: this.state() } });
+      throw new AppError("stale-message", `stale ${what}: this gateway is already at revision ${here.revision} of epoch ${here.revisionEpoch}, past revision ${revision}`,
+        { extra: { state: this.state() } });
     }
   }
 
@@ -159,7 +159,7 @@ export class Follower {
     try {
       this.store.applyExternal(revision, apply);
     } catch (error) {
-      if (!(error instanceof Database.SqliteError) || !error.code.startsWith("SQLITE_CONSTRAINT")) throw error;
+      if (!isConstraintViolation(error)) throw error;
       throw new AppError("replication-refused", `the store's schema refuses the message: ${error.message}`, { cause: error, extra: { rule: "store-constraint" } });
     }
   }
@@ -182,8 +182,8 @@ export class Follower {
         this.log.error({ ...fields, err: error }, "applying a replication message failed");
         throw error;
       }
-      const code = (error.extra["code"] as string | undefined) ?? error.code;
-      if (error.code === "replication-refused") {
+      const { code } = error;
+      if (code === "replication-refused") {
         this.log.error({ ...fields, rule: error.extra["rule"], table: error.extra["table"], key: error.extra["key"], detail: error.message },
           "refused a replication message that breaks the store's rules; nothing of it was applied");
       } else if (code === "stale-epoch" || code === "stale-message" || code === "not-follower") {

@@ -1,25 +1,17 @@
 import { AppError } from "../errors.js";
-import { sql, type Db } from "../store/database.js";
-import { REPLICATED_TABLES, TABLES_BY_NAME, type TableSpec } from "./tables.js";
+import { position, recordRevisionEpoch, restartHistoryAt, type ChangeEntry, type RevisionChanges } from "../store/changelog.js";
+import type { Db } from "../store/database.js";
+import { deleteAllRows, deleteRow, exportRows, insertRow, upsertRow } from "../store/replica-rows.js";
+import { REPLICATED_TABLES, TABLES_BY_NAME, type TableSpec } from "../store/replicated-tables.js";
+import { setRevision } from "../store/revision.js";
 
-export interface ChangeEntry {
-  tbl: string;
-  op: "upsert" | "delete";
-  pk: Record<string, unknown>;
-  row: Record<string, unknown> | null;
-}
-
-export interface RevisionChanges {
-  revision: number;
-  epoch: number;
-  entries: ChangeEntry[];
-}
-
-/** Where a gateway's history stands: its newest revision and the epoch that revision was written in. */
-export interface HistoryPosition {
-  revision: number;
-  revisionEpoch: number;
-}
+/**
+ * Replication's side of the store's history: replaying the leader's revisions and moving whole snapshots.
+ * The history itself (changelog, revision epochs) and replication's state are the store's; they are
+ * re-exported here because they are what replication speaks in.
+ */
+export { changesSince, epochOfRevision, position, type ChangeEntry, type HistoryPosition, type RevisionChanges } from "../store/changelog.js";
+export { replicationState, setReplicationState } from "../store/replication-state.js";
 
 export interface Snapshot {
   revision: number;
@@ -27,93 +19,45 @@ export interface Snapshot {
   tables: Record<string, Record<string, unknown>[]>;
 }
 
-export function position(db: Db): HistoryPosition {
-  const revision = (sql(db, "SELECT value FROM revision WHERE id = 1").get() as { value: number }).value;
-  return { revision, revisionEpoch: epochOfRevision(db, revision) ?? 0 };
-}
-
-export function epochOfRevision(db: Db, revision: number): number | undefined {
-  return (sql(db, "SELECT epoch FROM revision_epochs WHERE revision = ?").get(revision) as { epoch: number } | undefined)?.epoch;
-}
-
-export function replicationState(db: Db): { epoch: number; leader: string | null } {
-  return sql(db, "SELECT epoch, leader FROM replication_state WHERE id = 1").get() as { epoch: number; leader: string | null };
-}
-
-export function setReplicationState(db: Db, epoch: number, leader: string | null): void {
-  sql(db, "UPDATE replication_state SET epoch = ?, leader = ? WHERE id = 1").run(epoch, leader);
-}
-
-/**
- * The row changes of revisions after `from` up to `to`, or undefined when this gateway cannot produce them
- * all (a revision made no changes it recorded, e.g. one restored from a snapshot).
- */
-export function changesSince(db: Db, from: number, to: number): RevisionChanges[] | undefined {
-  const epochs = sql(db, "SELECT revision, epoch FROM revision_epochs WHERE revision > ? AND revision <= ? ORDER BY revision")
-    .all(from, to) as { revision: number; epoch: number }[];
-  if (epochs.length !== to - from) return undefined;
-  const rows = sql(db, "SELECT revision, tbl, op, pk, row FROM changelog WHERE revision > ? AND revision <= ? ORDER BY seq")
-    .all(from, to) as { revision: number; tbl: string; op: "upsert" | "delete"; pk: string; row: string | null }[];
-  const byRevision = new Map<number, ChangeEntry[]>(epochs.map((e) => [e.revision, []]));
-  for (const row of rows) {
-    byRevision.get(row.revision)?.push({ tbl: row.tbl, op: row.op, pk: JSON.parse(row.pk) as Record<string, unknown>, row: row.row === null ? null : JSON.parse(row.row) as Record<string, unknown> });
-  }
-  return epochs.map((e) => ({ revision: e.revision, epoch: e.epoch, entries: byRevision.get(e.revision) ?? [] }));
-}
-
 function decode(spec: TableSpec, column: string, value: unknown): unknown {
   return spec.blobs.includes(column) && typeof value === "string" ? Buffer.from(value, "hex") : value;
 }
 
 /**
- * Replays revisions in the leader's order, inside the caller's transaction. Upserts update in place
- * (never REPLACE, which would delete the row and cascade to its children). `observe` sees each entry
- * just before it is applied, while the row it replaces can still be read.
+ * Replays revisions in the leader's order, inside the caller's transaction. Upserts update in place.
+ * `observe` sees each entry just before it is applied, while the row it replaces can still be read.
  */
 export function applyChanges(db: Db, revisions: RevisionChanges[], observe?: (entry: ChangeEntry) => void): void {
   for (const revision of revisions) {
-    sql(db, "UPDATE revision SET value = ? WHERE id = 1").run(revision.revision);
+    setRevision(db, revision.revision);
     for (const entry of revision.entries) {
       const spec = TABLES_BY_NAME.get(entry.tbl);
       if (!spec) throw new AppError("replication-refused", `replication entry for unknown table ${entry.tbl}`, { extra: { rule: "message-tables" } });
       observe?.(entry);
-      const where = spec.primaryKey.map((c) => `${c} = ?`).join(" AND ");
-      const keyValues = spec.primaryKey.map((c) => decode(spec, c, entry.pk[c]));
       if (entry.op === "delete") {
-        sql(db, `DELETE FROM ${spec.name} WHERE ${where}`).run(...keyValues);
+        deleteRow(db, spec, spec.primaryKey.map((c) => decode(spec, c, entry.pk[c])));
         continue;
       }
       const row = entry.row ?? {};
-      const values = spec.columns.map((c) => decode(spec, c, row[c]));
-      const updates = spec.columns.filter((c) => !spec.primaryKey.includes(c)).map((c) => `${c} = excluded.${c}`);
-      sql(db, `INSERT INTO ${spec.name} (${spec.columns.join(", ")}) VALUES (${spec.columns.map(() => "?").join(", ")})
-        ON CONFLICT (${spec.primaryKey.join(", ")}) DO ${updates.length > 0 ? `UPDATE SET ${updates.join(", ")}` : "NOTHING"}`).run(...values);
+      upsertRow(db, spec, spec.columns.map((c) => decode(spec, c, row[c])));
     }
-    sql(db, "INSERT OR REPLACE INTO revision_epochs (revision, epoch) VALUES (?, ?)").run(revision.revision, revision.epoch);
+    recordRevisionEpoch(db, revision.revision, revision.epoch);
   }
 }
 
 export function exportSnapshot(db: Db): Snapshot {
   return db.transaction(() => {
     const tables: Record<string, Record<string, unknown>[]> = {};
-    for (const spec of REPLICATED_TABLES) {
-      const select = spec.columns.map((c) => (spec.blobs.includes(c) ? `hex(${c}) AS ${c}` : c)).join(", ");
-      tables[spec.name] = sql(db, `SELECT ${select} FROM ${spec.name}`).all() as Record<string, unknown>[];
-    }
+    for (const spec of REPLICATED_TABLES) tables[spec.name] = exportRows(db, spec);
     return { ...position(db), tables };
   })();
 }
 
 /** Replaces every replicated table with the snapshot, inside the caller's transaction. */
 export function importSnapshot(db: Db, snapshot: Snapshot): void {
-  for (const spec of [...REPLICATED_TABLES].reverse()) sql(db, `DELETE FROM ${spec.name}`).run();
+  for (const spec of [...REPLICATED_TABLES].reverse()) deleteAllRows(db, spec);
   for (const spec of REPLICATED_TABLES) {
-    const insert = sql(db, `INSERT INTO ${spec.name} (${spec.columns.join(", ")}) VALUES (${spec.columns.map(() => "?").join(", ")})`);
-    for (const row of snapshot.tables[spec.name] ?? []) insert.run(...spec.columns.map((c) => decode(spec, c, row[c])));
+    for (const row of snapshot.tables[spec.name] ?? []) insertRow(db, spec, spec.columns.map((c) => decode(spec, c, row[c])));
   }
-  // History before the snapshot is unknown here: only the snapshot's own position is kept.
-  sql(db, "DELETE FROM changelog").run();
-  sql(db, "DELETE FROM revision_epochs").run();
-  sql(db, "UPDATE revision SET value = ? WHERE id = 1").run(snapshot.revision);
-  sql(db, "INSERT INTO revision_epochs (revision, epoch) VALUES (?, ?)").run(snapshot.revision, snapshot.revisionEpoch);
+  restartHistoryAt(db, snapshot);
 }

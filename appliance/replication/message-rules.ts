@@ -1,6 +1,6 @@
 import { AppError } from "../errors.js";
 import type { ChangesMessage, SnapshotMessage } from "./messages.js";
-import { REPLICATED_TABLES, TABLES_BY_NAME, type TableSpec } from "./tables.js";
+import { REPLICATED_TABLES, TABLES_BY_NAME, type TableSpec } from "../store/replicated-tables.js";
 
 /**
  * What a well-formed message may say, checked before it touches the store: it comes from the configured

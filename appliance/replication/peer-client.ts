@@ -16,6 +16,7 @@ export interface PeerState extends HistoryPosition {
 export interface PushResult {
   ok: boolean;
   status: number;
+  /** The refusal's code: a catalogue code, though a peer of another version may send one this one does not know. */
   code?: string;
   detail?: string;
   state?: PeerState;
@@ -42,7 +43,7 @@ export class PeerClient {
 
   async state(): Promise<PeerState> {
     const response = await this.call("GET", "/internal/v1/replication/state");
-    if (response.status !== 200) throw new AppError("internal", `peer ${this.name} answered ${response.status}`);
+    if (response.status !== 200) throw new AppError("peer-failed", `peer ${this.name} answered ${response.status}`);
     return parseJson(response) as PeerState;
   }
 

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { errorMessage } from "../errors.js";
+import { AppError, errorMessage, type ErrorCode } from "../errors.js";
 import type { ApplyReport } from "../reconcile/reconciler.js";
 import type { Store } from "../store/store.js";
 import { changesSince, epochOfRevision, exportSnapshot, position, replicationState } from "./log.js";
@@ -97,7 +97,7 @@ export class PeerLink {
       } while (this.again && this.leader.isLeader());
     } catch (error) {
       this.lastError = errorMessage(error);
-      this.status = /unreachable/.test(this.lastError) ? "unreachable" : "behind";
+      this.status = error instanceof AppError && error.code === "peer-unreachable" ? "unreachable" : "behind";
       this.acked = undefined;
       if (this.status === "unreachable") this.release((w) => w.endWhenUnreachable, "unreachable");
     } finally {
@@ -147,7 +147,7 @@ export class PeerLink {
   private refused(result: PushResult, target: number): void {
     const error = `peer answered ${result.status}${result.code ? ` (${result.code})` : ""}${result.detail ? `: ${result.detail}` : ""}`;
     const log = this.leader.log.child({ peer: this.client.name });
-    if (result.code === "out-of-sync" || result.code === "stale-message") {
+    if (refusedAs(result, "out-of-sync", "stale-message")) {
       // Its history is not where we thought: read its position again and send what fits.
       this.acked = undefined;
       this.again = true;
@@ -155,7 +155,7 @@ export class PeerLink {
       this.lastError = error;
       return;
     }
-    if (result.code === "digest-mismatch") {
+    if (refusedAs(result, "digest-mismatch")) {
       log.warn({ revision: target }, "the peer's configuration differs from ours at the same revision; re-seeding it with a snapshot");
       this.acked = -1;
       this.again = true;
@@ -166,7 +166,7 @@ export class PeerLink {
     if (this.status !== "refused" || this.lastError !== error) log.error({ status: result.status, code: result.code, detail: result.detail }, "the peer refused replication");
     this.status = "refused";
     this.lastError = error;
-    if (result.code === "stale-epoch" && result.state) this.leader.observeEpoch(result.state.epoch);
+    if (refusedAs(result, "stale-epoch") && result.state) this.leader.observeEpoch(result.state.epoch);
     this.acked = undefined;
   }
 
@@ -187,4 +187,9 @@ export class PeerLink {
       return false;
     });
   }
+}
+
+/** Whether the peer refused with one of `codes` (typed: a code the leader acts on must be in the catalogue). */
+function refusedAs(result: PushResult, ...codes: ErrorCode[]): boolean {
+  return result.code !== undefined && (codes as string[]).includes(result.code);
 }

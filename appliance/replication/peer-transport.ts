@@ -63,7 +63,7 @@ export class PeerTransport {
         res.on("error", reject);
       });
       req.on("timeout", () => req.destroy(new Error(`no answer within ${options.timeoutMs} ms`)));
-      req.on("error", (error) => reject(new AppError("internal", `peer ${name} unreachable: ${errorMessage(error)}`, { cause: error })));
+      req.on("error", (error) => reject(new AppError("peer-unreachable", `peer ${name} unreachable: ${errorMessage(error)}`, { cause: error })));
       req.end(body);
     });
   }

@@ -1,6 +1,7 @@
 import { AppError, type FieldProblem } from "../errors.js";
 import type { Cluster, Quotas } from "../model.js";
 import { findOverlap, parseAddress, parsePrefix, prefixContains, type Prefix } from "../net/cidr.js";
+import * as reads from "../store/reads.js";
 import * as rows from "../store/rows.js";
 import type { Db } from "../store/database.js";
 import type { WriteContext } from "../store/store.js";
@@ -24,7 +25,7 @@ export interface ClusterGrants {
 }
 
 export function requireCluster(db: Db, name: string): Cluster {
-  const cluster = rows.getCluster(db, name);
+  const cluster = reads.getCluster(db, name);
   if (!cluster) throw new AppError("not-found", `cluster ${name} does not exist`);
   return cluster;
 }
@@ -42,13 +43,13 @@ export function grantsOf(cluster: Cluster): ClusterGrants {
 }
 
 export function createCluster(tx: WriteContext, input: ClusterInput): Cluster {
-  if (rows.getCluster(tx.db, input.name)) {
+  if (reads.getCluster(tx.db, input.name)) {
     throw new AppError("conflict", `cluster ${input.name} already exists`, { fields: [{ field: "name", reason: "already exists" }] });
   }
   rows.insertCluster(tx.db, input.name, input.description ?? "", tx.now);
   applyGrants(tx, input.name, input);
   applyLimits(tx, input.name, input);
-  const after = rows.getCluster(tx.db, input.name) as Cluster;
+  const after = reads.getCluster(tx.db, input.name) as Cluster;
   tx.audit({ action: "create", resource: `clusters/${input.name}`, after });
   return after;
 }
@@ -58,7 +59,7 @@ export function replaceCluster(tx: WriteContext, input: ClusterInput): Cluster {
   rows.updateClusterDescription(tx.db, input.name, input.description ?? before.description, tx.now);
   applyGrants(tx, input.name, input);
   applyLimits(tx, input.name, input);
-  const after = rows.getCluster(tx.db, input.name) as Cluster;
+  const after = reads.getCluster(tx.db, input.name) as Cluster;
   if (JSON.stringify(before) !== JSON.stringify(after)) tx.audit({ action: "update", resource: `clusters/${input.name}`, before, after });
   return after;
 }
@@ -69,8 +70,8 @@ export function replaceCluster(tx: WriteContext, input: ClusterInput): Cluster {
  */
 export function deleteCluster(tx: WriteContext, name: string, cascade: boolean): void {
   const before = requireCluster(tx.db, name);
-  const mappings = rows.listMappings(tx.db, name);
-  const routes = rows.listRoutes(tx.db, name);
+  const mappings = reads.listMappings(tx.db, name);
+  const routes = reads.listRoutes(tx.db, name);
   if (!cascade && (mappings.length > 0 || routes.length > 0)) {
     throw new AppError("in-use",
       `cluster ${name} still has ${mappings.length} mapping(s) and ${routes.length} route(s); delete them first or pass ?cascade=true`);
@@ -90,7 +91,7 @@ function applyGrants(tx: WriteContext, cluster: string, input: ClusterInput): vo
   }
   rows.replaceSourceRanges(tx.db, cluster, []);
   prefixes.forEach((prefix, i) => {
-    const other = rows.findOverlappingRange(tx.db, "cluster_source_ranges", prefix);
+    const other = reads.findOverlappingRange(tx.db, "cluster_source_ranges", prefix);
     if (other) {
       throw new AppError("overlap", `source range ${prefix.cidr} overlaps ${other.cidr}, owned by cluster ${other.cluster}`,
         { fields: [{ field: `sourceRanges.${i}`, reason: `overlaps ${other.cidr} of cluster ${other.cluster}` }], extra: { conflictsWith: other } });
@@ -101,7 +102,7 @@ function applyGrants(tx: WriteContext, cluster: string, input: ClusterInput): vo
 
   const addresses = input.egressIps.map((text, i) => ({ i, address: parseAddress(text, `egressIps.${i}`).address }));
   for (const { i, address } of addresses) {
-    const ip = rows.getEgressIp(tx.db, address);
+    const ip = reads.getEgressIp(tx.db, address);
     if (!ip) problems.push({ field: `egressIps.${i}`, reason: `egress IP ${address} does not exist; create it under /v1/egress-ips first` });
     else if (ip.cluster !== null && ip.cluster !== cluster) {
       throw new AppError("conflict", `egress IP ${address} is already granted to cluster ${ip.cluster}`,
@@ -110,7 +111,7 @@ function applyGrants(tx: WriteContext, cluster: string, input: ClusterInput): vo
   }
   if (problems.length > 0) throw new AppError("validation-failed", problems.map((p) => p.reason).join("; "), { fields: problems });
   const unique = [...new Set(addresses.map((a) => a.address))];
-  const inUse = rows.listMappings(tx.db, cluster).filter((m) => !unique.includes(m.egressIp));
+  const inUse = reads.listMappings(tx.db, cluster).filter((m) => !unique.includes(m.egressIp));
   if (inUse.length > 0) {
     const first = inUse[0]!;
     throw new AppError("in-use", `egress IP ${first.egressIp} is still used by mapping ${first.name}; change the mapping first`,
@@ -132,7 +133,7 @@ function applyLimits(tx: WriteContext, cluster: string, input: ClusterInput): vo
   const covered = (grants: Prefix[], cidr: string) => grants.some((grant) => prefixContains(grant, parsePrefix(cidr, "cidr")));
   // Only what this change uncovers counts: an exclusion stored before grants existed must not block every
   // later edit of the cluster (it needs a grant at its mapping's next write anyway).
-  const stranded = rows.listMappings(tx.db, cluster).flatMap((m) => m.excludedDestinations.map((cidr) => ({ mapping: m.name, cidr })))
+  const stranded = reads.listMappings(tx.db, cluster).flatMap((m) => m.excludedDestinations.map((cidr) => ({ mapping: m.name, cidr })))
     .find(({ cidr }) => covered(before, cidr) && !covered(after, cidr));
   if (stranded) {
     throw new AppError("in-use", `mapping ${stranded.mapping} excludes ${stranded.cidr}, which would no longer lie inside the cluster's excludable destinations`,
@@ -147,12 +148,12 @@ function assertStillCovered(db: Db, cluster: string, ranges: Prefix[]): void {
     const prefix = parsePrefix(cidr, "cidr");
     return ranges.some((range) => prefixContains(range, prefix));
   };
-  const mapping = rows.listMappings(db, cluster).find((m) => !inside(m.sourceCidr));
+  const mapping = reads.listMappings(db, cluster).find((m) => !inside(m.sourceCidr));
   if (mapping) {
     throw new AppError("in-use", `mapping ${mapping.name} (${mapping.sourceCidr}) would no longer lie inside the cluster's source ranges`,
       { fields: [{ field: "sourceRanges", reason: `must still cover ${mapping.sourceCidr} of mapping ${mapping.name}` }] });
   }
-  const route = rows.listRoutes(db, cluster).find((r) => !inside(r.prefix));
+  const route = reads.listRoutes(db, cluster).find((r) => !inside(r.prefix));
   if (route) {
     throw new AppError("in-use", `route ${route.prefix} would no longer lie inside the cluster's source ranges`,
       { fields: [{ field: "sourceRanges", reason: `must still cover route ${route.prefix}` }] });

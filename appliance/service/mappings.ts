@@ -1,6 +1,7 @@
 import { AppError, type FieldProblem } from "../errors.js";
 import type { Cluster, Mapping, Quotas } from "../model.js";
 import { findOverlap, parseAddress, parsePrefix, prefixContains, type Prefix } from "../net/cidr.js";
+import * as reads from "../store/reads.js";
 import * as rows from "../store/rows.js";
 import type { WriteContext } from "../store/store.js";
 import { changedItems } from "./audit-diff.js";
@@ -86,7 +87,7 @@ export function checkMapping(cluster: Cluster, grants: ClusterGrants, input: Map
 
 function assertNoOverlapWithStore(tx: WriteContext, checked: CheckedMapping): void {
   const at = checked.field === "" ? "" : `${checked.field}.`;
-  const other = rows.findOverlappingRange(tx.db, "mappings", checked.source);
+  const other = reads.findOverlappingRange(tx.db, "mappings", checked.source);
   if (other) {
     const owner = `mapping ${other.name} of cluster ${other.cluster}`;
     throw new AppError("overlap", `source CIDR ${checked.source.cidr} overlaps ${other.cidr} (${owner})`,
@@ -110,7 +111,7 @@ export function replaceMappings(tx: WriteContext, clusterName: string, inputs: M
     names.set(input.name, i);
   });
   // Counted before anything is parsed: an oversized set costs no more than its refusal.
-  const usage = rows.clusterUsage(tx.db, clusterName);
+  const usage = reads.clusterUsage(tx.db, clusterName);
   assertWithinQuota(cluster, quotaDefaults, "mappings", usage.mappings, inputs.length);
   assertWithinQuota(cluster, quotaDefaults, "destinations", usage.destinations, destinationCount(inputs));
   const grants = grantsOf(cluster);
@@ -120,7 +121,7 @@ export function replaceMappings(tx: WriteContext, clusterName: string, inputs: M
     throw new AppError("overlap", `source CIDRs ${clash[0].source.cidr} (${clash[0].mapping.name}) and ${clash[1].source.cidr} (${clash[1].mapping.name}) overlap`,
       { fields: [{ field: `${clash[1].field}.sourceCidr`, reason: `overlaps ${clash[0].source.cidr} of mapping ${clash[0].mapping.name}` }] });
   }
-  const before = rows.listMappings(tx.db, clusterName);
+  const before = reads.listMappings(tx.db, clusterName);
   const after = checked.map((c) => c.mapping).sort((a, b) => a.name.localeCompare(b.name));
   if (JSON.stringify(before) === JSON.stringify(after)) return before;
   for (const mapping of before) rows.deleteMapping(tx.db, clusterName, mapping.name);
@@ -129,17 +130,17 @@ export function replaceMappings(tx: WriteContext, clusterName: string, inputs: M
     rows.insertMapping(tx.db, c.mapping, c.source, tx.now);
   }
   tx.audit({ action: "replace", resource: `clusters/${clusterName}/mappings`, ...changedItems(before, after, (m) => m.name) });
-  return rows.listMappings(tx.db, clusterName);
+  return reads.listMappings(tx.db, clusterName);
 }
 
 export function createMapping(tx: WriteContext, clusterName: string, input: MappingInput, quotaDefaults: Quotas = DEFAULT_CLUSTER_QUOTAS): Mapping {
   const cluster = requireCluster(tx.db, clusterName);
-  if (rows.getMapping(tx.db, clusterName, input.name)) {
+  if (reads.getMapping(tx.db, clusterName, input.name)) {
     throw new AppError("conflict", `cluster ${clusterName} already has a mapping named ${input.name}`,
       { fields: [{ field: "name", reason: "already exists" }] });
   }
   const checked = checkMapping(cluster, grantsOf(cluster), input, "");
-  const usage = rows.clusterUsage(tx.db, clusterName);
+  const usage = reads.clusterUsage(tx.db, clusterName);
   assertWithinQuota(cluster, quotaDefaults, "mappings", usage.mappings, usage.mappings + 1);
   assertWithinQuota(cluster, quotaDefaults, "destinations", usage.destinations, usage.destinations + destinationCount([checked.mapping]));
   assertNoOverlapWithStore(tx, checked);
@@ -150,7 +151,7 @@ export function createMapping(tx: WriteContext, clusterName: string, input: Mapp
 
 export function deleteMapping(tx: WriteContext, clusterName: string, name: string): void {
   requireCluster(tx.db, clusterName);
-  const before = rows.getMapping(tx.db, clusterName, name);
+  const before = reads.getMapping(tx.db, clusterName, name);
   if (!before) throw new AppError("not-found", `cluster ${clusterName} has no mapping named ${name}`);
   rows.deleteMapping(tx.db, clusterName, name);
   tx.audit({ action: "delete", resource: `clusters/${clusterName}/mappings/${name}`, before });

@@ -1,6 +1,7 @@
 import { AppError } from "../errors.js";
 import type { Cluster, Quotas, Route } from "../model.js";
 import { findOverlap, parseAddress, parsePrefix, prefixContains, prefixContainsAddress, requireUnicast, type Prefix } from "../net/cidr.js";
+import * as reads from "../store/reads.js";
 import * as rows from "../store/rows.js";
 import type { WriteContext } from "../store/store.js";
 import { changedItems } from "./audit-diff.js";
@@ -55,7 +56,7 @@ export function checkRoute(cluster: Cluster, ranges: Prefix[], input: RouteInput
 }
 
 function assertNoOverlapWithStore(tx: WriteContext, checked: CheckedRoute): void {
-  const other = rows.findOverlappingRange(tx.db, "routes", checked.prefix);
+  const other = reads.findOverlappingRange(tx.db, "routes", checked.prefix);
   if (other) {
     throw new AppError("overlap", `route ${checked.prefix.cidr} overlaps route ${other.cidr} of cluster ${other.cluster}`,
       { fields: [{ field: `${checked.at}prefix`, reason: `overlaps route ${other.cidr} of cluster ${other.cluster}` }], extra: { conflictsWith: other } });
@@ -67,7 +68,7 @@ export function replaceRoutes(tx: WriteContext, clusterName: string, inputs: Rou
   quotaDefaults: Quotas = DEFAULT_CLUSTER_QUOTAS): Route[] {
   const cluster = requireCluster(tx.db, clusterName);
   // Counted before anything is parsed: an oversized set costs no more than its refusal.
-  assertWithinQuota(cluster, quotaDefaults, "routes", rows.clusterUsage(tx.db, clusterName).routes, inputs.length);
+  assertWithinQuota(cluster, quotaDefaults, "routes", reads.clusterUsage(tx.db, clusterName).routes, inputs.length);
   const ranges = ownedRanges(cluster);
   const checked = inputs.map((input, i) => checkRoute(cluster, ranges, input, `routes.${i}`, own));
   const clash = findOverlap(checked, (c) => c.prefix);
@@ -75,13 +76,13 @@ export function replaceRoutes(tx: WriteContext, clusterName: string, inputs: Rou
     throw new AppError("overlap", `routes ${clash[0].prefix.cidr} and ${clash[1].prefix.cidr} overlap`,
       { fields: [{ field: `${clash[1].at}prefix`, reason: `overlaps ${clash[0].prefix.cidr}` }] });
   }
-  const before = rows.listRoutes(tx.db, clusterName);
+  const before = reads.listRoutes(tx.db, clusterName);
   for (const route of before) rows.deleteRoute(tx.db, clusterName, route.prefix);
   for (const c of checked) {
     assertNoOverlapWithStore(tx, c);
     rows.insertRoute(tx.db, c.route, c.prefix, tx.now);
   }
-  const after = rows.listRoutes(tx.db, clusterName);
+  const after = reads.listRoutes(tx.db, clusterName);
   if (JSON.stringify(before) !== JSON.stringify(after)) {
     tx.audit({ action: "replace", resource: `clusters/${clusterName}/routes`, ...changedItems(before, after, (r) => r.prefix) });
   }
@@ -92,7 +93,7 @@ export function createRoute(tx: WriteContext, clusterName: string, input: RouteI
   quotaDefaults: Quotas = DEFAULT_CLUSTER_QUOTAS): Route {
   const cluster = requireCluster(tx.db, clusterName);
   const checked = checkRoute(cluster, ownedRanges(cluster), input, "", own);
-  const routes = rows.clusterUsage(tx.db, clusterName).routes;
+  const routes = reads.clusterUsage(tx.db, clusterName).routes;
   assertWithinQuota(cluster, quotaDefaults, "routes", routes, routes + 1);
   assertNoOverlapWithStore(tx, checked);
   rows.insertRoute(tx.db, checked.route, checked.prefix, tx.now);
@@ -103,7 +104,7 @@ export function createRoute(tx: WriteContext, clusterName: string, input: RouteI
 export function deleteRoute(tx: WriteContext, clusterName: string, prefixText: string): void {
   requireCluster(tx.db, clusterName);
   const prefix = parsePrefix(prefixText, "prefix");
-  const before = rows.getRoute(tx.db, clusterName, prefix.cidr);
+  const before = reads.getRoute(tx.db, clusterName, prefix.cidr);
   if (!before) throw new AppError("not-found", `cluster ${clusterName} has no route ${prefix.cidr}`);
   rows.deleteRoute(tx.db, clusterName, prefix.cidr);
   tx.audit({ action: "delete", resource: `clusters/${clusterName}/routes/${prefix.cidr}`, before });

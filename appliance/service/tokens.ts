@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { AppError } from "../errors.js";
 import type { TokenInfo } from "../model.js";
+import * as reads from "../store/reads.js";
 import * as rows from "../store/rows.js";
 import type { Db } from "../store/database.js";
 import type { WriteContext } from "../store/store.js";
@@ -26,18 +27,18 @@ export function issueToken(tx: WriteContext, cluster: string, description: strin
   const id = randomBytes(6).toString("hex");
   const token = `${TOKEN_PREFIX}${randomBytes(32).toString("base64url")}`;
   rows.insertToken(tx.db, { id, cluster, description, hash: hashToken(token) }, tx.now);
-  const info = rows.getToken(tx.db, cluster, id) as TokenInfo;
+  const info = reads.getToken(tx.db, cluster, id) as TokenInfo;
   tx.audit({ action: "create", resource: `clusters/${cluster}/tokens/${id}`, after: info });
   return { ...info, token };
 }
 
 export function revokeToken(tx: WriteContext, cluster: string, id: string): TokenInfo {
   requireCluster(tx.db, cluster);
-  const before = rows.getToken(tx.db, cluster, id);
+  const before = reads.getToken(tx.db, cluster, id);
   if (!before) throw new AppError("not-found", `cluster ${cluster} has no token ${id}`);
   if (before.revokedAt !== null) return before;
   rows.revokeToken(tx.db, cluster, id, tx.now);
-  const after = rows.getToken(tx.db, cluster, id) as TokenInfo;
+  const after = reads.getToken(tx.db, cluster, id) as TokenInfo;
   tx.audit({ action: "revoke", resource: `clusters/${cluster}/tokens/${id}`, before, after });
   return after;
 }
@@ -45,7 +46,7 @@ export function revokeToken(tx: WriteContext, cluster: string, id: string): Toke
 export function authenticateClusterToken(db: Db, token: string): { id: string; cluster: string } | undefined {
   if (!token.startsWith(TOKEN_PREFIX)) return undefined;
   const hash = hashToken(token);
-  const row = rows.findActiveTokenByHash(db, hash);
+  const row = reads.findActiveTokenByHash(db, hash);
   if (!row || !timingSafeEqual(row.hash, hash)) return undefined;
   return { id: row.id, cluster: row.cluster };
 }

@@ -18,7 +18,7 @@ const DAY_MS = 86_400_000;
  * Deletes the oldest audit records beyond either limit, at most one batch per call, and returns how many
  * it removed (a full batch means there may be more). Records are taken oldest first by id, which follows
  * time: ids are assigned at commit, on the leader, and replicated as they are.
- * Deletions are local to this gateway (migration 004 removed their changelog trigger).
+ * Deletions are local to this gateway: audit_log's deletes have no changelog trigger (`deletesStayLocal`).
  */
 export function pruneAudit(db: Db, options: AuditRetentionOptions, now: Date): number {
   const batch = options.batchSize ?? DEFAULT_BATCH;

@@ -52,6 +52,11 @@ export function checkIntegrity(db: Db, path: string): void {
   }
 }
 
+/** Whether SQLite refused a statement for breaking the schema (a dangling reference, a duplicate key, a CHECK). */
+export function isConstraintViolation(error: unknown): error is InstanceType<typeof Database.SqliteError> {
+  return error instanceof Database.SqliteError && error.code.startsWith("SQLITE_CONSTRAINT");
+}
+
 const statements = new WeakMap<Db, Map<string, Database.Statement>>();
 
 /**

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { AppError } from "../errors.js";
+import { installChangelogTriggers } from "./changelog-triggers.js";
 import type { Db } from "./database.js";
 
 export interface Migration {
@@ -32,6 +33,11 @@ export function readMigrations(directory: string): Migration[] {
 /**
  * Applies, in one transaction, every migration the database has not seen. Forward only: a database that
  * has migrations this code does not know was written by a newer version, and is refused untouched.
+ *
+ * The changelog triggers are not written in the SQL files: they follow from REPLICATED_TABLES, so the
+ * migrator installs them last, in the same transaction, once the schema has the changelog (a migration that
+ * adds a replicated column needs no trigger text of its own). A database whose triggers came from the old
+ * hand-written migrations already holds the same text and is left as it is.
  */
 export function migrate(db: Db, migrations: Migration[]): { applied: number[] } {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -50,6 +56,11 @@ export function migrate(db: Db, migrations: Migration[]): { applied: number[] } 
       db.exec(migration.sql);
       record.run(migration.version, migration.name, new Date().toISOString());
     }
+    if (hasTable(db, "changelog")) installChangelogTriggers(db);
   }).immediate();
   return { applied: pending.map((m) => m.version) };
+}
+
+function hasTable(db: Db, name: string): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
 }

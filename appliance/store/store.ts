@@ -1,5 +1,7 @@
 import { EventEmitter } from "node:events";
+import { pruneHistory, stampLocalRevision } from "./changelog.js";
 import { sql, type Db } from "./database.js";
+import { bumpRevision, currentRevision } from "./revision.js";
 
 /** Who made a change, as recorded in the audit log: `admin` or `cluster:<name>/token:<id>`. */
 export type Actor = string;
@@ -57,7 +59,7 @@ export class Store extends EventEmitter<{ committed: [revision: number]; writeRe
   }
 
   revision(): number {
-    return (sql(this.db, "SELECT value FROM revision WHERE id = 1").get() as { value: number }).value;
+    return currentRevision(this.db);
   }
 
   /**
@@ -123,13 +125,10 @@ export class Store extends EventEmitter<{ committed: [revision: number]; writeRe
     // for replication) already carries the revision of this write. A write that changes nothing rolls back.
     const run = this.db.transaction(() => {
       precondition?.();
-      sql(this.db, "UPDATE revision SET value = value + 1 WHERE id = 1").run();
-      const revision = this.revision();
+      const revision = bumpRevision(this.db);
       const result = change({ db: this.db, now, audit: (entry) => entries.push(entry) });
       if (entries.length === 0) throw new NothingChanged(result);
-      sql(this.db, `INSERT OR REPLACE INTO revision_epochs (revision, epoch)
-        SELECT ?, CASE WHEN ? = 0 AND (? IS NULL OR leader IS NULL OR leader = ?) THEN epoch ELSE -? END FROM replication_state WHERE id = 1`)
-        .run(revision, options.offLeader ? 1 : 0, this.identity ?? null, this.identity ?? null, revision);
+      stampLocalRevision(this.db, revision, this.identity, options.offLeader === true);
       const insert = sql(this.db, 
         "INSERT INTO audit_log (revision, at, actor, action, resource, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)");
       for (const entry of entries) {
@@ -137,8 +136,7 @@ export class Store extends EventEmitter<{ committed: [revision: number]; writeRe
       }
       if (revision % CHANGELOG_PRUNE_EVERY === 0) {
         // A follower further behind than this gets a snapshot instead of the missing changes.
-        sql(this.db, "DELETE FROM changelog WHERE revision <= ?").run(revision - CHANGELOG_KEEP_REVISIONS);
-        sql(this.db, "DELETE FROM revision_epochs WHERE revision <= ?").run(revision - CHANGELOG_KEEP_REVISIONS);
+        pruneHistory(this.db, revision - CHANGELOG_KEEP_REVISIONS);
       }
       return { result, revision, changed: true };
     });

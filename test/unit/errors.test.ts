@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { AppError, ERROR_CATALOGUE, errorMessage, invalidField, type ErrorCode } from "../../appliance/errors.js";
+import { AppError, ERROR_CATALOGUE, errorMessage, invalidField, PROBLEM_MEMBERS, type ErrorCode, type ProblemExtra } from "../../appliance/errors.js";
 
 /**
  * The codes clients and operators may rely on. Adding, renaming or removing one is an API change: update this
@@ -24,6 +24,13 @@ const EXPECTED_CODES: Record<ErrorCode, number> = {
   "apply-timeout": 504,
   "replication-refused": 422,
   "replication-timeout": 504,
+  "out-of-sync": 409,
+  "digest-mismatch": 409,
+  "not-follower": 409,
+  "stale-epoch": 409,
+  "stale-message": 409,
+  "peer-unreachable": 503,
+  "peer-failed": 502,
   "not-ready": 503,
   "internal": 500,
   "config-invalid": 500,
@@ -97,6 +104,16 @@ describe("AppError", () => {
     assert.deepEqual(error.fields, fields);
     assert.equal(error.cause, cause);
     assert.deepEqual(error.extra, { conflictsWith: "b" });
+  });
+
+  it("extra cannot carry a standard member: refused by type, and dropped if smuggled in with a cast", () => {
+    // @ts-expect-error a code in extra would override the catalogue's code on the wire
+    const typed = new AppError("conflict", "x", { extra: { code: "out-of-sync" } });
+    assert.deepEqual(typed.extra, {});
+    const smuggled = Object.fromEntries([...PROBLEM_MEMBERS, "conflictsWith"].map((member) => [member, "from extra"])) as ProblemExtra;
+    const error = new AppError("conflict", "x", { extra: smuggled });
+    assert.deepEqual(error.extra, { conflictsWith: "from extra" });
+    assert.equal(error.code, "conflict");
   });
 
   it("carries the headers its answer needs", () => {

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import { AppError } from "../../appliance/errors.js";
-import { MIGRATIONS_DIR } from "../../appliance/paths.js";
+import { MIGRATIONS_DIR, PACKAGE_ROOT } from "../../appliance/paths.js";
+import { changelogTriggers } from "../../appliance/store/changelog-triggers.js";
 import { openDatabase, type Db } from "../../appliance/store/database.js";
 import { migrate, readMigrations, type Migration } from "../../appliance/store/migrate.js";
 
@@ -270,5 +271,76 @@ describe("migrate with temp migrations", () => {
     const db = openDb(freshPath());
     assert.deepEqual(migrate(db, []), { applied: [] });
     assert.deepEqual(tables(db), ["schema_migrations"]);
+  });
+});
+
+describe("migrate installs the changelog triggers generated from REPLICATED_TABLES", () => {
+  /** The migrations as they were when 002 and 004 wrote the changelog triggers by hand, after their other statements. */
+  const HAND_WRITTEN = join(PACKAGE_ROOT, "test/unit/fixtures/hand-written-changelog-triggers");
+  const previous = (): Migration[] => readMigrations(MIGRATIONS_DIR).map((m) => {
+    const file = join(HAND_WRITTEN, `${String(m.version).padStart(3, "0")}_${m.name}.sql`);
+    return existsSync(file) ? { ...m, sql: `${m.sql}\n${readFileSync(file, "utf8")}` } : m;
+  });
+
+  /** A database as the previous version left it: its migrations up to `version`, and no trigger step. */
+  function createdByPreviousVersion(db: Db, version: number): void {
+    migrate(db, []);
+    for (const m of previous().filter((m) => m.version <= version)) {
+      db.exec(m.sql);
+      db.prepare("INSERT INTO schema_migrations VALUES (?, ?, ?)").run(m.version, m.name, "2024-01-01T00:00:00.000Z");
+    }
+  }
+
+  const schema = (db: Db) => db.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").all();
+  const triggers = (db: Db) => db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name").all();
+  const generated = () => changelogTriggers().map((t) => ({ name: t.name, sql: t.sql })).sort((a, b) => (a.name < b.name ? -1 : 1));
+
+  function fresh(): Db {
+    const db = openDb(freshPath());
+    migrate(db, readMigrations(MIGRATIONS_DIR));
+    return db;
+  }
+
+  it("a fresh database holds exactly the generated triggers", () => {
+    assert.deepEqual(triggers(fresh()), generated());
+  });
+
+  it("a database whose triggers the hand-written migrations made holds the very same text: nothing is applied or changed", () => {
+    const db = openDb(freshPath());
+    createdByPreviousVersion(db, 4);
+    assert.deepEqual(triggers(db), generated(), "the generator writes what 002 and 004 wrote");
+    const before = schema(db);
+    assert.deepEqual(migrate(db, readMigrations(MIGRATIONS_DIR)), { applied: [] });
+    assert.deepEqual(schema(db), before);
+  });
+
+  for (const version of [1, 2, 3]) {
+    it(`a database at version ${version} of the previous migrations upgrades to the same schema as a fresh one`, () => {
+      const db = openDb(freshPath());
+      createdByPreviousVersion(db, version);
+      assert.deepEqual(migrate(db, readMigrations(MIGRATIONS_DIR)).applied, [2, 3, 4].filter((v) => v > version));
+      assert.deepEqual(schema(db), schema(fresh()));
+    });
+  }
+
+  it("after the upgrade from version 3 the changelog captures the columns 004 added", () => {
+    const db = openDb(freshPath());
+    createdByPreviousVersion(db, 3);
+    migrate(db, readMigrations(MIGRATIONS_DIR));
+    db.prepare("INSERT INTO clusters (name, created_at, updated_at, quota_routes) VALUES ('prod', 'now', 'now', 7)").run();
+    const logged = db.prepare("SELECT row FROM changelog WHERE tbl = 'clusters'").get() as { row: string };
+    assert.equal((JSON.parse(logged.row) as Record<string, unknown>)["quota_routes"], 7);
+  });
+
+  it("a changelog trigger dropped, altered or added behind its back is put right; other triggers are left alone", () => {
+    const db = fresh();
+    db.exec(`DROP TRIGGER mappings_changelog_update;
+      DROP TRIGGER routes_changelog_insert;
+      CREATE TRIGGER routes_changelog_insert AFTER INSERT ON routes BEGIN SELECT 1; END;
+      CREATE TRIGGER audit_log_changelog_delete AFTER DELETE ON audit_log BEGIN SELECT 1; END;
+      CREATE TRIGGER local_note AFTER INSERT ON owned_addresses BEGIN SELECT 1; END;`);
+    assert.deepEqual(migrate(db, readMigrations(MIGRATIONS_DIR)), { applied: [] });
+    const local = { name: "local_note", sql: "CREATE TRIGGER local_note AFTER INSERT ON owned_addresses BEGIN SELECT 1; END" };
+    assert.deepEqual(triggers(db), [...generated(), local].sort((a, b) => (a.name < b.name ? -1 : 1)));
   });
 });

@@ -1,8 +1,9 @@
 import type { Cluster } from "../../model.js";
 import type { Prefix } from "../../net/cidr.js";
-import { TABLES_BY_NAME } from "../../replication/tables.js";
-import { sql, type Db } from "../../store/database.js";
-import * as rows from "../../store/rows.js";
+import type { Db } from "../../store/database.js";
+import * as reads from "../../store/reads.js";
+import { TABLES_BY_NAME } from "../../store/replicated-tables.js";
+import { allRows, mappingsUsingEgressIp, rowByKey, rowsOfCluster, type StoredRow } from "../../store/stored-rows.js";
 import { grantsOf, ownedRanges, type ClusterGrants } from "../clusters.js";
 import type { OwnAddresses } from "../own-addresses.js";
 import { clustersThatLostRanges, regrantedAddresses, type InvariantScope } from "./scope.js";
@@ -14,7 +15,7 @@ interface ClusterEntry {
   grants: ClusterGrants;
 }
 
-export type Row = Record<string, unknown>;
+export type Row = StoredRow;
 
 /** One broken rule: which rule, which row (table and primary key), and what exactly is wrong. */
 export interface Violation {
@@ -39,7 +40,7 @@ export class InvariantContext {
    */
   *rows(table: string): Iterable<Row> {
     if (this.scope.full) {
-      yield* sql(this.db, `SELECT * FROM ${table}`).all() as Row[];
+      yield* allRows(this.db, table);
       return;
     }
     const seen = new Set<string>();
@@ -53,25 +54,23 @@ export class InvariantContext {
     for (const row of this.touched(table)) if (once(row)) yield row;
     if (table !== "mappings" && table !== "routes") return;
     for (const cluster of clustersThatLostRanges(this.db, this.scope)) {
-      for (const row of sql(this.db, `SELECT * FROM ${table} WHERE cluster = ?`).all(cluster) as Row[]) if (once(row)) yield row;
+      for (const row of rowsOfCluster(this.db, table, cluster)) if (once(row)) yield row;
     }
     if (table !== "mappings") return;
     for (const address of regrantedAddresses(this.db, this.scope)) {
-      for (const row of sql(this.db, "SELECT * FROM mappings WHERE egress_ip = ?").all(address) as Row[]) if (once(row)) yield row;
+      for (const row of mappingsUsingEgressIp(this.db, address)) if (once(row)) yield row;
     }
   }
 
   /** Only the rows written (all rows for a full check): what overlap rules compare with their neighbours. */
   *touched(table: string): Iterable<Row> {
     if (this.scope.full) {
-      yield* sql(this.db, `SELECT * FROM ${table}`).all() as Row[];
+      yield* allRows(this.db, table);
       return;
     }
-    const pk = TABLES_BY_NAME.get(table)?.primaryKey ?? [];
-    const select = sql(this.db, `SELECT * FROM ${table} WHERE ${pk.map((c) => `${c} = ?`).join(" AND ")}`);
     for (const key of this.scope.rows.get(table) ?? []) {
       // A deleted row is gone: nothing of it is left to break a rule.
-      const row = select.get(...(JSON.parse(key) as unknown[])) as Row | undefined;
+      const row = rowByKey(this.db, table, JSON.parse(key) as unknown[]);
       if (row) yield row;
     }
   }
@@ -80,7 +79,7 @@ export class InvariantContext {
   cluster(name: string): ClusterEntry | undefined {
     let entry = this.clusters.get(name);
     if (entry === undefined) {
-      const cluster = rows.getCluster(this.db, name);
+      const cluster = reads.getCluster(this.db, name);
       entry = cluster ? { cluster, ranges: ownedRanges(cluster), grants: grantsOf(cluster) } : null;
       this.clusters.set(name, entry);
     }

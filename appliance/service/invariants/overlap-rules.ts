@@ -1,5 +1,4 @@
-import { TABLES_BY_NAME } from "../../replication/tables.js";
-import { sql } from "../../store/database.js";
+import { rangeNeighbours, rowsInRangeOrder, type RangeTable } from "../../store/stored-rows.js";
 import type { InvariantContext, Row } from "./context.js";
 import { keyOf, type InvariantRule } from "./rule.js";
 
@@ -15,7 +14,7 @@ export const OVERLAP_RULES: InvariantRule[] = [
   disjoint("routes-disjoint", "routes", "prefix"),
 ];
 
-function disjoint(name: string, table: string, cidrColumn: string): InvariantRule {
+function disjoint(name: string, table: RangeTable, cidrColumn: string): InvariantRule {
   const describe = (row: Row) => `${String(row[cidrColumn])}${row["cluster"] === undefined ? "" : ` of cluster ${String(row["cluster"])}`}${table === "mappings" ? ` (mapping ${String(row["name"])})` : ""}`;
   const found = (row: Row, other: Row) => ({ rule: name, table, key: keyOf(table, row), detail: `${describe(row)} overlaps ${describe(other)}` });
   return {
@@ -31,9 +30,9 @@ function disjoint(name: string, table: string, cidrColumn: string): InvariantRul
   };
 }
 
-function sweep(ctx: InvariantContext, table: string, found: (row: Row, other: Row) => ReturnType<InvariantRule["check"]>) {
+function sweep(ctx: InvariantContext, table: RangeTable, found: (row: Row, other: Row) => ReturnType<InvariantRule["check"]>) {
   let widest: Row | undefined;
-  for (const row of sql(ctx.db, `SELECT * FROM ${table} ORDER BY family, range_start`).iterate() as Iterable<Row>) {
+  for (const row of rowsInRangeOrder(ctx.db, table)) {
     if (widest && widest["family"] === row["family"] && Buffer.compare(widest["range_end"] as Buffer, row["range_start"] as Buffer) >= 0) {
       return found(row, widest);
     }
@@ -42,15 +41,9 @@ function sweep(ctx: InvariantContext, table: string, found: (row: Row, other: Ro
   return undefined;
 }
 
-function overlappingNeighbour(ctx: InvariantContext, table: string, row: Row): Row | undefined {
-  const pk = TABLES_BY_NAME.get(table)?.primaryKey ?? [];
-  const notSelf = `NOT (${pk.map((c) => `${c} = ?`).join(" AND ")})`;
-  const self = pk.map((c) => row[c]);
-  const before = sql(ctx.db, `SELECT * FROM ${table} WHERE family = ? AND range_start <= ? AND ${notSelf} ORDER BY range_start DESC LIMIT 1`)
-    .get(row["family"], row["range_start"], ...self) as Row | undefined;
+function overlappingNeighbour(ctx: InvariantContext, table: RangeTable, row: Row): Row | undefined {
+  const { before, after } = rangeNeighbours(ctx.db, table, row);
   if (before && Buffer.compare(before["range_end"] as Buffer, row["range_start"] as Buffer) >= 0) return before;
-  const after = sql(ctx.db, `SELECT * FROM ${table} WHERE family = ? AND range_start >= ? AND ${notSelf} ORDER BY range_start LIMIT 1`)
-    .get(row["family"], row["range_start"], ...self) as Row | undefined;
   if (after && Buffer.compare(after["range_start"] as Buffer, row["range_end"] as Buffer) <= 0) return after;
   return undefined;
 }

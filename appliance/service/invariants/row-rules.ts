@@ -3,7 +3,7 @@ import { description, dnsLabel } from "../../../api/schemas/common.js";
 import { mappingInput, routeInput } from "../../../api/schemas/resources.js";
 import { AppError } from "../../errors.js";
 import { parsePrefix, type Prefix } from "../../net/cidr.js";
-import { rangeColumns } from "../../store/rows.js";
+import { rangeColumns } from "../../store/range-columns.js";
 import { fieldProblemsFromZod } from "../../validation.js";
 import { checkEgressIpAddress } from "../egress-ips.js";
 import { checkMapping } from "../mappings.js";

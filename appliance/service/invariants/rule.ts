@@ -1,5 +1,5 @@
 import { AppError } from "../../errors.js";
-import { TABLES_BY_NAME } from "../../replication/tables.js";
+import { TABLES_BY_NAME } from "../../store/replicated-tables.js";
 import type { InvariantContext, Row, Violation } from "./context.js";
 
 /**

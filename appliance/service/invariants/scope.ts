@@ -1,5 +1,6 @@
-import { TABLES_BY_NAME } from "../../replication/tables.js";
-import { sql, type Db } from "../../store/database.js";
+import type { Db } from "../../store/database.js";
+import { egressIpGrant, listClusterSourceRanges, sourceRangeOwner } from "../../store/reads.js";
+import { TABLES_BY_NAME } from "../../store/replicated-tables.js";
 
 /**
  * What a store check looks at. A snapshot is checked in full; a batch of changes only where it could have
@@ -44,12 +45,11 @@ export function observeChange(db: Db, scope: InvariantScope, table: string, pk: 
   if (!keys) scope.rows.set(table, (keys = new Set()));
   keys.add(keyText(values));
   if (table === "cluster_egress_ips" && typeof values[0] === "string" && !scope.grantsBefore.has(values[0])) {
-    scope.grantsBefore.set(values[0], grantOf(db, values[0]));
+    scope.grantsBefore.set(values[0], egressIpGrant(db, values[0]));
   }
   if (table === "cluster_source_ranges") {
-    const before = sql(db, "SELECT cluster FROM cluster_source_ranges WHERE cidr = ?").get(values[0]) as { cluster: unknown } | undefined;
-    for (const owner of [before?.cluster, row?.["cluster"]]) {
-      if (typeof owner === "string" && !scope.rangesBefore.has(owner)) scope.rangesBefore.set(owner, new Set(rangesOf(db, owner)));
+    for (const owner of [sourceRangeOwner(db, values[0]), row?.["cluster"]]) {
+      if (typeof owner === "string" && !scope.rangesBefore.has(owner)) scope.rangesBefore.set(owner, new Set(listClusterSourceRanges(db, owner)));
     }
   }
 }
@@ -57,20 +57,12 @@ export function observeChange(db: Db, scope: InvariantScope, table: string, pk: 
 /** Clusters that lost a source range they had before the message: their mappings and routes are re-checked. */
 export function clustersThatLostRanges(db: Db, scope: InvariantScope): string[] {
   return [...scope.rangesBefore].filter(([cluster, before]) => {
-    const now = new Set(rangesOf(db, cluster));
+    const now = new Set(listClusterSourceRanges(db, cluster));
     return [...before].some((cidr) => !now.has(cidr));
   }).map(([cluster]) => cluster);
 }
 
 /** Egress IPs now granted to another cluster, or to none: the mappings that use them are re-checked. */
 export function regrantedAddresses(db: Db, scope: InvariantScope): string[] {
-  return [...scope.grantsBefore].filter(([address, before]) => grantOf(db, address) !== before).map(([address]) => address);
-}
-
-function rangesOf(db: Db, cluster: string): string[] {
-  return (sql(db, "SELECT cidr FROM cluster_source_ranges WHERE cluster = ?").all(cluster) as { cidr: string }[]).map((r) => r.cidr);
-}
-
-function grantOf(db: Db, address: string): string | null {
-  return (sql(db, "SELECT cluster FROM cluster_egress_ips WHERE address = ?").get(address) as { cluster: string } | undefined)?.cluster ?? null;
+  return [...scope.grantsBefore].filter(([address, before]) => egressIpGrant(db, address) !== before).map(([address]) => address);
 }

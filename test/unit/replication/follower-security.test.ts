@@ -27,7 +27,7 @@ function capturedLog() {
 function refusedWith(code: string, status: number, rule?: string) {
   return (error: unknown) => {
     assert.ok(error instanceof AppError, `an AppError, not ${String(error)}`);
-    assert.equal((error.extra["code"] as string | undefined) ?? error.code, code, error.message);
+    assert.equal(error.code, code, error.message);
     assert.equal(error.status, status);
     if (rule) assert.equal(error.extra["rule"], rule, error.message);
     return true;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
 import { pino } from "pino";
-import { AppError } from "../../../appliance/errors.js";
+import { AppError, type ErrorCode } from "../../../appliance/errors.js";
 import { Follower } from "../../../appliance/replication/follower.js";
 import { changesSince, epochOfRevision, exportSnapshot, position, replicationState, setReplicationState } from "../../../appliance/replication/log.js";
 import { createCluster } from "../../../appliance/service/clusters.js";
@@ -11,13 +11,13 @@ import { dumpReplicated, followerContext, mustWrite, openStore, OWN, overTheWire
 
 const quiet = pino({ enabled: false });
 
-/** The extra.code of a refusal, checked to be the conflict AppError the API turns into a 409. */
-function refusal(code: string, revision: number) {
+/** A refusal with its own catalogue code, which the API turns into a 409 carrying the follower's state. */
+function refusal(code: ErrorCode, revision: number) {
   return (error: unknown) => {
     assert.ok(error instanceof AppError, `an AppError, not ${String(error)}`);
-    assert.equal(error.code, "conflict");
+    assert.equal(error.code, code);
     assert.equal(error.status, 409);
-    assert.equal(error.extra["code"], code);
+    assert.equal(error.extra["code"], undefined, "the code is the error's own, never an extension member");
     const state = error.extra["state"] as { revision: number; name: string } | undefined;
     assert.equal(state?.name, "gw-b", "the refusal carries the follower's state");
     assert.equal(state?.revision, revision, "the refusal carries the follower's revision");

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
+import { AppError } from "../../../appliance/errors.js";
 import { Replicator } from "../../../appliance/replication/leader.js";
 import { position, replicationState, setReplicationState } from "../../../appliance/replication/log.js";
 import { createEgressIp, updateEgressIp } from "../../../appliance/service/egress-ips.js";
@@ -184,6 +185,20 @@ describe("Replicator with stubbed peers backed by real followers", () => {
       assert.match(byName.get("gw-b")?.lastError ?? "", /unreachable/);
       assert.deepEqual(byName.get("gw-c"), { name: "gw-c", status: "in-sync", revision, lastError: null, outcome: "confirmed" }, "the reachable peer is not held back");
       assert.equal(b.store.revision(), 0);
+    });
+
+    it("unreachable is decided by the error's code, never by its text", async () => {
+      const b = new StubPeer("gw-b", openStore("gw-b"));
+      b.state = async () => {
+        throw new AppError("peer-failed", "peer gw-b answered 500: the upstream is unreachable");
+      };
+      const r = replicator([b]);
+      await r.becomeLeader();
+      const { revision } = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
+      const [report] = await held(r.replicate(revision, "revocation"));
+      assert.equal(report?.status, "behind", "an answer with an error is not an unreachable peer, whatever its message says");
+      assert.equal(report?.outcome, "timeout", "a revocation waits for a peer that answers");
+      assert.match(report?.lastError ?? "", /answered 500/);
     });
 
     it("a peer that comes back catches up by itself (heartbeat), without another write", async () => {

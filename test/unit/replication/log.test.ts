@@ -3,7 +3,7 @@ import { beforeEach, describe, it } from "node:test";
 import {
   applyChanges, changesSince, exportSnapshot, importSnapshot, position, setReplicationState, type RevisionChanges,
 } from "../../../appliance/replication/log.js";
-import { REPLICATED_TABLES } from "../../../appliance/replication/tables.js";
+import { REPLICATED_TABLES } from "../../../appliance/store/replicated-tables.js";
 import { createCluster, replaceCluster } from "../../../appliance/service/clusters.js";
 import { createEgressIp, updateEgressIp } from "../../../appliance/service/egress-ips.js";
 import { replaceMappings } from "../../../appliance/service/mappings.js";

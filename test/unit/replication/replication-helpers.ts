@@ -6,7 +6,7 @@
 import { MIGRATIONS_DIR } from "../../../appliance/paths.js";
 import type { FollowerContext } from "../../../appliance/replication/follower.js";
 import { PeerView } from "../../../appliance/replication/peer-view.js";
-import { REPLICATED_TABLES } from "../../../appliance/replication/tables.js";
+import { REPLICATED_TABLES } from "../../../appliance/store/replicated-tables.js";
 import { createCluster, deleteCluster, replaceCluster } from "../../../appliance/service/clusters.js";
 import { createEgressIp, deleteEgressIp, updateEgressIp } from "../../../appliance/service/egress-ips.js";
 import { deleteMapping, replaceMappings } from "../../../appliance/service/mappings.js";

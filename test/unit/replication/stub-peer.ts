@@ -43,7 +43,7 @@ export class StubPeer extends PeerClient {
   }
 
   private reachable(): void {
-    if (this.down) throw new AppError("internal", `peer ${this.name} unreachable: connect ECONNREFUSED 127.0.0.1:9`);
+    if (this.down) throw new AppError("peer-unreachable", `peer ${this.name} unreachable: connect ECONNREFUSED 127.0.0.1:9`);
   }
 
   override async state(): Promise<PeerState> {
@@ -79,9 +79,8 @@ function answer(accept: () => unknown): PushResult {
     return { ok: true, status: 200 };
   } catch (error) {
     if (!(error instanceof AppError)) throw error;
-    const code = (error.extra["code"] as string | undefined) ?? error.code;
     const state = error.extra["state"] as PeerState | undefined;
-    return overTheWire({ ok: false, status: error.status, code, ...(state ? { state } : {}) });
+    return overTheWire({ ok: false, status: error.status, code: error.code, ...(state ? { state } : {}) });
   }
 }
 

@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MIGRATIONS_DIR } from "../../../appliance/paths.js";
-import { REPLICATED_TABLES, TABLES_BY_NAME } from "../../../appliance/replication/tables.js";
+import { changelogTriggers } from "../../../appliance/store/changelog-triggers.js";
+import { REPLICATED_TABLES, TABLES_BY_NAME } from "../../../appliance/store/replicated-tables.js";
 import { readMigrations } from "../../../appliance/store/migrate.js";
 import { openStore, primaryKeyOf, tableColumns } from "./replication-helpers.js";
 
-/** Every migration in order: later ones drop and redefine triggers of earlier ones. */
-const MIGRATION_SQL = readMigrations(MIGRATIONS_DIR).map((m) => ({ name: `${String(m.version).padStart(3, "0")}_${m.name}.sql`, sql: m.sql }));
+/** The triggers a freshly migrated database holds, as SQLite keeps their text. */
+const INSTALLED = (openStore().db.prepare("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name").all() as
+  { name: string; tbl_name: string; sql: string }[]);
 
 /** Tables that are deliberately local to one gateway. */
 const LOCAL_TABLES = ["changelog", "owned_addresses", "replication_state", "revision", "revision_epochs", "schema_migrations", "sqlite_sequence"];
@@ -84,7 +86,7 @@ function parseTriggers(sql: string): ParsedTrigger[] {
       row = jsonObjectPairs(parsed.inner);
       rest = parsed.end;
     }
-    assert.match(sql.slice(rest), /^\);\s*END;/, `${match[1]}: unexpected text after the row`);
+    assert.match(sql.slice(rest), /^\);\s*END;?/, `${match[1]}: unexpected text after the row`);
     triggers.push({
       name: match[1] as string, event: match[2] as ParsedTrigger["event"], table: match[3] as string,
       tbl: match[4] as string, op: match[5] as string, pk: jsonObjectPairs(pk.inner), row,
@@ -93,37 +95,22 @@ function parseTriggers(sql: string): ParsedTrigger[] {
   return triggers;
 }
 
-/** The triggers the migrations leave in place: each file's CREATE and DROP TRIGGER statements, in order. */
-function finalTriggers(files: { name: string; sql: string }[]): ParsedTrigger[] {
-  const live = new Map<string, ParsedTrigger>();
-  for (const file of files) {
-    const created = new Map(parseTriggers(file.sql).map((t) => [t.name, t]));
-    const statements = /CREATE TRIGGER (\w+)|DROP TRIGGER (\w+);/g;
-    for (let match = statements.exec(file.sql); match; match = statements.exec(file.sql)) {
-      if (match[2] !== undefined) {
-        assert.ok(live.delete(match[2]), `${file.name} drops ${match[2]}, which no earlier migration created`);
-      } else {
-        const name = match[1] as string;
-        assert.ok(!live.has(name), `${file.name} creates ${name} twice`);
-        live.set(name, created.get(name) as ParsedTrigger);
-      }
-    }
-  }
-  return [...live.values()];
-}
-
-const TRIGGERS = finalTriggers(MIGRATION_SQL);
+/** Parsed on their own, so that a mistake in the generator cannot hide behind a comparison with itself. */
+const TRIGGERS = INSTALLED.flatMap((trigger) => parseTriggers(trigger.sql));
 
 /** The trigger events a table's spec promises. */
 const eventsOf = (spec: (typeof REPLICATED_TABLES)[number]) => (spec.deletesStayLocal ? ["INSERT", "UPDATE"] : ["DELETE", "INSERT", "UPDATE"]);
 
-describe("REPLICATED_TABLES against the changelog triggers the migrations leave in place", () => {
-  it("the parser saw every CREATE TRIGGER of every migration", () => {
-    for (const file of MIGRATION_SQL) {
-      const declared = file.sql.match(/CREATE TRIGGER/g)?.length ?? 0;
-      assert.equal(parseTriggers(file.sql).length, declared, `${file.name}: a trigger the parser did not understand would escape the comparison`);
-    }
+describe("REPLICATED_TABLES against the changelog triggers a migrated database holds", () => {
+  it("the parser understood every installed trigger", () => {
+    assert.deepEqual(TRIGGERS.map((t) => t.name), INSTALLED.map((t) => t.name), "a trigger the parser did not understand would escape the comparison");
     assert.ok(TRIGGERS.length > 0);
+  });
+
+  it("they are exactly the generated ones, and no migration writes one by hand (REPLICATED_TABLES is the one source)", () => {
+    const generated = changelogTriggers().sort((a, b) => (a.name < b.name ? -1 : 1));
+    assert.deepEqual(INSTALLED, generated.map((t) => ({ name: t.name, tbl_name: t.table, sql: t.sql })));
+    for (const migration of readMigrations(MIGRATIONS_DIR)) assert.doesNotMatch(migration.sql, /CREATE TRIGGER|DROP TRIGGER/, migration.name);
   });
 
   it("every replicated table has exactly one AFTER INSERT, AFTER UPDATE and (unless its deletes stay local) AFTER DELETE trigger, and no other table has any", () => {
@@ -196,11 +183,6 @@ describe("REPLICATED_TABLES against the migrated schema", () => {
     const replicated = REPLICATED_TABLES.map((s) => s.name);
     assert.deepEqual(allTables.filter((t) => !replicated.includes(t)).sort(), [...LOCAL_TABLES].sort());
     for (const name of replicated) assert.ok(allTables.includes(name), `${name} exists`);
-  });
-
-  it("the triggers in the migrated database are the ones parsed from the file", () => {
-    const installed = (db.prepare("SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' ORDER BY name").all() as { name: string; tbl_name: string }[]);
-    assert.deepEqual(installed, TRIGGERS.map((t) => ({ name: t.name, tbl_name: t.table })).sort((a, b) => (a.name < b.name ? -1 : 1)));
   });
 
   it("TABLES_BY_NAME indexes every spec", () => {

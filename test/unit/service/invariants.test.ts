@@ -10,7 +10,7 @@ import {
 } from "../../../appliance/service/invariants/index.js";
 import { StaticOwnAddresses, type OwnAddresses } from "../../../appliance/service/own-addresses.js";
 import type { Db } from "../../../appliance/store/database.js";
-import { rangeColumns } from "../../../appliance/store/rows.js";
+import { rangeColumns } from "../../../appliance/store/range-columns.js";
 import type { Store } from "../../../appliance/store/store.js";
 import { mustWrite, openStore, OWN, runWorkload } from "../replication/replication-helpers.js";
 

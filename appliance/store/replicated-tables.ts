@@ -1,7 +1,8 @@
 /**
- * The replicated tables, in the order a snapshot inserts them (parents first). Must match the changelog
- * triggers as the migrations leave them (002_replication.sql, redefined by later ones); a unit test
- * compares the two.
+ * The replicated tables, in the order a snapshot inserts them (parents first): the one source of what the
+ * changelog captures. The changelog triggers are generated from it (changelog-triggers.ts) and replication
+ * reads and writes rows by it. A table or column added by a migration is added here in the same change; a
+ * unit test compares this list with the migrated schema.
  */
 export interface TableSpec {
   name: string;

@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { dataplaneRevision, readDesiredState } from "../../appliance/reconcile/desired-state.js";
+import { exportSnapshot, importSnapshot } from "../../appliance/replication/log.js";
+import { createCluster } from "../../appliance/service/clusters.js";
+import { createEgressIp } from "../../appliance/service/egress-ips.js";
+import { issueToken, revokeToken } from "../../appliance/service/tokens.js";
+import { mustWrite, openStore, OWN } from "./replication/replication-helpers.js";
+
+describe("dataplaneRevision: the reconciler's question to the changelog's owner", () => {
+  it("moves with writes to what the data plane is built from, and stays put for the rest", () => {
+    const store = openStore();
+    assert.equal(dataplaneRevision(store.db), 0);
+    const ip = mustWrite(store, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN)).revision;
+    assert.equal(dataplaneRevision(store.db), ip);
+    const cluster = mustWrite(store, (tx) => createCluster(tx, { name: "prod", sourceRanges: ["10.244.0.0/16"], egressIps: ["203.0.113.10"] })).revision;
+    assert.equal(dataplaneRevision(store.db), cluster, "source ranges are guarded by the data plane");
+    const token = mustWrite(store, (tx) => issueToken(tx, "prod", "ci")).result.id;
+    mustWrite(store, (tx) => revokeToken(tx, "prod", token));
+    assert.equal(store.revision(), cluster + 2);
+    assert.equal(dataplaneRevision(store.db), cluster, "tokens are none of the data plane's business");
+  });
+
+  it("is 0 once a snapshot restarted the history: what came before is realized or replaced whole", () => {
+    const leader = openStore();
+    mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
+    const follower = openStore();
+    follower.applyExternal(1, () => importSnapshot(follower.db, exportSnapshot(leader.db)));
+    assert.equal(follower.revision(), 1);
+    assert.equal(dataplaneRevision(follower.db), 0);
+  });
+});
+
+describe("readDesiredState", () => {
+  it("reads the data plane's inputs at the store's revision", () => {
+    const store = openStore();
+    mustWrite(store, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
+    mustWrite(store, (tx) => createCluster(tx, { name: "prod", sourceRanges: ["10.244.0.0/16"], egressIps: ["203.0.113.10"] }));
+    assert.deepEqual(readDesiredState(store.db), {
+      revision: store.revision(), mappings: [], routes: [], egressIps: ["203.0.113.10"], sourceRanges: [{ cluster: "prod", cidr: "10.244.0.0/16" }],
+    });
+  });
+});
