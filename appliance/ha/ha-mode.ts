@@ -9,7 +9,7 @@ import { Replicator } from "../replication/leader.js";
 import { PeerClient } from "../replication/peer-client.js";
 import { PeerTransport } from "../replication/peer-transport.js";
 import { PeerView } from "../replication/peer-view.js";
-import * as rows from "../store/rows.js";
+import * as reads from "../store/reads.js";
 import { StaticOwnAddresses, type OwnAddresses } from "../service/own-addresses.js";
 import type { Store } from "../store/store.js";
 import type { SystemFiles } from "../system/files.js";
@@ -179,7 +179,7 @@ export class HaMode {
   private async onKeepalivedLost(reason: string): Promise<void> {
     this.replicator.stepDown();
     this.roles.lost(reason);
-    const egressIps = rows.listEgressIps(this.options.store.db).map((ip) => ip.address);
+    const egressIps = reads.listEgressIps(this.options.store.db).map((ip) => ip.address);
     await withdrawFloatingAddresses(this.options.runner, floatingAddresses(this.options.config, this.options.ha, egressIps), this.options.log.child({ component: "keepalived-watch" }));
   }
 

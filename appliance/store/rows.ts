@@ -103,9 +103,3 @@ export function recordOwnedAddress(db: Db, address: string, iface: string): void
 export function forgetOwnedAddress(db: Db, address: string, iface: string): void {
   sql(db, "DELETE FROM owned_addresses WHERE address = ? AND interface = ?").run(address, iface);
 }
-
-/**
- * Transitional: ha/ha-mode.ts still reads egress IPs through this module. It belongs to the system-doorway
- * change in flight; once that lands, it imports reads.ts and this line goes.
- */
-export { listEgressIps } from "./reads.js";
