@@ -1,20 +1,20 @@
 import type { Server } from "node:net";
 import type { Logger } from "pino";
-import { API_VERSION, createApp } from "../api/app.js";
+import { createApp } from "../api/app.js";
 import type { ApiDeps } from "../api/context.js";
 import { createMetricsApp } from "../api/metrics-app.js";
 import { createPeerApp } from "../api/peer-app.js";
 import { readAdminToken, readAdminTokens } from "./config/load.js";
+import { reservedAddresses } from "./config/reserved.js";
 import type { Config } from "./config/schema.js";
 import { HaMode } from "./ha/ha-mode.js";
 import { listenApi, listenPeer, type ApiTls } from "./http/servers.js";
 import { EgressAddressManager, listAddresses } from "./kernel/addresses.js";
 import { FailClosedRules } from "./kernel/fail-closed.js";
+import { ForwardingSwitch } from "./kernel/forwarding.js";
 import { NeighbourManager } from "./kernel/neighbours.js";
 import { RouteManager } from "./kernel/routes.js";
-import { ensureSysctls } from "./kernel/sysctl.js";
 import { createMetrics } from "./metrics.js";
-import { counterName } from "./nft/state.js";
 import { NftClient } from "./nft/nft-client.js";
 import { rulesetOptions } from "./nft/ruleset-options.js";
 import { MIGRATIONS_DIR } from "./paths.js";
@@ -23,16 +23,17 @@ import { KernelWatch } from "./reconcile/kernel-watch.js";
 import { ReconcileLoop } from "./reconcile/loop.js";
 import { Reconciler } from "./reconcile/reconciler.js";
 import { InterfaceOwnAddresses } from "./service/interface-addresses.js";
+import { statusView } from "./status-view.js";
+import { startAuditRetention } from "./store/audit-retention.js";
 import { checkIntegrity, openDatabase, type Db } from "./store/database.js";
 import { migrate, readMigrations } from "./store/migrate.js";
+import { ownedAddressLedger } from "./store/owned-address-ledger.js";
 import * as reads from "./store/reads.js";
-import * as rows from "./store/rows.js";
-import { startAuditRetention } from "./store/audit-retention.js";
 import { StorageHealth } from "./store/storage-health.js";
 import { Store } from "./store/store.js";
-import type { CommandRunner } from "./system/runner.js";
+import { notifySystemd } from "./system/notify.js";
 import { hostSystem, type System } from "./system/system.js";
-import { ReloadableCredentials } from "./tls/credentials.js";
+import { WatchedCredentials } from "./tls/watched-credentials.js";
 
 export interface DaemonOptions {
   /** The machine: the real one unless a test hands in its fake (test/helpers/fake-system.ts). */
@@ -40,9 +41,11 @@ export interface DaemonOptions {
 }
 
 /**
- * The daemon's lifecycle. The constructor only assigns; start() opens the store, applies the data plane
- * and opens the API; stop() closes the API and the store but leaves the kernel state in force, so a
- * restart or upgrade never interrupts traffic.
+ * The composition root: it builds the parts and wires them, and decides nothing itself (each policy lives with
+ * its subject: forwarding in kernel/forwarding.ts, the fault policy in ha/, the status in status-view.ts). The
+ * constructor only assigns; start() opens the store, applies the data plane and opens the listeners; stop()
+ * closes them and the store but leaves the kernel state in force, so a restart or upgrade never interrupts
+ * traffic.
  */
 export class Daemon {
   private db: Db | undefined;
@@ -50,17 +53,21 @@ export class Daemon {
   private loop: ReconcileLoop | undefined;
   private watch: KernelWatch | undefined;
   private servers: Server[] = [];
-  private credentials: ReloadableCredentials[] = [];
+  private credentials: WatchedCredentials | undefined;
   private auditRetention: { stop(): void } | undefined;
-  private warnings: string[] = [];
-  private firstApplyDone = false;
+  private readonly warnings: string[] = [];
   private chosenSystem: System | undefined;
 
   constructor(private readonly config: Config, private readonly log: Logger, private readonly options: DaemonOptions = {}) {}
 
   async start(): Promise<void> {
     const { config, log } = this;
-    const runner = this.system.runner;
+    const { runner, files, sysctls, streams } = this.system;
+    const warn = (warning: string) => {
+      log.warn(warning);
+      this.warnings.push(warning);
+    };
+
     const db = openDatabase(config.database.path);
     this.db = db;
     checkIntegrity(db, config.database.path);
@@ -71,31 +78,25 @@ export class Daemon {
     store.on("writeResult", (error) => storage.recordWrite(error));
     this.auditRetention = startAuditRetention(db, config.audit, log.child({ component: "audit-retention" }));
     const admin = readAdminTokens(config.api);
-    this.warnings.push(...admin.warnings);
-    for (const warning of this.warnings) log.warn(warning);
+    admin.warnings.forEach(warn);
 
+    const inside = config.network.inside.interface;
     const outside = config.network.outside.interface;
-    const ledger = {
-      list: () => reads.listOwnedAddresses(db).filter((a) => a.interface === outside).map((a) => a.address),
-      record: (address: string) => rows.recordOwnedAddress(db, address, outside),
-      forget: (address: string) => rows.forgetOwnedAddress(db, address, outside),
-    };
+    const ledger = ownedAddressLedger(db, outside);
     const own = new InterfaceOwnAddresses(
       () => listAddresses(runner),
-      // The group's VIPs are the gateway's own addresses too, whichever gateway holds them right now.
-      [...config.network.reservedAddresses, ...(config.ha?.insideVips.map((vip) => vip.split("/")[0] as string) ?? [])],
+      reservedAddresses(config),
       // Egress IPs on an interface are ours, not the gateway's: the ledger's, or (with keepalived) all of them.
       config.ha ? () => reads.listEgressIps(db).map((ip) => ip.address) : ledger.list,
-      config.network.inside.interface,
+      inside,
     );
     await own.refresh();
 
-    const ha = config.ha ? new HaMode({ config, ha: config.ha, store, runner, files: this.system.files, own, log: log.child({ component: "ha" }) }) : undefined;
+    const ha = config.ha ? new HaMode({ config, ha: config.ha, store, runner, files, own, log: log.child({ component: "ha" }) }) : undefined;
     this.ha = ha;
     if (ha) await ha.start();
 
     const nft = new NftClient(runner);
-    const inside = config.network.inside.interface;
     const ruleset = rulesetOptions(config);
     const reconciler = new Reconciler({
       readDesired: () => readDesiredState(db),
@@ -112,34 +113,27 @@ export class Daemon {
     });
     const loop = new ReconcileLoop(reconciler, config.dataplane, log.child({ component: "reconcile-loop" }));
     this.loop = loop;
+    const forwarding = new ForwardingSwitch(sysctls, { manage: config.dataplane.manageSysctls, ha: ha !== undefined }, warn);
 
     const metrics = createMetrics({
       storeRevision: () => store.revision(),
       appliedRevision: () => loop.appliedRevision,
       counts: () => reads.countAll(db),
-      egressCounters: async () => {
-        const values = await nft.readCounters(config.dataplane.nftTable);
-        return reads.listEgressIps(db).flatMap((ip) => (["out", "in"] as const).map((direction) => ({
-          address: ip.address, direction, ...(values.get(counterName(direction, ip.address)) ?? { packets: 0, bytes: 0 }),
-        })));
-      },
-      guardDrops: () => nft.readGuardCounters(config.dataplane.nftTable),
+      egressCounters: () => nft.readEgressCounters(ruleset.table, reads.listEgressIps(db).map((ip) => ip.address)),
+      guardDrops: () => nft.readGuardCounters(ruleset.table),
     }, { kernelReadingMaxAgeMs: config.metrics.kernelReadingMaxAgeMs });
     loop.onReport = (report) => {
       metrics.recordApply(report);
-      // Whether failing applies fault this gateway is the HA module's decision (appliance/ha/apply-health.ts).
       ha?.onApplyReport(report);
-      if (report.ok) {
-        // Forwarding goes on only once our table is in place: never a moment of untranslated forwarding.
-        if (!this.firstApplyDone) this.enableForwarding(config);
-        this.firstApplyDone = true;
-        // Spawning `ip` costs more than a whole no-op pass: refresh only when the kernel actually changed.
-        if (report.kind !== "none") void own.refresh().catch((error: unknown) => log.warn({ err: error }, "cannot list interface addresses"));
-      }
+      if (!report.ok) return;
+      forwarding.applyDone();
+      // Spawning `ip` costs more than a whole no-op pass: refresh only when the kernel actually changed.
+      if (report.kind !== "none") void own.refresh().catch((error: unknown) => log.warn({ err: error }, "cannot list interface addresses"));
     };
     loop.onDrift = () => metrics.recordDrift();
     store.on("committed", () => loop.trigger());
 
+    const ready = () => forwarding.on && loop.lastReport?.ok === true && storage.problem() === undefined;
     const appDeps: ApiDeps = {
       store,
       adminTokens: admin.tokens,
@@ -148,41 +142,19 @@ export class Daemon {
         appliedRevision: () => loop.appliedRevision,
         lastReport: () => loop.lastReport,
         waitForRevision: (revision, timeoutMs) => loop.waitForRevision(revision, timeoutMs),
-        ready: () => this.firstApplyDone && loop.lastReport?.ok === true && storage.problem() === undefined,
+        ready,
       },
-      status: () => {
-        const revision = store.revision();
-        return {
-          gateway: config.gateway.name,
-          role: ha ? ha.roles.role : "standalone" as const,
-          version: API_VERSION,
-          revision,
-          appliedRevision: loop.appliedRevision,
-          inSync: this.firstApplyDone && loop.appliedRevision === revision,
-          lastApply: loop.lastReport ?? null,
-          peers: (ha?.replicator.peers() ?? []).map((peer) => {
-            const seen = ha?.peerView.get(peer.name);
-            return {
-              name: peer.name, role: knownRole(seen?.role), appliedRevision: peer.revision ?? 0,
-              inSync: peer.revision === revision, lastApply: seen?.lastApply ?? null, replication: peer.status,
-            };
-          }),
-          warnings: [...this.warnings, ...(ha?.warnings() ?? []),
-            ...[storage.problem()].filter((p): p is string => p !== undefined).map((p) => `storage: ${p}`)],
-        };
-      },
+      status: statusView({
+        gateway: config.gateway.name,
+        revision: () => store.revision(),
+        appliedRevision: () => loop.appliedRevision,
+        lastApply: () => loop.lastReport,
+        applied: () => forwarding.on,
+        ha,
+        warnings: () => [...this.warnings, ...[storage.problem()].filter((p): p is string => p !== undefined).map((p) => `storage: ${p}`)],
+      }),
       metrics: metrics.registry,
-      ...(ha ? {
-        ha: {
-          follower: ha.follower,
-          isLeader: () => ha.replicator.isLeader(),
-          leader: () => ha.leader(),
-          probeLeader: () => ha.probeLeader(),
-          replicate: (revision: number, kind: "write" | "revocation") => ha.replicator.replicate(revision, kind),
-          handover: () => ha.handover(),
-          revocationTimeoutMs: config.ha?.revocationTimeoutMs ?? 0,
-        },
-      } : {}),
+      ...(ha ? { ha: ha.forApi() } : {}),
       bodyLimitBytes: config.api.bodyLimitBytes,
       waitTimeoutMs: config.api.waitTimeoutMs,
       clusterQuotaDefaults: config.limits.clusterDefaults,
@@ -194,42 +166,42 @@ export class Daemon {
 
     loop.start();
     this.watch = new KernelWatch({
-      streams: this.system.streams,
-      loop, reconciler, table: ruleset.table, neighbourInterface: ruleset.sourceBinding === "next-hop" ? inside : undefined,
+      streams, loop, reconciler, table: ruleset.table, neighbourInterface: ruleset.sourceBinding === "next-hop" ? inside : undefined,
       log: log.child({ component: "kernel-watch" }),
     });
     this.watch.start();
-    const apiTls = this.apiTls();
+
+    const credentials = new WatchedCredentials(log.child({ component: "tls" }));
+    this.credentials = credentials;
+    const tls = config.api.tls;
+    const apiTls: ApiTls | undefined = tls && {
+      credentials: credentials.open({ cert: tls.cert, key: tls.key, ca: tls.clientCa }, "api.tls"),
+      requestClientCert: tls.clientCa !== undefined,
+      requireClientCert: tls.requireClientCert,
+    };
     for (const listen of config.api.listen) this.servers.push(await listenApi(app.fetch, listen, apiTls));
     if (config.metrics.listen.length > 0) {
       const token = config.metrics.tokenFile === undefined ? undefined : readAdminToken(config.metrics.tokenFile, "metrics token", "metrics.tokenFile");
-      for (const warning of token?.warnings ?? []) log.warn(warning);
-      const metricsApp = createMetricsApp({ registry: metrics.registry, token: token?.token, ready: appDeps.dataplane.ready });
+      token?.warnings.forEach(warn);
+      const metricsApp = createMetricsApp({ registry: metrics.registry, token: token?.token, ready });
       for (const listen of config.metrics.listen) this.servers.push(await listenApi(metricsApp.fetch, listen, apiTls));
     }
     if (ha && config.ha) {
       const peerApp = createPeerApp(appDeps, app, { bodyLimitBytes: config.ha.replicationBodyLimitBytes, peerName: config.ha.peer.name });
-      this.watchCredentials(ha.peerCredentials, "ha.tls");
       this.servers.push(await listenPeer(peerApp.fetch, {
-        address: config.ha.syncLink.address, port: config.ha.ports.replication, peerName: config.ha.peer.name, credentials: ha.peerCredentials,
+        address: config.ha.syncLink.address, port: config.ha.ports.replication, peerName: config.ha.peer.name,
+        credentials: credentials.watch(ha.peerCredentials, "ha.tls"),
       }, log.child({ component: "replication" })));
     }
     log.info({ gateway: config.gateway.name, listen: config.api.listen, revision: store.revision() }, "egw started");
     await notifySystemd(runner, "READY=1");
   }
 
-  private enableForwarding(config: Config): void {
-    const warnings = ensureSysctls(this.system.sysctls, config.dataplane.manageSysctls, config.ha !== undefined);
-    for (const warning of warnings) this.log.warn(warning);
-    this.warnings.push(...warnings);
-  }
-
   async stop(): Promise<void> {
     await notifySystemd(this.system.runner, "STOPPING=1");
     await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     this.servers = [];
-    for (const credentials of this.credentials) credentials.stop();
-    this.credentials = [];
+    this.credentials?.stop();
     this.auditRetention?.stop();
     await this.watch?.stop();
     await this.loop?.stop();
@@ -238,47 +210,14 @@ export class Daemon {
     this.log.info("egw stopped; the data plane stays in force");
   }
 
+  /** Re-reads every TLS certificate and key (SIGHUP); the files are also watched for changes. */
+  reloadCredentials(): void {
+    this.credentials?.reload();
+  }
+
   /** The machine, chosen once. */
   private get system(): System {
     this.chosenSystem ??= this.options.system ?? hostSystem(this.log.child({ component: "monitor" }));
     return this.chosenSystem;
   }
-
-  /** Re-reads every TLS certificate and key (SIGHUP); the files are also watched for changes. */
-  reloadCredentials(): void {
-    for (const credentials of this.credentials) credentials.reload();
-  }
-
-  private apiTls(): ApiTls | undefined {
-    const tls = this.config.api.tls;
-    if (!tls) return undefined;
-    const credentials = new ReloadableCredentials({ cert: tls.cert, key: tls.key, ca: tls.clientCa }, "api.tls");
-    credentials.load();
-    this.watchCredentials(credentials, "api.tls");
-    return { credentials, requestClientCert: tls.clientCa !== undefined, requireClientCert: tls.requireClientCert };
-  }
-
-  private watchCredentials(credentials: ReloadableCredentials, field: string): void {
-    for (const warning of credentials.current.warnings) this.log.warn(warning);
-    credentials.on("reloaded", (next) => {
-      for (const warning of next.warnings) this.log.warn(warning);
-      this.log.info({ field }, "TLS certificates reloaded");
-    });
-    credentials.on("failed", (error) => this.log.error({ err: error, field }, "TLS certificates not reloaded; the previous ones stay in use"));
-    credentials.watch();
-    this.credentials.push(credentials);
-  }
-}
-
-const ROLES = ["master", "backup", "fault", "unknown"] as const;
-
-/** A peer's role as it reported it, if it is one /v1/status knows. */
-function knownRole(role: string | null | undefined): (typeof ROLES)[number] {
-  return ROLES.find((r) => r === role) ?? "unknown";
-}
-
-/** systemd's notify protocol needs a datagram socket Node lacks; systemd-notify does it (NotifyAccess=all). */
-async function notifySystemd(runner: CommandRunner, state: string): Promise<void> {
-  if (!process.env["NOTIFY_SOCKET"]) return;
-  await runner.run("systemd-notify", [state]).catch(() => undefined);
 }

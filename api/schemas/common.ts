@@ -1,19 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { ERROR_CATALOGUE } from "../../appliance/errors.js";
 
-export const DNS_LABEL_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-export const dnsLabel = z.string()
-  .regex(DNS_LABEL_PATTERN, "must be a DNS label: 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit");
-
-/** Addresses and prefixes are checked in full by appliance/net/cidr; the schema bounds their shape. */
-export const ipAddress = z.string().min(2).max(45).openapi({ example: "203.0.113.10", description: "IPv4 or IPv6 address" });
-export const cidr = z.string().min(3).max(49).openapi({ example: "10.244.1.0/26", description: "Prefix in CIDR notation, no host bits set" });
-/**
- * Free text that ends up in terminals and logs: no C0 controls, DEL, or C1 controls (U+0080-U+009F, which
- * some terminals obey like ESC sequences), so a stored value can never rewrite what an operator sees.
- */
-export const printableText = z.string().regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, "must not contain control characters");
-export const description = printableText.max(256);
+export { cidr, description, dnsLabel, DNS_LABEL_PATTERN, ipAddress, printableText } from "../../appliance/schemas/inputs.js";
+import { dnsLabel } from "../../appliance/schemas/inputs.js";
 
 export const clusterNameParam = z.object({
   name: dnsLabel.openapi({ param: { name: "name", in: "path" }, example: "prod-eu1" }),

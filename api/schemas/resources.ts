@@ -1,6 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import { QUOTA_MAX } from "../../appliance/service/quotas.js";
-import { cidr, description, dnsLabel, ipAddress, printableText } from "./common.js";
+import { mappingInput, routeInput } from "../../appliance/schemas/inputs.js";
+import { cidr, description, dnsLabel, ipAddress } from "./common.js";
+
+export { mappingInput, routeInput };
 
 // ---- egress IPs ----
 export const egressIpCreate = z.strictObject({
@@ -71,21 +74,6 @@ export const issuedToken = tokenInfo.extend({
 }).openapi("IssuedToken");
 
 // ---- mappings ----
-const labelKey = z.string().min(1).max(63).regex(/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, "must be a label key (letters, digits, '-', '_', '.')");
-
-export const mappingInput = z.strictObject({
-  name: dnsLabel.openapi({ example: "erp-prod", description: "Unique within the cluster; the key for POST/DELETE." }),
-  sourceCidr: cidr,
-  egressIp: ipAddress,
-  destinations: z.array(cidr).max(256).optional()
-    .openapi({ description: "Translate only traffic toward these prefixes; other traffic from the source is treated as unmapped. Entries must not overlap each other." }),
-  excludedDestinations: z.array(cidr).max(256).optional()
-    .openapi({ description: "Traffic toward these prefixes is forwarded untranslated, keeping the pod address. Each must lie inside one of the cluster's excludableDestinations (403 otherwise); entries must not overlap each other, but may overlap destinations." }),
-  labels: z.record(labelKey, printableText.max(256)).optional()
-    .refine((labels) => labels === undefined || Object.keys(labels).length <= 32, "at most 32 labels")
-    .openapi({ example: { namespace: "erp", app: "billing" }, description: "At most 32; values up to 256 characters, without control characters." }),
-}).openapi("MappingInput");
-
 export const mapping = z.object({
   name: z.string(),
   sourceCidr: z.string(),
@@ -98,11 +86,6 @@ export const mapping = z.object({
 export const mappingSet = z.strictObject({ mappings: z.array(mappingInput).max(200_000) }).openapi("MappingSet");
 
 // ---- routes ----
-export const routeInput = z.strictObject({
-  prefix: cidr.openapi({ example: "10.244.1.0/24", description: "Pod CIDR; must lie inside the cluster's source ranges." }),
-  via: ipAddress.openapi({ example: "172.31.0.11", description: "Next hop on the inside network (usually the node)." }),
-}).openapi("RouteInput");
-
 export const route = z.object({ prefix: z.string(), via: z.string() }).openapi("Route");
 export const routeSet = z.strictObject({ routes: z.array(routeInput).max(100_000) }).openapi("RouteSet");
 

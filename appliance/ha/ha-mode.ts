@@ -157,6 +157,30 @@ export class HaMode {
   }
 
   /** What /v1/status lists under warnings for HA. */
+  /** What the API needs of the group: replication, leadership, handover (structurally ApiDeps["ha"]). */
+  forApi() {
+    return {
+      follower: this.follower,
+      isLeader: () => this.replicator.isLeader(),
+      leader: () => this.leader(),
+      probeLeader: () => this.probeLeader(),
+      replicate: (revision: number, kind: "write" | "revocation") => this.replicator.replicate(revision, kind),
+      handover: () => this.handover(),
+      revocationTimeoutMs: this.options.ha.revocationTimeoutMs,
+    };
+  }
+
+  /** The peers as /v1/status shows them: what replication knows of each, and what it last reported itself. */
+  peersForStatus(revision: number) {
+    return this.replicator.peers().map((peer) => {
+      const seen = this.peerView.get(peer.name);
+      return {
+        name: peer.name, role: knownRole(seen?.role), appliedRevision: peer.revision ?? 0,
+        inSync: peer.revision === revision, lastApply: seen?.lastApply ?? null, replication: peer.status,
+      };
+    });
+  }
+
   warnings(): string[] {
     return [
       ...this.health.failing().map((reason) => `VRRP health failing: ${reason}`),
@@ -238,4 +262,11 @@ export class HaMode {
     await this.keepalived.stop();
     await this.conntrackd.stop();
   }
+}
+
+const ROLES = ["master", "backup", "fault", "unknown"] as const;
+
+/** A peer's role as it reported it, if it is one /v1/status knows. */
+function knownRole(role: string | null | undefined): (typeof ROLES)[number] {
+  return ROLES.find((r) => r === role) ?? "unknown";
 }

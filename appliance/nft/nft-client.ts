@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { AppError, errorMessage } from "../errors.js";
 import type { CommandRunner } from "../system/runner.js";
+import { counterName } from "./state.js";
 import { GUARD_PREFIX } from "./guards.js";
 import { parseEcho, unconfirmedChanges } from "./echo.js";
 import { batch, type Command } from "./json.js";
@@ -64,6 +62,14 @@ export class NftClient {
     return counters;
   }
 
+  /** Traffic through each egress IP, both directions (zero for an address whose counters do not exist yet). */
+  async readEgressCounters(table: string, addresses: readonly string[]): Promise<{ address: string; direction: "out" | "in"; packets: number; bytes: number }[]> {
+    const values = await this.readCounters(table);
+    return addresses.flatMap((address) => (["out", "in"] as const).map((direction) => ({
+      address, direction, ...(values.get(counterName(direction, address)) ?? { packets: 0, bytes: 0 }),
+    })));
+  }
+
   /** Drops counted per guard (`guard_spoofed` → "spoofed"); empty when the table does not exist. */
   async readGuardCounters(table: string): Promise<Map<string, { packets: number; bytes: number }>> {
     const guards = new Map<string, { packets: number; bytes: number }>();
@@ -89,23 +95,18 @@ export class NftClient {
 
   /**
    * nft 1.0.x opens /dev/stdin by path, which fails when stdin is the socket Node's child processes get;
-   * the batch therefore goes through a private temporary file.
+   * the batch therefore goes as a private temporary file (the runner's inputFile).
    */
   private async send(flags: string[], commands: Command[], step: string): Promise<string> {
     const payload = JSON.stringify(batch(commands));
-    const directory = mkdtempSync(join(tmpdir(), "egw-nft-"));
-    const file = join(directory, "batch.json");
     try {
-      writeFileSync(file, payload, { mode: 0o600 });
-      return (await this.runner.run(this.nftBinary, [...flags, "-j", "-f", file])).stdout;
+      return (await this.runner.run(this.nftBinary, [...flags, "-j", "-f"], { inputFile: payload })).stdout;
     } catch (error) {
       // The payload travels with the error (truncated) so an operator can see what nft refused.
       throw new AppError("apply-failed", `nft ${step} failed: ${errorMessage(error)}`, {
         cause: error,
         extra: { payloadExcerpt: payload.length > 4000 ? `${payload.slice(0, 4000)}…` : payload },
       });
-    } finally {
-      rmSync(directory, { recursive: true, force: true });
     }
   }
 }

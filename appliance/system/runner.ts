@@ -1,4 +1,7 @@
 import { execa } from "execa";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { AppError } from "../errors.js";
 import { commandEnvironment } from "./search-path.js";
 
@@ -19,6 +22,11 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Written to the command's standard input (e.g. the lines of `ip -batch -`). */
   input?: string;
+  /**
+   * Handed to the command as a private temporary file whose path is appended to the arguments (mode 0600,
+   * removed afterwards): for a command that cannot read a pipe, like nft 1.0 (`nft -j -f FILE`).
+   */
+  inputFile?: string;
 }
 
 /** The exit code of a command that could not be found, as shells report it. */
@@ -35,6 +43,10 @@ export interface CommandRunner {
 
 export class ExecaRunner implements CommandRunner {
   async run(command: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+    if (options.inputFile !== undefined) {
+      const { inputFile, ...rest } = options;
+      return withPrivateFile(inputFile, (path) => this.run(command, [...args, path], rest));
+    }
     const result = await execa(command, [...args], {
       reject: false,
       timeout: options.timeoutMs ?? 60_000,
@@ -52,6 +64,18 @@ export class ExecaRunner implements CommandRunner {
     const exitCode = result.exitCode ?? -1;
     if (!accepts(options, exitCode)) throw new CommandError(command, args, exitCode, String(result.stderr || result.message));
     return { stdout: String(result.stdout), stderr: String(result.stderr), exitCode };
+  }
+}
+
+/** Runs `use` with a file holding `content` that only this process can read, and removes it whatever happens. */
+async function withPrivateFile<T>(content: string, use: (path: string) => Promise<T>): Promise<T> {
+  const directory = mkdtempSync(join(tmpdir(), "egw-input-"));
+  const path = join(directory, "input");
+  try {
+    writeFileSync(path, content, { mode: 0o600 });
+    return await use(path);
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
   }
 }
 

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import type { LineHandlers, LineStream, LineStreamSpec, LineStreams } from "../../appliance/system/line-stream.js";
 import type { CommandResult, CommandRunner, RunOptions } from "../../appliance/system/runner.js";
 import { accepts, CommandError, NOT_INSTALLED_EXIT_CODE } from "../../appliance/system/runner.js";
@@ -106,8 +105,7 @@ export class FakeSystem implements CommandRunner, LineStreams {
 
   async run(command: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
     const call: RecordedCall = { command, args: [...args], ...(options.input === undefined ? {} : { input: options.input }) };
-    const fileIndex = args.indexOf("-f");
-    if (command === "nft" && fileIndex >= 0) call.batch = JSON.parse(readFileSync(args[fileIndex + 1] as string, "utf8")) as { nftables: Json[] };
+    if (command === "nft" && options?.inputFile !== undefined) call.batch = JSON.parse(options.inputFile) as { nftables: Json[] };
     this.calls.push(call);
     const result = this.handle(call);
     if (!accepts(options, result.exitCode)) throw new CommandError(command, args, result.exitCode, result.stderr);

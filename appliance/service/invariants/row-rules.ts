@@ -1,6 +1,5 @@
 import type { z } from "zod";
-import { description, dnsLabel } from "../../../api/schemas/common.js";
-import { mappingInput, routeInput } from "../../../api/schemas/resources.js";
+import { description, dnsLabel, mappingInput, routeInput } from "../../schemas/inputs.js";
 import { AppError } from "../../errors.js";
 import { parsePrefix, type Prefix } from "../../net/cidr.js";
 import { rangeColumns } from "../../store/range-columns.js";

@@ -1,0 +1,38 @@
+import type { z } from "@hono/zod-openapi";
+import { API_VERSION } from "../api/app.js";
+import type { systemStatus } from "../api/schemas/resources.js";
+import type { HaMode } from "./ha/ha-mode.js";
+import type { ApplyReport } from "./reconcile/reconciler.js";
+
+export type SystemStatus = z.infer<typeof systemStatus>;
+
+export interface StatusSources {
+  gateway: string;
+  revision(): number;
+  appliedRevision(): number;
+  lastApply(): ApplyReport | undefined;
+  /** Whether the data plane was ever applied since start (before that nothing is in sync). */
+  applied(): boolean;
+  ha: HaMode | undefined;
+  /** Warnings gathered at start (configuration, sysctls) and any the store reports now. */
+  warnings(): string[];
+}
+
+/** /v1/status: this gateway's role, revisions, last apply, its peers and everything an operator should know. */
+export function statusView(sources: StatusSources): () => SystemStatus {
+  return () => {
+    const revision = sources.revision();
+    const ha = sources.ha;
+    return {
+      gateway: sources.gateway,
+      role: ha ? ha.roles.role : "standalone",
+      version: API_VERSION,
+      revision,
+      appliedRevision: sources.appliedRevision(),
+      inSync: sources.applied() && sources.appliedRevision() === revision,
+      lastApply: sources.lastApply() ?? null,
+      peers: ha?.peersForStatus(revision) ?? [],
+      warnings: [...sources.warnings(), ...(ha?.warnings() ?? [])],
+    };
+  };
+}
