@@ -68,7 +68,7 @@ export class Daemon {
       this.warnings.push(warning);
     };
 
-    const db = openDatabase(config.database.path);
+    const db = openDatabase(config.database.path, files);
     this.db = db;
     checkIntegrity(db, config.database.path);
     const { applied } = migrate(db, readMigrations(MIGRATIONS_DIR));
@@ -179,12 +179,12 @@ export class Daemon {
       requestClientCert: tls.clientCa !== undefined,
       requireClientCert: tls.requireClientCert,
     };
-    for (const listen of config.api.listen) this.servers.push(await listenApi(app.fetch, listen, apiTls));
+    for (const listen of config.api.listen) this.servers.push(await listenApi(app.fetch, listen, apiTls, files));
     if (config.metrics.listen.length > 0) {
       const token = config.metrics.tokenFile === undefined ? undefined : readAdminToken(config.metrics.tokenFile, "metrics token", "metrics.tokenFile");
       token?.warnings.forEach(warn);
       const metricsApp = createMetricsApp({ registry: metrics.registry, token: token?.token, ready });
-      for (const listen of config.metrics.listen) this.servers.push(await listenApi(metricsApp.fetch, listen, apiTls));
+      for (const listen of config.metrics.listen) this.servers.push(await listenApi(metricsApp.fetch, listen, apiTls, files));
     }
     if (ha && config.ha) {
       const peerApp = createPeerApp(appDeps, app, { bodyLimitBytes: config.ha.replicationBodyLimitBytes, peerName: config.ha.peer.name });

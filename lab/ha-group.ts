@@ -6,8 +6,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { newSecret, startDaemon, type DaemonHandle, type DaemonOptions } from "./daemon.js";
 import { HA_ADDR, type GatewayKey, type HaTopology } from "./ha-topology.js";
 import type { Netns } from "./netns.js";
-import { ExecaRunner } from "../appliance/system/runner.js";
 import { createPeerCertificate } from "../appliance/tls/peer-cert.js";
+import { hostCommandsAndFiles } from "../appliance/system/system.js";
 
 export const PEER_PORT = 7443;
 const STREAM_CLIENT = fileURLToPath(new URL("./stream-client.js", import.meta.url));
@@ -47,9 +47,9 @@ function haSection(key: GatewayKey, certificates: string) {
 /** Each gateway's replication certificate, made the way an operator makes them (`egw peer-cert`), unless present. */
 async function ensureGroupCertificates(directory: string): Promise<void> {
   mkdirSync(directory, { recursive: true, mode: 0o700 });
-  const runner = new ExecaRunner();
+  const machine = hostCommandsAndFiles();
   for (const gateway of Object.values(HA_ADDR.gateways)) {
-    if (!existsSync(join(directory, `${gateway.name}.key`))) await createPeerCertificate(runner, gateway.name, directory);
+    if (!existsSync(join(directory, `${gateway.name}.key`))) await createPeerCertificate(machine, gateway.name, directory);
   }
 }
 

@@ -1,9 +1,9 @@
 import { createAdaptorServer } from "@hono/node-server";
-import { chmodSync, rmSync } from "node:fs";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { Server } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
+import type { SystemFiles } from "../system/files.js";
 import type { ReloadableCredentials } from "../tls/credentials.js";
 import { certificateNames, certifiesName } from "../tls/peer-identity.js";
 
@@ -18,13 +18,13 @@ export interface ApiTls {
 }
 
 /** One public API listener: HOST:PORT (HTTPS when `tls` is given) or unix:/path (always plain HTTP, mode 0660). */
-export async function listenApi(fetch: Fetch, listen: string, tls: ApiTls | undefined): Promise<Server> {
+export async function listenApi(fetch: Fetch, listen: string, tls: ApiTls | undefined, files: SystemFiles): Promise<Server> {
   const unixPath = listen.startsWith("unix:") ? listen.slice("unix:".length) : undefined;
   if (unixPath !== undefined) {
     const server = createAdaptorServer({ fetch }) as Server;
-    rmSync(unixPath, { force: true });
+    files.remove(unixPath);
     await bind(server, (done) => server.listen(unixPath, done));
-    chmodSync(unixPath, 0o660);
+    files.setMode(unixPath, 0o660);
     return server;
   }
   const server = (tls

@@ -1,7 +1,8 @@
 import Database from "better-sqlite3";
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { AppError, errorMessage } from "../errors.js";
+import { HostFiles, type SystemFiles } from "../system/files.js";
+import { ExecaRunner } from "../system/runner.js";
 
 export type Db = Database.Database;
 
@@ -9,10 +10,10 @@ export type Db = Database.Database;
  * WAL lets readers (API GETs, the reconciler's snapshots) run beside the single writer; synchronous=FULL
  * makes each commit durable before the API acknowledges it, as the brief promises.
  */
-export function openDatabase(path: string): Db {
+export function openDatabase(path: string, files: SystemFiles = new HostFiles(new ExecaRunner())): Db {
   if (path !== ":memory:") {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    makePrivate(path);
+    files.makeDirectory(dirname(path), 0o700);
+    makePrivate(path, files);
   }
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
@@ -27,11 +28,9 @@ export function openDatabase(path: string): Db {
  * SQLite gives its -wal and -shm files the database file's mode. One left looser (by an older version or by
  * hand) is tightened, whatever umask the daemon was started with.
  */
-function makePrivate(path: string): void {
-  if (!existsSync(path)) closeSync(openSync(path, "a", 0o600));
-  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
-    if (existsSync(file) && (statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
-  }
+function makePrivate(path: string, files: SystemFiles): void {
+  if (!files.exists(path)) files.ensureFile(path, 0o600);
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) files.restrictMode(file, 0o600);
 }
 
 /**

@@ -1,4 +1,5 @@
-import { chmodSync, closeSync, existsSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, fchmodSync, fsyncSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { CommandRunner } from "./runner.js";
 
 /** A file written whole beside its target and not yet in place, so that it can be checked first (keepalived -t). */
@@ -23,6 +24,19 @@ export interface SystemFiles {
   makeDirectory(path: string, mode: number): void;
   /** Creates a named pipe, unless something exists at `path` already. */
   makeFifo(path: string, mode: number): Promise<void>;
+  /** Creates an empty file with `mode` unless one exists (a database file SQLite then opens). */
+  ensureFile(path: string, mode: number): void;
+  /** Narrows the mode of an existing file to `mode` if others may do more with it; absent files are left alone. */
+  restrictMode(path: string, mode: number): void;
+  /** Sets the mode exactly (a socket a server just created). */
+  setMode(path: string, mode: number): void;
+  /** Renames within one file system: the target is replaced in one step. */
+  move(from: string, to: string): void;
+  /** Removes a file or a whole directory; nothing there is fine. */
+  remove(path: string): void;
+  exists(path: string): boolean;
+  /** A new private directory inside `parent` (mode 0700), for work that must not be seen half-done. */
+  makeTempDirectory(parent: string, prefix: string): string;
 }
 
 export class HostFiles implements SystemFiles {
@@ -57,6 +71,35 @@ export class HostFiles implements SystemFiles {
   /** mkdir narrows the mode by the umask: the directory this call created gets it exactly; one prepared by others (systemd's RuntimeDirectory) keeps theirs. */
   makeDirectory(path: string, mode: number): void {
     if (mkdirSync(path, { recursive: true, mode }) !== undefined) chmodSync(path, mode);
+  }
+
+  ensureFile(path: string, mode: number): void {
+    if (!existsSync(path)) closeSync(openSync(path, "a", mode));
+    chmodSync(path, mode);
+  }
+
+  restrictMode(path: string, mode: number): void {
+    if (existsSync(path) && (statSync(path).mode & 0o777 & ~mode) !== 0) chmodSync(path, mode);
+  }
+
+  setMode(path: string, mode: number): void {
+    chmodSync(path, mode);
+  }
+
+  move(from: string, to: string): void {
+    renameSync(from, to);
+  }
+
+  remove(path: string): void {
+    rmSync(path, { recursive: true, force: true });
+  }
+
+  exists(path: string): boolean {
+    return existsSync(path);
+  }
+
+  makeTempDirectory(parent: string, prefix: string): string {
+    return mkdtempSync(join(parent, prefix));
   }
 
   /** Node cannot make a fifo; mkfifo(1) can, and sets the mode itself (-m is not narrowed by the umask). */

@@ -21,3 +21,9 @@ export function hostSystem(log: Logger): System {
   const runner = new ExecaRunner();
   return { runner, streams: new ExecaLineStreams(log), files: new HostFiles(runner), sysctls: new ProcSysctls() };
 }
+
+/** Commands and files of the real machine, for a CLI command or a test that needs no monitors. */
+export function hostCommandsAndFiles(): { runner: CommandRunner; files: SystemFiles } {
+  const runner = new ExecaRunner();
+  return { runner, files: new HostFiles(runner) };
+}

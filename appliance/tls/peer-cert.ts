@@ -1,6 +1,6 @@
-import { chmodSync, existsSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { AppError } from "../errors.js";
+import type { SystemFiles } from "../system/files.js";
 import type { CommandRunner } from "../system/runner.js";
 
 export interface PeerCertificateFiles {
@@ -15,12 +15,14 @@ export interface PeerCertificateFiles {
  * openssl does the cryptography (Debian ships it with ca-certificates); the key never leaves this directory
  * and is written mode 0600 before it is moved into place, so no other user can ever read it.
  */
-export async function createPeerCertificate(runner: CommandRunner, name: string, directory: string, days = 3650): Promise<PeerCertificateFiles> {
+export async function createPeerCertificate(system: { runner: CommandRunner; files: SystemFiles }, name: string, directory: string, days = 3650): Promise<PeerCertificateFiles> {
+  const { runner, files: fs } = system;
   const files = { cert: join(directory, `${name}.crt`), key: join(directory, `${name}.key`) };
   for (const path of Object.values(files)) {
-    if (existsSync(path)) throw new AppError("conflict", `${path} already exists; move it away first (a rotation keeps the old certificate trusted until both gateways have the new one)`);
+    if (fs.exists(path)) throw new AppError("conflict", `${path} already exists; move it away first (a rotation keeps the old certificate trusted until both gateways have the new one)`);
   }
-  const work = mkdtempSync(join(directory, `.${name}-`));
+  // The work directory is private (0700): openssl's files are not readable by anyone else even before the chmod.
+  const work = fs.makeTempDirectory(directory, `.${name}-`);
   try {
     const key = join(work, "key.pem");
     const cert = join(work, "cert.pem");
@@ -32,12 +34,12 @@ export async function createPeerCertificate(runner: CommandRunner, name: string,
       "-addext", "keyUsage=critical,digitalSignature",
       "-addext", "extendedKeyUsage=serverAuth,clientAuth",
     ]);
-    chmodSync(key, 0o600);
-    chmodSync(cert, 0o644);
-    renameSync(key, files.key);
-    renameSync(cert, files.cert);
+    fs.setMode(key, 0o600);
+    fs.setMode(cert, 0o644);
+    fs.move(key, files.key);
+    fs.move(cert, files.cert);
     return files;
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    fs.remove(work);
   }
 }

@@ -43,6 +43,50 @@ export class FakeFiles implements SystemFiles {
     if (!this.fifos.has(path) && !this.files.has(path)) this.fifos.set(path, mode);
   }
 
+  ensureFile(path: string, mode: number): void {
+    const file = this.files.get(path);
+    this.files.set(path, { content: file?.content ?? "", mode });
+  }
+
+  restrictMode(path: string, mode: number): void {
+    const file = this.files.get(path);
+    if (file && (file.mode & ~mode) !== 0) file.mode = mode;
+  }
+
+  /** Modes set on files this fake did not write (a unix socket a real server created). */
+  readonly modesSet = new Map<string, number>();
+
+  setMode(path: string, mode: number): void {
+    const file = this.files.get(path);
+    if (file) file.mode = mode;
+    else this.modesSet.set(path, mode);
+  }
+
+  move(from: string, to: string): void {
+    const file = this.files.get(from);
+    if (!file) throw Object.assign(new Error(`ENOENT: no such file or directory, rename '${from}'`), { code: "ENOENT" });
+    this.files.set(to, file);
+    this.files.delete(from);
+  }
+
+  remove(path: string): void {
+    for (const key of [...this.files.keys()]) if (key === path || key.startsWith(`${path}/`)) this.files.delete(key);
+    for (const key of [...this.directories.keys()]) if (key === path || key.startsWith(`${path}/`)) this.directories.delete(key);
+    this.fifos.delete(path);
+  }
+
+  exists(path: string): boolean {
+    return this.files.has(path) || this.directories.has(path) || this.fifos.has(path);
+  }
+
+  private temporaries = 0;
+
+  makeTempDirectory(parent: string, prefix: string): string {
+    const path = `${parent}/${prefix}${++this.temporaries}`;
+    this.directories.set(path, 0o700);
+    return path;
+  }
+
   /** The content of a file, or undefined if there is none. */
   text(path: string): string | undefined {
     return this.files.get(path)?.content;

@@ -13,8 +13,8 @@ import { buildHaTopology, HA_ADDR, type GatewayKey, type HaTopology } from "../.
 import type { Netns } from "../../lab/netns.js";
 import type { ProbeRequest, ProbeResult } from "../../lab/peer-probe.js";
 import { changesSince, epochOfRevision, exportSnapshot, position, type Snapshot } from "../../appliance/replication/log.js";
-import { ExecaRunner } from "../../appliance/system/runner.js";
 import { createPeerCertificate } from "../../appliance/tls/peer-cert.js";
+import { hostCommandsAndFiles } from "../../appliance/system/system.js";
 
 const isRoot = process.getuid?.() === 0;
 const PROBE = fileURLToPath(new URL("../../lab/peer-probe.js", import.meta.url));
@@ -90,7 +90,7 @@ describe("replication security and the keepalived watch, two gateways", { skip: 
   it("refuses clients without the pinned certificate at the replication listener", async (t) => {
     const stranger = mkdtempSync(join(scratch, "stranger-"));
     // A self-made certificate that names the peer, as anyone can make one: not pinned, so worthless.
-    await createPeerCertificate(new ExecaRunner(), "gw-b", stranger);
+    await createPeerCertificate(hostCommandsAndFiles(), "gw-b", stranger);
     const selfMade = { cert: join(stranger, "gw-b.crt"), key: join(stranger, "gw-b.key") };
     const target = { host: HA_ADDR.gateways.a.sync, port: PEER_PORT, method: "GET", path: "/internal/v1/replication/state" };
 

@@ -53,8 +53,8 @@ describe("Daemon on the fake system", () => {
     assert.equal(system.sysctls.values.get("net/netfilter/nf_conntrack_tcp_be_liberal"), "0", "a single gateway keeps strict window tracking");
   });
 
-  it("as a single gateway writes no system file, and watches the kernel through the monitors", () => {
-    assert.deepEqual([...system.files.files.keys()], []);
+  it("as a single gateway creates only its database (private), and watches the kernel through the monitors", () => {
+    assert.deepEqual([...system.files.files.entries()].map(([path, file]) => [path, file.mode]), [[join(dir, "egw.db"), 0o600]]);
     assert.deepEqual(system.streams.map((s) => s.spec.command).sort(), ["ip", "nft"]);
     assert.deepEqual([...new Set(system.calls.map((c) => c.command))].sort(), ["ip", "nft"], "nothing else ran");
   });

@@ -9,9 +9,9 @@ import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import { listenApi, listenPeer } from "../../appliance/http/servers.js";
 import { PeerTransport } from "../../appliance/replication/peer-transport.js";
-import { ExecaRunner } from "../../appliance/system/runner.js";
 import { ReloadableCredentials } from "../../appliance/tls/credentials.js";
 import { createPeerCertificate } from "../../appliance/tls/peer-cert.js";
+import { hostCommandsAndFiles } from "../../appliance/system/system.js";
 
 const quiet = pino({ enabled: false });
 const hello = () => new Response("hello");
@@ -40,8 +40,7 @@ describe("TLS listeners: client certificates, pinned peers, reload without resta
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "egw-tls-"));
-    const runner = new ExecaRunner();
-    for (const name of ["api", "api-renewed", "client", "gw-a", "gw-b", "intruder"]) await createPeerCertificate(runner, name, dir);
+    for (const name of ["api", "api-renewed", "client", "gw-a", "gw-b", "intruder"]) await createPeerCertificate(hostCommandsAndFiles(), name, dir);
   });
 
   after(() => {
@@ -59,7 +58,7 @@ describe("TLS listeners: client certificates, pinned peers, reload without resta
   it("serves a renewed certificate to new connections without a restart", async () => {
     const credentials = new ReloadableCredentials(files("api"), "api.tls");
     credentials.load();
-    const server = await listenApi(hello, "127.0.0.1:0", { credentials, requestClientCert: false, requireClientCert: false });
+    const server = await listenApi(hello, "127.0.0.1:0", { credentials, requestClientCert: false, requireClientCert: false }, hostCommandsAndFiles().files);
     servers.push(server);
     assert.equal((await handshake(portOf(server))).certificate.subject.CN, "api");
     // Renewal the way certbot or configuration management does it: new files moved into place.
@@ -73,7 +72,7 @@ describe("TLS listeners: client certificates, pinned peers, reload without resta
     const half = { cert: files("client").cert, key: files("gw-a").key };
     const credentials = new ReloadableCredentials(files("gw-b"), "api.tls");
     credentials.load();
-    const server = await listenApi(hello, "127.0.0.1:0", { credentials, requestClientCert: false, requireClientCert: false });
+    const server = await listenApi(hello, "127.0.0.1:0", { credentials, requestClientCert: false, requireClientCert: false }, hostCommandsAndFiles().files);
     servers.push(server);
     const failures: unknown[] = [];
     credentials.on("failed", (error) => failures.push(error));
@@ -87,7 +86,7 @@ describe("TLS listeners: client certificates, pinned peers, reload without resta
   it("with requireClientCert, refuses a client without a certificate from the client CA", async () => {
     const credentials = new ReloadableCredentials({ ...files("gw-a"), ca: files("client").cert }, "api.tls");
     credentials.load();
-    const server = await listenApi(hello, "127.0.0.1:0", { credentials, requestClientCert: true, requireClientCert: true });
+    const server = await listenApi(hello, "127.0.0.1:0", { credentials, requestClientCert: true, requireClientCert: true }, hostCommandsAndFiles().files);
     servers.push(server);
     assert.equal((await handshake(portOf(server))).closedByServer, true, "no certificate: refused");
     const identity = (name: string) => ({ cert: readFileSync(files(name).cert), key: readFileSync(files(name).key) });

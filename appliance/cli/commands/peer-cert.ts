@@ -1,10 +1,9 @@
 import { resolve } from "node:path";
 import { dnsLabel } from "../../config/schema.js";
-import { HostFiles } from "../../system/files.js";
-import { ExecaRunner } from "../../system/runner.js";
 import { createPeerCertificate } from "../../tls/peer-cert.js";
 import { parseCommandArgs, positionals, UsageError, type CliIo } from "../../terminal/io.js";
 import { printJson } from "../../terminal/output.js";
+import { hostCommandsAndFiles } from "../../system/system.js";
 
 export const PEER_CERT_USAGE = `usage:
   egw peer-cert NAME [--out DIR] [--days N]
@@ -22,9 +21,9 @@ export async function peerCertCommand(args: string[], io: CliIo): Promise<number
   const days = Number(values.days ?? 3650);
   if (!Number.isInteger(days) || days < 1 || days > 36_500) throw new UsageError("--days must be a whole number of days, 1-36500", PEER_CERT_USAGE);
   const directory = resolve(values.out ?? "/etc/egw/peer");
-  const runner = new ExecaRunner();
-  new HostFiles(runner).makeDirectory(directory, 0o750);
-  const files = await createPeerCertificate(runner, name, directory, days);
+  const machine = hostCommandsAndFiles();
+  machine.files.makeDirectory(directory, 0o750);
+  const files = await createPeerCertificate(machine, name, directory, days);
   if (values.json) printJson(io, files);
   else io.stdout(`created ${files.key} (private, mode 0600) and ${files.cert} (give this one to the peer)\n`);
   return 0;

@@ -13,6 +13,7 @@ import { FORWARDED_PRINCIPAL_HEADER, PeerClient } from "../../../appliance/repli
 import type { PeerRequest, PeerResponse, PeerTransport } from "../../../appliance/replication/peer-transport.js";
 import { erp, expectProblem, expectStatus, Harness, tenants, type Tenants } from "./harness.js";
 import { fakeLeader, installHa } from "./ha-deps.js";
+import { hostCommandsAndFiles } from "../../../appliance/system/system.js";
 
 type LogLine = { level: number; msg: string; [key: string]: unknown };
 
@@ -107,7 +108,7 @@ describe("writes a backup forwards to the leader", () => {
     const socket = join(dir, "api.sock");
     let server: Server | undefined;
     try {
-      server = await listenApi(pair.backup.app.fetch, `unix:${socket}`, undefined);
+      server = await listenApi(pair.backup.app.fetch, `unix:${socket}`, undefined, hostCommandsAndFiles().files);
       const body = JSON.stringify(erp());
       const answer = await new Promise<{ status: number; headers: Record<string, unknown>; text: string }>((resolve, reject) => {
         const req = request({ socketPath: socket, method: "POST", path: "/v1/clusters/alpha/mappings", headers: {

@@ -16,6 +16,7 @@ import type { Store } from "../../../appliance/store/store.js";
 import { FakeSystem } from "../../helpers/fake-system.js";
 import { until } from "../../helpers/until.js";
 import { mustWrite, openStore, OWN } from "../replication/replication-helpers.js";
+import { hostCommandsAndFiles } from "../../../appliance/system/system.js";
 
 /** keepalived as the watch sees it: two pid files the test can make point at dead processes. */
 class FakeKeepalived implements ProcessProbe {
@@ -48,7 +49,7 @@ describe("HaMode", () => {
     dir = mkdtempSync(join(tmpdir(), "egw-ha-mode-"));
     const certificates = join(dir, "certs");
     mkdirSync(certificates);
-    for (const name of ["gw-a", "gw-b"]) await createPeerCertificate(new ExecaRunner(), name, certificates);
+    for (const name of ["gw-a", "gw-b"]) await createPeerCertificate(hostCommandsAndFiles(), name, certificates);
     run = join(dir, "run");
     mkdirSync(run);
     await new ExecaRunner().run("mkfifo", ["-m", "600", join(run, "keepalived.fifo")]);
