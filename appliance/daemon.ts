@@ -151,7 +151,8 @@ export class Daemon {
         lastApply: () => loop.lastReport,
         applied: () => forwarding.on,
         ha,
-        warnings: () => [...this.warnings, ...[storage.problem()].filter((p): p is string => p !== undefined).map((p) => `storage: ${p}`)],
+        warnings: () => this.warnings,
+        storageProblem: () => storage.problem(),
       }),
       metrics: metrics.registry,
       ...(ha ? { ha: ha.forApi() } : {}),
@@ -182,7 +183,7 @@ export class Daemon {
     for (const listen of config.api.listen) this.servers.push(await listenApi(app.fetch, listen, apiTls, files));
     if (config.metrics.listen.length > 0) {
       const token = config.metrics.tokenFile === undefined ? undefined : readAdminToken(config.metrics.tokenFile, "metrics token", "metrics.tokenFile");
-      token?.warnings.forEach(warn);
+      for (const warning of token?.warnings ?? []) log.warn(warning);
       const metricsApp = createMetricsApp({ registry: metrics.registry, token: token?.token, ready });
       for (const listen of config.metrics.listen) this.servers.push(await listenApi(metricsApp.fetch, listen, apiTls, files));
     }

@@ -14,8 +14,10 @@ export interface StatusSources {
   /** Whether the data plane was ever applied since start (before that nothing is in sync). */
   applied(): boolean;
   ha: HaMode | undefined;
-  /** Warnings gathered at start (configuration, sysctls) and any the store reports now. */
+  /** Warnings gathered at start (configuration, sysctls). */
   warnings(): string[];
+  /** Why the store cannot take writes now (a full disk), if it cannot. */
+  storageProblem(): string | undefined;
 }
 
 /** /v1/status: this gateway's role, revisions, last apply, its peers and everything an operator should know. */
@@ -32,7 +34,7 @@ export function statusView(sources: StatusSources): () => SystemStatus {
       inSync: sources.applied() && sources.appliedRevision() === revision,
       lastApply: sources.lastApply() ?? null,
       peers: ha?.peersForStatus(revision) ?? [],
-      warnings: [...sources.warnings(), ...(ha?.warnings() ?? [])],
+      warnings: [...sources.warnings(), ...(ha?.warnings() ?? []), ...[sources.storageProblem()].filter((p): p is string => p !== undefined).map((p) => `storage: ${p}`)],
     };
   };
 }

@@ -1,8 +1,5 @@
-import Database from "better-sqlite3";
-import { join } from "node:path";
 import { loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
-import { AppError, errorMessage } from "../errors.js";
 import { haConfigPaths } from "../ha/config-paths.js";
 import { keepalivedView } from "../ha/keepalived-view.js";
 import { renderTemplate } from "../ha/templates.js";
@@ -12,6 +9,7 @@ import { rulesetOptions } from "../nft/ruleset-options.js";
 import type { Command } from "../nft/json.js";
 import type { NftState } from "../nft/state.js";
 import { contributionsByCluster, flatten } from "../reconcile/contributions.js";
+import { openReadOnly } from "../store/database.js";
 
 /**
  * What the daemon would render, computed here from its config and a read-only view of its store: the same
@@ -20,14 +18,8 @@ import { contributionsByCluster, flatten } from "../reconcile/contributions.js";
  */
 export function readLocalDesired(configPath: string): { config: Config; desired: DesiredState } {
   const config = loadConfig(configPath);
-  let db: Database.Database;
+  const db = openReadOnly(config.database.path);
   try {
-    db = new Database(config.database.path, { readonly: true, fileMustExist: true });
-  } catch (error) {
-    throw new AppError("command-failed", `cannot open the store ${config.database.path} read-only: ${errorMessage(error)}`, { cause: error });
-  }
-  try {
-    db.pragma("busy_timeout = 5000");
     return { config, desired: readDesiredState(db) };
   } finally {
     db.close();
@@ -47,15 +39,11 @@ export function renderedNft(config: Config, desired: DesiredState, macs: Readonl
   return { state, commands: renderFull(options, state) };
 }
 
-/**
- * keepalived's config as the daemon renders it, and where the daemon writes it. The file names follow
- * appliance/ha/ha-mode.ts (a unit test holds the two together).
- */
+/** keepalived's config as the daemon renders it, and where the daemon writes it (both from haConfigPaths). */
 export function renderedKeepalived(config: Config, desired: DesiredState): { path: string; text: string } | undefined {
   const ha = config.ha;
   if (!ha) return undefined;
-  const run = ha.runDirectory;
-  const view = keepalivedView(config, ha, desired.egressIps, { notifyFifo: join(run, "keepalived.fifo"), healthFile: join(run, "health") });
-  const path = haConfigPaths(ha).keepalived;
-  return { path, text: renderTemplate("keepalived.conf.hbs", view) };
+  const paths = haConfigPaths(ha);
+  const view = keepalivedView(config, ha, desired.egressIps, paths);
+  return { path: paths.keepalived, text: renderTemplate("keepalived.conf.hbs", view) };
 }

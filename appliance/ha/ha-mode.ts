@@ -69,7 +69,7 @@ export class HaMode {
   constructor(private readonly options: HaModeOptions) {
     const { config, ha, store, runner, files, log } = options;
     const run = ha.runDirectory;
-    this.paths = { notifyFifo: join(run, "keepalived.fifo"), healthFile: join(run, "health") };
+    this.paths = haConfigPaths(ha);
     this.peerCredentials = new ReloadableCredentials({ cert: ha.tls.cert, key: ha.tls.key, ca: ha.tls.peerCertificates }, "ha.tls");
     const supervised = ha.processes === "supervised";
     const { keepalived: keepalivedPath, conntrackd: conntrackdPath } = haConfigPaths(ha);
@@ -156,7 +156,6 @@ export class HaMode {
     this.applyHealth.onReport(report);
   }
 
-  /** What /v1/status lists under warnings for HA. */
   /** What the API needs of the group: replication, leadership, handover (structurally ApiDeps["ha"]). */
   forApi() {
     return {
@@ -181,6 +180,7 @@ export class HaMode {
     });
   }
 
+  /** What /v1/status lists under warnings for HA. */
   warnings(): string[] {
     return [
       ...this.health.failing().map((reason) => `VRRP health failing: ${reason}`),

@@ -22,7 +22,7 @@ export async function listenApi(fetch: Fetch, listen: string, tls: ApiTls | unde
   const unixPath = listen.startsWith("unix:") ? listen.slice("unix:".length) : undefined;
   if (unixPath !== undefined) {
     const server = createAdaptorServer({ fetch }) as Server;
-    files.remove(unixPath);
+    files.removeFile(unixPath);
     await bind(server, (done) => server.listen(unixPath, done));
     files.setMode(unixPath, 0o660);
     return server;

@@ -24,6 +24,21 @@ export function openDatabase(path: string, files: SystemFiles = new HostFiles(ne
 }
 
 /**
+ * The store as a reader beside the running daemon (egw show): read-only, so nothing here can change it, and SQLite's
+ * WAL lets it read while the daemon writes.
+ */
+export function openReadOnly(path: string): Db {
+  let db: Db;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+  } catch (error) {
+    throw new AppError("command-failed", `cannot open the store ${path} read-only: ${errorMessage(error)}`, { cause: error });
+  }
+  db.pragma("busy_timeout = 5000");
+  return db;
+}
+
+/**
  * Token hashes, grants and the audit trail are nobody else's business: the database is created mode 0600, and
  * SQLite gives its -wal and -shm files the database file's mode. One left looser (by an older version or by
  * hand) is tightened, whatever umask the daemon was started with.

@@ -32,8 +32,10 @@ export interface SystemFiles {
   setMode(path: string, mode: number): void;
   /** Renames within one file system: the target is replaced in one step. */
   move(from: string, to: string): void;
-  /** Removes a file or a whole directory; nothing there is fine. */
-  remove(path: string): void;
+  /** Removes a file (a stale socket); nothing there is fine, a directory there is an error and stays. */
+  removeFile(path: string): void;
+  /** Removes a whole directory this process made itself (a temporary one); never used on a configured path. */
+  removeTree(path: string): void;
   exists(path: string): boolean;
   /** A new private directory inside `parent` (mode 0700), for work that must not be seen half-done. */
   makeTempDirectory(parent: string, prefix: string): string;
@@ -90,7 +92,11 @@ export class HostFiles implements SystemFiles {
     renameSync(from, to);
   }
 
-  remove(path: string): void {
+  removeFile(path: string): void {
+    rmSync(path, { force: true });
+  }
+
+  removeTree(path: string): void {
     rmSync(path, { recursive: true, force: true });
   }
 

@@ -40,6 +40,6 @@ export async function createPeerCertificate(system: { runner: CommandRunner; fil
     fs.move(cert, files.cert);
     return files;
   } finally {
-    fs.remove(work);
+    fs.removeTree(work);
   }
 }

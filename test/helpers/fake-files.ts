@@ -69,7 +69,13 @@ export class FakeFiles implements SystemFiles {
     this.files.delete(from);
   }
 
-  remove(path: string): void {
+  removeFile(path: string): void {
+    if (this.directories.has(path)) throw Object.assign(new Error(`EISDIR: illegal operation on a directory, rm '${path}'`), { code: "EISDIR" });
+    this.files.delete(path);
+    this.fifos.delete(path);
+  }
+
+  removeTree(path: string): void {
     for (const key of [...this.files.keys()]) if (key === path || key.startsWith(`${path}/`)) this.files.delete(key);
     for (const key of [...this.directories.keys()]) if (key === path || key.startsWith(`${path}/`)) this.directories.delete(key);
     this.fifos.delete(path);

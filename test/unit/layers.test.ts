@@ -45,8 +45,14 @@ describe("layers (docs/architecture.md)", () => {
     for (const file of ["appliance", "api", "lab", "bench", "bin"].flatMap(sources)) {
       const own = roomOf(file);
       assert.ok(own, `${file} has no floor in docs/architecture.md`);
-      for (const match of readFileSync(join(PACKAGE_ROOT, file), "utf8").matchAll(/^(?:import|export)[^;]*? from "(\.{1,2}\/[^"]+)"/gm)) {
-        const target = relative(PACKAGE_ROOT, resolve(PACKAGE_ROOT, dirname(file), (match[1] as string).replace(/\.js$/, ".ts")));
+      const text = readFileSync(join(PACKAGE_ROOT, file), "utf8");
+      // Static imports and re-exports (either quote), and dynamic import() of a relative path.
+      const specifiers = [
+        ...text.matchAll(/^(?:import|export)[^;]*? from ["'](\.{1,2}\/[^"']+)["']/gm),
+        ...text.matchAll(/\bimport\(\s*["'](\.{1,2}\/[^"']+)["']\s*\)/g),
+      ].map((match) => match[1] as string);
+      for (const specifier of specifiers) {
+        const target = relative(PACKAGE_ROOT, resolve(PACKAGE_ROOT, dirname(file), specifier.replace(/\.js$/, ".ts")));
         const theirs = roomOf(target);
         if (!theirs || theirs[0] === own[0]) continue;
         if (theirs[1] >= own[1]) wrong.push(`${file} (floor ${own[1]}) imports ${target} (floor ${theirs[1]})`);

@@ -98,4 +98,17 @@ describe("HostFiles: the files the daemon writes on the machine", () => {
     await files.makeFifo(path, 0o600);
     assert.deepEqual(runner.calls, [`mkfifo -m 600 ${path}`], "the second call found it there");
   });
+
+  it("removes a stale file, but never a directory given as a file (a mistyped unix: listener must not wipe one)", () => {
+    const socket = join(dir, "stale.sock");
+    writeFileSync(socket, "");
+    files.removeFile(socket);
+    assert.equal(existsSync(socket), false);
+    files.removeFile(socket);
+    const directory = join(dir, "precious");
+    mkdirSync(directory);
+    writeFileSync(join(directory, "egw.db"), "data");
+    assert.throws(() => files.removeFile(directory));
+    assert.equal(readFileSync(join(directory, "egw.db"), "utf8"), "data");
+  });
 });
