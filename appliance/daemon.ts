@@ -31,7 +31,7 @@ import { ownedAddressLedger } from "./store/owned-address-ledger.js";
 import * as reads from "./store/reads.js";
 import { StorageHealth } from "./store/storage-health.js";
 import { Store } from "./store/store.js";
-import { notifySystemd } from "./system/notify.js";
+import { notifySystemd, startWatchdog } from "./system/notify.js";
 import { hostSystem, type System } from "./system/system.js";
 import { WatchedCredentials } from "./tls/watched-credentials.js";
 
@@ -55,6 +55,7 @@ export class Daemon {
   private servers: Server[] = [];
   private credentials: WatchedCredentials | undefined;
   private auditRetention: { stop(): void } | undefined;
+  private watchdog: { stop(): void } | undefined;
   private readonly warnings: string[] = [];
   private chosenSystem: System | undefined;
 
@@ -196,10 +197,15 @@ export class Daemon {
     }
     log.info({ gateway: config.gateway.name, listen: config.api.listen, revision: store.revision() }, "egw started");
     await notifySystemd(runner, "READY=1");
+    this.watchdog = startWatchdog(runner);
   }
 
   async stop(): Promise<void> {
     await notifySystemd(this.system.runner, "STOPPING=1");
+    this.watchdog?.stop();
+    // A master hands its floating IPs to a healthy peer before it goes (systemctl stop, an upgrade's restart):
+    // established connections move with conntrackd's state instead of waiting for missed adverts.
+    await this.ha?.yieldMastership();
     await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     this.servers = [];
     this.credentials?.stop();

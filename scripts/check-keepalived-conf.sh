@@ -5,7 +5,7 @@
 #   check-keepalived-conf.sh FILE
 #
 # keepalived runs as root and reads a file the unprivileged egw daemon writes; a compromised egw could otherwise
-# add a notify script and become root. The keepalived.service drop-in runs this (root-owned, from /opt/egw) before
+# add a notify script and become root. The keepalived.service drop-in runs this (root-owned, from /usr/lib/egw) before
 # keepalived starts and before every reload: a refused file leaves keepalived on its previous configuration.
 # Allowlist, not denylist: every line must be one egw's template can produce.
 set -euo pipefail

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Provisions a gateway VM of the Vagrant lab: installs egw the way an operator does (scripts/install-gateway.sh, the
-# steps the operator's guide documents), then writes this gateway's config and starts the service.
+# Provisions a gateway VM of the Vagrant lab: installs egw's Debian package the way an operator does
+# (scripts/install-gateway.sh, the steps the operator's guide documents), then writes this gateway's config and
+# starts the service. The system test (test/system/) runs this same script, unchanged, in Debian 13 machines.
 # Usage: provision-gateway.sh NAME PRIORITY INSIDE OUTSIDE SYNC PEER_NAME PEER_INSIDE PEER_OUTSIDE PEER_SYNC
 set -euo pipefail
 if [ "$#" -ne 9 ]; then
@@ -26,9 +27,10 @@ bash "$repo/scripts/install-gateway.sh"
 
 # Both gateways share the admin token; each has its own replication certificate and trusts the peer's (all
 # generated on the host by the Vagrantfile).
-install -m 0600 "$repo/vagrant/.secrets/admin-token" /etc/egw/admin-token
-install -d -m 0750 /etc/egw/peer
-install -m 0600 "$repo/vagrant/.secrets/$name.key" "/etc/egw/peer/$name.key"
+# The daemon runs as the egw user: the token and the key are its own (0600), the directory its group's.
+install -m 0600 -o egw -g egw "$repo/vagrant/.secrets/admin-token" /etc/egw/admin-token
+install -d -m 0750 -o root -g egw /etc/egw/peer
+install -m 0600 -o egw -g egw "$repo/vagrant/.secrets/$name.key" "/etc/egw/peer/$name.key"
 install -m 0644 "$repo/vagrant/.secrets/$name.crt" "/etc/egw/peer/$name.crt"
 install -m 0644 "$repo/vagrant/.secrets/$peer_name.crt" /etc/egw/peer/trusted.pem
 
@@ -50,6 +52,7 @@ sed -e "s/@NAME@/$name/g" -e "s/@PRIORITY@/$priority/g" -e "s/@VIP@/$vip/g" \
 egw check-config --config /etc/egw/egw.yaml.new
 mv /etc/egw/egw.yaml.new /etc/egw/egw.yaml
 
+systemctl enable egw.service
 systemctl restart egw.service
 for _ in $(seq 1 60); do
   if egw status >/dev/null 2>&1; then break; fi

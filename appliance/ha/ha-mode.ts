@@ -253,6 +253,26 @@ export class HaMode {
     return { from: name, role: this.roles.role };
   }
 
+  /**
+   * On the way out: a master hands over when a peer reports itself ready to take the floating IPs (backup);
+   * with no such peer it keeps them, since a stopped daemon's data plane stays in force and keeps forwarding.
+   */
+  async yieldMastership(): Promise<void> {
+    if (this.roles.role !== "master") return;
+    const log = this.options.log.child({ component: "handover" });
+    const states = await Promise.allSettled(this.peerClients.map((peer) => peer.state()));
+    if (!states.some((s) => s.status === "fulfilled" && s.value.role === "backup")) {
+      log.warn("stopping as master: no peer is ready to take over, this gateway keeps the floating IPs");
+      return;
+    }
+    try {
+      const result = await this.handover();
+      log.info(result, "stopping: handed the floating IPs to the peer");
+    } catch (error) {
+      log.error({ err: error }, "stopping: the handover failed; this gateway keeps the floating IPs");
+    }
+  }
+
   async stop(): Promise<void> {
     this.watch.stop();
     this.replicator.stop();
