@@ -114,7 +114,7 @@ export class Daemon {
     });
     const loop = new ReconcileLoop(reconciler, config.dataplane, log.child({ component: "reconcile-loop" }));
     this.loop = loop;
-    const forwarding = new ForwardingSwitch(sysctls, { manage: config.dataplane.manageSysctls, ha: ha !== undefined }, warn);
+    const forwarding = new ForwardingSwitch(sysctls, { manage: config.dataplane.manageSysctls, ha: ha !== undefined, outsideInterface: outside }, warn);
 
     const metrics = createMetrics({
       storeRevision: () => store.revision(),

@@ -40,7 +40,7 @@ net.ipv4.ip_nonlocal_bind = 1
 net.ipv4.conf.all.rp_filter = 2
 net.ipv4.conf.default.rp_filter = 2
 SYSCTL
-sysctl -q --system
+sysctl -q -p /etc/sysctl.d/60-egw-lab.conf   # these settings only (a container refuses some of the distribution's own)
 
 sed -e "s/@NAME@/$name/g" -e "s/@PRIORITY@/$priority/g" -e "s/@VIP@/$vip/g" \
   -e "s/@SYNC@/$sync/g" \

@@ -10,7 +10,7 @@ export class ForwardingSwitch {
 
   constructor(
     private readonly sysctls: Sysctls,
-    private readonly options: { manage: boolean; ha: boolean },
+    private readonly options: { manage: boolean; ha: boolean; outsideInterface?: string },
     private readonly warn: (warning: string) => void,
   ) {}
 
@@ -23,6 +23,6 @@ export class ForwardingSwitch {
   applyDone(): void {
     if (this.applied) return;
     this.applied = true;
-    for (const warning of ensureSysctls(this.sysctls, this.options.manage, this.options.ha)) this.warn(warning);
+    for (const warning of ensureSysctls(this.sysctls, this.options.manage, this.options.ha, this.options.outsideInterface)) this.warn(warning);
   }
 }

@@ -18,8 +18,9 @@ export interface KernelWatchDeps {
  * leaves pods cut off by the fail-closed rule until the repair, so the repair must not wait 30 s), and a
  * next hop's MAC changing (a replaced node must not stay unbound until the timer).
  *
- * `nft -j monitor destroy` reports deletions only: additions and element changes are ours nearly always
- * and would make the monitor print every element of a full replace. Deletions seen while a pass runs are
+ * `nft -j monitor rules` reports rules only: element changes are ours nearly always and would make the monitor
+ * print every element of a full replace. A deleted table or chain shows as the deletion of each of its rules (the
+ * kernel reports them one by one). Not `monitor destroy`: nft 1.1 (Debian 13) no longer parses it. Deletions seen while a pass runs are
  * mostly the pass's own (a full replace deletes the table first); the loop defers those to one cheap check.
  */
 export class KernelWatch {
@@ -29,7 +30,7 @@ export class KernelWatch {
 
   start(): void {
     const { deps } = this;
-    this.streams.push(deps.streams.open({ name: "nft-monitor", command: "nft", args: ["-j", "monitor", "destroy"] }, {
+    this.streams.push(deps.streams.open({ name: "nft-monitor", command: "nft", args: ["-j", "monitor", "rules"] }, {
       onLine: (line) => {
         const kind = this.classify(line);
         if (kind) deps.loop.requestCheck(kind);

@@ -48,8 +48,15 @@ export async function bootMachine(options: BootOptions): Promise<Machine> {
   const binds = Object.entries(options.readOnlyBinds ?? {}).map(([host, inside]) => `--bind-ro=${host}:${inside}`);
   const nspawn: ResultPromise = execa("systemd-nspawn", [
     "-D", options.root, "--volatile=overlay", "--boot", "--register=no", "--keep-unit",
-    "-M", options.name, `--network-namespace-path=/run/netns/${options.netns.name}`, ...binds,
-  ], { stdin: "ignore", stdout: { file: options.logFile }, stderr: { file: options.logFile }, reject: false, detached: true });
+    "-M", options.name, `--network-namespace-path=/run/netns/${options.netns.name}`,
+    // What a VM's root has and nspawn withholds unless it made the network itself: the daemon's one capability.
+    "--capability=CAP_NET_ADMIN", ...binds,
+  ], {
+    stdin: "ignore", stdout: { file: options.logFile }, stderr: { file: options.logFile }, reject: false, detached: true,
+    // The machine's network is the test's namespace, not one nspawn made: without this, systemd-nspawn 252 mounts
+    // /proc/sys/net read-only and neither the provisioning's sysctls nor the daemon's forwarding switch can be set.
+    env: { SYSTEMD_NSPAWN_API_VFS_WRITABLE: "network" },
+  });
   void nspawn.then(() => undefined, () => undefined);
   const consoleLog = () => (existsSync(options.logFile) ? readFileSync(options.logFile, "utf8") : "");
   let pid1 = 0;

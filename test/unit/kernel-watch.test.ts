@@ -66,7 +66,7 @@ describe("KernelWatch: monitors trigger checks and repairs at once", () => {
   it("opens nft monitor for deletions and ip monitor for the inside link's neighbours", async () => {
     await started();
     assert.deepEqual(system.streams.map((s) => [s.spec.command, ...s.spec.args]), [
-      ["nft", "-j", "monitor", "destroy"],
+      ["nft", "-j", "monitor", "rules"],
       ["ip", "monitor", "neigh", "dev", "inside"],
     ]);
     await watch.stop();

@@ -26,6 +26,15 @@ describe("ensureSysctls: what the gateway needs the kernel to do", () => {
     assert.equal(sysctls.values.get("net/netfilter/nf_conntrack_tcp_be_liberal"), "1");
   });
 
+  it("turns reverse-path filtering off on the outside interface (and conf.all), leaving the other interfaces theirs", () => {
+    const sysctls = new FakeSysctls();
+    for (const key of ["all", "eth1", "eth2"]) sysctls.values.set(`net/ipv4/conf/${key}/rp_filter`, "2");
+    assert.deepEqual(ensureSysctls(sysctls, true, true, "eth2"), []);
+    assert.equal(sysctls.values.get("net/ipv4/conf/all/rp_filter"), "0");
+    assert.equal(sysctls.values.get("net/ipv4/conf/eth2/rp_filter"), "0");
+    assert.equal(sysctls.values.get("net/ipv4/conf/eth1/rp_filter"), "2", "the inside keeps loose filtering");
+  });
+
   it("changes nothing and says so when it may not manage them", () => {
     const sysctls = new FakeSysctls();
     assert.deepEqual(ensureSysctls(sysctls, false), [
