@@ -188,6 +188,17 @@ describe("egw restore", { skip: isRoot ? false : "needs root (the command does)"
     assert.deepEqual(readFileSync(backup), before);
   });
 
+  it("--json reports what it installed, for scripts", async () => {
+    const gw = gateway("json", { uid: 65534, gid: 65534 });
+    const { code, out, err } = await run("restore", backup, "--config", gw.config, "--json");
+    assert.equal(code, 0, err);
+    const report = JSON.parse(out) as Record<string, unknown>;
+    assert.deepEqual({ ...report, bytes: typeof report["bytes"], schemaVersion: typeof report["schemaVersion"] }, {
+      restored: backup, database: gw.database, owner: { uid: 65534, gid: 65534 }, mode: "0600", movedAside: null,
+      revision: source.revision(), clusters: 1, egressIps: 3, mappings: 3, routes: 2, tokens: 0, bytes: "number", schemaVersion: "number",
+    });
+  });
+
   it("replaces a database only with --force, moving it aside with its -wal and -shm files", async () => {
     const gw = gateway("replace");
     assert.equal((await run("restore", backup, "--config", gw.config)).code, 0);
