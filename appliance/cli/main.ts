@@ -4,11 +4,13 @@ import { loadConfig } from "../config/load.js";
 import { createLogger } from "../log.js";
 import { Daemon } from "../daemon.js";
 import { renderConfigReference } from "./config-reference.js";
+import { backupCommand, BACKUP_USAGE } from "./commands/backup.js";
 import { clustersCommand, CLUSTERS_USAGE } from "./commands/clusters.js";
 import { doctorCommand, DOCTOR_USAGE } from "./commands/doctor.js";
 import { egressIpsCommand, EGRESS_IPS_USAGE } from "./commands/egress-ips.js";
 import { mappingsCommand, MAPPINGS_USAGE } from "./commands/mappings.js";
 import { peerCertCommand, PEER_CERT_USAGE } from "./commands/peer-cert.js";
+import { restoreCommand, RESTORE_USAGE } from "./commands/restore.js";
 import { showCommand, SHOW_USAGE } from "./commands/show.js";
 import { handoverCommand, HANDOVER_USAGE, statusCommand, STATUS_USAGE } from "./commands/status.js";
 import { tokensCommand, TOKENS_USAGE } from "./commands/tokens.js";
@@ -24,6 +26,8 @@ the daemon:
   config-reference                         print the config file reference (Markdown)
   openapi [--format json|markdown]         print the API reference
   peer-cert NAME [--out DIR]               create this gateway's replication certificate and key (HA)
+  backup [--directory DIR | --output FILE] a consistent copy of the store, while the daemon runs
+  restore FILE [--force]                   install a backup as the store (the daemon stopped)
 
 operating a gateway (talks to the local API; see docs/cli.md):
   status                                   role, revisions, peers, last apply, warnings
@@ -50,6 +54,8 @@ const COMMANDS: Record<string, Command> = {
   handover: { run: handoverCommand, usage: HANDOVER_USAGE },
   doctor: { run: (args, io) => doctorCommand(args, io), usage: DOCTOR_USAGE },
   "peer-cert": { run: peerCertCommand, usage: PEER_CERT_USAGE },
+  backup: { run: backupCommand, usage: BACKUP_USAGE },
+  restore: { run: restoreCommand, usage: RESTORE_USAGE },
 };
 
 /** Every egw command but `lab`, which bin/dispatch.ts hands to the lab: the appliance knows nothing of its test lab. */

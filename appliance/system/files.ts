@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, existsSync, fchmodSync, fsyncSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fsyncSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CommandRunner } from "./runner.js";
 
@@ -32,6 +32,12 @@ export interface SystemFiles {
   setMode(path: string, mode: number): void;
   /** Renames within one file system: the target is replaced in one step. */
   move(from: string, to: string): void;
+  /** Copies a file whole to a new path (never over an existing one), mode `mode`, its content on disk when it returns. */
+  copyFile(from: string, to: string, mode: number): void;
+  /** Flushes a file's content, or a directory's entries (a rename just made in it), to disk. */
+  sync(path: string): void;
+  /** Hands a file or directory to a user and group (a restored database to the daemon's user). */
+  setOwner(path: string, uid: number, gid: number): void;
   /** Removes a file (a stale socket); nothing there is fine, a directory there is an error and stays. */
   removeFile(path: string): void;
   /** Removes a whole directory this process made itself (a temporary one); never used on a configured path. */
@@ -90,6 +96,31 @@ export class HostFiles implements SystemFiles {
 
   move(from: string, to: string): void {
     renameSync(from, to);
+  }
+
+  copyFile(from: string, to: string, mode: number): void {
+    copyFileSync(from, to, constants.COPYFILE_EXCL);
+    try {
+      chmodSync(to, mode);
+      this.sync(to);
+    } catch (error) {
+      rmSync(to, { force: true });
+      throw error;
+    }
+  }
+
+  /** fsync(2) needs a descriptor; a directory opens read-only, and fsync on it makes its entries durable. */
+  sync(path: string): void {
+    const fd = openSync(path, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  setOwner(path: string, uid: number, gid: number): void {
+    chownSync(path, uid, gid);
   }
 
   removeFile(path: string): void {

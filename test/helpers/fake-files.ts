@@ -69,6 +69,28 @@ export class FakeFiles implements SystemFiles {
     this.files.delete(from);
   }
 
+  copyFile(from: string, to: string, mode: number): void {
+    const file = this.files.get(from);
+    if (!file) throw Object.assign(new Error(`ENOENT: no such file or directory, copyfile '${from}'`), { code: "ENOENT" });
+    if (this.exists(to)) throw Object.assign(new Error(`EEXIST: file already exists, copyfile '${to}'`), { code: "EEXIST" });
+    this.files.set(to, { content: file.content, mode });
+    this.synced.push(to);
+  }
+
+  /** Every path sync() flushed, in order. */
+  readonly synced: string[] = [];
+
+  sync(path: string): void {
+    this.synced.push(path);
+  }
+
+  /** Owners set with setOwner, by path. */
+  readonly owners = new Map<string, { uid: number; gid: number }>();
+
+  setOwner(path: string, uid: number, gid: number): void {
+    this.owners.set(path, { uid, gid });
+  }
+
   removeFile(path: string): void {
     if (this.directories.has(path)) throw Object.assign(new Error(`EISDIR: illegal operation on a directory, rm '${path}'`), { code: "EISDIR" });
     this.files.delete(path);

@@ -111,4 +111,26 @@ describe("HostFiles: the files the daemon writes on the machine", () => {
     assert.throws(() => files.removeFile(directory));
     assert.equal(readFileSync(join(directory, "egw.db"), "utf8"), "data");
   });
+
+  it("copies a file with exactly its mode, never over an existing one, and syncs files and directories", () => {
+    const from = join(dir, "backup.db");
+    writeFileSync(from, "a backup\n", { mode: 0o644 });
+    process.umask(0o000);
+    files.copyFile(from, join(dir, "restored.db"), 0o600);
+    assert.equal(modeOf(join(dir, "restored.db")), 0o600);
+    assert.equal(readFileSync(join(dir, "restored.db"), "utf8"), "a backup\n");
+    writeFileSync(join(dir, "occupied.db"), "keep me\n");
+    assert.throws(() => files.copyFile(from, join(dir, "occupied.db"), 0o600), /EEXIST/);
+    assert.equal(readFileSync(join(dir, "occupied.db"), "utf8"), "keep me\n");
+    files.sync(join(dir, "restored.db"));
+    files.sync(dir);
+    assert.throws(() => files.sync(join(dir, "absent")), /ENOENT/);
+  });
+
+  it("hands a file to another owner", { skip: process.getuid?.() === 0 ? false : "chown needs root" }, () => {
+    const path = join(dir, "owned.db");
+    writeFileSync(path, "");
+    files.setOwner(path, 65534, 65534);
+    assert.deepEqual([statSync(path).uid, statSync(path).gid], [65534, 65534]);
+  });
 });
