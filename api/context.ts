@@ -9,6 +9,7 @@ import type { systemStatus } from "./schemas/resources.js";
 import type { Follower } from "../appliance/replication/follower.js";
 import type { ReplicationOutcome } from "../appliance/replication/leader.js";
 import type { PeerClient } from "../appliance/replication/peer-client.js";
+import type { ProtocolGuard } from "../appliance/replication/protocol-guard.js";
 import type { Quotas } from "../appliance/model.js";
 import type { FailureWindowOptions } from "./limits/failure-window.js";
 import type { TokenBucketOptions } from "./limits/token-bucket.js";
@@ -57,6 +58,8 @@ export interface ApiDeps {
     handover(): Promise<{ from: string; role: string }>;
     /** ha.revocationTimeoutMs, named in the answer when a reachable peer did not confirm a revocation. */
     revocationTimeoutMs: number;
+    /** Admits only peer messages written in a replication protocol version this gateway speaks (peer app). */
+    protocol: ProtocolGuard;
   };
   bodyLimitBytes: number;
   waitTimeoutMs: number;

@@ -4,6 +4,7 @@ import { AppError } from "../appliance/errors.js";
 import { FORWARDED_PRINCIPAL_HEADER } from "../appliance/replication/peer-client.js";
 import type { ApiDeps, ApiEnv, ForwardedRequest } from "./context.js";
 import { parseForwardedPrincipal } from "./middleware/forwarded-principal.js";
+import { peerProtocol } from "./middleware/peer-protocol.js";
 import { problemResponse, toProblem } from "./problem.js";
 import { replicationRoutes } from "./routes/replication.js";
 
@@ -26,6 +27,8 @@ export function createPeerApp(
     c.set("deps", deps);
     await next();
   });
+  // Before the body limit: a message in a protocol version this gateway does not speak is refused unread.
+  app.use("*", peerProtocol());
   app.use("*", bodyLimit({
     maxSize: options.bodyLimitBytes,
     onError: () => {

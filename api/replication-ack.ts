@@ -22,7 +22,7 @@ export async function acknowledgeReplication(c: Context<ApiEnv>, revision: numbe
   const behind = peers.filter((p) => p.outcome !== "confirmed");
   if (confirmed.length > 0) c.header("Egw-Replicated-To", confirmed.map((p) => p.name).join(", "));
   if (behind.length > 0) {
-    const state = (p: (typeof peers)[number]) => (p.outcome === "unreachable" ? "unreachable" : p.status === "in-sync" ? "timeout" : p.status);
+    const state = (p: (typeof peers)[number]) => (p.status === "incompatible" ? p.status : p.outcome === "unreachable" ? "unreachable" : p.status === "in-sync" ? "timeout" : p.status);
     c.header("Egw-Replication-Behind", behind.map((p) => `${p.name}=${state(p)}`).join(", "));
   }
   if (!revocation) return;
@@ -32,6 +32,6 @@ export async function acknowledgeReplication(c: Context<ApiEnv>, revision: numbe
       `revision ${revision} is stored, but ${late.join(", ")} did not confirm this revocation within ${ha.revocationTimeoutMs} ms although reachable; it may not be in force there yet`,
       { extra: { revision, peers: late } });
   }
-  const unreachable = behind.filter((p) => p.outcome === "unreachable").map((p) => `${p.name} (unreachable)`);
+  const unreachable = behind.filter((p) => p.outcome === "unreachable").map((p) => `${p.name} (${p.status === "incompatible" ? "incompatible replication protocol" : "unreachable"})`);
   if (unreachable.length > 0) c.header("Egw-Replication-Risk", `revocation not yet in force on ${unreachable.join(", ")}`);
 }

@@ -34,6 +34,7 @@ import { Store } from "./store/store.js";
 import { notifySystemd, startWatchdog } from "./system/notify.js";
 import { hostSystem, type System } from "./system/system.js";
 import { WatchedCredentials } from "./tls/watched-credentials.js";
+import { egwVersion } from "./version.js";
 
 export interface DaemonOptions {
   /** The machine: the real one unless a test hands in its fake (test/helpers/fake-system.ts). */
@@ -68,6 +69,7 @@ export class Daemon {
       log.warn(warning);
       this.warnings.push(warning);
     };
+    log.info({ version: egwVersion(), node: process.version, gateway: config.gateway.name }, "egw starting");
 
     const db = openDatabase(config.database.path, files);
     this.db = db;
@@ -195,7 +197,7 @@ export class Daemon {
         credentials: credentials.watch(ha.peerCredentials, "ha.tls"),
       }, log.child({ component: "replication" })));
     }
-    log.info({ gateway: config.gateway.name, listen: config.api.listen, revision: store.revision() }, "egw started");
+    log.info({ gateway: config.gateway.name, version: egwVersion(), ...(ha ? { replicationProtocol: ha.protocol } : {}), listen: config.api.listen, revision: store.revision() }, "egw started");
     await notifySystemd(runner, "READY=1");
     this.watchdog = startWatchdog(runner);
   }

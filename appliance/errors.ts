@@ -34,6 +34,9 @@ export const ERROR_CATALOGUE = {
   // The peer gateway, seen from this one: it could not be reached at all, or it answered with an error.
   "peer-unreachable": { status: 503, title: "The peer gateway could not be reached" },
   "peer-failed": { status: 502, title: "The peer gateway answered with an error" },
+  // The peer's replication protocol version (appliance/replication/protocol.ts) is not one this gateway speaks.
+  // Its `gateway` and `peer` extension members name both gateways and the versions each speaks.
+  "incompatible-peer": { status: 409, title: "The message is written in a replication protocol version this gateway does not speak" },
   "not-ready": { status: 503, title: "The gateway is not ready" },
   "internal": { status: 500, title: "Internal error" },
   "config-invalid": { status: 500, title: "The configuration file is not valid" },

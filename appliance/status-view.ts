@@ -1,8 +1,8 @@
 import type { z } from "@hono/zod-openapi";
-import { API_VERSION } from "../api/app.js";
 import type { systemStatus } from "../api/schemas/resources.js";
 import type { HaMode } from "./ha/ha-mode.js";
 import type { ApplyReport } from "./reconcile/reconciler.js";
+import { egwVersion } from "./version.js";
 
 export type SystemStatus = z.infer<typeof systemStatus>;
 
@@ -28,7 +28,8 @@ export function statusView(sources: StatusSources): () => SystemStatus {
     return {
       gateway: sources.gateway,
       role: ha ? ha.roles.role : "standalone",
-      version: API_VERSION,
+      version: egwVersion(),
+      ...(ha ? { replicationProtocol: ha.protocol } : {}),
       revision,
       appliedRevision: sources.appliedRevision(),
       inSync: sources.applied() && sources.appliedRevision() === revision,

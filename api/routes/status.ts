@@ -31,7 +31,8 @@ export const clusterStatusRoutes = new OpenAPIHono<ApiEnv>()
     requireCluster(db, name);
     const system = deps.status();
     const self = { name: system.gateway, role: system.role, appliedRevision: system.appliedRevision, inSync: system.inSync, lastApply: system.lastApply };
-    const gateways = [self, ...system.peers];
+    // A peer as a cluster sees it: how replication to it goes (its errors name other tenants' data) is the admin's.
+    const gateways = [self, ...system.peers.map(({ name, role, appliedRevision, inSync, lastApply }) => ({ name, role, appliedRevision, inSync, lastApply }))];
     // A cluster token sees the apply reports as they concern its own cluster: another tenant's held-back change
     // (its name, its prefixes in the kernel's error) and the other clusters' next hops are not its business.
     const forCaller = c.get("principal").kind === "admin" ? gateways : gateways.map((g) => ({ ...g, lastApply: g.lastApply && ownPart(g.lastApply, name) }));

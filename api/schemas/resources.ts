@@ -111,6 +111,19 @@ export const gatewayState = z.object({
   lastApply: applyReport.nullable(),
 }).openapi("GatewayState");
 
+/** The replication protocol versions a gateway speaks, oldest to newest (see docs/high-availability.md). */
+const replicationProtocol = z.object({ oldest: z.number().int(), newest: z.number().int() });
+
+/** A peer in /v1/status: its state as a cluster sees it, and how replication to it goes (the admin's business only). */
+export const peerState = z.object({
+  ...gatewayState.shape,
+  replication: z.enum(["unknown", "in-sync", "behind", "unreachable", "refused", "incompatible"])
+    .openapi({ description: "Replication to this peer, as the leader sees it. `incompatible`: the peer speaks no replication protocol version this gateway speaks, so nothing is sent to it (see `replicationError`)." }),
+  replicationError: z.string().nullable().openapi({ description: "Why the last replication to this peer failed or was refused; null when it succeeded." }),
+  replicationProtocol: replicationProtocol.nullable()
+    .openapi({ description: "`{oldest, newest}`: the replication protocol versions the peer says it speaks; null until it has answered or sent a message since this gateway started." }),
+}).openapi("PeerState");
+
 export const clusterStatus = z.object({
   cluster: z.string(),
   revision: z.number().int(),
@@ -122,11 +135,13 @@ export const clusterStatus = z.object({
 export const systemStatus = z.object({
   gateway: z.string(),
   role: gatewayState.shape.role,
-  version: z.string(),
+  version: z.string().openapi({ description: "The egw release running on this gateway (the installed package's version, as `egw --version` prints it)." }),
+  replicationProtocol: replicationProtocol.optional()
+    .openapi({ description: "With HA, `{oldest, newest}`: the replication protocol versions this gateway speaks. Two gateways replicate only if they share one." }),
   revision: z.number().int(),
   appliedRevision: z.number().int(),
   inSync: z.boolean(),
   lastApply: applyReport.nullable(),
-  peers: z.array(gatewayState),
+  peers: z.array(peerState),
   warnings: z.array(z.string()),
 }).openapi("SystemStatus");

@@ -75,6 +75,8 @@ function rowsOf(object: Json, prefix: string): Row[] {
   const required = new Set(requiredOf(object));
   const rows: Row[] = [];
   for (const [name, field] of Object.entries(properties(object))) {
+    // Knobs that exist for the tests (e.g. ha.replicationProtocolForTests) are not an operator's business.
+    if (field["testOnly"] === true) continue;
     const path = `${prefix}.${name}`;
     const isObject = field["type"] === "object" && field["properties"] !== undefined;
     const items = field["type"] === "array" ? (field["items"] as Json | undefined) : undefined;

@@ -17,6 +17,7 @@ import { tokensCommand, TOKENS_USAGE } from "./commands/tokens.js";
 import { processIo, UsageError, type CliIo } from "../terminal/io.js";
 import { renderOpenApi } from "./openapi.js";
 import { reportError } from "./report-error.js";
+import { versionText } from "./version-text.js";
 
 const USAGE = `usage: egw COMMAND [ARGS]   (egw COMMAND --help for details)
 
@@ -28,6 +29,7 @@ the daemon:
   peer-cert NAME [--out DIR]               create this gateway's replication certificate and key (HA)
   backup [--directory DIR | --output FILE] a consistent copy of the store, while the daemon runs
   restore FILE [--force]                   install a backup as the store (the daemon stopped)
+  version, --version                       print egw's version and its replication protocol versions
 
 operating a gateway (talks to the local API; see docs/cli.md):
   status                                   role, revisions, peers, last apply, warnings
@@ -90,6 +92,10 @@ async function daemonCommand(command: string | undefined, rest: string[], io: Cl
       return 0;
     case "config-reference":
       io.stdout(renderConfigReference());
+      return 0;
+    case "version":
+    case "--version":
+      io.stdout(versionText());
       return 0;
     case undefined:
     case "help":

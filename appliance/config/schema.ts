@@ -171,6 +171,14 @@ export const configSchema = z.strictObject({
       .describe("Where keepalived's config is written (default: RUN_DIRECTORY/keepalived.conf, where the shipped keepalived.service drop-in reads it)."),
     conntrackdConfigPath: z.string().min(1).optional()
       .describe("Where conntrackd's config is written (default: RUN_DIRECTORY/conntrackd.conf, where the shipped conntrackd.service drop-in reads it)."),
+    // For tests only, left out of docs/config.md (testOnly): makes this gateway claim other replication protocol
+    // versions than its release speaks, so that a test can pair gateways of "other releases". Its messages keep
+    // this release's shape whatever it claims.
+    replicationProtocolForTests: z.strictObject({
+      oldest: z.number().int().min(1).max(999_999),
+      newest: z.number().int().min(1).max(999_999),
+    }).refine((range) => range.oldest <= range.newest, { message: "oldest must not be newer than newest", path: ["oldest"] }).optional()
+      .meta({ testOnly: true, description: "Test only: the replication protocol versions this gateway claims to speak instead of its release's." }),
   }).optional().describe("High availability: present on every gateway of a VRRP group. Absent: a single gateway that assigns the egress IPs itself."),
   metrics: z.strictObject({
     listen: z.array(listenAddress).default([])

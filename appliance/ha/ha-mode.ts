@@ -9,6 +9,8 @@ import { Replicator } from "../replication/leader.js";
 import { PeerClient } from "../replication/peer-client.js";
 import { PeerTransport } from "../replication/peer-transport.js";
 import { PeerView } from "../replication/peer-view.js";
+import { REPLICATION_PROTOCOL, type ProtocolRange } from "../replication/protocol.js";
+import { ProtocolGuard } from "../replication/protocol-guard.js";
 import * as reads from "../store/reads.js";
 import { StaticOwnAddresses, type OwnAddresses } from "../service/own-addresses.js";
 import type { Store } from "../store/store.js";
@@ -57,6 +59,9 @@ export class HaMode {
   readonly replicator: Replicator;
   readonly follower: Follower;
   readonly peerView = new PeerView();
+  /** The replication protocol versions this gateway speaks, and the check of every message the peer sends. */
+  readonly protocol: ProtocolRange;
+  readonly protocolGuard: ProtocolGuard;
   /** This gateway's identity on the replication channel, shared by its listener and its client. */
   readonly peerCredentials: ReloadableCredentials;
   private readonly watch: KeepalivedWatch;
@@ -104,9 +109,16 @@ export class HaMode {
       ? { kind: "supervised", supervisor: new Supervisor({ name: "conntrackd", command: "conntrackd", args: ["-C", conntrackdPath] }, log.child({ component: "conntrackd" })) }
       : { kind: "systemd" }, log.child({ component: "conntrackd" }));
     this.peerTransport = new PeerTransport({ name: ha.peer.name, address: ha.peer.address, port: ha.ports.replication }, this.peerCredentials);
-    this.peerClients = [new PeerClient(this.peerTransport, ha.replicationTimeoutMs, ha.replicationBodyLimitBytes)];
-    const names = [config.gateway.name, ha.peer.name].sort();
     const replicationLog = log.child({ component: "replication" });
+    this.protocol = ha.replicationProtocolForTests ?? REPLICATION_PROTOCOL;
+    if (ha.replicationProtocolForTests) {
+      replicationLog.warn({ protocol: this.protocol, release: REPLICATION_PROTOCOL }, "ha.replicationProtocolForTests is set: this gateway claims other replication protocol versions than its release speaks (for tests only)");
+    }
+    this.protocolGuard = new ProtocolGuard({ name: config.gateway.name, peer: ha.peer.name, range: this.protocol, log: replicationLog });
+    this.peerClients = [new PeerClient(this.peerTransport, ha.replicationTimeoutMs, ha.replicationBodyLimitBytes, {
+      name: config.gateway.name, range: this.protocol, onPeerProtocol: (range) => this.protocolGuard.peerSpeaks(range),
+    })];
+    const names = [config.gateway.name, ha.peer.name].sort();
     this.replicator = new Replicator({
       store, name: config.gateway.name, peers: this.peerClients, slot: names.indexOf(config.gateway.name),
       timeoutMs: ha.replicationTimeoutMs, revocationTimeoutMs: ha.revocationTimeoutMs, log: replicationLog,
@@ -166,6 +178,7 @@ export class HaMode {
       replicate: (revision: number, kind: "write" | "revocation") => this.replicator.replicate(revision, kind),
       handover: () => this.handover(),
       revocationTimeoutMs: this.options.ha.revocationTimeoutMs,
+      protocol: this.protocolGuard,
     };
   }
 
@@ -176,6 +189,9 @@ export class HaMode {
       return {
         name: peer.name, role: knownRole(seen?.role), appliedRevision: peer.revision ?? 0,
         inSync: peer.revision === revision, lastApply: seen?.lastApply ?? null, replication: peer.status,
+        replicationError: peer.lastError,
+        // What it last said it speaks, in either direction: its answers to this gateway, or its own messages.
+        replicationProtocol: this.protocolGuard.peerRange ?? null,
       };
     });
   }
@@ -185,6 +201,9 @@ export class HaMode {
     return [
       ...this.health.failing().map((reason) => `VRRP health failing: ${reason}`),
       ...this.applyHealth.warnings(),
+      // Only while leading: a backup's links are stale (they are what it saw when it last led).
+      ...this.replicator.peers().filter((peer) => this.replicator.isLeader() && peer.status === "incompatible").map((peer) => `not replicating to ${peer.name}: ${peer.lastError ?? "incompatible replication protocol"}`),
+      ...this.protocolGuard.warnings(),
       ...(this.roles.role === "fault" && !this.keepalivedRunning ? ["keepalived is not running: this gateway holds no VIPs and does not lead"] : []),
     ];
   }

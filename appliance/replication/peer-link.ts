@@ -6,7 +6,8 @@ import { changesSince, epochOfRevision, exportSnapshot, position, replicationSta
 import type { PeerClient, PeerState, PushResult } from "./peer-client.js";
 import type { PeerView } from "./peer-view.js";
 
-export type PeerSyncStatus = "unknown" | "in-sync" | "behind" | "unreachable" | "refused";
+/** `incompatible`: the peer speaks no replication protocol version this gateway speaks; nothing is sent to it. */
+export type PeerSyncStatus = "unknown" | "in-sync" | "behind" | "unreachable" | "refused" | "incompatible";
 
 export interface PeerReport {
   name: string;
@@ -96,10 +97,19 @@ export class PeerLink {
         await this.step();
       } while (this.again && this.leader.isLeader());
     } catch (error) {
-      this.lastError = errorMessage(error);
-      this.status = error instanceof AppError && error.code === "peer-unreachable" ? "unreachable" : "behind";
+      const code = error instanceof AppError ? error.code : undefined;
+      const detail = errorMessage(error);
+      if (code === "incompatible-peer" && (this.status !== "incompatible" || this.lastError !== detail)) {
+        // Nothing more is sent to it; each heartbeat asks again, so an upgraded peer is picked up by itself.
+        this.leader.log.error({ peer: this.client.name, peerProtocol: this.client.peerProtocol, detail },
+          "not replicating to the peer: it speaks no replication protocol version this gateway speaks");
+      }
+      this.lastError = detail;
+      this.status = code === "peer-unreachable" ? "unreachable" : code === "incompatible-peer" ? "incompatible" : "behind";
       this.acked = undefined;
       if (this.status === "unreachable") this.release((w) => w.endWhenUnreachable, "unreachable");
+      // An incompatible peer cannot take any write until one of the pair is upgraded: no write waits for it.
+      if (this.status === "incompatible") this.release(() => true, "unreachable");
     } finally {
       this.sending = false;
     }
@@ -110,6 +120,9 @@ export class PeerLink {
     const db = this.leader.store.db;
     if (this.acked === undefined) {
       const state = await this.client.state();
+      if (this.status === "incompatible") {
+        this.leader.log.info({ peer: this.client.name, peerProtocol: this.client.peerProtocol }, "the peer's replication protocol is compatible again; replicating to it");
+      }
       this.observe(state);
       // Histories agree up to the follower's revision only if we wrote that revision in the same epoch.
       const ours = epochOfRevision(db, state.revision);

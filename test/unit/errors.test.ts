@@ -31,6 +31,7 @@ const EXPECTED_CODES: Record<ErrorCode, number> = {
   "stale-message": 409,
   "peer-unreachable": 503,
   "peer-failed": 502,
+  "incompatible-peer": 409,
   "not-ready": 503,
   "internal": 500,
   "config-invalid": 500,

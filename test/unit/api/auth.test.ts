@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Follower } from "../../../appliance/replication/follower.js";
 import type { PeerClient } from "../../../appliance/replication/peer-client.js";
+import { installHa } from "./ha-deps.js";
 import { ADMIN_TOKEN, ALICE_TOKEN, BODY_LIMIT, erp, expectProblem, expectStatus, Harness, tenants } from "./harness.js";
 
 describe("API authentication", () => {
@@ -285,10 +285,7 @@ describe("API authentication comes before the body limit and the leader forwardi
         return new Response(JSON.stringify({ mappings: [], revision: 1 }), { status: 200, headers: { "content-type": "application/json" } });
       },
     } as unknown as PeerClient;
-    h.deps.ha = {
-      follower: {} as Follower, isLeader: () => false, leader: () => leader, probeLeader: async () => ({ leader }),
-      replicate: async () => [], handover: async () => ({ from: "gw-test", role: "backup" }), revocationTimeoutMs: 1_000,
-    };
+    installHa(h, { isLeader: () => false, leader: () => leader, probeLeader: async () => ({ leader }), revocationTimeoutMs: 1_000 });
     await expectProblem(await h.call("PUT", "/v1/clusters/alpha/mappings", { token: "egw_DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD", body: { mappings: [] } }), 401, "unauthorized");
     assert.deepEqual(forwarded, []);
     await expectStatus(await h.admin("PUT", "/v1/clusters/alpha/mappings", { mappings: [] }), 200);

@@ -11,6 +11,7 @@ import { listenApi } from "../../../appliance/http/servers.js";
 import { exportSnapshot, importSnapshot } from "../../../appliance/replication/log.js";
 import { FORWARDED_PRINCIPAL_HEADER, PeerClient } from "../../../appliance/replication/peer-client.js";
 import type { PeerRequest, PeerResponse, PeerTransport } from "../../../appliance/replication/peer-transport.js";
+import { PROTOCOL_ACCEPTS_HEADER, PROTOCOL_HEADER } from "../../../appliance/replication/protocol.js";
 import { erp, expectProblem, expectStatus, Harness, tenants, type Tenants } from "./harness.js";
 import { fakeLeader, installHa } from "./ha-deps.js";
 import { hostCommandsAndFiles } from "../../../appliance/system/system.js";
@@ -70,7 +71,7 @@ describe("writes a backup forwards to the leader", () => {
     assert.equal(pair.sent.length, 1);
     const [sent] = pair.sent;
     assert.equal(sent?.path, "/internal/v1/forward/v1/clusters/alpha/mappings");
-    assert.deepEqual(Object.keys(sent?.headers ?? {}).sort(), ["content-type", FORWARDED_PRINCIPAL_HEADER].sort(), "no Authorization, nothing hop-by-hop");
+    assert.deepEqual(Object.keys(sent?.headers ?? {}).sort(), ["content-type", FORWARDED_PRINCIPAL_HEADER, PROTOCOL_HEADER, PROTOCOL_ACCEPTS_HEADER].sort(), "no Authorization, nothing hop-by-hop");
     assert.deepEqual(JSON.parse(sent?.headers[FORWARDED_PRINCIPAL_HEADER] ?? ""), { kind: "cluster", cluster: "alpha", tokenId: alpha.id });
     assert.equal(pair.leader.audit().at(-1)?.actor, `cluster:alpha/token:${alpha.id}`);
     assert.deepEqual(pair.backup.snapshot(), before, "the backup stores nothing itself");
@@ -100,7 +101,7 @@ describe("writes a backup forwards to the leader", () => {
       token: alpha.token, body: erp(),
       headers: { connection: "x-secret", "x-secret": "1", "keep-alive": "timeout=5", "proxy-authorization": "Basic eA==", accept: "application/json" },
     }), 201);
-    assert.deepEqual(Object.keys(pair.sent[0]?.headers ?? {}).sort(), ["accept", "content-type", FORWARDED_PRINCIPAL_HEADER].sort());
+    assert.deepEqual(Object.keys(pair.sent[0]?.headers ?? {}).sort(), ["accept", "content-type", FORWARDED_PRINCIPAL_HEADER, PROTOCOL_HEADER, PROTOCOL_ACCEPTS_HEADER].sort());
   });
 
   it("with a chunked body (no Content-Length) sent to the backup over real HTTP work", async () => {

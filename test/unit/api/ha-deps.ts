@@ -5,6 +5,9 @@
 import type { ApiDeps } from "../../../api/context.js";
 import type { Follower } from "../../../appliance/replication/follower.js";
 import type { ReplicationOutcome, WaitOutcome } from "../../../appliance/replication/leader.js";
+import { ProtocolGuard } from "../../../appliance/replication/protocol-guard.js";
+import { REPLICATION_PROTOCOL } from "../../../appliance/replication/protocol.js";
+import { pino } from "pino";
 import type { Harness } from "./harness.js";
 
 export type HaDeps = NonNullable<ApiDeps["ha"]>;
@@ -35,6 +38,7 @@ export function installHa(h: Harness, overrides: Partial<HaDeps>): HaDeps {
     replicate: async () => [],
     handover: async () => ({ from: "gw-test", role: "backup" }),
     revocationTimeoutMs: 10_000,
+    protocol: new ProtocolGuard({ name: "gw-test", peer: "gw-peer", range: REPLICATION_PROTOCOL, log: pino({ enabled: false }) }),
     ...overrides,
   };
   h.deps.ha = ha;
