@@ -55,7 +55,9 @@ export async function bootMachine(options: BootOptions): Promise<Machine> {
     stdin: "ignore", stdout: { file: options.logFile }, stderr: { file: options.logFile }, reject: false, detached: true,
     // The machine's network is the test's namespace, not one nspawn made: without this, systemd-nspawn 252 mounts
     // /proc/sys/net read-only and neither the provisioning's sysctls nor the daemon's forwarding switch can be set.
-    env: { SYSTEMD_NSPAWN_API_VFS_WRITABLE: "network" },
+    // The unified cgroup hierarchy inside, whatever the host runs: with the legacy one, systemd in a container is
+    // never told that a stopped service's cgroup emptied and waits out TimeoutStopSec= on every stop and restart.
+    env: { SYSTEMD_NSPAWN_API_VFS_WRITABLE: "network", SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: "1" },
   });
   void nspawn.then(() => undefined, () => undefined);
   const consoleLog = () => (existsSync(options.logFile) ? readFileSync(options.logFile, "utf8") : "");
