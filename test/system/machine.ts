@@ -6,7 +6,7 @@
 // namespace, so destroying the namespace (which kills every process in it) also ends the machine; stop() does it
 // explicitly and waits for systemd-nspawn to exit.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa, type ResultPromise } from "execa";
@@ -46,7 +46,9 @@ export interface BootOptions {
 
 export async function bootMachine(options: BootOptions): Promise<Machine> {
   const binds = Object.entries(options.readOnlyBinds ?? {}).map(([host, inside]) => `--bind-ro=${host}:${inside}`);
-  const nspawn: ResultPromise = execa("systemd-nspawn", [
+  const cgroups = machineCgroups(options.name);
+  for (const dir of cgroups) mkdirSync(dir, { recursive: true });
+  const nspawn: ResultPromise = execa("bash", [join(PACKAGE_ROOT, "test", "system", "in-cgroups.sh"), ...cgroups, "--", "systemd-nspawn",
     "-D", options.root, "--volatile=overlay", "--boot", "--register=no", "--keep-unit",
     "-M", options.name, `--network-namespace-path=/run/netns/${options.netns.name}`,
     // What a VM's root has and nspawn withholds unless it made the network itself: the daemon's one capability.
@@ -73,6 +75,7 @@ export async function bootMachine(options: BootOptions): Promise<Machine> {
     }
     // systemd-nspawn leaves its propagation directory behind when the machine is killed.
     rmSync(join("/run/systemd/nspawn/propagate", options.name), { recursive: true, force: true });
+    for (const dir of cgroups) await removeCgroupTree(dir);
   };
   try {
     pid1 = await waitForPid1(nspawn.pid ?? 0, consoleLog);
@@ -98,6 +101,62 @@ export async function bootMachine(options: BootOptions): Promise<Machine> {
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/**
+ * A cgroup directory of the machine's own in each hierarchy systemd uses (cgroup2, and the name=systemd one of a
+ * host on the legacy layout): see in-cgroups.sh.
+ */
+function machineCgroups(name: string): string[] {
+  return readFileSync("/proc/self/mounts", "utf8").split("\n").map((line) => line.split(" ")).filter(([, , type, opts]) =>
+    type === "cgroup2" || (type === "cgroup" && (opts ?? "").split(",").includes("name=systemd")),
+  ).map(([, mountPoint]) => join(mountPoint!, `egw-machine-${name}`));
+}
+
+/** Removes a cgroup tree once its processes are gone (a cgroup is removed with rmdir, innermost first). */
+async function removeCgroupTree(dir: string): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  const remove = (path: string): void => {
+    for (const entry of readdirSync(path, { withFileTypes: true })) if (entry.isDirectory()) remove(join(path, entry.name));
+    rmdirSync(path);
+  };
+  for (;;) {
+    try {
+      if (existsSync(dir)) remove(dir);
+      return;
+    } catch (error) {
+      if (performance.now() > deadline) throw error;
+      await sleep(100);
+    }
+  }
+}
+
+/**
+ * A cgroup directory of the machine's own in each hierarchy systemd uses (cgroup2, and the name=systemd one of a
+ * host on the legacy layout): see in-cgroups.sh.
+ */
+function machineCgroups(name: string): string[] {
+  return readFileSync("/proc/self/mounts", "utf8").split("\n").map((line) => line.split(" ")).filter(([, , type, opts]) =>
+    type === "cgroup2" || (type === "cgroup" && (opts ?? "").split(",").includes("name=systemd")),
+  ).map(([, mountPoint]) => join(mountPoint!, `egw-machine-${name}`));
+}
+
+/** Removes a cgroup tree once its processes are gone (a cgroup is removed with rmdir, innermost first). */
+async function removeCgroupTree(dir: string): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  const remove = (path: string): void => {
+    for (const entry of readdirSync(path, { withFileTypes: true })) if (entry.isDirectory()) remove(join(path, entry.name));
+    rmdirSync(path);
+  };
+  for (;;) {
+    try {
+      if (existsSync(dir)) remove(dir);
+      return;
+    } catch (error) {
+      if (performance.now() > deadline) throw error;
+      await sleep(100);
+    }
   }
 }
 
