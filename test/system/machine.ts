@@ -132,34 +132,6 @@ async function removeCgroupTree(dir: string): Promise<void> {
   }
 }
 
-/**
- * A cgroup directory of the machine's own in each hierarchy systemd uses (cgroup2, and the name=systemd one of a
- * host on the legacy layout): see in-cgroups.sh.
- */
-function machineCgroups(name: string): string[] {
-  return readFileSync("/proc/self/mounts", "utf8").split("\n").map((line) => line.split(" ")).filter(([, , type, opts]) =>
-    type === "cgroup2" || (type === "cgroup" && (opts ?? "").split(",").includes("name=systemd")),
-  ).map(([, mountPoint]) => join(mountPoint!, `egw-machine-${name}`));
-}
-
-/** Removes a cgroup tree once its processes are gone (a cgroup is removed with rmdir, innermost first). */
-async function removeCgroupTree(dir: string): Promise<void> {
-  const deadline = performance.now() + 10_000;
-  const remove = (path: string): void => {
-    for (const entry of readdirSync(path, { withFileTypes: true })) if (entry.isDirectory()) remove(join(path, entry.name));
-    rmdirSync(path);
-  };
-  for (;;) {
-    try {
-      if (existsSync(dir)) remove(dir);
-      return;
-    } catch (error) {
-      if (performance.now() > deadline) throw error;
-      await sleep(100);
-    }
-  }
-}
-
 /** PID 1 of the machine: the child of systemd-nspawn that is PID 1 in its own PID namespace. */
 async function waitForPid1(nspawnPid: number, consoleLog: () => string): Promise<number> {
   const deadline = performance.now() + 30_000;
