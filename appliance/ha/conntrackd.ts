@@ -34,9 +34,16 @@ export class ConntrackdManager {
   ) {}
 
   async start(): Promise<void> {
-    this.files.writeFile(this.configPath, renderTemplate("conntrackd.conf.hbs", this.view), 0o644);
-    // With systemd, egw-conntrackd-reload.path sees the new file and restarts conntrackd: egw manages no unit.
-    if (this.process.kind === "supervised") this.process.supervisor.start();
+    const text = renderTemplate("conntrackd.conf.hbs", this.view);
+    if (this.process.kind === "supervised") {
+      this.files.writeFile(this.configPath, text, 0o644);
+      this.process.supervisor.start();
+      return;
+    }
+    // With systemd, egw-conntrackd-reload.path sees a rewritten file and restarts conntrackd (egw manages no unit).
+    // A daemon restarting beside a running conntrackd leaves an unchanged file alone: a conntrackd restart would
+    // stop the state sync to the peer for a moment, for nothing.
+    if (this.files.readText(this.configPath) !== text) this.files.writeFile(this.configPath, text, 0o644);
   }
 
   /** A gateway that becomes backup asks the new master for its full state, so it can take over again later. */

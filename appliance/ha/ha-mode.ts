@@ -155,6 +155,26 @@ export class HaMode {
     this.watch.on("lost", (reason) => void this.onKeepalivedLost(reason));
     this.watch.start();
     await this.conntrackd.start();
+    await this.inferRoleFromAddresses();
+  }
+
+  /**
+   * With keepalived under systemd, a restarted daemon finds keepalived already running in whatever state it is in,
+   * and keepalived announces a state only when it changes. keepalived puts the inside VIPs on this gateway only as
+   * master: all of them here means master, none of them backup (or fault, which the next change corrects).
+   */
+  private async inferRoleFromAddresses(): Promise<void> {
+    if (this.options.ha.processes !== "systemd" || this.roles.role !== "unknown") return;
+    const inside = this.options.config.network.inside.interface;
+    const vips = floatingAddresses(this.options.config, this.options.ha, []).map((a) => a.address);
+    try {
+      const present = await insideAddresses(this.options.runner, inside);
+      const held = vips.filter((vip) => present.has(vip));
+      if (held.length === vips.length && vips.length > 0) this.roles.assume("master", `the inside VIPs are on ${inside}`);
+      else if (held.length === 0) this.roles.assume("backup", `no inside VIP is on ${inside}`);
+    } catch (error) {
+      this.options.log.warn({ err: error }, "could not read the inside addresses; the role stays unknown until keepalived reports one");
+    }
   }
 
   /** Whether keepalived was last seen running (its pid files name live processes). */
@@ -301,6 +321,13 @@ export class HaMode {
     await this.keepalived.stop();
     await this.conntrackd.stop();
   }
+}
+
+/** The addresses on an interface, as ADDRESS/LEN (the form keepalived adds them in). */
+async function insideAddresses(runner: CommandRunner, iface: string): Promise<Set<string>> {
+  const result = await runner.run("ip", ["-j", "address", "show", "dev", iface]);
+  const links = JSON.parse(result.stdout || "[]") as { addr_info?: { local?: string; prefixlen?: number }[] }[];
+  return new Set(links.flatMap((link) => link.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`));
 }
 
 const ROLES = ["master", "backup", "fault", "unknown"] as const;

@@ -57,6 +57,19 @@ export class RoleTracker extends EventEmitter<{ role: [role: VrrpRole, previous:
     this.emit("role", "fault", previous);
   }
 
+  /**
+   * A role known without keepalived saying it, for a daemon that restarts beside a keepalived that keeps running
+   * (systemd): keepalived writes its state to the FIFO only when it changes, so the new daemon would otherwise stay
+   * "unknown" — and lead nothing — until the next transition. Taken only while nothing better is known.
+   */
+  assume(role: "master" | "backup", reason: string): void {
+    if (this.role !== "unknown") return;
+    this.role = role;
+    this.since = new Date().toISOString();
+    this.log.info({ role, previous: "unknown", reason }, "vrrp role changed");
+    this.emit("role", role, "unknown");
+  }
+
   /** Exposed for tests: one notification line as keepalived writes it. */
   handle(line: string): void {
     const match = /^(GROUP|INSTANCE) "([^"]+)" (MASTER|BACKUP|FAULT|STOP|DELETED)\b/.exec(line);

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fsyncSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CommandRunner } from "./runner.js";
 
@@ -43,6 +43,8 @@ export interface SystemFiles {
   /** Removes a whole directory this process made itself (a temporary one); never used on a configured path. */
   removeTree(path: string): void;
   exists(path: string): boolean;
+  /** A file's text, or undefined when there is none (to leave a file that already says the same untouched). */
+  readText(path: string): string | undefined;
   /** A new private directory inside `parent` (mode 0700), for work that must not be seen half-done. */
   makeTempDirectory(parent: string, prefix: string): string;
 }
@@ -133,6 +135,14 @@ export class HostFiles implements SystemFiles {
 
   exists(path: string): boolean {
     return existsSync(path);
+  }
+
+  readText(path: string): string | undefined {
+    try {
+      return readFileSync(path, "utf8");
+    } catch {
+      return undefined;
+    }
   }
 
   makeTempDirectory(parent: string, prefix: string): string {

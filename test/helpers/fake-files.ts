@@ -107,6 +107,10 @@ export class FakeFiles implements SystemFiles {
     return this.files.has(path) || this.directories.has(path) || this.fifos.has(path);
   }
 
+  readText(path: string): string | undefined {
+    return this.files.get(path)?.content;
+  }
+
   private temporaries = 0;
 
   makeTempDirectory(parent: string, prefix: string): string {
