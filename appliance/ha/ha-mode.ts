@@ -164,7 +164,8 @@ export class HaMode {
    * master: all of them here means master, none of them backup (or fault, which the next change corrects).
    */
   private async inferRoleFromAddresses(): Promise<void> {
-    if (this.options.ha.processes !== "systemd" || this.roles.role !== "unknown") return;
+    // Only beside a keepalived already running: one the daemon's first configuration starts announces its state.
+    if (this.options.ha.processes !== "systemd" || this.roles.role !== "unknown" || !this.watch.running) return;
     const inside = this.options.config.network.inside.interface;
     const vips = floatingAddresses(this.options.config, this.options.ha, []).map((a) => a.address);
     try {
@@ -326,8 +327,8 @@ export class HaMode {
 /** The addresses on an interface, as ADDRESS/LEN (the form keepalived adds them in). */
 async function insideAddresses(runner: CommandRunner, iface: string): Promise<Set<string>> {
   const result = await runner.run("ip", ["-j", "address", "show", "dev", iface]);
-  const links = JSON.parse(result.stdout || "[]") as { addr_info?: { local?: string; prefixlen?: number }[] }[];
-  return new Set(links.flatMap((link) => link.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`));
+  const links = JSON.parse(result.stdout || "[]") as { ifname?: string; addr_info?: { local?: string; prefixlen?: number }[] }[];
+  return new Set(links.filter((link) => link.ifname === iface).flatMap((link) => link.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`));
 }
 
 const ROLES = ["master", "backup", "fault", "unknown"] as const;

@@ -90,6 +90,26 @@ describe("HaMode", () => {
     assert.deepEqual(runner.calls.filter((c) => !c.startsWith("ip ")), [], "nothing but ip ran: with systemd, egw starts no process");
   });
 
+  it("restarted beside a running keepalived (systemd), knows its role from the inside VIPs: master with them, backup without", async () => {
+    for (const holdsVips of [true, false]) {
+      const restartedRunner = new Runner();
+      const running = new FakeKeepalived();
+      running.alive = true;
+      if (holdsVips) {
+        for (const vip of ["172.31.0.1/24", "fd00:172:31::1/64"]) await restartedRunner.kernel.run("ip", ["address", "add", vip, "dev", "inside"]);
+      }
+      await restartedRunner.kernel.run("ip", ["address", "add", "172.31.0.1/24", "dev", "outside"]);
+      const restarted = new HaMode({ config: ha["options"].config, ha: ha["options"].ha, store, runner: restartedRunner, files: restartedRunner.kernel.files, own: OWN, probe: running, log: pino({ enabled: false }) });
+      try {
+        await restarted.start();
+        assert.equal(restarted.roles.role, holdsVips ? "master" : "backup", "the role is known before keepalived says anything");
+        if (holdsVips) await until(() => restarted.replicator.isLeader(), "a restarted master leads again");
+      } finally {
+        await restarted.stop();
+      }
+    }
+  });
+
   it("when keepalived dies on the master: stops leading, reports fault and takes down the VIPs and egress IPs itself", async () => {
     keepalived.alive = true;
     await until(() => ha.keepalivedRunning, "the watch to see keepalived run");
