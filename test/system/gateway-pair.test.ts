@@ -250,8 +250,10 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
         await sleep(100);
       }
     })();
+    // The operator's guide's steps: a backup, then the package over the old one (its postinst restarts the daemon).
     const upgrade = async (key: GatewayKey) => {
       copyFileSync(packageN1, machines[key].path(`/tmp/${basename(packageN1)}`));
+      await machines[key].run("egw", ["backup", "--output", "/var/backups/egw/egw-before-upgrade.db"]);
       await machines[key].run("apt-get", ["install", "-y", `/tmp/${basename(packageN1)}`]);
       await waitFor(async () => (await unit(key, "egw.service", ["ActiveState"])).ActiveState === "active" && ["master", "backup"].includes(await role(key)), 60_000, `${key} to run the new version`);
     };
@@ -274,8 +276,8 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
         const names = new Set(list.clusters.map((c) => c.name));
         return acknowledged.every((name) => names.has(name));
       }, 30_000, `${key} to hold every acknowledged write`);
-      const version = await machines[key].run("dpkg-query", ["-W", "-f=${Version}", "egw"]);
-      assert.equal(version.stdout, basename(packageN1).split("_")[1]);
+      const version = await machines[key].run("egw", ["--version"]);
+      assert.match(version.stdout, new RegExp(`^egw ${basename(packageN1).split("_")[1]!.replace(/[+.]/g, "\\$&")} `));
       // The new unit file took effect (the upgrade reloads systemd and restarts the daemon with it).
       assert.match((await unit(key, "egw.service", ["Environment"])).Environment ?? "", /EGW_UPGRADE_PROBE=1/);
       // The store migrated: the new release's migration ran on the existing database.
