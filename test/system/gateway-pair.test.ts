@@ -253,7 +253,7 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
     // The operator's guide's steps: a backup, then the package over the old one (its postinst restarts the daemon).
     const upgrade = async (key: GatewayKey) => {
       copyFileSync(packageN1, machines[key].path(`/tmp/${basename(packageN1)}`));
-      await machines[key].run("egw", ["backup", "--output", "/var/backups/egw/egw-before-upgrade.db"]);
+      await machines[key].run("egw", ["backup"]);
       await machines[key].run("apt-get", ["install", "-y", `/tmp/${basename(packageN1)}`]);
       await waitFor(async () => (await unit(key, "egw.service", ["ActiveState"])).ActiveState === "active" && ["master", "backup"].includes(await role(key)), 60_000, `${key} to run the new version`);
     };
