@@ -87,7 +87,7 @@ export class HaMode {
         "-f", keepalivedPath, "-p", pidFiles[0]!, "-r", pidFiles[1]!, "-c", join(run, "checkers.pid"),
         "--no-syslog", "--log-console", "--log-detail", "--dont-fork"] }, log.child({ component: "keepalived" }))
       : undefined;
-    this.keepalived = new KeepalivedManager(runner, files, keepalivedPath, keepalivedSupervisor
+    this.keepalived = new KeepalivedManager(runner, files, keepalivedPath, this.health, keepalivedSupervisor
       ? { kind: "supervised", supervisor: keepalivedSupervisor }
       : { kind: "systemd" }, log.child({ component: "keepalived" }));
     this.watch = new KeepalivedWatch({

@@ -8,10 +8,20 @@ import type { SystemFiles } from "../system/files.js";
 export class HealthFile {
   private reasons = new Set<string>();
 
-  constructor(private readonly files: SystemFiles, private readonly path: string) {}
+  constructor(private readonly files: SystemFiles, readonly path: string) {}
 
   init(): void {
     this.write();
+  }
+
+  /**
+   * Writes the file, as the daemon last judged this gateway, unless it is there: keepalived's configuration names
+   * it, and it must exist before keepalived checks or reads that configuration. keepalived 2.3 refuses (`-t`,
+   * exit 5, "realpath() error … for egw_health") a track_file that does not exist, and a running one ignores it
+   * ("track file … not found, ignoring"), so that the daemon could no longer fault the gateway; 2.2 accepts it.
+   */
+  ensure(): void {
+    if (!this.files.exists(this.path)) this.write();
   }
 
   set(reason: string, failing: boolean): void {

@@ -3,13 +3,15 @@ import { AppError } from "../errors.js";
 import type { SystemFiles } from "../system/files.js";
 import type { CommandRunner } from "../system/runner.js";
 import type { Supervisor } from "../system/supervisor.js";
+import type { HealthFile } from "./health-file.js";
 import { renderTemplate } from "./templates.js";
 import type { KeepalivedView } from "./keepalived-view.js";
 
 /**
  * Owns keepalived's configuration: renders it, has keepalived validate it (`-t`) before it replaces the
  * live file, and reloads keepalived only when the text changed — a reload is cheap but not free, and an
- * unchanged config must cost nothing.
+ * unchanged config must cost nothing. The health file the configuration tracks is in place before keepalived
+ * checks it, on a fresh gateway too: keepalived 2.3 refuses a track_file that does not exist.
  */
 export class KeepalivedManager {
   private applied: string | undefined;
@@ -18,6 +20,7 @@ export class KeepalivedManager {
     private readonly runner: CommandRunner,
     private readonly files: SystemFiles,
     private readonly configPath: string,
+    private readonly health: Pick<HealthFile, "path" | "ensure">,
     private readonly process: { kind: "supervised"; supervisor: Supervisor } | { kind: "systemd" },
     private readonly log: Logger,
   ) {}
@@ -30,6 +33,10 @@ export class KeepalivedManager {
   async converge(view: KeepalivedView): Promise<boolean> {
     const text = this.render(view);
     if (text === this.applied) return false;
+    if (view.healthFile !== this.health.path) {
+      throw new AppError("internal", `keepalived's configuration tracks ${view.healthFile}, but the daemon writes its health to ${this.health.path}`);
+    }
+    this.health.ensure();
     const candidate = this.files.stageFile(this.configPath, text, 0o644);
     const check = await this.runner.run("keepalived", ["-t", "-f", candidate.path], { okExitCodes: [1, 2, 3, 4, 5, 6, 7] });
     if (check.exitCode !== 0) {

@@ -66,4 +66,19 @@ describe("HealthFile (keepalived track_file)", () => {
     health.init();
     assert.equal(content(), "1\n");
   });
+
+  it("ensure writes the file when there is none (a fresh gateway), as the gateway is judged now", () => {
+    health.ensure();
+    assert.deepEqual(files.files.get(path), { content: "0\n", mode: 0o644 });
+    files.removeFile(path);
+    health.set("handover", true);
+    health.ensure();
+    assert.equal(content(), "1\n");
+  });
+
+  it("ensure leaves a file that is there as it is", () => {
+    files.files.set(path, { content: "1\n", mode: 0o644 });
+    health.ensure();
+    assert.equal(content(), "1\n");
+  });
 });

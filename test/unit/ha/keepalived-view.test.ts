@@ -1,14 +1,19 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { pino } from "pino";
 import { configSchema, type Config } from "../../../appliance/config/schema.js";
+import { HealthFile } from "../../../appliance/ha/health-file.js";
 import { keepalivedView, type KeepalivedView } from "../../../appliance/ha/keepalived-view.js";
+import { KeepalivedManager } from "../../../appliance/ha/keepalived.js";
 import { renderTemplate } from "../../../appliance/ha/templates.js";
 import { PACKAGE_ROOT } from "../../../appliance/paths.js";
+import { ExecaRunner, type CommandRunner } from "../../../appliance/system/runner.js";
+import { hostCommandsAndFiles } from "../../../appliance/system/system.js";
 
 /** The golden file lives in the source tree (tsc does not copy it to dist). Set EGW_UPDATE_GOLDEN=1 to rewrite it. */
 const GOLDEN = join(PACKAGE_ROOT, "test/unit/ha/fixtures/keepalived.golden.conf");
@@ -151,23 +156,32 @@ const isRoot = process.getuid?.() === 0;
 const hasKeepalived = spawnSync("keepalived", ["--version"], { encoding: "utf8" }).error === undefined;
 const hasIp = spawnSync("ip", ["-V"], { encoding: "utf8" }).error === undefined;
 
+/**
+ * The configurations are checked by the keepalived of this machine, as the daemon checks them: with the health file
+ * they track in place. keepalived 2.3 (Debian 13) refuses a track_file that does not exist (exit 5, "realpath()
+ * error … for egw_health"); 2.2 (Debian 12) accepts it.
+ */
 describe("keepalived -t accepts the rendered configuration", {
   skip: !isRoot ? "needs root for a network namespace" : !hasKeepalived || !hasIp ? "needs keepalived and iproute2" : false,
 }, () => {
   const tag = randomBytes(4).toString("hex");
   const namespace = `egw-kat-${process.pid}-${tag}`;
-  const vethA = `ekt${tag}a`;
-  const vethB = `ekt${tag}b`;
-  const vethC = `ekt${tag}c`;
-  const vethD = `ekt${tag}d`;
   let dir = "";
+  /** The daemon's run directory in these checks: the health file is written there, as the daemon does at start. */
+  let run = "";
+  const runFiles = () => ({ notifyFifo: join(run, "keepalived.fifo"), healthFile: join(run, "health") });
 
   const ip = (...args: string[]) => {
     const result = spawnSync("ip", args, { encoding: "utf8" });
     assert.equal(result.status, 0, `ip ${args.join(" ")}: ${result.stderr}`);
   };
 
-  /** Runs `keepalived -t -f FILE` inside the namespace, where `inside` and `outside` exist. */
+  /** keepalived (and anything else) runs inside the namespace, where `inside`, `outside` and `sync` exist. */
+  const inNamespace: CommandRunner = {
+    run: (command, args, options) => new ExecaRunner().run("ip", ["netns", "exec", namespace, command, ...args], options),
+  };
+
+  /** Runs `keepalived -t -f FILE` inside the namespace. */
   const check = (text: string, name: string) => {
     const file = join(dir, name);
     writeFileSync(file, text);
@@ -175,48 +189,65 @@ describe("keepalived -t accepts the rendered configuration", {
     return { status: result.status, output: `${result.stdout}${result.stderr}` };
   };
 
+  const rendered = (cfg: Config, egress: readonly string[]) => {
+    assert.ok(cfg.ha);
+    return renderTemplate("keepalived.conf.hbs", keepalivedView(cfg, cfg.ha, egress, runFiles()));
+  };
+
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "egw-keepalived-t-"));
+    run = join(dir, "run");
+    mkdirSync(run, { mode: 0o750 });
+    new HealthFile(hostCommandsAndFiles().files, runFiles().healthFile).init();
+    // Made inside the namespace: nothing is created in, or moved out of, the host's.
     ip("netns", "add", namespace);
-    ip("link", "add", vethA, "type", "veth", "peer", "name", vethB);
-    ip("link", "set", vethA, "netns", namespace);
-    ip("link", "set", vethB, "netns", namespace);
-    ip("-n", namespace, "link", "set", vethA, "name", "inside");
-    ip("-n", namespace, "link", "set", vethB, "name", "outside");
-    ip("link", "add", vethC, "type", "veth", "peer", "name", vethD);
-    ip("link", "set", vethC, "netns", namespace);
-    ip("link", "set", vethD, "netns", namespace);
-    ip("-n", namespace, "link", "set", vethC, "name", "sync");
+    ip("-n", namespace, "link", "add", "inside", "type", "veth", "peer", "name", "outside");
+    ip("-n", namespace, "link", "add", "sync", "type", "veth", "peer", "name", "sync-peer");
   });
 
   after(() => {
     spawnSync("ip", ["netns", "del", namespace]);
-    // In case setup stopped between creating the pair and moving it.
-    spawnSync("ip", ["link", "del", vethA]);
-    spawnSync("ip", ["link", "del", vethC]);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it("accepts the golden file (unicast on the sync link, IPv4 and IPv6 VIPs, mixed egress IPs)", () => {
-    const result = check(readFileSync(GOLDEN, "utf8"), "golden.conf");
+    const golden = readFileSync(GOLDEN, "utf8");
+    const text = golden.replace(`  file ${FILES.healthFile}\n`, `  file ${runFiles().healthFile}\n`);
+    assert.notEqual(text, golden, "the golden file's health file line");
+    const result = check(text, "golden.conf");
     assert.equal(result.status, 0, result.output);
   });
 
   it("accepts a config with 0 egress IPs", () => {
-    const result = check(renderTemplate("keepalived.conf.hbs", viewOf(config(), [])), "empty.conf");
+    const result = check(rendered(config(), []), "empty.conf");
     assert.equal(result.status, 0, result.output);
   });
 
   for (const ms of [50, 1000]) {
     it(`accepts advertIntervalMs ${ms} with 50 egress IPs`, () => {
-      const result = check(renderTemplate("keepalived.conf.hbs", viewOf(config({ advertIntervalMs: ms }), egressIps(50))), `n50-${ms}.conf`);
+      const result = check(rendered(config({ advertIntervalMs: ms }), egressIps(50)), `n50-${ms}.conf`);
       assert.equal(result.status, 0, result.output);
     });
   }
 
   it("rejects a config naming an interface the namespace lacks (so the checks above are real)", () => {
-    const result = check(renderTemplate("keepalived.conf.hbs", viewOf(config({}, { inside: "inside", outside: "nosuch0" }), EGRESS)), "missing.conf");
+    const result = check(rendered(config({}, { inside: "inside", outside: "nosuch0" }), EGRESS), "missing.conf");
     assert.notEqual(result.status, 0, result.output);
     assert.match(result.output, /nosuch0/);
+  });
+
+  it("first start of a fresh gateway: before any health file exists, the daemon's first configuration passes this keepalived's -t", async () => {
+    const fresh = join(dir, "fresh-run");
+    mkdirSync(fresh, { mode: 0o750 });
+    const paths = { notifyFifo: join(fresh, "keepalived.fifo"), healthFile: join(fresh, "health"), keepalived: join(fresh, "keepalived.conf") };
+    const { files } = hostCommandsAndFiles();
+    const cfg = config();
+    assert.ok(cfg.ha);
+    const manager = new KeepalivedManager(inNamespace, files, paths.keepalived, new HealthFile(files, paths.healthFile), { kind: "systemd" }, pino({ enabled: false }));
+    assert.equal(existsSync(paths.healthFile), false);
+    assert.equal(await manager.converge(keepalivedView(cfg, cfg.ha, ["203.0.113.10"], paths)), true);
+    assert.equal(readFileSync(paths.healthFile, "utf8"), "0\n", "a healthy health file was written first");
+    assert.match(readFileSync(paths.keepalived, "utf8"), new RegExp(`file ${paths.healthFile}\n`));
+    assert.equal(existsSync(`${paths.keepalived}.new`), false);
   });
 });
