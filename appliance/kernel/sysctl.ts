@@ -16,21 +16,22 @@ export const HA_SYSCTLS: Record<string, string> = {
 };
 
 /**
- * No reverse-path filtering of what arrives on the outside interface (the kernel uses the larger of conf.all and
- * conf.IFACE, so both). For a forwarded packet the kernel's reverse-path check looks the source up as if it came in
- * on the interface the packet leaves by: a reply to a pod leaves by the inside interface carrying no mark, so the
- * fail-closed rule (`iif INSIDE fwmark 0/MARK blackhole`) answers that lookup, and loose (2) or strict (1) filtering
- * drops every reply to every pod. Debian's systemd sets 2 on every interface by default. Other interfaces, the inside
- * one included, keep their own setting.
+ * The outside interface's reverse-path check uses the packet mark (`src_valid_mark`): our table marks what arrives
+ * there (nft/guards.ts, replyMarkRule), so the check of a reply to a pod passes the fail-closed rule instead of being
+ * answered by it. rp_filter itself stays as the operator set it (loose, strict or off) on every interface.
  */
 export function reversePathSysctls(outsideInterface: string): Record<string, string> {
-  return { "net/ipv4/conf/all/rp_filter": "0", [`net/ipv4/conf/${outsideInterface}/rp_filter`]: "0" };
+  return { [`net/ipv4/conf/${outsideInterface}/src_valid_mark`]: "1" };
 }
 
 /** Sets what it can and returns a warning for each setting it could not make right. */
 export function ensureSysctls(sysctls: Sysctls, manage: boolean, ha = false, outsideInterface?: string): string[] {
+  return ensureSettings(sysctls, manage, { ...REQUIRED_SYSCTLS, ...(ha ? HA_SYSCTLS : {}), ...(outsideInterface === undefined ? {} : reversePathSysctls(outsideInterface)) });
+}
+
+/** Sets each of `wantedSettings` that differs; returns a warning for each one it could not make right. */
+export function ensureSettings(sysctls: Sysctls, manage: boolean, wantedSettings: Record<string, string>): string[] {
   const warnings: string[] = [];
-  const wantedSettings = { ...REQUIRED_SYSCTLS, ...(ha ? HA_SYSCTLS : {}), ...(outsideInterface === undefined ? {} : reversePathSysctls(outsideInterface)) };
   for (const [key, wanted] of Object.entries(wantedSettings)) {
     try {
       if (sysctls.readSysctl(key) === wanted) continue;

@@ -92,6 +92,25 @@ export function markRule(insideInterface: string, mark: number): RuleSpec {
   };
 }
 
+/**
+ * Packets from the outside carry the same bit, for the kernel's reverse-path check. For a forwarded packet it looks
+ * the source up as if the packet had come in by the interface it leaves by — for a reply to a pod, the inside — and
+ * the fail-closed rule would answer that lookup (blackhole), so loose or strict rp_filter on the outside interface
+ * would drop every reply to every pod. With `src_valid_mark` on the outside interface (the daemon sets it) the lookup
+ * carries this mark and passes; without our table there is no mark and replies fail closed too.
+ */
+export function replyMarkRule(outsideInterface: string, mark: number): RuleSpec {
+  const markExpr: Expr = meta("mark");
+  return {
+    chain: "count_in",
+    comment: "egw:mark-from-outside",
+    expr: [
+      { match: { op: "==", left: meta("iifname"), right: outsideInterface } },
+      { mangle: { key: markExpr, value: { "|": [markExpr, mark] } } },
+    ],
+  };
+}
+
 /** Policy accept: the chain only ever decides about VRRP, the sync port and the replication port. */
 export const INPUT_CHAIN: ChainSpec = { name: "input", type: "filter", hook: "input", prio: 0, policy: "accept" };
 

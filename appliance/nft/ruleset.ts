@@ -1,6 +1,6 @@
 import type { Mapping } from "../model.js";
 import {
-  guardCounters, INPUT_CHAIN, markRule, peerGuardRules, spoofGuardRules, SPOOFED_SETS, type PeerGuard, type SourceBinding,
+  guardCounters, INPUT_CHAIN, markRule, peerGuardRules, replyMarkRule, spoofGuardRules, SPOOFED_SETS, type PeerGuard, type SourceBinding,
 } from "./guards.js";
 import {
   addChain, addCounter, addRule, addSet, addTable, daddr, deleteCounter, deleteTable, elementCommand, meta,
@@ -110,7 +110,7 @@ function rules(options: RulesetOptions): RuleSpec[] {
       ],
     },
     count("v4", "out"), count("v6", "out"),
-    ...(options.failClosedMark === undefined ? [] : [markRule(options.insideInterface, options.failClosedMark)]),
+    ...(options.failClosedMark === undefined ? [] : [markRule(options.insideInterface, options.failClosedMark), replyMarkRule(options.outsideInterface, options.failClosedMark)]),
     count("v4", "in"), count("v6", "in"),
     ...(options.peerGuard ? peerGuardRules(options.peerGuard) : []),
   ];

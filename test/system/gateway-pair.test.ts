@@ -105,6 +105,8 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
       readOnlyBinds: { [share]: "/vagrant" }, logFile: join(work, `console-${key}.log`),
     }).then((machine) => { machines[key] = machine; });
     await Promise.all([boot("a"), boot("b")]);
+    // As on a machine where they were in use: the package must leave them disabled (egw's path units start them).
+    for (const key of ["a", "b"] as const) await machines[key].run("systemctl", ["enable", "keepalived.service", "conntrackd.service"]);
     await Promise.all((["a", "b"] as const).map((key) => machines[key].run("bash", ["/vagrant/vagrant/provision-gateway.sh", ...PROVISION[key]])));
   });
 
@@ -142,27 +144,11 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
     assert.equal(routes.status, 200, JSON.stringify(routes.body));
     await waitFor(async () => (await seenAs("a")) === EGRESS[0], 20_000, "pod a's traffic to leave with its egress IP");
     assert.equal(await seenAs("b"), EGRESS[1]);
+    // With the Vagrant lab's loose reverse-path filtering, which stays on: replies to pods pass it by their mark.
+    const rpFilter = await machines[master].run("sysctl", ["-n", "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.outside.src_valid_mark"]);
+    assert.deepEqual(rpFilter.stdout.trim().split("\n"), ["2", "1"]);
     await waitFor(async () => (await holds(master)).length === 3, 10_000, "the master to hold the VIP and both egress IPs");
     assert.deepEqual(await holds(other(master)), [], "the backup holds no floating address");
-  });
-
-  it("logs to journald with each line's priority: journalctl -p err shows only errors", async () => {
-    const master = await masterKey();
-    const entries = (await journal(master, ["-o", "json"])).trim().split("\n").map((line) => JSON.parse(line) as { MESSAGE?: string; PRIORITY?: string });
-    const expected: Record<number, string> = { 10: "7", 20: "7", 30: "6", 40: "4", 50: "3", 60: "2" };
-    const daemonLines = entries.flatMap((entry) => {
-      try {
-        const parsed = JSON.parse(String(entry.MESSAGE)) as { level?: number; msg?: string };
-        return typeof parsed.level === "number" ? [{ level: parsed.level, priority: entry.PRIORITY, msg: parsed.msg }] : [];
-      } catch {
-        return [];
-      }
-    });
-    assert.ok(daemonLines.some((line) => line.msg === "egw started" && line.priority === "6"), "the start is logged at info");
-    assert.ok(!(await journal(master, ["-p", "warning", "-o", "cat"])).includes("\"egw started\""), "an info line is not in -p warning");
-    for (const line of daemonLines) assert.equal(line.priority, expected[line.level], `priority of ${JSON.stringify(line)}`);
-    const errorsOnly = (await journal(master, ["-p", "err", "-o", "cat"])).split("\n").filter((line) => line.startsWith("{"));
-    for (const line of errorsOnly) assert.ok((JSON.parse(line) as { level: number }).level >= 50, `only errors under -p err: ${line}`);
   });
 
   it("kill -9 of the daemon: systemd restarts it and traffic never stops", async () => {
@@ -213,6 +199,27 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
     assert.equal(await seenAs("a"), EGRESS[0]);
   });
 
+  it("logs to journald with each line's priority: journalctl -p err shows only errors", async () => {
+    // After the test above: keepalived's death on the master was logged at error level on that gateway.
+    const master = other(await masterKey());
+    const entries = (await journal(master, ["-o", "json"])).trim().split("\n").map((line) => JSON.parse(line) as { MESSAGE?: string; PRIORITY?: string });
+    const expected: Record<number, string> = { 10: "7", 20: "7", 30: "6", 40: "4", 50: "3", 60: "2" };
+    const daemonLines = entries.flatMap((entry) => {
+      try {
+        const parsed = JSON.parse(String(entry.MESSAGE)) as { level?: number; msg?: string };
+        return typeof parsed.level === "number" ? [{ level: parsed.level, priority: entry.PRIORITY, msg: parsed.msg }] : [];
+      } catch {
+        return [];
+      }
+    });
+    assert.ok(daemonLines.some((line) => line.msg === "egw started" && line.priority === "6"), "the start is logged at info");
+    assert.ok(!(await journal(master, ["-p", "warning", "-o", "cat"])).includes("\"egw started\""), "an info line is not in -p warning");
+    for (const line of daemonLines) assert.equal(line.priority, expected[line.level], `priority of ${JSON.stringify(line)}`);
+    const errorsOnly = (await journal(master, ["-p", "err", "-o", "cat"])).split("\n").filter((line) => line.startsWith("{"));
+    assert.ok(errorsOnly.length > 0, "keepalived's death was logged as an error");
+    for (const line of errorsOnly) assert.ok((JSON.parse(line) as { level: number }).level >= 50, `only errors under -p err: ${line}`);
+  });
+
   it("systemctl stop egw on the master hands over gracefully: no established connection is lost", async () => {
     const master = await masterKey();
     const backup = other(master);
@@ -254,7 +261,7 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
     const upgrade = async (key: GatewayKey) => {
       copyFileSync(packageN1, machines[key].path(`/tmp/${basename(packageN1)}`));
       await machines[key].run("egw", ["backup"]);
-      await machines[key].run("apt-get", ["install", "-y", `/tmp/${basename(packageN1)}`]);
+      await machines[key].run("apt-get", ["install", "-y", "-o", "Dpkg::Options::=--force-confold", `/tmp/${basename(packageN1)}`]);
       await waitFor(async () => (await unit(key, "egw.service", ["ActiveState"])).ActiveState === "active" && ["master", "backup"].includes(await role(key)), 60_000, `${key} to run the new version`);
     };
     const first = other(await masterKey());
@@ -278,6 +285,9 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
       }, 30_000, `${key} to hold every acknowledged write`);
       const version = await machines[key].run("egw", ["--version"]);
       assert.match(version.stdout, new RegExp(`^egw ${basename(packageN1).split("_")[1]!.replace(/[+.]/g, "\\$&")} `));
+      // The operator's configuration was kept, the release's new example set beside it.
+      assert.equal((await machines[key].run("test", ["-e", "/etc/egw/egw.yaml.dpkg-dist"], { reject: false })).exitCode, 0);
+      assert.match((await machines[key].run("cat", ["/etc/egw/egw.yaml"])).stdout, /provision-gateway\.sh/);
       // The new unit file took effect (the upgrade reloads systemd and restarts the daemon with it).
       assert.match((await unit(key, "egw.service", ["Environment"])).Environment ?? "", /EGW_UPGRADE_PROBE=1/);
       // The store migrated: the new release's migration ran on the existing database.

@@ -1,6 +1,6 @@
 // The packages the system test installs: release N, built from this checkout by scripts/build-package.sh, and an
-// N+1 made from it the way a next release differs: a higher version, one more store migration and a changed unit
-// file, so that the upgrade test can prove each takes effect.
+// N+1 made from it the way a next release differs: a higher version, one more store migration, a changed unit
+// file and a changed example configuration (a conffile), so that the upgrade test can prove each takes effect.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -30,6 +30,9 @@ export function buildUpgradePackage(packageN: string, outputDirectory: string): 
     const migrations = join(tree, "usr", "lib", "egw", "migrations");
     const next = readdirSync(migrations).filter((file) => /^\d{3,}_.*\.sql$/.test(file)).length + 1;
     writeFileSync(join(migrations, `${String(next).padStart(3, "0")}_upgrade_probe.sql`), "CREATE TABLE upgrade_probe (id INTEGER PRIMARY KEY);\n");
+    // A release whose example configuration changed: dpkg must keep the operator's (no question without a terminal).
+    const conffile = join(tree, "etc", "egw", "egw.yaml");
+    writeFileSync(conffile, `${readFileSync(conffile, "utf8")}# (changed in ${version})\n`);
     const unit = join(tree, "usr", "lib", "systemd", "system", "egw.service");
     writeFileSync(unit, readFileSync(unit, "utf8").replace("[Service]\n", "[Service]\nEnvironment=EGW_UPGRADE_PROBE=1\n"));
     const deb = join(outputDirectory, `egw_${version}_amd64.deb`);

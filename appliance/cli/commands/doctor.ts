@@ -70,11 +70,11 @@ function rpFilterCheck(host: DoctorHost, role: string, iface: string): Check {
   // The kernel uses the larger of conf.all and conf.IFACE.
   const effective = Math.max(Number(all), Number(own));
   const detail = `${effective} (all=${all}, ${iface}=${own})`;
-  if (role === "outside" && effective !== 0) {
+  if (role === "outside" && effective !== 0 && sysctl(host, `net.ipv4.conf.${iface}.src_valid_mark`) !== "1") {
     return {
       check: name, status: "warn",
-      detail: `${detail}: with reverse-path filtering on the outside interface the kernel drops the replies to pods (the fail-closed ` +
-        "rule answers its reverse lookup); egw sets all and this interface to 0 after its first apply when dataplane.manageSysctls is on",
+      detail: `${detail} without src_valid_mark: the kernel's reverse-path check of replies to pods hits the fail-closed rule and ` +
+        `drops them; egw sets net.ipv4.conf.${iface}.src_valid_mark=1 on each apply when dataplane.manageSysctls is on`,
     };
   }
   if (effective === 1) {

@@ -95,7 +95,7 @@ describe("egw doctor", () => {
     const checks = await runDoctor(fakeHost(files, { ...tools, timedatectl: { exitCode: 0, stdout: "no\n" } }, { "/etc/egw/admin-token": 0o644 }), haConfig, undefined);
     const byName = Object.fromEntries(checks.map((c) => [c.check, c]));
     assert.equal(byName["rp_filter outside (eth2)"]?.status, "warn");
-    assert.match(byName["rp_filter outside (eth2)"]?.detail ?? "", /^1 \(all=1, eth2=0\): with reverse-path filtering on the outside interface the kernel drops the replies to pods/);
+    assert.match(byName["rp_filter outside (eth2)"]?.detail ?? "", /^1 \(all=1, eth2=0\) without src_valid_mark: the kernel's reverse-path check of replies to pods/);
     assert.match(byName["rp_filter inside (eth1)"]?.detail ?? "", /^2 \(all=1, eth1=2\)/);
     assert.equal(byName["conntrack table"]?.status, "warn");
     assert.equal(byName["clock"]?.status, "warn");

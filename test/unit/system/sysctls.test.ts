@@ -26,13 +26,13 @@ describe("ensureSysctls: what the gateway needs the kernel to do", () => {
     assert.equal(sysctls.values.get("net/netfilter/nf_conntrack_tcp_be_liberal"), "1");
   });
 
-  it("turns reverse-path filtering off on the outside interface (and conf.all), leaving the other interfaces theirs", () => {
+  it("makes the outside interface's reverse-path check use the mark, and leaves rp_filter as the operator set it", () => {
     const sysctls = new FakeSysctls();
     for (const key of ["all", "eth1", "eth2"]) sysctls.values.set(`net/ipv4/conf/${key}/rp_filter`, "2");
+    sysctls.values.set("net/ipv4/conf/eth2/src_valid_mark", "0");
     assert.deepEqual(ensureSysctls(sysctls, true, true, "eth2"), []);
-    assert.equal(sysctls.values.get("net/ipv4/conf/all/rp_filter"), "0");
-    assert.equal(sysctls.values.get("net/ipv4/conf/eth2/rp_filter"), "0");
-    assert.equal(sysctls.values.get("net/ipv4/conf/eth1/rp_filter"), "2", "the inside keeps loose filtering");
+    assert.equal(sysctls.values.get("net/ipv4/conf/eth2/src_valid_mark"), "1");
+    for (const key of ["all", "eth1", "eth2"]) assert.equal(sysctls.values.get(`net/ipv4/conf/${key}/rp_filter`), "2");
   });
 
   it("changes nothing and says so when it may not manage them", () => {
