@@ -162,6 +162,8 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
       return now.ActiveState === "active" && now.MainPID !== before.MainPID && Number(now.NRestarts) > Number(before.NRestarts);
     }, 30_000, "systemd to restart the daemon");
     await waitFor(async () => (await role(master)) === "master", 20_000, "the restarted daemon to answer as master");
+    // A crash that systemd recovers moves nothing (OnFailure= is for a daemon that stays down: RestartMode=direct).
+    assert.deepEqual(await holds(other(master)), [], "the peer never took the floating IPs");
     const probe = await prober.finish();
     const flow = await stream.finish();
     assert.deepEqual(Object.keys(probe.seen), [EGRESS[0]], "every new connection left with pod a's egress IP");
@@ -233,6 +235,25 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
     assert.equal(await seenAs("a"), EGRESS[0]);
     await machines[master].run("systemctl", ["start", "egw.service"]);
     await waitFor(async () => (await role(master)) === "backup", 30_000, "the stopped gateway to come back as backup");
+  });
+
+  it("a daemon that fails for good on the master (a broken config): the peer takes the floating IPs; fixed, it returns as backup", async () => {
+    const master = await masterKey();
+    const backup = other(master);
+    const m = machines[master];
+    await m.run("cp", ["-p", "/etc/egw/egw.yaml", "/etc/egw/egw.yaml.good"]);
+    await m.run("sh", ["-c", "echo 'not-a-field: 1' >> /etc/egw/egw.yaml"]);
+    // The crash is restarted; the restart exits 78 (the config is invalid) and systemd gives up: OnFailure= runs.
+    await m.run("kill", ["-KILL", (await unit(master, "egw.service", ["MainPID"])).MainPID!]);
+    await waitFor(async () => (await unit(master, "egw.service", ["ActiveState"])).ActiveState === "failed", 30_000, "systemd to give up on the daemon");
+    await waitFor(async () => (await holds(backup)).length === 3, 20_000, `the peer to take the floating IPs\n${await diagnostics()}`);
+    await waitFor(async () => (await holds(master)).length === 0, 20_000, "the failed master to hold no floating IP");
+    assert.equal(await seenAs("a"), EGRESS[0]);
+    await m.run("mv", ["/etc/egw/egw.yaml.good", "/etc/egw/egw.yaml"]);
+    await m.run("systemctl", ["reset-failed", "egw.service"]);
+    await m.run("systemctl", ["start", "egw.service"]);
+    await waitFor(async () => (await role(master)) === "backup", 30_000, "the repaired gateway to return as backup");
+    assert.deepEqual(await holds(master), []);
   });
 
   it("a rolling upgrade (backup first, handover, then the old master) keeps a stream alive and loses no acknowledged write", async () => {
