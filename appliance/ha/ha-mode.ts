@@ -276,6 +276,7 @@ export class HaMode {
   async handover(): Promise<{ from: string; role: string }> {
     const name = this.options.config.gateway.name;
     if (this.roles.role !== "master") throw new AppError("conflict", `${name} is not master (it is ${this.roles.role})`);
+    await this.waitForCaughtUpPeer();
     this.health.set("handover", true);
     try {
       const deadline = performance.now() + 10_000;
@@ -310,6 +311,27 @@ export class HaMode {
       log.info(result, "stopping: handed the floating IPs to the peer");
     } catch (error) {
       log.error({ err: error }, "stopping: the handover failed; this gateway keeps the floating IPs");
+    }
+  }
+
+  /**
+   * A handover only to a backup that holds every write this master has: writes acknowledged while the peer was away
+   * (restarting, being upgraded) reach it with its catch-up, and a new master without them would lead the group on
+   * a history that loses them. Once the peer has caught up, every new write is replicated to it before it is
+   * acknowledged. Waits up to 10 s for the catch-up (monotonic clock), then refuses.
+   */
+  private async waitForCaughtUpPeer(): Promise<void> {
+    const deadline = performance.now() + 10_000;
+    for (;;) {
+      const revision = this.options.store.revision();
+      const states = await Promise.allSettled(this.peerClients.map((peer) => peer.state()));
+      const seen = states.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+      if (seen.some((state) => state.role === "backup" && state.revision >= revision)) return;
+      if (performance.now() > deadline) {
+        const what = seen.map((state) => `${state.name} is ${state.role} at revision ${state.revision}`).join("; ") || "no peer answers";
+        throw new AppError("conflict", `no backup holds revision ${revision} yet (${what}): a handover now would lose acknowledged writes; retry once it has caught up`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 

@@ -144,13 +144,31 @@ describe("HaMode", () => {
     let polls = 0;
     t.mock.method(PeerClient.prototype, "state", async function (this: PeerClient): Promise<PeerState> {
       polls++;
-      if (polls === 3) ha.roles.handle('INSTANCE "egw_inside" BACKUP 150');
-      return { name: "gw-b", role: polls >= 3 ? "master" : "backup", epoch: 0, revision: 0, revisionEpoch: 0 };
+      if (polls === 4) ha.roles.handle('INSTANCE "egw_inside" BACKUP 150');
+      return { name: "gw-b", role: polls >= 4 ? "master" : "backup", epoch: 0, revision: store.revision(), revisionEpoch: 0 };
     });
     let wall = Date.now();
     t.mock.method(Date, "now", () => (wall += 3_600_000));
     const result = await ha.handover();
     assert.deepEqual(result, { from: "gw-a", role: "backup" });
-    assert.equal(polls, 3);
+    // Leadership asks once, the catch-up check once, then the wait: backup, master.
+    assert.equal(polls, 4);
+  });
+
+  it("hands over only to a backup that holds every write: one still catching up is waited for, then refused", async (t) => {
+    ha.roles.handle('INSTANCE "egw_inside" MASTER 150');
+    const behind = store.revision() - 1;
+    let polls = 0;
+    t.mock.method(PeerClient.prototype, "state", async function (this: PeerClient): Promise<PeerState> {
+      polls++;
+      return { name: "gw-b", role: "backup", epoch: 0, revision: behind, revisionEpoch: 0 };
+    });
+    // The deadline is monotonic: step performance.now past it after a few polls instead of waiting 10 s.
+    const realNow = performance.now.bind(performance);
+    let skew = 0;
+    t.mock.method(performance, "now", () => realNow() + (polls >= 3 ? (skew = 20_000) : skew));
+    await assert.rejects(ha.handover(), (error: Error & { code?: string }) => error.code === "conflict" && /lose acknowledged writes/.test(error.message));
+    assert.deepEqual(ha.health.failing(), [], "the gateway was never faulted: it stays master");
+    assert.equal(ha.roles.role, "master");
   });
 });
