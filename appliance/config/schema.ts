@@ -200,6 +200,42 @@ export const configSchema = z.strictObject({
     retentionDays: z.number().int().min(1).max(36_500).default(400).describe("Audit records older than this are deleted."),
     maxRecords: z.number().int().min(1_000).max(100_000_000).default(1_000_000).describe("Beyond this many audit records, the oldest are deleted."),
   }).prefault({}).describe("Audit log retention; each gateway prunes its own copy, in small batches."),
+  translationLog: z.strictObject({
+    enabled: z.boolean().default(false)
+      .describe("Record every connection this gateway translates (pod address and port, destination, egress IP and port, cluster, mapping, start, end, traffic) so that a firewall's log line can be traced back to its pod. The shipped /etc/egw/egw.yaml turns it on. Needs ulogd2 and ulogd2-json (the package depends on them)."),
+    directory: z.string().min(1).optional()
+      .describe("Where the log's store (translations.db) and ulogd's spool live (default: a translations folder beside database.path). Give it its own file system if its size matters more than the daemon's database."),
+    retentionDays: z.number().int().min(1).max(3_650).default(90)
+      .describe("Records of connections that ended longer ago than this are deleted."),
+    maxBytes: z.number().int().min(16 * 1024 * 1024).max(1024 ** 5).default(10 * 1024 ** 3)
+      .describe("Beyond this size on disk the oldest records are deleted, whatever their age."),
+    minFreeBytes: z.number().int().min(0).max(1024 ** 4).default(256 * 1024 * 1024)
+      .describe("With less free space than this in the directory, the log stops (the data plane does not), says so in /v1/status, the log and egw_translation_log_up, records the gap, and resumes by itself when space returns."),
+    ulogd: z.strictObject({
+      command: z.string().min(1).default("ulogd").describe("The ulogd binary (ulogd2), run by the daemon as its child."),
+      pluginDirectory: z.string().min(1).default("/usr/lib/x86_64-linux-gnu/ulogd").describe("Where ulogd's plugins (NFCT, IP2STR, JSON) are installed."),
+      netlinkBufferBytes: z.number().int().min(64 * 1024).max(1024 ** 3).default(16 * 1024 * 1024)
+        .describe("Initial netlink receive buffer for conntrack events; ulogd grows it up to netlinkBufferMaxBytes."),
+      netlinkBufferMaxBytes: z.number().int().min(64 * 1024).max(1024 ** 3).default(128 * 1024 * 1024)
+        .describe("Largest netlink receive buffer ulogd may grow to."),
+    }).prefault({}).describe("The event source: ulogd's NFCT input with reliable delivery (NETLINK_BROADCAST_ERROR), so the kernel re-sends an end-of-connection event that could not be delivered instead of dropping it."),
+    export: z.strictObject({
+      jsonLines: z.strictObject({
+        path: z.string().min(1).describe("File the records are appended to, one JSON object per line."),
+        maxBytes: z.number().int().min(1024 * 1024).max(1024 ** 4).default(100 * 1024 * 1024).describe("The file is rotated (FILE.1, FILE.2, …) when it reaches this size."),
+        keep: z.number().int().min(1).max(1_000).default(10).describe("Rotated files kept; older ones are deleted."),
+      }).optional().describe("JSON lines for a SIEM's file shipper."),
+      syslog: z.strictObject({
+        host: z.string().min(1).describe("The collector's address or host name."),
+        port: z.number().int().min(1).max(65535).default(514),
+        transport: z.enum(["udp", "tcp"]).default("udp").describe("udp (RFC 5426) or tcp with octet counting (RFC 6587)."),
+        facility: z.number().int().min(0).max(23).default(16).describe("Syslog facility number (16 = local0)."),
+        appName: z.string().regex(/^[!-~]{1,48}$/, "must be 1-48 printable ASCII characters without spaces").default("egw"),
+      }).optional().describe("RFC 5424 messages to a collector, each with the record as structured data."),
+    }).prefault({}).describe("Streams of translation records (each carries cluster and mapping); a record is exported when its connection opens and again when it ends."),
+  }).prefault({}).refine((log) => log.ulogd.netlinkBufferMaxBytes >= log.ulogd.netlinkBufferBytes,
+    { message: "netlinkBufferMaxBytes must not be smaller than netlinkBufferBytes", path: ["ulogd", "netlinkBufferMaxBytes"] })
+    .describe("The translation log: every source-NAT translation, answerable by (egress IP, port, time) with GET /v1/translations and `egw trace`."),
   log: z.strictObject({
     level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info")
       .describe("Lowest level written to the JSON log on stdout."),
