@@ -18,6 +18,7 @@ import { haRoutes } from "./routes/ha.js";
 import { podRouteRoutes } from "./routes/pod-routes.js";
 import { clusterStatusRoutes, systemStatusRoutes } from "./routes/status.js";
 import { tokenRoutes } from "./routes/tokens.js";
+import { translationRoutes } from "./routes/translations.js";
 
 export const API_VERSION = "0.1.0";
 
@@ -74,6 +75,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.route("/v1/clusters", mappingRoutes);
   app.route("/v1/clusters", podRouteRoutes);
   app.route("/v1/clusters", clusterStatusRoutes);
+  app.route("/v1/translations", translationRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http", scheme: "bearer", description: "The admin token, or a cluster token issued under /v1/clusters/{name}/tokens",

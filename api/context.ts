@@ -11,6 +11,7 @@ import type { ReplicationOutcome } from "../appliance/replication/leader.js";
 import type { PeerClient } from "../appliance/replication/peer-client.js";
 import type { ProtocolGuard } from "../appliance/replication/protocol-guard.js";
 import type { Quotas } from "../appliance/model.js";
+import type { TranslationPage, TranslationQuery } from "../appliance/translation-model.js";
 import type { FailureWindowOptions } from "./limits/failure-window.js";
 import type { TokenBucketOptions } from "./limits/token-bucket.js";
 
@@ -50,6 +51,8 @@ export interface ApiDeps {
   ha?: {
     follower: Follower;
     isLeader(): boolean;
+    /** The other gateways of the group, whatever their role (a reverse lookup asks them all). */
+    peers(): PeerClient[];
     /** Where writes go when this gateway is not the leader. */
     leader(): PeerClient | undefined;
     /** Asks the peers which one leads: the leader to forward to, or why no leader is reachable. */
@@ -60,6 +63,12 @@ export interface ApiDeps {
     revocationTimeoutMs: number;
     /** Admits only peer messages written in a replication protocol version this gateway speaks (peer app). */
     protocol: ProtocolGuard;
+  };
+  /** Present when translationLog.enabled: this gateway's translation log, for reverse lookups. */
+  translations?: {
+    /** This gateway's name, as its records carry it. */
+    gateway: string;
+    query(query: TranslationQuery): TranslationPage;
   };
   bodyLimitBytes: number;
   waitTimeoutMs: number;

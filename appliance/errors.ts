@@ -38,6 +38,7 @@ export const ERROR_CATALOGUE = {
   // Its `gateway` and `peer` extension members name both gateways and the versions each speaks.
   "incompatible-peer": { status: 409, title: "The message is written in a replication protocol version this gateway does not speak" },
   "not-ready": { status: 503, title: "The gateway is not ready" },
+  "translation-log-off": { status: 404, title: "This gateway keeps no translation log" },
   "internal": { status: 500, title: "Internal error" },
   "config-invalid": { status: 500, title: "The configuration file is not valid" },
   "database-too-new": { status: 500, title: "The database was written by a newer version" },

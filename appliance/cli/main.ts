@@ -14,6 +14,7 @@ import { restoreCommand, RESTORE_USAGE } from "./commands/restore.js";
 import { showCommand, SHOW_USAGE } from "./commands/show.js";
 import { handoverCommand, HANDOVER_USAGE, statusCommand, STATUS_USAGE } from "./commands/status.js";
 import { tokensCommand, TOKENS_USAGE } from "./commands/tokens.js";
+import { traceCommand, TRACE_USAGE } from "./commands/trace.js";
 import { processIo, UsageError, type CliIo } from "../terminal/io.js";
 import { renderOpenApi } from "./openapi.js";
 import { reportError } from "./report-error.js";
@@ -39,6 +40,7 @@ operating a gateway (talks to the local API; see docs/cli.md):
   tokens list|issue|revoke                 cluster tokens (admin)
   show nft|keepalived [--diff]             what the daemon renders, and how it differs from what is live
   handover                                 hand VRRP mastership to a peer gracefully
+  trace EGRESS_IP:PORT [--at TIME]         which pod held that egress IP and port then (the translation log)
   doctor                                   check this host: sysctls, tools, conntrack, clock, config
 
 the lab (root, network namespaces on this machine; see docs/lab.md):
@@ -54,6 +56,7 @@ const COMMANDS: Record<string, Command> = {
   tokens: { run: tokensCommand, usage: TOKENS_USAGE },
   show: { run: showCommand, usage: SHOW_USAGE },
   handover: { run: handoverCommand, usage: HANDOVER_USAGE },
+  trace: { run: traceCommand, usage: TRACE_USAGE },
   doctor: { run: (args, io) => doctorCommand(args, io), usage: DOCTOR_USAGE },
   "peer-cert": { run: peerCertCommand, usage: PEER_CERT_USAGE },
   backup: { run: backupCommand, usage: BACKUP_USAGE },

@@ -194,6 +194,7 @@ export class HaMode {
     return {
       follower: this.follower,
       isLeader: () => this.replicator.isLeader(),
+      peers: () => [...this.peerClients],
       leader: () => this.leader(),
       probeLeader: () => this.probeLeader(),
       replicate: (revision: number, kind: "write" | "revocation") => this.replicator.replicate(revision, kind),

@@ -33,6 +33,7 @@ const EXPECTED_CODES: Record<ErrorCode, number> = {
   "peer-failed": 502,
   "incompatible-peer": 409,
   "not-ready": 503,
+  "translation-log-off": 404,
   "internal": 500,
   "config-invalid": 500,
   "database-too-new": 500,

@@ -33,6 +33,7 @@ export function installHa(h: Harness, overrides: Partial<HaDeps>): HaDeps {
   const ha: HaDeps = {
     follower: {} as Follower,
     isLeader: () => false,
+    peers: () => [],
     leader: () => undefined,
     probeLeader: async () => ({ reason: "no leader reachable (test)" }),
     replicate: async () => [],

@@ -1,0 +1,155 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { PeerClient } from "../../../appliance/replication/peer-client.js";
+import type { TranslationPage, TranslationQuery, TranslationRecord } from "../../../appliance/translation-model.js";
+import { toApiRecord } from "../../../api/routes/translations.js";
+import { installHa } from "./ha-deps.js";
+import { expectProblem, expectStatus, tenants, type Body, type Harness } from "./harness.js";
+
+const T0 = Date.parse("2026-12-02T12:00:00Z");
+
+function record(id: number, overrides: Partial<TranslationRecord> = {}): TranslationRecord {
+  return {
+    id, gateway: "gw-test", cluster: "alpha", mapping: "erp", protocol: "tcp", family: 4,
+    podAddress: "10.244.1.5", podPort: 40000 + id, destinationAddress: "198.51.100.7", destinationPort: 443,
+    egressAddress: "203.0.113.10", egressPort: 1024 + id, startMs: T0 + id * 1000, endMs: null, endReason: null, counters: null,
+    ...overrides,
+  };
+}
+
+/** A gateway's log as the route sees it: filters like the store does, pages newest first by id. */
+class FakeLog {
+  readonly queries: TranslationQuery[] = [];
+  constructor(readonly gateway: string, readonly records: TranslationRecord[]) {}
+  query(q: TranslationQuery): TranslationPage {
+    this.queries.push(q);
+    const matching = this.records
+      .filter((r) => (q.egressAddress === undefined || r.egressAddress === q.egressAddress) && (q.egressPort === undefined || r.egressPort === q.egressPort))
+      .filter((r) => q.clusters === undefined || q.clusters.includes(r.cluster))
+      .filter((r) => q.cursor === undefined || r.id < q.cursor)
+      .sort((a, b) => b.id - a.id);
+    const page = matching.slice(0, q.limit);
+    return { records: page, gaps: [], ...(matching.length > q.limit ? { nextCursor: page.at(-1)!.id } : {}) };
+  }
+}
+
+/** A peer that answers a forwarded lookup the way the peer's own API would (scope=local). */
+function peerAnswering(name: string, log: FakeLog, calls: string[]): PeerClient {
+  return {
+    name,
+    forward: async (_method: string, pathAndQuery: string) => {
+      calls.push(pathAndQuery);
+      const url = new URL(`http://peer${pathAndQuery}`);
+      assert.equal(url.searchParams.get("scope"), "local", "the peer is asked for its own log only, so it never asks back");
+      const cursorText = url.searchParams.get("cursor");
+      const cursor = cursorText === null ? undefined : (JSON.parse(Buffer.from(cursorText, "base64url").toString()).g[name] as number);
+      const page = log.query({ limit: Number(url.searchParams.get("limit")), ...(cursor === undefined ? {} : { cursor }) });
+      const next = page.nextCursor === undefined ? {} : { nextCursor: Buffer.from(JSON.stringify({ v: 1, g: { [name]: page.nextCursor } })).toString("base64url") };
+      return new Response(JSON.stringify({ translations: page.records.map(toApiRecord), gaps: [], unanswered: [], ...next }), { status: 200 });
+    },
+  } as unknown as PeerClient;
+}
+
+async function withLog(records: TranslationRecord[]): Promise<{ h: Harness; log: FakeLog; alpha: string; beta: string }> {
+  const { h, alpha, beta } = await tenants();
+  const log = new FakeLog("gw-test", records);
+  h.deps.translations = log;
+  return { h, log, alpha: alpha.token, beta: beta.token };
+}
+
+describe("GET /v1/translations", () => {
+  it("answers (egress IP, port, time) with the pod, cluster and mapping, in the documented shape", async () => {
+    const { h, log } = await withLog([record(1), record(2)]);
+    const body: Body = await expectStatus(await h.admin("GET", "/v1/translations?egressIp=203.0.113.10&egressPort=1026&at=2026-12-02T12:00:02Z"), 200);
+    assert.equal(body.translations.length, 1);
+    assert.deepEqual(body.translations[0], {
+      gateway: "gw-test", id: 2, cluster: "alpha", mapping: "erp", protocol: "tcp", family: 4,
+      pod: { address: "10.244.1.5", port: 40002 }, destination: { address: "198.51.100.7", port: 443 }, egress: { address: "203.0.113.10", port: 1026 },
+      start: "2026-12-02T12:00:02.000Z", end: null, endReason: null, counters: null,
+    });
+    assert.deepEqual(body.unanswered, []);
+    const asked = log.queries[0]!;
+    assert.equal(asked.atMs, Date.parse("2026-12-02T12:00:02Z"));
+    assert.equal(asked.clusters, undefined, "an admin sees every cluster's translations");
+  });
+
+  it("canonicalises addresses before asking the log", async () => {
+    const { h, log } = await withLog([]);
+    await expectStatus(await h.admin("GET", "/v1/translations?egressIp=2001:DB8:0::10&at=2026-12-02T12:00:00%2B01:00"), 200);
+    assert.equal(log.queries[0]!.egressAddress, "2001:db8::10");
+    assert.equal(log.queries[0]!.atMs, Date.parse("2026-12-02T11:00:00Z"));
+  });
+
+  it("gives a cluster token only its own cluster's translations, and 403 for an egress IP it may not use", async () => {
+    const { h, log, alpha, beta } = await withLog([record(1), record(2, { cluster: "beta", egressAddress: "203.0.113.20" })]);
+    await expectProblem(await h.call("GET", "/v1/translations?egressIp=203.0.113.20&at=2026-12-02T12:00:02Z", { token: alpha }), 403, "forbidden");
+    assert.equal(log.queries.length, 0, "a refused question never reaches the log");
+    const own: Body = await expectStatus(await h.call("GET", "/v1/translations?podIp=10.244.1.5&from=2026-12-02T11:00:00Z&to=2026-12-02T13:00:00Z", { token: beta }), 200);
+    assert.deepEqual(log.queries[0]!.clusters, ["beta"]);
+    assert.deepEqual(own.translations.map((r: Body) => r.cluster), ["beta"], "alpha's record with the same pod address is not beta's to see");
+  });
+
+  it("refuses malformed questions with 422 naming the field, without asking the log", async () => {
+    const { h, log } = await withLog([record(1)]);
+    const cases: [string, string][] = [
+      ["egressIp=203.0.113.999&at=2026-12-02T12:00:00Z", "egressIp"],
+      ["egressIp=203.0.113.10&egressPort=0&at=2026-12-02T12:00:00Z", "egressPort"],
+      ["egressIp=203.0.113.10&egressPort=65536&at=2026-12-02T12:00:00Z", "egressPort"],
+      ["egressIp=203.0.113.10&egressPort=4x&at=2026-12-02T12:00:00Z", "egressPort"],
+      ["egressIp=203.0.113.10&at=2026", "at"],
+      ["egressIp=203.0.113.10&at=12/02/2026", "at"],
+      ["egressIp=203.0.113.10&at=2026-12-02T12:00:00", "at"],
+      ["egressIp=203.0.113.10&from=2026-12-02T12:00:00Z", "to"],
+      ["egressIp=203.0.113.10&from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:01Z", "to"],
+      ["egressIp=203.0.113.10&from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z", "to"],
+      ["egressIp=203.0.113.10", "at"],
+      ["at=2026-12-02T12:00:00Z", "egressIp"],
+      ["egressPort=443&podIp=10.244.1.5&at=2026-12-02T12:00:00Z", "egressPort"],
+      ["egressIp=203.0.113.10&at=2026-12-02T12:00:00Z&protocol=gre", "protocol"],
+      ["egressIp=203.0.113.10&at=2026-12-02T12:00:00Z&limit=0", "limit"],
+      ["egressIp=203.0.113.10&at=2026-12-02T12:00:00Z&cursor=bm90IGEgY3Vyc29y", "cursor"],
+    ];
+    for (const [query, field] of cases) {
+      const problem: Body = await expectProblem(await h.admin("GET", `/v1/translations?${query}`), 422, "validation-failed");
+      assert.ok(problem.fields.some((f: { field: string }) => f.field === field), `${query}: expected a problem with field ${field}, got ${JSON.stringify(problem.fields)}`);
+    }
+    assert.equal(log.queries.length, 0);
+  });
+
+  it("says so when this gateway keeps no translation log", async () => {
+    const { h } = await tenants();
+    await expectProblem(await h.admin("GET", "/v1/translations?egressIp=203.0.113.10&at=2026-12-02T12:00:00Z"), 404, "translation-log-off");
+  });
+
+  it("in a pair, one question answers from both gateways, newest first, and pages through both without loss or repeat", async () => {
+    const { h, log } = await withLog([1, 3, 5, 7, 9].map((id) => record(id)));
+    const peerLog = new FakeLog("gw-peer", [2, 4, 6, 8, 10, 12].map((id) => record(id, { gateway: "gw-peer" })));
+    const calls: string[] = [];
+    installHa(h, { peers: () => [peerAnswering("gw-peer", peerLog, calls)] });
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const body: Body = await expectStatus(await h.admin("GET", `/v1/translations?egressIp=203.0.113.10&from=2026-12-02T11:00:00Z&to=2026-12-02T13:00:00Z&limit=4${cursor ? `&cursor=${cursor}` : ""}`), 200);
+      const starts = body.translations.map((r: Body) => Date.parse(r.start));
+      assert.deepEqual(starts, [...starts].sort((a, b) => b - a), "newest first across gateways");
+      seen.push(...body.translations.map((r: Body) => `${r.gateway}#${r.id}`));
+      cursor = body.nextCursor;
+      pages++;
+    } while (cursor !== undefined && pages < 10);
+    assert.deepEqual(seen, [12, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1].map((id) => `${id % 2 === 0 ? "gw-peer" : "gw-test"}#${id}`));
+    assert.ok(calls.length >= 3, "the peer was asked on every page that still needed its records");
+    assert.ok(log.queries.length >= 3);
+  });
+
+  it("names a peer that could not be asked instead of answering as if it had nothing", async () => {
+    const { h } = await withLog([record(1)]);
+    const down = { name: "gw-peer", forward: async () => { throw new Error("connect ECONNREFUSED"); } } as unknown as PeerClient;
+    installHa(h, { peers: () => [down] });
+    const body: Body = await expectStatus(await h.admin("GET", "/v1/translations?egressIp=203.0.113.10&at=2026-12-02T12:00:01Z"), 200);
+    assert.equal(body.translations.length, 1);
+    assert.deepEqual(body.unanswered.map((u: Body) => u.gateway), ["gw-peer"]);
+    assert.match(body.unanswered[0].reason, /ECONNREFUSED/);
+    assert.ok(body.nextCursor, "the next page asks the unanswered peer again");
+  });
+});
