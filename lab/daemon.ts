@@ -68,6 +68,8 @@ export interface DaemonOptions {
   api?: Record<string, unknown>;
   /** An `ha` config section (with absolute paths for its TLS files). */
   ha?: Record<string, unknown>;
+  /** A `translationLog` config section (e.g. { enabled: true }). */
+  translationLog?: Record<string, unknown>;
   /** Extra listen addresses besides the Unix socket (peers reach each other over TCP). */
   listen?: string[];
   adminToken?: string;
@@ -107,6 +109,7 @@ export async function startDaemon(ns: Netns, options: DaemonOptions = {}): Promi
     network: { inside: { interface: "inside" }, outside: { interface: "outside" } },
     dataplane: { driftCheckIntervalMs: 1_000, ...options.dataplane },
     ...(options.ha ? { ha: { processes: "supervised", runDirectory: "run", ...options.ha } } : {}),
+    ...(options.translationLog ? { translationLog: options.translationLog } : {}),
     log: { level: options.logLevel ?? "debug" },
   };
   writeFileSync(join(dir, "egw.json"), JSON.stringify(config, null, 2));

@@ -4,14 +4,14 @@
 # new one is built (about 5 minutes), otherwise the cached one is reused. Run as root.
 #
 # The machines get Debian's own packages only: systemd as PID 1, the runtime dependencies of the egw package
-# (nftables, iproute2, keepalived, conntrackd, conntrack, nodejs), and the tools the test suite drives (trafgen,
+# (nftables, iproute2, keepalived, conntrackd, conntrack, ulogd2 and ulogd2-json, nodejs), and the tools the test suite drives (trafgen,
 # iperf3, openssl, python3). No compiler, no npm and no git: the package must install without them.
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
   echo "build-debian13-root: run as root" >&2
   exit 1
 fi
-PACKAGES=systemd,systemd-sysv,dbus,nftables,iproute2,keepalived,conntrackd,conntrack,nodejs,procps,ca-certificates,openssl,python3,netsniff-ng,iperf3
+PACKAGES=systemd,systemd-sysv,dbus,nftables,iproute2,keepalived,conntrackd,conntrack,ulogd2,ulogd2-json,nodejs,procps,ca-certificates,openssl,python3,netsniff-ng,iperf3
 CACHE=${EGW_ROOT_CACHE:-/var/cache/egw-ci}
 digest=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-12)
 root="$CACHE/debian13-$digest"

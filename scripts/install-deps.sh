@@ -14,7 +14,7 @@ need_root() {
 }
 
 # iperf3, netsniff-ng (trafgen) and wrk are the benchmarks' load generators.
-PACKAGES=(nftables iproute2 keepalived conntrackd conntrack iperf3 netsniff-ng wrk procps ca-certificates openssl python3 make g++)
+PACKAGES=(nftables iproute2 keepalived conntrackd conntrack ulogd2 ulogd2-json iperf3 netsniff-ng wrk procps ca-certificates openssl python3 make g++)
 CI=false
 if [ "${1:-}" = "--ci" ]; then
   CI=true
