@@ -47,60 +47,87 @@ interface Counter {
   readonly destinationPort: number;
   readonly protocol: TransportProtocol;
   readonly available: number;
-  inUse: number;
+  /** The open connections by egress port, each with its pod's side of the tuple. */
+  readonly ports: Map<number, { podAddress: string; podPort: number }>;
 }
+
+/** Protocol and destination port as one number: a small map key that costs no string per event. */
+const PROTOCOL_INDEX: Partial<Record<TransportProtocol, number>> = { tcp: 0, udp: 1, sctp: 2, icmp: 3, icmpv6: 4 };
 
 /**
  * Counts open translated connections per (egress IP, destination address, destination port, protocol), from the
  * translation log's opened and closed records, so that a scrape or a request sees how close each egress IP is to
- * running out of source ports. Each event is O(1); memory holds one entry per open connection and one counter per
- * busy destination, and a destination whose last connection closed is forgotten.
+ * running out of source ports. Each event is a few map lookups (no string is built); memory holds one entry per
+ * open connection and one counter per busy destination, and a destination whose last connection closed is
+ * forgotten.
+ *
+ * A connection is known by its whole tuple: the counter of (egress IP, destination, protocol) holds it under its
+ * egress port, with the pod's address and port beside it. The kernel keeps the reply tuple (destination → egress
+ * IP:port) unique among live connections, so one egress port per counter is one connection.
  */
 export class PortTally implements TranslationSink, PortView {
-  /** Open connections by their whole tuple: the kernel keeps both directions' tuples unique among live entries. */
-  private readonly connections = new Map<string, Counter>();
-  private readonly egress = new Map<string, Map<string, Counter>>();
+  /** egress IP → destination address → protocol and destination port → counter. */
+  private readonly egress = new Map<string, Map<string, Map<number, Counter>>>();
+  private readonly destinationCounts = new Map<string, number>();
+  private open = 0;
 
   /** Open connections counted. */
   get openConnections(): number {
-    return this.connections.size;
+    return this.open;
   }
 
   opened(record: TranslationRecord): void {
-    const available = availableFor(record.protocol);
-    if (available === undefined) return;
-    const key = connectionKey(record);
-    // A repeated open (a replayed spool, a seed after live events) must not count the connection twice.
-    if (this.connections.has(key)) return;
-    let destinations = this.egress.get(record.egressAddress);
-    if (!destinations) {
-      destinations = new Map();
-      this.egress.set(record.egressAddress, destinations);
+    const protocolIndex = PROTOCOL_INDEX[record.protocol];
+    // The kernel translates other protocols without touching a port: nothing to run out of.
+    if (protocolIndex === undefined) return;
+    let byAddress = this.egress.get(record.egressAddress);
+    if (!byAddress) {
+      byAddress = new Map();
+      this.egress.set(record.egressAddress, byAddress);
     }
-    const destinationKey = `${record.protocol} ${record.destinationAddress} ${record.destinationPort}`;
-    let counter = destinations.get(destinationKey);
+    let byPort = byAddress.get(record.destinationAddress);
+    if (!byPort) {
+      byPort = new Map();
+      byAddress.set(record.destinationAddress, byPort);
+    }
+    const portKey = protocolIndex * 65_536 + record.destinationPort;
+    let counter = byPort.get(portKey);
     if (!counter) {
       counter = {
-        egressAddress: record.egressAddress, destinationAddress: record.destinationAddress,
-        destinationPort: record.destinationPort, protocol: record.protocol, available, inUse: 0,
+        egressAddress: record.egressAddress, destinationAddress: record.destinationAddress, destinationPort: record.destinationPort,
+        protocol: record.protocol, available: protocolIndex >= 3 ? NAT_ICMP_IDS : NAT_SOURCE_PORTS, ports: new Map(),
       };
-      destinations.set(destinationKey, counter);
+      byPort.set(portKey, counter);
+      this.destinationCounts.set(record.egressAddress, (this.destinationCounts.get(record.egressAddress) ?? 0) + 1);
     }
-    counter.inUse += 1;
-    this.connections.set(key, counter);
+    // A repeated open (a replayed spool, a seed after live events) must not count the connection twice; another
+    // pod on a port we hold open means we missed that connection's end: the kernel has moved on, so do we.
+    const held = counter.ports.get(record.egressPort);
+    if (held && held.podAddress === record.podAddress && held.podPort === record.podPort) return;
+    if (!held) this.open += 1;
+    counter.ports.set(record.egressPort, { podAddress: record.podAddress, podPort: record.podPort });
   }
 
   closed(record: TranslationRecord): void {
-    const key = connectionKey(record);
-    const counter = this.connections.get(key);
+    const protocolIndex = PROTOCOL_INDEX[record.protocol];
+    if (protocolIndex === undefined) return;
+    const byAddress = this.egress.get(record.egressAddress);
+    const byPort = byAddress?.get(record.destinationAddress);
+    const counter = byPort?.get(protocolIndex * 65_536 + record.destinationPort);
+    const held = counter?.ports.get(record.egressPort);
     // An end without a known start (opened before the log ran, or closed twice) changes nothing.
-    if (!counter) return;
-    this.connections.delete(key);
-    counter.inUse -= 1;
-    if (counter.inUse > 0) return;
-    const destinations = this.egress.get(counter.egressAddress);
-    destinations?.delete(`${counter.protocol} ${counter.destinationAddress} ${counter.destinationPort}`);
-    if (destinations?.size === 0) this.egress.delete(counter.egressAddress);
+    if (!counter || !held || held.podAddress !== record.podAddress || held.podPort !== record.podPort) return;
+    counter.ports.delete(record.egressPort);
+    this.open -= 1;
+    if (counter.ports.size > 0) return;
+    byPort?.delete(protocolIndex * 65_536 + record.destinationPort);
+    const left = (this.destinationCounts.get(record.egressAddress) ?? 1) - 1;
+    this.destinationCounts.set(record.egressAddress, left);
+    if (byPort?.size === 0) byAddress?.delete(record.destinationAddress);
+    if (left === 0) {
+      this.egress.delete(record.egressAddress);
+      this.destinationCounts.delete(record.egressAddress);
+    }
   }
 
   /** After a restart: the log's records still open (TranslationLogStore.openRecords()). Ended records are skipped. */
@@ -114,10 +141,10 @@ export class PortTally implements TranslationSink, PortView {
   }
 
   forEgress(egressAddress: string, top = DEFAULT_TOP): EgressPortUsage {
-    const destinations = this.egress.get(egressAddress);
-    if (!destinations) return { egressAddress, destinations: 0, busiest: [], maxUtilization: 0 };
-    const busiest = topOf(destinations.values(), top).map(usageOf);
-    return { egressAddress, destinations: destinations.size, busiest, maxUtilization: busiest[0]?.utilization ?? 0 };
+    const byAddress = this.egress.get(egressAddress);
+    if (!byAddress) return { egressAddress, destinations: 0, busiest: [], maxUtilization: 0 };
+    const busiest = topOf(byAddress, top).map(usageOf);
+    return { egressAddress, destinations: this.destinationCounts.get(egressAddress) ?? 0, busiest, maxUtilization: busiest[0]?.utilization ?? 0 };
   }
 
   /** Every egress IP with open connections, by address. */
@@ -126,59 +153,42 @@ export class PortTally implements TranslationSink, PortView {
   }
 }
 
-function availableFor(protocol: TransportProtocol): number | undefined {
-  switch (protocol) {
-    case "tcp":
-    case "udp":
-    case "sctp":
-      return NAT_SOURCE_PORTS;
-    case "icmp":
-    case "icmpv6":
-      return NAT_ICMP_IDS;
-    default:
-      // The kernel translates other protocols without touching a port: nothing to run out of.
-      return undefined;
-  }
-}
-
-function connectionKey(r: TranslationRecord): string {
-  return `${r.protocol} ${r.podAddress} ${r.podPort} ${r.destinationAddress} ${r.destinationPort} ${r.egressAddress} ${r.egressPort}`;
-}
-
 function usageOf(counter: Counter): DestinationUsage {
   return {
     destinationAddress: counter.destinationAddress, destinationPort: counter.destinationPort, protocol: counter.protocol,
-    inUse: counter.inUse, available: counter.available, utilization: counter.inUse / counter.available,
+    inUse: counter.ports.size, available: counter.available, utilization: counter.ports.size / counter.available,
   };
 }
 
 /** a before b: busier first, then a stable order so that equal counts never reorder between scrapes. */
 function before(a: Counter, b: Counter): boolean {
-  const ua = a.inUse / a.available;
-  const ub = b.inUse / b.available;
+  const ua = a.ports.size / a.available;
+  const ub = b.ports.size / b.available;
   if (ua !== ub) return ua > ub;
-  if (a.inUse !== b.inUse) return a.inUse > b.inUse;
+  if (a.ports.size !== b.ports.size) return a.ports.size > b.ports.size;
   if (a.destinationAddress !== b.destinationAddress) return a.destinationAddress < b.destinationAddress;
   if (a.destinationPort !== b.destinationPort) return a.destinationPort < b.destinationPort;
   return a.protocol < b.protocol;
 }
 
 /**
- * The `n` first counters in one pass, keeping a sorted array of at most n: O(d·n) worst case, and far less in
- * practice, since after the first n most counters lose to the smallest kept one at the first comparison.
+ * The `n` first counters of one egress IP in one pass, keeping a sorted array of at most n: O(d·n) at worst, and
+ * about d comparisons in practice, since once n are kept most counters lose to the last kept at the first one.
  */
-function topOf(counters: Iterable<Counter>, n: number): Counter[] {
+function topOf(byAddress: Map<string, Map<number, Counter>>, n: number): Counter[] {
   const kept: Counter[] = [];
   if (n <= 0) return kept;
-  for (const counter of counters) {
-    if (kept.length === n && !before(counter, kept[n - 1] as Counter)) continue;
-    let i = kept.length === n ? n - 1 : kept.length;
-    if (kept.length < n) kept.push(counter);
-    while (i > 0 && before(counter, kept[i - 1] as Counter)) {
-      kept[i] = kept[i - 1] as Counter;
-      i -= 1;
+  for (const byPort of byAddress.values()) {
+    for (const counter of byPort.values()) {
+      if (kept.length === n && !before(counter, kept[n - 1] as Counter)) continue;
+      let i = kept.length === n ? n - 1 : kept.length;
+      if (kept.length < n) kept.push(counter);
+      while (i > 0 && before(counter, kept[i - 1] as Counter)) {
+        kept[i] = kept[i - 1] as Counter;
+        i -= 1;
+      }
+      kept[i] = counter;
     }
-    kept[i] = counter;
   }
   return kept;
 }
