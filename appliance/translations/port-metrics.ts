@@ -79,9 +79,12 @@ export function registerPortMetrics(registry: Registry, sources: PortMetricSourc
     name, help, registers: [registry],
     async collect() {
       const value = await readStats();
+      // An unlabelled counter cannot be left out, and a 0 would read as a counter reset: a failed reading keeps the
+      // last value (egw_metrics_read_errors_total says why it is stale).
+      if (!value) return;
       // Reset and refill in one synchronous step: concurrent scrapes must never add their readings up.
       this.reset();
-      if (value) this.inc(pick(value));
+      this.inc(pick(value));
     },
   });
   kernelCounter("egw_conntrack_insert_failed_total",
@@ -94,7 +97,6 @@ export function registerPortMetrics(registry: Registry, sources: PortMetricSourc
     name: "egw_conntrack_entries", help: "Entries in the conntrack table", registers: [registry],
     async collect() {
       const value = await readStats();
-      this.reset();
       if (value) this.set(value.entries);
     },
   });
@@ -102,7 +104,6 @@ export function registerPortMetrics(registry: Registry, sources: PortMetricSourc
     name: "egw_conntrack_max", help: "The conntrack table's limit (net.netfilter.nf_conntrack_max)", registers: [registry],
     async collect() {
       const value = await readStats();
-      this.reset();
       if (value?.max != null) this.set(value.max);
     },
   });
