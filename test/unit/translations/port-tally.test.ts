@@ -69,6 +69,19 @@ describe("PortTally", () => {
     assert.equal(tally.forEgress("203.0.113.10").destinations, 3);
   });
 
+  it("takes a second pod on an egress port held open as a missed end: one connection, closed by the newer pod only", () => {
+    const tally = new PortTally();
+    const first = record({ podAddress: "10.244.1.5", egressPort: 1024 });
+    const second = record({ podAddress: "10.244.1.6", egressPort: 1024 });
+    tally.opened(first);
+    tally.opened(second);
+    assert.equal(tally.openConnections, 1, "the kernel never holds one reply tuple twice");
+    tally.closed(ended(first));
+    assert.equal(tally.openConnections, 1, "the older connection's late end does not close the newer one");
+    tally.closed(ended(second));
+    assert.equal(tally.openConnections, 0);
+  });
+
   it("gives ICMP its 65,536 ids per destination address, and leaves protocols without ports out", () => {
     const tally = new PortTally();
     tally.opened(record({ protocol: "icmp", destinationPort: 0, podPort: 7, egressPort: 7 }));
