@@ -10,6 +10,7 @@ import { doctorCommand, DOCTOR_USAGE } from "./commands/doctor.js";
 import { egressIpsCommand, EGRESS_IPS_USAGE } from "./commands/egress-ips.js";
 import { mappingsCommand, MAPPINGS_USAGE } from "./commands/mappings.js";
 import { peerCertCommand, PEER_CERT_USAGE } from "./commands/peer-cert.js";
+import { portsCommand, PORTS_USAGE } from "./commands/ports.js";
 import { restoreCommand, RESTORE_USAGE } from "./commands/restore.js";
 import { showCommand, SHOW_USAGE } from "./commands/show.js";
 import { handoverCommand, HANDOVER_USAGE, statusCommand, STATUS_USAGE } from "./commands/status.js";
@@ -38,6 +39,7 @@ operating a gateway (talks to the local API; see docs/cli.md):
   clusters list|show|create|update|delete  clusters, their source ranges and egress IPs (admin)
   mappings list|apply|delete               a cluster's mappings (source CIDR → egress IP)
   tokens list|issue|revoke                 cluster tokens (admin)
+  ports [EGRESS_IP] [--top N]              source ports in use per egress IP and destination (exhaustion)
   show nft|keepalived [--diff]             what the daemon renders, and how it differs from what is live
   handover                                 hand VRRP mastership to a peer gracefully
   trace EGRESS_IP:PORT [--at TIME]         which pod held that egress IP and port then (the translation log)
@@ -54,6 +56,7 @@ const COMMANDS: Record<string, Command> = {
   clusters: { run: clustersCommand, usage: CLUSTERS_USAGE },
   mappings: { run: mappingsCommand, usage: MAPPINGS_USAGE },
   tokens: { run: tokensCommand, usage: TOKENS_USAGE },
+  ports: { run: portsCommand, usage: PORTS_USAGE },
   show: { run: showCommand, usage: SHOW_USAGE },
   handover: { run: handoverCommand, usage: HANDOVER_USAGE },
   trace: { run: traceCommand, usage: TRACE_USAGE },
