@@ -28,6 +28,8 @@ const DEFAULT_QUEUE_LIMIT = 4 * 1024 * 1024;
 const SOCKET_BACKLOG_BYTES = 1024 * 1024;
 /** Datagrams handed to the socket and not yet sent. */
 const UDP_IN_FLIGHT = 1024;
+/** How long without a refusal before a UDP collector counts as listening again. */
+const UDP_RECOVERY_MS = 5_000;
 const TCP_BATCH_CHARS = 256 * 1024;
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 30_000;
@@ -133,18 +135,35 @@ class UdpSender extends QueueingSender {
   private readonly socket: UdpSocket;
   private connected = false;
   private inFlight = 0;
+  private lastRefusalMs = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private failures = 0;
 
   constructor(options: SyslogSenderOptions, log: Logger) {
     super(options, log);
     this.socket = createSocket(isIPv6(options.host) ? "udp6" : "udp4");
-    this.socket.on("error", (error) => this.noteError(error, "syslog socket failed"));
+    this.socket.on("error", (error) => this.onSocketError(error));
     this.connect();
   }
 
   protected isConnected(): boolean {
     return this.connected && this.error === null;
+  }
+
+  /**
+   * A datagram the collector's host refused comes back as ICMP port unreachable, which Linux reports on the
+   * connected socket's next receive: one report per lost datagram (fewer when the host rate-limits its ICMP), so
+   * each moves one message from exported to dropped.
+   */
+  private onSocketError(error: Error): void {
+    if ((error as NodeJS.ErrnoException).code === "ECONNREFUSED") {
+      this.lastRefusalMs = Date.now();
+      if (this.sent > 0) this.sent--;
+      this.dropped++;
+      this.noteError(error, "syslog collector refuses messages; they are dropped and counted");
+      return;
+    }
+    this.noteError(error, "syslog socket failed");
   }
 
   private connect(): void {
@@ -181,7 +200,8 @@ class UdpSender extends QueueingSender {
       this.noteError(error, "syslog collector refuses messages; they are dropped and counted");
     } else {
       this.sent++;
-      this.noteRecovered();
+      // A send succeeds locally whether or not the collector listens: only a quiet spell without refusals is a recovery.
+      if (Date.now() - this.lastRefusalMs > UDP_RECOVERY_MS) this.noteRecovered();
     }
     if (this.head < this.queue.length) this.scheduleFlush();
   }
