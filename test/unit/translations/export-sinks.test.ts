@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { pino } from "pino";
-import type { LineWriter, LineWriterStats } from "../../../appliance/system/rotating-file.js";
+import type { LineWriterStats } from "../../../appliance/system/rotating-file.js";
 import type { SyslogSender, SyslogSenderStats } from "../../../appliance/system/syslog-sender.js";
 import { createTranslationExports, type ExportConfig } from "../../../appliance/translations/export/exports.js";
 import { until } from "../../helpers/until.js";
