@@ -19,7 +19,7 @@ export interface LineWriterStats {
   written: number;
   /** Lines given up on: the queue was full, or the write failed. */
   dropped: number;
-  /** Lines waiting. */
+  /** Lines accepted and not yet written or dropped (waiting, or being written). */
   queued: number;
   /** The last failure's code, until a write succeeds again. */
   error: string | null;
@@ -54,6 +54,8 @@ class RotatingFile implements LineWriter {
   private queue: string[] = [];
   private head = 0;
   private queuedChars = 0;
+  /** Lines taken from the queue for the write in progress. */
+  private inFlight = 0;
   private readonly queueLimit: number;
   private handle: FileHandle | undefined;
   private size = 0;
@@ -81,7 +83,7 @@ class RotatingFile implements LineWriter {
   }
 
   stats(): LineWriterStats {
-    return { written: this.written, dropped: this.dropped, queued: this.queue.length - this.head, error: this.error };
+    return { written: this.written, dropped: this.dropped, queued: this.queue.length - this.head + this.inFlight, error: this.error };
   }
 
   async close(timeoutMs = 2_000): Promise<void> {
@@ -152,9 +154,11 @@ class RotatingFile implements LineWriter {
   private async writeLines(lines: string[]): Promise<void> {
     const handle = this.handle as FileHandle;
     const data = Buffer.from(lines.join(""));
+    this.inFlight = lines.length;
     try {
       await handle.writeFile(data);
     } catch (error) {
+      this.inFlight = 0;
       // A write cut short by a full disk would leave half a line: take the file back to its last whole line.
       await handle.truncate(this.size).catch(() => undefined);
       if (this.closing) {
@@ -167,6 +171,7 @@ class RotatingFile implements LineWriter {
       }
       throw error;
     }
+    this.inFlight = 0;
     this.size += data.length;
     this.written += lines.length;
     if (this.error !== null) this.log.info({ path: this.options.path, dropped: this.dropped }, "export file writable again");

@@ -72,11 +72,13 @@ abstract class QueueingSender implements SyslogSender {
   }
 
   stats(): SyslogSenderStats {
-    return { written: this.sent, dropped: this.dropped, queued: this.queue.length - this.head, error: this.error, connected: this.isConnected() };
+    return { written: this.sent, dropped: this.dropped, queued: this.queue.length - this.head + this.handedOver(), error: this.error, connected: this.isConnected() };
   }
 
   abstract close(timeoutMs?: number): Promise<void>;
   protected abstract isConnected(): boolean;
+  /** Messages handed to the socket whose outcome is not known yet. */
+  protected abstract handedOver(): number;
   /** Hands queued messages to the socket while it takes them. */
   protected abstract flush(): void;
 
@@ -148,6 +150,10 @@ class UdpSender extends QueueingSender {
 
   protected isConnected(): boolean {
     return this.connected && this.error === null;
+  }
+
+  protected handedOver(): number {
+    return this.inFlight;
   }
 
   /**
@@ -233,6 +239,10 @@ class TcpSender extends QueueingSender {
 
   protected isConnected(): boolean {
     return this.connected;
+  }
+
+  protected handedOver(): number {
+    return this.unconfirmed;
   }
 
   private connect(): void {
