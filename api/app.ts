@@ -16,6 +16,7 @@ import { mappingRoutes } from "./routes/mappings.js";
 import { opsRoutes } from "./routes/ops.js";
 import { haRoutes } from "./routes/ha.js";
 import { podRouteRoutes } from "./routes/pod-routes.js";
+import { portRoutes } from "./routes/ports.js";
 import { clusterStatusRoutes, systemStatusRoutes } from "./routes/status.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { translationRoutes } from "./routes/translations.js";
@@ -70,6 +71,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.route("/v1/ha", haRoutes);
   app.route("/v1/status", systemStatusRoutes);
   app.route("/v1/egress-ips", egressIpRoutes);
+  app.route("/v1", portRoutes((d) => d.ports));
   app.route("/v1/clusters", clusterRoutes);
   app.route("/v1/clusters", tokenRoutes);
   app.route("/v1/clusters", mappingRoutes);

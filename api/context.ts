@@ -12,6 +12,7 @@ import type { PeerClient } from "../appliance/replication/peer-client.js";
 import type { ProtocolGuard } from "../appliance/replication/protocol-guard.js";
 import type { Quotas } from "../appliance/model.js";
 import type { TranslationPage, TranslationQuery } from "../appliance/translation-model.js";
+import type { PortView } from "../appliance/translations/port-tally.js";
 import type { FailureWindowOptions } from "./limits/failure-window.js";
 import type { TokenBucketOptions } from "./limits/token-bucket.js";
 
@@ -70,6 +71,8 @@ export interface ApiDeps {
     gateway: string;
     query(query: TranslationQuery): TranslationPage;
   };
+  /** The port tally (connections per egress IP and destination); absent while the translation log is off. */
+  ports?: PortView;
   bodyLimitBytes: number;
   waitTimeoutMs: number;
   /** limits.clusterDefaults: the quotas of a cluster that sets none of its own. */

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { portRoutes } from "../../../api/routes/ports.js";
 import type { EgressPortUsage, PortView } from "../../../appliance/translations/port-tally.js";
 import { createApp } from "../../../api/app.js";
 import { ADMIN_TOKEN, expectProblem, expectStatus, Harness, tenants } from "./harness.js";
@@ -26,14 +25,11 @@ const BUSY: EgressPortUsage = {
   ],
 };
 
-/**
- * The fixture's store behind an app with the port routes mounted as api/app.ts mounts them (the harness's own
- * app has served requests, so no route can be added to it any more).
- */
+/** The fixture's store behind api/app.ts's app, with the given port view as the daemon would hand it (or none). */
 async function setup(view: PortView | null = new FakePortView({ "203.0.113.10": BUSY })) {
   const { h: fixture, alpha, beta } = await tenants(new Harness());
+  if (view) fixture.deps.ports = view;
   const app = createApp(fixture.deps);
-  app.route("/v1", portRoutes(() => view ?? undefined));
   const call = (method: string, path: string, options: { token?: string } = {}) =>
     app.request(path, { method, headers: options.token === undefined ? {} : { authorization: `Bearer ${options.token}` } });
   const h = {
