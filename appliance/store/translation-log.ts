@@ -303,8 +303,8 @@ interface KeyRow {
 
 /** One connection of this boot: the conntrack id with the whole tuple (ids are reused). */
 function eventKey(event: ConntrackEvent): string {
-  return `${event.conntrackId} ${protocolNumber(event.protocol, event.protocolNumber)} ${canonicalAddress(event.podAddress)} ${event.podPort} `
-    + `${canonicalAddress(event.destinationAddress)} ${event.destinationPort} ${canonicalAddress(event.egressAddress)} ${event.egressPort}`;
+  return `${event.conntrackId} ${protocolNumber(event.protocol, event.protocolNumber)} ${canonicalAddress(event.podAddress, "podAddress")} ${event.podPort} `
+    + `${canonicalAddress(event.destinationAddress, "destinationAddress")} ${event.destinationPort} ${canonicalAddress(event.egressAddress, "egressAddress")} ${event.egressPort}`;
 }
 
 function rowKey(row: KeyRow): string {

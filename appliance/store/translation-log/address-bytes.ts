@@ -32,8 +32,8 @@ export function addressText(bytes: Uint8Array): string {
 }
 
 /** The canonical text of an address: what addressText(addressBytes(text)) gives, cheaply for plain IPv4. */
-export function canonicalAddress(text: string): string {
+export function canonicalAddress(text: string, field = "address"): string {
   const v4 = IPV4.exec(text);
   if (v4 && v4.slice(1).every((octet) => octet === String(Number(octet)) && Number(octet) <= 255)) return text;
-  return addressText(addressBytes(text));
+  return addressText(addressBytes(text, field));
 }
