@@ -229,6 +229,21 @@ describe("translation log store: queries", () => {
     assert.deepEqual(ports(store.query({ egressAddress: "203.0.113.10", fromMs: 500_000, toMs: 600_000, limit: 5 })), [443, 4]);
   });
 
+  it("finds connections that began in earlier hours than the instant asked, by egress and by pod", () => {
+    const store = open();
+    const hour = 3_600_000;
+    store.commit([
+      destroy({ conntrackId: 1, startMs: 5 * hour - 10_000, endMs: 5 * hour + 60_000, destinationPort: 1 }),
+      destroy({ conntrackId: 2, startMs: 1 * hour, endMs: 4 * hour, destinationPort: 2 }),
+      destroy({ conntrackId: 3, startMs: 9 * hour, endMs: 9 * hour + 1, destinationPort: 3 }),
+    ], POS);
+    assert.deepEqual(ports(store.query({ ...at, atMs: 5 * hour + 30_000 })), [1]);
+    assert.deepEqual(ports(store.query({ ...at, atMs: 3 * hour + 59 * 60_000 })), [2]);
+    assert.deepEqual(ports(store.query({ podAddress: "10.244.1.5", fromMs: 4 * hour, toMs: 9 * hour, limit: 10 })), [3, 2, 1]);
+    assert.deepEqual(ports(store.query({ podAddress: "10.244.1.5", limit: 10 })), [3, 2, 1]);
+    assert.deepEqual(ports(store.query({ ...at, atMs: 100 * hour })), []);
+  });
+
   it("selectors combine with AND; clusters restrict the view", () => {
     const store = seeded();
     assert.deepEqual(ports(store.query({ ...at, destinationPort: 3 })), [3]);
@@ -259,7 +274,7 @@ describe("translation log store: queries", () => {
   it("the egress+port+at lookup reads the egress index and the open rows' index, never the whole table", () => {
     const path = freshPath();
     seeded(path);
-    const { text, params } = translationQuerySql({ ...at, atMs: 3_000 }, 1_000, undefined, 11);
+    const { text, params } = translationQuerySql({ ...at, atMs: 3_000 }, 1_000, undefined, 11, { first: 1_000, last: 9_000 });
     const db = openReadOnly(path);
     let plan: string;
     try {
@@ -267,7 +282,7 @@ describe("translation log store: queries", () => {
     } finally {
       db.close();
     }
-    assert.match(plan, /SEARCH translations USING INDEX translations_by_egress \(egress_address=\? AND egress_port=\? AND start_ms>\? AND start_ms<\?\)/);
+    assert.match(plan, /SEARCH translations USING INDEX translations_by_egress \(<expr>=\? AND egress_address=\? AND egress_port=\? AND start_ms>\? AND start_ms<\?\)/);
     assert.match(plan, /SEARCH translations USING INDEX translations_open \(egress_address=\? AND egress_port=\? AND start_ms<\?\)/);
     assert.doesNotMatch(plan, /SCAN translations(?! USING)/);
   });

@@ -3,6 +3,13 @@ import type { TranslationQuery } from "../../translation-model.js";
 import { addressBytes } from "./address-bytes.js";
 import { NAMED_PROTOCOL_NUMBERS, PROTOCOL_NUMBER_OF, RECORD_COLUMNS } from "./rows.js";
 
+/** The bucket the address indexes lead with: must match the expression in migrations/translation-log. */
+export const HOUR_MS = 3_600_000;
+const HOUR_EXPRESSION = "start_ms / 3600000";
+
+/** The earliest and latest start stored: unbounded windows are clamped to it (null: the log is empty). */
+export type StartSpan = { first: number; last: number } | null;
+
 export interface QuerySql {
   text: string;
   params: Record<string, unknown>;
@@ -19,9 +26,13 @@ export interface QuerySql {
  * open rows. So the egress+port lookup reads that port's records of [at − longestMs, at] plus its open rows:
  * a handful, whatever the store's size.
  *
+ * The address indexes lead with the hour of the start, so a lookup by egress or pod address names the hours of
+ * its window (an IN list: one index seek each); the window is clamped to the starts stored.
+ *
  * `clusters` resolves to interned ids before it gets here; an empty list matches nothing.
  */
-export function translationQuerySql(query: TranslationQuery, longestMs: number, clusterIds: readonly number[] | undefined, limit: number): QuerySql {
+export function translationQuerySql(query: TranslationQuery, longestMs: number, clusterIds: readonly number[] | undefined,
+  limit: number, span: StartSpan): QuerySql {
   const params: Record<string, unknown> = { limit };
   const where: string[] = [];
   if (query.egressAddress !== undefined) {
@@ -54,14 +65,17 @@ export function translationQuerySql(query: TranslationQuery, longestMs: number, 
     params.cursor = query.cursor;
   }
 
+  const byAddress = query.egressAddress !== undefined || query.podAddress !== undefined;
   const window = timeWindow(query);
   if (!window) {
-    return { text: `SELECT ${RECORD_COLUMNS} FROM translations ${clause(where)} ORDER BY id DESC LIMIT :limit`, params };
+    const all = byAddress ? [hoursTerm(span, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), ...where] : where;
+    return { text: `SELECT ${RECORD_COLUMNS} FROM translations ${clause(all)} ORDER BY id DESC LIMIT :limit`, params };
   }
   params.from = window.from;
   params.to = window.to;
   params.lower = window.from - Math.max(0, longestMs);
   const recent = [...where, "start_ms >= :lower", "start_ms <= :to", "(end_ms IS NULL OR end_ms >= :from)"];
+  if (byAddress) recent.unshift(hoursTerm(span, params.lower as number, window.to));
   const openOlder = [...where, "end_ms IS NULL", "start_ms < :lower"];
   return {
     text: `SELECT ${RECORD_COLUMNS} FROM translations ${clause(recent)}
@@ -70,6 +84,17 @@ export function translationQuerySql(query: TranslationQuery, longestMs: number, 
       ORDER BY id DESC LIMIT :limit`,
     params,
   };
+}
+
+/** The hours in [from, to] that hold starts, as an IN list over the indexes' leading expression. */
+function hoursTerm(span: StartSpan, from: number, to: number): string {
+  if (span === null) return "0";
+  const first = Math.floor(Math.max(from, span.first) / HOUR_MS);
+  const last = Math.floor(Math.min(to, span.last) / HOUR_MS);
+  if (first > last) return "0";
+  const hours: number[] = [];
+  for (let hour = first; hour <= last; hour++) hours.push(hour);
+  return `${HOUR_EXPRESSION} IN (${hours.join(", ")})`;
 }
 
 function clause(terms: string[]): string {
