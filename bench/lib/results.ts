@@ -6,7 +6,7 @@ import { PACKAGE_ROOT } from "../../appliance/paths.js";
 /** One figure of performance.md, measured beside its baseline in the same run. */
 export interface Figure {
   id: string;
-  section: "data plane" | "control plane" | "failover";
+  section: "data plane" | "control plane" | "failover" | "translation log";
   title: string;
   value: number;
   unit: string;

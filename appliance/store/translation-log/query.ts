@@ -1,0 +1,111 @@
+import { invalidField } from "../../errors.js";
+import type { TranslationQuery } from "../../translation-model.js";
+import { addressBytes } from "./address-bytes.js";
+import { NAMED_PROTOCOL_NUMBERS, PROTOCOL_NUMBER_OF, RECORD_COLUMNS } from "./rows.js";
+
+/** The bucket the address indexes lead with: must match the expression in migrations/translation-log. */
+export const HOUR_MS = 3_600_000;
+const HOUR_EXPRESSION = "start_ms / 3600000";
+
+/** The earliest and latest start stored: unbounded windows are clamped to it (null: the log is empty). */
+export type StartSpan = { first: number; last: number } | null;
+
+export interface QuerySql {
+  text: string;
+  params: Record<string, unknown>;
+}
+
+/**
+ * The SQL of one page of a reverse lookup, newest first.
+ *
+ * Time: a record overlaps [from, to] when start ≤ to and (end ≥ from or still open). "start ≤ to" alone would
+ * walk every older record of the selector (ports are reused all day long), so the walk is bounded below: a
+ * closed record that overlaps [from, to] started at or after from − longestMs, where longestMs is the longest
+ * closed connection the log has stored (kept by the store; exact, not a guess). Open records can be older than
+ * that bound (a connection open for days); they come from a second branch that reads only the small index of
+ * open rows. So the egress+port lookup reads that port's records of [at − longestMs, at] plus its open rows:
+ * a handful, whatever the store's size.
+ *
+ * The address indexes lead with the hour of the start, so a lookup by egress or pod address names the hours of
+ * its window (an IN list: one index seek each); the window is clamped to the starts stored.
+ *
+ * `clusters` resolves to interned ids before it gets here; an empty list matches nothing.
+ */
+export function translationQuerySql(query: TranslationQuery, longestMs: number, clusterIds: readonly number[] | undefined,
+  limit: number, span: StartSpan): QuerySql {
+  const params: Record<string, unknown> = { limit };
+  const where: string[] = [];
+  if (query.egressAddress !== undefined) {
+    where.push("egress_address = :egress");
+    params.egress = addressBytes(query.egressAddress, "egressAddress");
+  }
+  if (query.egressPort !== undefined) {
+    where.push("egress_port = :egressPort");
+    params.egressPort = query.egressPort;
+  }
+  if (query.podAddress !== undefined) {
+    where.push("pod_address = :pod");
+    params.pod = addressBytes(query.podAddress, "podAddress");
+  }
+  if (query.destinationAddress !== undefined) {
+    where.push("destination_address = :destination");
+    params.destination = addressBytes(query.destinationAddress, "destinationAddress");
+  }
+  if (query.destinationPort !== undefined) {
+    where.push("destination_port = :destinationPort");
+    params.destinationPort = query.destinationPort;
+  }
+  if (query.protocol !== undefined) {
+    where.push(query.protocol === "other" ? `protocol NOT IN (${NAMED_PROTOCOL_NUMBERS.join(", ")})` : "protocol = :protocol");
+    if (query.protocol !== "other") params.protocol = PROTOCOL_NUMBER_OF[query.protocol];
+  }
+  if (clusterIds !== undefined) where.push(clusterIds.length === 0 ? "0" : `cluster IN (${clusterIds.map((id) => Number(id)).join(", ")})`);
+  if (query.cursor !== undefined) {
+    where.push("id < :cursor");
+    params.cursor = query.cursor;
+  }
+
+  const byAddress = query.egressAddress !== undefined || query.podAddress !== undefined;
+  const window = timeWindow(query);
+  if (!window) {
+    const all = byAddress ? [hoursTerm(span, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), ...where] : where;
+    return { text: `SELECT ${RECORD_COLUMNS} FROM translations ${clause(all)} ORDER BY id DESC LIMIT :limit`, params };
+  }
+  params.from = window.from;
+  params.to = window.to;
+  params.lower = window.from - Math.max(0, longestMs);
+  const recent = [...where, "start_ms >= :lower", "start_ms <= :to", "(end_ms IS NULL OR end_ms >= :from)"];
+  if (byAddress) recent.unshift(hoursTerm(span, params.lower as number, window.to));
+  const openOlder = [...where, "end_ms IS NULL", "start_ms < :lower"];
+  return {
+    text: `SELECT ${RECORD_COLUMNS} FROM translations ${clause(recent)}
+      UNION ALL
+      SELECT ${RECORD_COLUMNS} FROM translations INDEXED BY translations_open ${clause(openOlder)}
+      ORDER BY id DESC LIMIT :limit`,
+    params,
+  };
+}
+
+/** The hours in [from, to] that hold starts, as an IN list over the indexes' leading expression. */
+function hoursTerm(span: StartSpan, from: number, to: number): string {
+  if (span === null) return "0";
+  const first = Math.floor(Math.max(from, span.first) / HOUR_MS);
+  const last = Math.floor(Math.min(to, span.last) / HOUR_MS);
+  if (first > last) return "0";
+  const hours: number[] = [];
+  for (let hour = first; hour <= last; hour++) hours.push(hour);
+  return `${HOUR_EXPRESSION} IN (${hours.join(", ")})`;
+}
+
+function clause(terms: string[]): string {
+  return terms.length === 0 ? "" : `WHERE ${terms.join(" AND ")}`;
+}
+
+function timeWindow(query: TranslationQuery): { from: number; to: number } | undefined {
+  if (query.atMs !== undefined) return { from: query.atMs, to: query.atMs };
+  if (query.fromMs === undefined && query.toMs === undefined) return undefined;
+  const from = query.fromMs ?? Number.MIN_SAFE_INTEGER;
+  const to = query.toMs ?? Number.MAX_SAFE_INTEGER;
+  if (from > to) throw invalidField("fromMs", "must not be after toMs");
+  return { from, to };
+}
