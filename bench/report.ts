@@ -10,7 +10,7 @@ export function renderBenchmarkTables(report: BenchReport): string {
     `Machine: ${report.machine.cpus} × ${report.machine.cpuModel}, ${report.machine.memoryGiB} GiB, kernel ${report.machine.kernel}, Node ${report.machine.node}, ${report.machine.nft}, ${report.machine.keepalived}.`,
     "",
   ];
-  for (const section of ["data plane", "control plane", "failover"] as const) {
+  for (const section of ["data plane", "control plane", "failover", "translation log"] as const) {
     const figures = report.figures.filter((f) => f.section === section);
     if (figures.length === 0) continue;
     lines.push(`### ${section[0]?.toUpperCase()}${section.slice(1)}`, "", "| figure | value | baseline (same run) | ratio | target | verdict |", "|---|---|---|---|---|---|");
