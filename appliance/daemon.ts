@@ -33,6 +33,8 @@ import { StorageHealth } from "./store/storage-health.js";
 import { Store } from "./store/store.js";
 import { notifySystemd, startWatchdog } from "./system/notify.js";
 import { hostSystem, type System } from "./system/system.js";
+import { readConntrackStats } from "./kernel/conntrack-stats.js";
+import { TranslationLog } from "./translations/translation-log.js";
 import { WatchedCredentials } from "./tls/watched-credentials.js";
 import { egwVersion } from "./version.js";
 
@@ -51,6 +53,7 @@ export interface DaemonOptions {
 export class Daemon {
   private db: Db | undefined;
   private ha: HaMode | undefined;
+  private translationLog: TranslationLog | undefined;
   private loop: ReconcileLoop | undefined;
   private watch: KernelWatch | undefined;
   private servers: Server[] = [];
@@ -99,6 +102,16 @@ export class Daemon {
     this.ha = ha;
     if (ha) await ha.start();
 
+    // Before the data plane: a connection the first apply lets through is already recorded.
+    const translationLog = config.translationLog.enabled
+      ? new TranslationLog({
+        config, system: this.system, log: log.child({ component: "translation-log" }),
+        mappings: () => ({ revision: store.revision(), mappings: reads.listMappings(db) }),
+      })
+      : undefined;
+    this.translationLog = translationLog;
+    translationLog?.start();
+
     const nft = new NftClient(runner);
     const ruleset = rulesetOptions(config);
     const reconciler = new Reconciler({
@@ -124,6 +137,9 @@ export class Daemon {
       counts: () => reads.countAll(db),
       egressCounters: () => nft.readEgressCounters(ruleset.table, reads.listEgressIps(db).map((ip) => ip.address)),
       guardDrops: () => nft.readGuardCounters(ruleset.table),
+      ...(translationLog ? {
+        translationLog: { status: () => translationLog.status(), tally: () => translationLog.tally, conntrackStats: () => readConntrackStats(runner, sysctls) },
+      } : {}),
     }, { kernelReadingMaxAgeMs: config.metrics.kernelReadingMaxAgeMs });
     loop.onReport = (report) => {
       metrics.recordApply(report);
@@ -156,9 +172,11 @@ export class Daemon {
         ha,
         warnings: () => this.warnings,
         storageProblem: () => storage.problem(),
+        ...(translationLog ? { translationLog } : {}),
       }),
       metrics: metrics.registry,
       ...(ha ? { ha: ha.forApi() } : {}),
+      ...(translationLog ? { translations: { gateway: config.gateway.name, query: (q) => translationLog.query(q) }, ports: translationLog.tally } : {}),
       bodyLimitBytes: config.api.bodyLimitBytes,
       waitTimeoutMs: config.api.waitTimeoutMs,
       clusterQuotaDefaults: config.limits.clusterDefaults,
@@ -215,6 +233,7 @@ export class Daemon {
     await this.watch?.stop();
     await this.loop?.stop();
     await this.ha?.stop();
+    await this.translationLog?.stop();
     this.db?.close();
     this.log.info("egw stopped; the data plane stays in force");
   }

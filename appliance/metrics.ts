@@ -1,6 +1,10 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { CachedReading } from "./cached-reading.js";
 import type { ApplyReport } from "./reconcile/reconciler.js";
+import type { ConntrackStats } from "./kernel/conntrack-stats.js";
+import { registerPortMetrics } from "./translations/port-metrics.js";
+import type { PortTally } from "./translations/port-tally.js";
+import type { TranslationLogStatus } from "./translations/translation-log.js";
 
 export interface MetricSources {
   storeRevision(): number;
@@ -9,6 +13,12 @@ export interface MetricSources {
   egressCounters(): Promise<{ address: string; direction: "out" | "in"; packets: number; bytes: number }[]>;
   /** Packets each guard dropped (NftClient.readGuardCounters); absent: the metric stays empty. */
   guardDrops?(): Promise<Map<string, { packets: number }>>;
+  /** With translationLog.enabled: the log's state, and the port tally it feeds. */
+  translationLog?: {
+    status(): TranslationLogStatus | undefined;
+    tally(): PortTally | undefined;
+    conntrackStats(): Promise<ConntrackStats>;
+  };
 }
 
 export interface MetricsOptions {
@@ -66,6 +76,7 @@ export function createMetrics(sources: MetricSources, options: MetricsOptions = 
       for (const [guard, { packets }] of drops) this.inc({ guard }, packets);
     },
   });
+  if (sources.translationLog) registerTranslationLogMetrics(registry, sources.translationLog, options, () => readErrors.inc());
   return {
     registry,
     recordApply(report: ApplyReport): void {
@@ -76,4 +87,62 @@ export function createMetrics(sources: MetricSources, options: MetricsOptions = 
       driftRepairs.inc();
     },
   };
+}
+
+/** The translation log's health (0 lost events is the goal; a gap or a lag is an auditor's problem) and port use. */
+function registerTranslationLogMetrics(registry: Registry, source: NonNullable<MetricSources["translationLog"]>, options: MetricsOptions, onReadError: () => void): void {
+  const gauge = (name: string, help: string, value: (status: TranslationLogStatus) => number) => new Gauge({
+    name, help, registers: [registry],
+    collect() {
+      const status = source.status();
+      this.reset();
+      if (status) this.set(value(status));
+    },
+  });
+  gauge("egw_translation_log_up", "1 while the translation log records every translation; 0 while it is stopped, the disk is full or its store fails (a gap is recorded)", (s) => (s.state === "running" ? 1 : 0));
+  gauge("egw_translation_log_lag_seconds", "How far the log is behind the kernel's events (0 when it has read everything ulogd wrote)", (s) => s.lagMs / 1000);
+  gauge("egw_translation_log_spool_bytes_behind", "Bytes ulogd wrote that the log has not stored yet", (s) => s.spoolBytesBehind);
+  gauge("egw_translation_log_size_bytes", "Size on disk of the log's store (file and WAL)", (s) => s.sizeBytes);
+  // Counters read from the pipeline's own running totals: reset and refill in one synchronous step.
+  new Counter({
+    name: "egw_translation_log_events_total", help: "Conntrack events read from the spool, by outcome (stored; unattributed: no mapping explains the translation)",
+    labelNames: ["outcome"], registers: [registry],
+    collect() {
+      const status = source.status();
+      this.reset();
+      if (!status) return;
+      this.inc({ outcome: "stored" }, status.eventsIngested);
+      this.inc({ outcome: "unattributed" }, status.eventsUnattributed);
+    },
+  });
+  new Counter({
+    name: "egw_translation_log_lost_events_total", help: "Events the log received and could not record (unreadable spool lines); 0 is the goal. Time not recorded at all is a gap (see /v1/translations)",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(source.status()?.eventsMalformed ?? 0);
+    },
+  });
+  new Counter({
+    name: "egw_translation_log_recovered_events_total", help: "Connections whose start event was missed and which were recorded whole from their end event (kernel reliable delivery at work, or opened before the log ran)",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(source.status()?.recoveredNewEvents ?? 0);
+    },
+  });
+  new Counter({
+    name: "egw_translation_export_records_total", help: "Records handed to each export, by result (dropped: the export's queue was full: the disk or the collector is slow, full or down)",
+    labelNames: ["export", "result"], registers: [registry],
+    collect() {
+      const exports = source.status()?.exports;
+      this.reset();
+      for (const [name, counters] of Object.entries(exports ?? {})) {
+        if (!counters) continue;
+        this.inc({ export: name, result: "exported" }, counters.exported);
+        this.inc({ export: name, result: "dropped" }, counters.dropped);
+      }
+    },
+  });
+  registerPortMetrics(registry, { tally: () => source.tally(), conntrackStats: () => source.conntrackStats() }, { kernelReadingMaxAgeMs: options.kernelReadingMaxAgeMs, onReadError });
 }

@@ -2,6 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import type { systemStatus } from "../api/schemas/resources.js";
 import type { HaMode } from "./ha/ha-mode.js";
 import type { ApplyReport } from "./reconcile/reconciler.js";
+import type { TranslationLog } from "./translations/translation-log.js";
 import { egwVersion } from "./version.js";
 
 export type SystemStatus = z.infer<typeof systemStatus>;
@@ -18,6 +19,7 @@ export interface StatusSources {
   warnings(): string[];
   /** Why the store cannot take writes now (a full disk), if it cannot. */
   storageProblem(): string | undefined;
+  translationLog?: TranslationLog;
 }
 
 /** /v1/status: this gateway's role, revisions, last apply, its peers and everything an operator should know. */
@@ -35,7 +37,15 @@ export function statusView(sources: StatusSources): () => SystemStatus {
       inSync: sources.applied() && sources.appliedRevision() === revision,
       lastApply: sources.lastApply() ?? null,
       peers: ha?.peersForStatus(revision) ?? [],
-      warnings: [...sources.warnings(), ...(ha?.warnings() ?? []), ...[sources.storageProblem()].filter((p): p is string => p !== undefined).map((p) => `storage: ${p}`)],
+      ...translationLogView(sources.translationLog),
+      warnings: [...sources.warnings(), ...(ha?.warnings() ?? []), ...(sources.translationLog?.warnings() ?? []), ...[sources.storageProblem()].filter((p): p is string => p !== undefined).map((p) => `storage: ${p}`)],
     };
   };
+}
+
+function translationLogView(log: TranslationLog | undefined): Pick<SystemStatus, "translationLog"> {
+  const status = log?.status();
+  if (!status) return {};
+  const { lastEventMs, exports, ...rest } = status;
+  return { translationLog: { ...rest, lastEventAt: lastEventMs === null ? null : new Date(lastEventMs).toISOString(), exports: { ...exports } } };
 }

@@ -143,5 +143,19 @@ export const systemStatus = z.object({
   inSync: z.boolean(),
   lastApply: applyReport.nullable(),
   peers: z.array(peerState),
+  translationLog: z.object({
+    state: z.enum(["running", "disk-full", "stopped", "store-error"])
+      .openapi({ description: "running: every translation is being recorded; otherwise a gap is open (see GET /v1/translations)" }),
+    lagMs: z.number().openapi({ description: "How far the log is behind the kernel's events" }),
+    spoolBytesBehind: z.number(),
+    eventsIngested: z.number(),
+    eventsUnattributed: z.number(),
+    eventsMalformed: z.number(),
+    recoveredNewEvents: z.number(),
+    lastEventAt: z.string().nullable(),
+    sizeBytes: z.number(),
+    directory: z.string(),
+    exports: z.record(z.string(), z.object({ exported: z.number(), dropped: z.number(), queued: z.number(), error: z.string().nullable().optional() }).passthrough()),
+  }).optional().openapi({ description: "With translationLog.enabled: the translation log's state" }),
   warnings: z.array(z.string()),
 }).openapi("SystemStatus");

@@ -1,0 +1,177 @@
+import { dirname, join } from "node:path";
+import type { Logger } from "pino";
+import type { Config } from "../config/schema.js";
+import { errorMessage } from "../errors.js";
+import type { Mapping } from "../model.js";
+import { openTranslationLogStore } from "../store/translation-log.js";
+import { Supervisor } from "../system/supervisor.js";
+import type { System } from "../system/system.js";
+import type { TranslationLogStore, TranslationPage, TranslationQuery } from "../translation-model.js";
+import { Attribution } from "./attribution.js";
+import { createTranslationExports } from "./export/exports.js";
+import { GapKeeper } from "./gaps.js";
+import { TranslationIngest, type IngestStatus } from "./ingest.js";
+import { PortTally } from "./port-tally.js";
+import { renderUlogdConfig } from "./ulogd-config.js";
+import { ulogdSpec, UlogdSupervision, type UlogdProcess } from "./ulogd-supervision.js";
+
+/**
+ * Conntrack must account traffic and date each connection for the log's records to carry counters and the kernel's
+ * own start time (a NEW event that came late, or only the DESTROY, still gives the true start).
+ */
+const CONNTRACK_SYSCTLS = { "net/netfilter/nf_conntrack_acct": "1", "net/netfilter/nf_conntrack_timestamp": "1" } as const;
+
+const DAY_MS = 86_400_000;
+const PRUNE_INTERVAL_MS = 60_000;
+const PRUNE_BATCH = 5_000;
+/** Pruning gives the ingest the thread back after this many batches; the next interval goes on. */
+const PRUNE_BATCHES_PER_PASS = 20;
+
+export interface TranslationLogOptions {
+  config: Config;
+  system: System;
+  /** The mappings in force and the store revision they belong to (attribution is rebuilt when it moves). */
+  mappings(): { revision: number; mappings: Mapping[] };
+  log: Logger;
+  clock?: () => number;
+  /** Tests replace ulogd; the daemon runs the real one under a Supervisor. */
+  ulogd?: (spec: ReturnType<typeof ulogdSpec>, log: Logger) => UlogdProcess;
+}
+
+export interface TranslationLogStatus extends IngestStatus {
+  sizeBytes: number;
+  directory: string;
+  exports: ReturnType<ReturnType<typeof createTranslationExports>["status"]>;
+}
+
+/**
+ * The translation log, assembled: ulogd (NFCT with reliable delivery → JSON spool) as the daemon's child, the
+ * ingest that reads the spool into the log's own store, the sinks every stored record goes to (the port tally, the
+ * exports), retention, and the gaps of time it was not recording. The daemon starts it, hands the API its query
+ * and the tally, and stops it.
+ */
+export class TranslationLog {
+  readonly tally = new PortTally();
+  readonly directory: string;
+  private store: TranslationLogStore | undefined;
+  private ingest: TranslationIngest | undefined;
+  private supervision: UlogdSupervision | undefined;
+  private exports: ReturnType<typeof createTranslationExports> | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private attribution: { revision: number; attribution: Attribution } | undefined;
+  private readonly clock: () => number;
+  private readonly warningsAtStart: string[] = [];
+
+  constructor(private readonly options: TranslationLogOptions) {
+    const { config } = options;
+    this.directory = config.translationLog.directory ?? join(dirname(config.database.path), "translations");
+    this.clock = options.clock ?? Date.now;
+  }
+
+  start(): void {
+    const { config, system, log } = this.options;
+    const settings = config.translationLog;
+    system.files.makeDirectory(this.directory, 0o700);
+    for (const [key, value] of Object.entries(CONNTRACK_SYSCTLS)) {
+      try {
+        if (system.sysctls.readSysctl(key) !== value) system.sysctls.writeSysctl(key, value);
+      } catch (error) {
+        this.warn(`translation log: cannot set ${key.replaceAll("/", ".")}=${value} (${errorMessage(error)}): records will lack ${key.endsWith("acct") ? "traffic counters" : "the kernel's start and end times"}`);
+      }
+    }
+    const bootId = system.sysctls.readSysctl("kernel/random/boot_id");
+    const store = openTranslationLogStore(join(this.directory, "translations.db"), { gateway: config.gateway.name, bootId });
+    this.store = store;
+    // Connections of an earlier boot died with its kernel; their end was never reported.
+    const orphaned = store.closeRecordsOfEarlierBoots(bootId, this.clock());
+    if (orphaned > 0) log.info({ records: orphaned }, "translation log: closed the records the previous boot left open");
+    this.tally.seed(store.openRecords());
+    const exports = createTranslationExports(settings.export, { gateway: config.gateway.name, log: log.child({ component: "translation-export" }) });
+    this.exports = exports;
+
+    const spoolPath = join(this.directory, "spool.json");
+    const configPath = join(this.directory, "ulogd.conf");
+    system.files.writeFile(configPath, renderUlogdConfig(settings, { spoolPath, generatedFor: config.gateway.name }), 0o600);
+    const gaps = new GapKeeper(store, log.child({ component: "translation-gaps" }));
+    const spec = ulogdSpec(settings.ulogd.command, configPath);
+    const ulogdLog = log.child({ component: "ulogd" });
+    const ulogd = this.options.ulogd?.(spec, ulogdLog) ?? new Supervisor(spec, ulogdLog);
+    const supervision = new UlogdSupervision(ulogd, gaps, this.clock);
+    this.supervision = supervision;
+    const ingest = new TranslationIngest({
+      store, spool: system.spool, spoolPath,
+      attribution: () => this.currentAttribution(),
+      sinks: [this.tally, ...exports.sinks],
+      gaps, log: log.child({ component: "translation-ingest" }), clock: this.clock,
+      signalUlogd: (signal) => supervision.signal(signal),
+      onDiskFull: (full) => {
+        if (full) void supervision.stop();
+        else supervision.start();
+      },
+      limits: { maxBatchEvents: 5_000, chunkBytes: 4 * 1024 * 1024, rotateAtBytes: 256 * 1024 * 1024, minFreeBytes: settings.minFreeBytes },
+    });
+    this.ingest = ingest;
+    supervision.start();
+    ingest.start();
+    this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
+    this.pruneTimer.unref();
+    log.info({ directory: this.directory, retentionDays: settings.retentionDays, maxBytes: settings.maxBytes }, "translation log started");
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.pruneTimer);
+    this.ingest?.stop();
+    await this.supervision?.stop();
+    await this.exports?.close();
+    this.store?.close();
+    this.store = undefined;
+  }
+
+  query(query: TranslationQuery): TranslationPage {
+    if (!this.store) throw new Error("the translation log is not running");
+    return this.store.query(query);
+  }
+
+  status(): TranslationLogStatus | undefined {
+    if (!this.ingest || !this.store || !this.exports) return undefined;
+    return { ...this.ingest.status(), sizeBytes: this.store.sizeBytes(), directory: this.directory, exports: this.exports.status() };
+  }
+
+  /** What /v1/status lists under warnings: a log that is not recording is something an auditor must hear of. */
+  warnings(): string[] {
+    const status = this.status();
+    const now: string[] = [];
+    if (status && status.state !== "running") now.push(`translation log not recording (${status.state}): connections are not being logged; see docs/operator-guide.md, "The translation log"`);
+    if (status && status.lagMs > 30_000) now.push(`translation log ${Math.round(status.lagMs / 1000)} s behind the kernel's events`);
+    return [...this.warningsAtStart, ...now];
+  }
+
+  private warn(warning: string): void {
+    this.options.log.warn(warning);
+    this.warningsAtStart.push(warning);
+  }
+
+  /** Rebuilt only when the mappings' revision moved: the ingest asks for it once per batch. */
+  private currentAttribution(): Attribution {
+    const { revision, mappings } = this.options.mappings();
+    if (this.attribution?.revision !== revision) this.attribution = { revision, attribution: new Attribution(mappings) };
+    return this.attribution.attribution;
+  }
+
+  private prune(): void {
+    const store = this.store;
+    if (!store) return;
+    const settings = this.options.config.translationLog;
+    try {
+      let deleted = 0;
+      for (let pass = 0; pass < PRUNE_BATCHES_PER_PASS; pass++) {
+        const n = store.prune({ olderThanMs: this.clock() - settings.retentionDays * DAY_MS, maxBytes: settings.maxBytes, batch: PRUNE_BATCH });
+        deleted += n;
+        if (n < PRUNE_BATCH) break;
+      }
+      if (deleted > 0) this.options.log.info({ deleted }, "translation log: pruned records past retention or size");
+    } catch (error) {
+      this.options.log.error({ err: error }, "translation log: pruning failed");
+    }
+  }
+}
