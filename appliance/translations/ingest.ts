@@ -126,8 +126,8 @@ export class TranslationIngest {
   }
 
   /**
-   * One step: read and commit one chunk, or one step of a rotation. `more` says whether to go on at once (a full
-   * chunk, a rotation step) or wait for the next poll. Never throws: store failures become the "store-error"
+   * One step: read and commit one chunk, or one step of a rotation. `more` says whether to go on at once (it made
+   * progress) or wait for the next poll (nothing new). Never throws: store failures become the "store-error"
    * state (and a gap), retried with backoff.
    */
   pumpOnce(): { more: boolean } {
@@ -262,7 +262,8 @@ export class TranslationIngest {
     // A cut line (longer than a chunk) has no newline of its own: the offset stops at the chunk's end.
     offset = Math.min(offset, chunk.nextOffset);
     flush();
-    return chunk.full;
+    // Something was read: look again at once (more may have come, or the file may be due for rotation).
+    return true;
   }
 
   private commit(events: AttributedEvent[], position: SpoolPosition, pending?: { eventsIngested: number; eventsUnattributed: number; eventsMalformed: number; lastEventMs: number | null }): void {
