@@ -131,8 +131,11 @@ export interface SpoolPosition {
  * a destroy with no open record (its new event came before the log ran) becomes a whole record.
  */
 export interface TranslationLogStore {
-  /** Stores one batch and the spool position it reached, atomically; returns the records as stored. */
-  commit(events: readonly AttributedEvent[], position: SpoolPosition): { opened: TranslationRecord[]; closed: TranslationRecord[] };
+  /**
+   * Stores one batch and the spool position it reached, atomically; returns the records as stored. `recovered`:
+   * how many destroys found no open record and became whole records (their NEW was lost or came before the log ran).
+   */
+  commit(events: readonly AttributedEvent[], position: SpoolPosition): { opened: TranslationRecord[]; closed: TranslationRecord[]; recovered?: number };
   /** The position of the last commit (null on a new store). */
   position(): SpoolPosition | null;
   /** Marks open records of an earlier boot as ended at `atMs`, reason "gateway-restarted"; returns how many. */

@@ -3,6 +3,7 @@ import type { CommandResult, CommandRunner, RunOptions } from "../../appliance/s
 import { accepts, CommandError, NOT_INSTALLED_EXIT_CODE } from "../../appliance/system/runner.js";
 import type { System } from "../../appliance/system/system.js";
 import { FakeFiles } from "./fake-files.js";
+import { FakeSpoolFiles } from "./fake-spool.js";
 import { FakeSysctls } from "./fake-sysctls.js";
 
 type Json = Record<string, unknown>;
@@ -97,10 +98,11 @@ export class FakeSystem implements CommandRunner, LineStreams {
   streams: OpenStream[] = [];
   readonly files = new FakeFiles();
   readonly sysctls = new FakeSysctls();
+  readonly spool = new FakeSpoolFiles();
 
   /** All four doorways of the system module, for whatever takes a whole System (the daemon). */
   asSystem(): System {
-    return { runner: this, streams: this, files: this.files, sysctls: this.sysctls };
+    return { runner: this, streams: this, files: this.files, sysctls: this.sysctls, spool: this.spool };
   }
 
   async run(command: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
