@@ -47,5 +47,5 @@ function translationLogView(log: TranslationLog | undefined): Pick<SystemStatus,
   const status = log?.status();
   if (!status) return {};
   const { lastEventMs, exports, ...rest } = status;
-  return { translationLog: { ...rest, lastEventAt: lastEventMs === null ? null : new Date(lastEventMs).toISOString(), exports: { ...exports } } };
+  return { translationLog: { ...rest, lastEventAt: lastEventMs === null ? null : new Date(lastEventMs).toISOString(), exports: Object.fromEntries(Object.entries(exports).filter(([, counters]) => counters !== undefined)) } };
 }

@@ -155,7 +155,8 @@ export const systemStatus = z.object({
     lastEventAt: z.string().nullable(),
     sizeBytes: z.number(),
     directory: z.string(),
-    exports: z.record(z.string(), z.object({ exported: z.number(), dropped: z.number(), queued: z.number(), error: z.string().nullable().optional() }).passthrough()),
+    exports: z.record(z.string(), z.object({ exported: z.number(), dropped: z.number(), queued: z.number(), error: z.string().nullable() }).passthrough())
+      .openapi({ description: "Per configured export (jsonLines, syslog): records exported, dropped (queue full), waiting, and the current failure" }),
   }).optional().openapi({ description: "With translationLog.enabled: the translation log's state" }),
   warnings: z.array(z.string()),
 }).openapi("SystemStatus");
