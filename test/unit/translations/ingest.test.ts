@@ -5,73 +5,11 @@ import type { Mapping } from "../../../appliance/model.js";
 import { Attribution } from "../../../appliance/translations/attribution.js";
 import { GapKeeper } from "../../../appliance/translations/gaps.js";
 import { TranslationIngest, type IngestLimits } from "../../../appliance/translations/ingest.js";
-import type { AttributedEvent, LogGap, SpoolPosition, TranslationLogStore, TranslationRecord, TranslationSink } from "../../../appliance/translation-model.js";
+import type { TranslationSink } from "../../../appliance/translation-model.js";
 import { FakeSpoolFiles } from "../../helpers/fake-spool.js";
+import { MemoryTranslationStore as MemoryStore } from "../../helpers/memory-translation-store.js";
 
 const SPOOL = "/var/lib/egw/translations/spool.json";
-
-/** The store's contract as the pipeline relies on it: atomic commit with the position, destroys close open records. */
-class MemoryStore implements TranslationLogStore {
-  records: TranslationRecord[] = [];
-  commits: { events: number; position: SpoolPosition }[] = [];
-  gaps: LogGap[] = [];
-  stored: SpoolPosition | null = null;
-  failing: Error | undefined;
-  private readonly open = new Map<string, TranslationRecord>();
-
-  commit(events: readonly AttributedEvent[], position: SpoolPosition) {
-    if (this.failing) throw this.failing;
-    const opened: TranslationRecord[] = [];
-    const closed: TranslationRecord[] = [];
-    let recovered = 0;
-    for (const e of events) {
-      const key = `${e.conntrackId}/${e.protocol}/${e.podAddress}/${e.podPort}/${e.egressAddress}/${e.egressPort}`;
-      const existing = this.open.get(key);
-      if (e.kind === "new") {
-        if (existing) continue;
-        const record: TranslationRecord = { id: this.records.length + 1, gateway: "gw", cluster: e.cluster, mapping: e.mapping, protocol: e.protocol, family: e.family,
-          podAddress: e.podAddress, podPort: e.podPort, destinationAddress: e.destinationAddress, destinationPort: e.destinationPort,
-          egressAddress: e.egressAddress, egressPort: e.egressPort, startMs: e.startMs, endMs: null, endReason: null, counters: null };
-        this.records.push(record);
-        this.open.set(key, record);
-        opened.push(record);
-        continue;
-      }
-      let record = existing;
-      if (!record) {
-        recovered++;
-        record = { id: this.records.length + 1, gateway: "gw", cluster: e.cluster, mapping: e.mapping, protocol: e.protocol, family: e.family,
-          podAddress: e.podAddress, podPort: e.podPort, destinationAddress: e.destinationAddress, destinationPort: e.destinationPort,
-          egressAddress: e.egressAddress, egressPort: e.egressPort, startMs: e.startMs, endMs: null, endReason: null, counters: null };
-        this.records.push(record);
-      }
-      this.open.delete(key);
-      Object.assign(record, { endMs: e.endMs ?? null, endReason: "kernel", counters: e.counters ?? null });
-      closed.push(record);
-    }
-    this.stored = { ...position };
-    this.commits.push({ events: events.length, position: { ...position } });
-    return { opened, closed, recovered };
-  }
-  position() {
-    return this.stored;
-  }
-  openGap(reason: LogGap["reason"], fromMs: number) {
-    if (this.failing) throw this.failing;
-    if (!this.gaps.some((g) => g.toMs === null)) this.gaps.push({ gateway: "gw", fromMs, toMs: null, reason });
-  }
-  closeGap(toMs: number) {
-    if (this.failing) throw this.failing;
-    const gap = this.gaps.find((g) => g.toMs === null);
-    if (gap) gap.toMs = toMs;
-  }
-  closeRecordsOfEarlierBoots() { return 0; }
-  query() { return { records: [], gaps: [] }; }
-  openRecords() { return this.open.values(); }
-  prune() { return 0; }
-  sizeBytes() { return 0; }
-  close() {}
-}
 
 const MAPPINGS: Mapping[] = [{ cluster: "blue", name: "web", sourceCidr: "10.128.0.0/24", egressIp: "203.0.113.10", destinations: [], excludedDestinations: [], labels: {} }];
 
@@ -206,7 +144,7 @@ describe("TranslationIngest: spool → store", () => {
       // The restarted daemon's ulogd opens spool.json anew.
       t.spool.append(SPOOL, line("new"));
       t.drain(t.make());
-      assert.equal(t.store.records.length, crashAfter === "final-position" ? 12 : 12);
+      assert.equal(t.store.records.length, 12);
       assert.equal(new Set(t.store.records.map((r) => r.podPort)).size, t.store.records.length, "no record twice");
       assert.deepEqual(t.spool.generations(SPOOL), []);
       assert.equal(t.store.position()?.file, "spool.json");
