@@ -32,8 +32,12 @@ if (protocol === 'tcp') {
   const socket = require('node:dgram').createSocket(host.includes(':') ? 'udp6' : 'udp4');
   socket.on('message', (msg) => done(parse(msg.toString(), socket.address())));
   socket.on('error', (err) => done({ ok: false, error: err.code || err.message }));
-  const send = () => socket.send('tuple?', Number(port), host);
-  socket.bind(0, () => { send(); setInterval(send, 300); });
+  // Connected, so that the socket knows (and reports) the local address the route chose, not 0.0.0.0.
+  socket.connect(Number(port), host, () => {
+    const send = () => socket.send('tuple?');
+    send();
+    setInterval(send, 300);
+  });
 }
 `;
 
