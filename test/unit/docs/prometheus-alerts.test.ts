@@ -2,14 +2,13 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { Registry } from "prom-client";
 import { parse } from "yaml";
 import { PACKAGE_ROOT } from "../../../appliance/paths.js";
-import { registerPortMetrics } from "../../../appliance/translations/port-metrics.js";
+import { createMetrics } from "../../../appliance/metrics.js";
 
 /**
  * docs/examples/prometheus-alerts.yml without promtool (a 96 MB Debian package): its shape as Prometheus reads a
- * rule file, the alerts the operator's guide promises, and that every egw_ metric of the port rules is one the
+ * rule file, the alerts the operator's guide promises, and that every egw_ metric the rules use is one the
  * daemon exports. `promtool test rules docs/examples/prometheus-alerts.test.yml` checks the expressions themselves.
  */
 interface Rule { alert?: string; record?: string; expr?: unknown; for?: unknown; labels?: Record<string, unknown>; annotations?: Record<string, unknown> }
@@ -53,12 +52,14 @@ describe("docs/examples/prometheus-alerts.yml", () => {
     assert.equal(byName.size, 5);
   });
 
-  it("uses only port and conntrack metrics the daemon registers", async () => {
-    const registry = new Registry();
-    registerPortMetrics(registry, { tally: () => undefined, conntrackStats: () => Promise.reject(new Error("not read here")) }, { kernelReadingMaxAgeMs: 0 });
+  it("uses only metrics the daemon registers (with the translation log on)", async () => {
+    const { registry } = createMetrics({
+      storeRevision: () => 0, appliedRevision: () => 0, counts: () => ({ mappings: 0, routes: 0, egressIps: 0, clusters: 0 }), egressCounters: async () => [],
+      translationLog: { status: () => undefined, tally: () => undefined, conntrackStats: () => Promise.reject(new Error("not read here")) },
+    });
     const exported = new Set(registry.getMetricsAsArray().map((m) => m.name));
-    const used = rules().flatMap((r) => [...String(r.expr).matchAll(/\begw_(?:egress_ip|conntrack)_[a-z_]+/g)].map((m) => m[0]));
-    assert.ok(used.length >= 2);
+    const used = rules().flatMap((r) => [...String(r.expr).matchAll(/\begw_[a-z_]+/g)].map((m) => m[0]));
+    assert.ok(used.length >= 5);
     for (const name of used) assert.ok(exported.has(name), `${name} is not a metric the daemon exports`);
   });
 
