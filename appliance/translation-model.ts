@@ -60,7 +60,8 @@ export interface TranslationRecord {
   endMs: number | null;
   /**
    * How the end is known: "kernel" (destroy event), or "gateway-restarted" (the kernel that held it rebooted
-   * before reporting its end; endMs is then the last moment the log was known to run), or null while open.
+   * before reporting its end; endMs is then when the log started again after the reboot, an upper bound), or null
+   * while open.
    */
   endReason: "kernel" | "gateway-restarted" | null;
   counters: TrafficCounters | null;
