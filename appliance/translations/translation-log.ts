@@ -108,7 +108,9 @@ export class TranslationLog {
         if (full) void supervision.stop();
         else supervision.start();
       },
-      limits: { maxBatchEvents: 5_000, chunkBytes: 4 * 1024 * 1024, rotateAtBytes: 256 * 1024 * 1024, minFreeBytes: settings.minFreeBytes },
+      // The ingest shares the daemon's thread with the API and the reconcile loop: a chunk of about 2,000 events
+      // holds it for tens of milliseconds at most, then everyone else gets a turn.
+      limits: { maxBatchEvents: 2_500, chunkBytes: 1024 * 1024, rotateAtBytes: 256 * 1024 * 1024, minFreeBytes: settings.minFreeBytes },
     });
     this.ingest = ingest;
     supervision.start();
