@@ -144,8 +144,9 @@ export const systemStatus = z.object({
   lastApply: applyReport.nullable(),
   peers: z.array(peerState),
   translationLog: z.object({
-    state: z.enum(["running", "disk-full", "stopped", "store-error"])
-      .openapi({ description: "running: every translation is being recorded; otherwise a gap is open (see GET /v1/translations)" }),
+    state: z.enum(["running", "not-running", "disk-full", "stopped", "store-error", "failed"])
+      .openapi({ description: "running: every translation is being recorded; not-running: ulogd is not running; disk-full, store-error: stopped until they pass; failed: the log could not start (see error); in every state but running a gap is open (see GET /v1/translations)" }),
+    error: z.string().optional().openapi({ description: "With state failed: why the log could not start" }),
     lagMs: z.number().openapi({ description: "How far the log is behind the kernel's events" }),
     spoolBytesBehind: z.number(),
     eventsIngested: z.number(),

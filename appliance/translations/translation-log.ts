@@ -1,7 +1,7 @@
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
-import { errorMessage } from "../errors.js";
+import { AppError, errorMessage } from "../errors.js";
 import type { Mapping } from "../model.js";
 import { openTranslationLogStore } from "../store/translation-log.js";
 import { Supervisor } from "../system/supervisor.js";
@@ -38,7 +38,14 @@ export interface TranslationLogOptions {
   ulogd?: (spec: ReturnType<typeof ulogdSpec>, log: Logger) => UlogdProcess;
 }
 
-export interface TranslationLogStatus extends IngestStatus {
+export interface TranslationLogStatus extends Omit<IngestStatus, "state"> {
+  /**
+   * running: every translation is being recorded. not-running: ulogd is not running (starting, restarting, or
+   * missing). failed: the log could not start at all (its store would not open); the data plane runs on.
+   */
+  state: IngestStatus["state"] | "not-running" | "failed";
+  /** Why it failed to start. */
+  error?: string;
   sizeBytes: number;
   directory: string;
   exports: ReturnType<ReturnType<typeof createTranslationExports>["status"]>;
@@ -59,6 +66,8 @@ export class TranslationLog {
   private exports: ReturnType<typeof createTranslationExports> | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private attribution: { revision: number; attribution: Attribution } | undefined;
+  private gaps: GapKeeper | undefined;
+  private failure: string | undefined;
   private readonly clock: () => number;
   private readonly warningsAtStart: string[] = [];
 
@@ -68,7 +77,21 @@ export class TranslationLog {
     this.clock = options.clock ?? Date.now;
   }
 
+  /**
+   * Starts recording. A log that cannot start (its store will not open, its directory cannot be made) must not take
+   * the data plane with it: the failure is logged, shown in /v1/status and the metrics, and lookups answer 503.
+   */
   start(): void {
+    try {
+      this.startRecording();
+    } catch (error) {
+      this.failure = errorMessage(error);
+      this.options.log.error({ err: error }, "translation log failed to start; the data plane runs on without it");
+      void this.stop();
+    }
+  }
+
+  private startRecording(): void {
     const { config, system, log } = this.options;
     const settings = config.translationLog;
     system.files.makeDirectory(this.directory, 0o700);
@@ -93,6 +116,7 @@ export class TranslationLog {
     const configPath = join(this.directory, "ulogd.conf");
     system.files.writeFile(configPath, renderUlogdConfig(settings, { spoolPath, generatedFor: config.gateway.name }), 0o600);
     const gaps = new GapKeeper(store, log.child({ component: "translation-gaps" }));
+    this.gaps = gaps;
     const spec = ulogdSpec(settings.ulogd.command, configPath);
     const ulogdLog = log.child({ component: "ulogd" });
     const ulogd = this.options.ulogd?.(spec, ulogdLog) ?? new Supervisor(spec, ulogdLog);
@@ -130,20 +154,29 @@ export class TranslationLog {
   }
 
   query(query: TranslationQuery): TranslationPage {
-    if (!this.store) throw new Error("the translation log is not running");
+    if (!this.store) throw new AppError("not-ready", `the translation log is not running${this.failure ? `: it failed to start (${this.failure})` : ""}`);
     return this.store.query(query);
   }
 
   status(): TranslationLogStatus | undefined {
+    if (this.failure !== undefined) {
+      return {
+        state: "failed", error: this.failure, lagMs: 0, spoolBytesBehind: 0, eventsIngested: 0, eventsUnattributed: 0, eventsMalformed: 0,
+        recoveredNewEvents: 0, lastEventMs: null, sizeBytes: 0, directory: this.directory, exports: {},
+      };
+    }
     if (!this.ingest || !this.store || !this.exports) return undefined;
-    return { ...this.ingest.status(), sizeBytes: this.store.sizeBytes(), directory: this.directory, exports: this.exports.status() };
+    const ingest = this.ingest.status();
+    // The ingest can be caught up with a spool nobody writes: while ulogd is down, nothing is being recorded.
+    const state = ingest.state === "running" && this.gaps?.has("not-running") ? "not-running" : ingest.state;
+    return { ...ingest, state, sizeBytes: this.store.sizeBytes(), directory: this.directory, exports: this.exports.status() };
   }
 
   /** What /v1/status lists under warnings: a log that is not recording is something an auditor must hear of. */
   warnings(): string[] {
     const status = this.status();
     const now: string[] = [];
-    if (status && status.state !== "running") now.push(`translation log not recording (${status.state}): connections are not being logged; see docs/operator-guide.md, "The translation log"`);
+    if (status && status.state !== "running") now.push(`translation log not recording (${status.state}${status.error ? `: ${status.error}` : ""}): connections are not being logged; see docs/operator-guide.md, "The translation log"`);
     if (status && status.lagMs > 30_000) now.push(`translation log ${Math.round(status.lagMs / 1000)} s behind the kernel's events`);
     return [...this.warningsAtStart, ...now];
   }
