@@ -287,15 +287,22 @@ export class TranslationIngest {
   }
 
   private deliver(result: ReturnType<TranslationLogStore["commit"]>): void {
+    // A sink (an export, the port tally) must not stop the log: the records are stored whatever it does. Each
+    // record on its own, so that one a sink cannot take costs that record only, not the rest of the batch.
+    let failures = 0;
+    let firstError: unknown;
     for (const sink of this.options.sinks) {
-      try {
-        for (const record of result.opened) sink.opened(record);
-        for (const record of result.closed) sink.closed(record);
-      } catch (error) {
-        // A sink (an export, the port tally) must not stop the log: the records are stored whatever it does.
-        this.options.log.error({ err: error }, "a translation sink failed");
+      for (const [record, closed] of [...result.opened.map((r) => [r, false] as const), ...result.closed.map((r) => [r, true] as const)]) {
+        try {
+          if (closed) sink.closed(record);
+          else sink.opened(record);
+        } catch (error) {
+          failures++;
+          firstError ??= error;
+        }
       }
     }
+    if (failures > 0) this.options.log.error({ err: firstError, failures }, "a translation sink failed on some records");
   }
 
   private currentPosition(): SpoolPosition {

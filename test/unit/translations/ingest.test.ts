@@ -188,17 +188,22 @@ describe("TranslationIngest: spool → store", () => {
     assert.deepEqual(t.store.gaps.map((g) => [g.reason, g.fromMs, g.toMs]), [["store-error", 1_796_248_100_000, 1_796_248_101_000]]);
   });
 
-  it("a sink that throws does not stop the log", () => {
+  it("a sink that throws does not stop the log, nor cost the other records or sinks", () => {
     const t = setup();
+    const tallied: number[] = [];
     const ingest = new TranslationIngest({
       store: t.store, spool: t.spool, spoolPath: SPOOL, attribution: () => new Attribution(MAPPINGS), gaps: t.gaps, log: pino({ enabled: false }),
-      sinks: [{ opened: () => { throw new Error("export broken"); }, closed: () => {} }],
+      sinks: [
+        { opened: (r) => { if (r.id === 1) throw new Error("a record this export cannot format"); }, closed: () => {} },
+        { opened: (r) => tallied.push(r.id), closed: () => {} },
+      ],
       clock: t.clock.now, signalUlogd: () => true, onDiskFull: () => {},
       limits: { maxBatchEvents: 10, chunkBytes: 4096, rotateAtBytes: 1024 ** 3, minFreeBytes: 0 },
     });
-    t.spool.append(SPOOL, line("new") + line("new"));
+    t.spool.append(SPOOL, line("new") + line("new", { id: 2, port: 40001 }));
     t.drain(ingest);
     assert.equal(ingest.status().eventsIngested, 2);
     assert.equal(t.store.records.length, 2);
+    assert.deepEqual(tallied, [1, 2], "every sink still gets every record, whatever another sink does with one");
   });
 });
