@@ -191,10 +191,11 @@ describe("TranslationIngest: spool → store", () => {
   it("a sink that throws does not stop the log, nor cost the other records or sinks", () => {
     const t = setup();
     const tallied: number[] = [];
+    const exported: number[] = [];
     const ingest = new TranslationIngest({
       store: t.store, spool: t.spool, spoolPath: SPOOL, attribution: () => new Attribution(MAPPINGS), gaps: t.gaps, log: pino({ enabled: false }),
       sinks: [
-        { opened: (r) => { if (r.id === 1) throw new Error("a record this export cannot format"); }, closed: () => {} },
+        { opened: (r) => { if (r.id === 1) throw new Error("a record this export cannot format"); exported.push(r.id); }, closed: () => {} },
         { opened: (r) => tallied.push(r.id), closed: () => {} },
       ],
       clock: t.clock.now, signalUlogd: () => true, onDiskFull: () => {},
@@ -205,5 +206,6 @@ describe("TranslationIngest: spool → store", () => {
     assert.equal(ingest.status().eventsIngested, 2);
     assert.equal(t.store.records.length, 2);
     assert.deepEqual(tallied, [1, 2], "every sink still gets every record, whatever another sink does with one");
+    assert.deepEqual(exported, [2], "the failing sink still gets the records after the one it failed on");
   });
 });
