@@ -38,13 +38,16 @@ CREATE TABLE translations (
   reply_bytes INTEGER
 );
 
--- The reverse lookups (egress IP, port, time) and (pod, time), led by the hour the connection started in
--- (start_ms / 3600000; the store's queries repeat this expression exactly). Led by the address alone, every insert
+-- The reverse lookups (egress IP, port, time) and (pod, time), led by the ten minutes the connection started in
+-- (start_ms / 600000; the store's queries repeat this expression exactly). Led by the address alone, every insert
 -- would land on a random page of an index of hundreds of megabytes, and each batch would rewrite thousands of
--- pages: measured, 27,000 inserts a second at 2 million rows against 85,000 with the hour first. With it, inserts
--- touch only the current hour's part of the index; a lookup seeks once per hour of its (bounded) window.
-CREATE INDEX translations_by_egress ON translations (start_ms / 3600000, egress_address, egress_port, start_ms);
-CREATE INDEX translations_by_pod ON translations (start_ms / 3600000, pod_address, start_ms);
+-- pages: measured, 27,000 inserts a second at 2 million rows against 85,000 with the hour first. With the bucket,
+-- inserts touch only the current bucket's part of the index; a lookup seeks once per bucket of its (bounded)
+-- window. Ten minutes rather than an hour: at 10 million records a day the hour's part grew to thousands of
+-- pages, most of them dirtied by every commit (measured at 10 million rows: whole records stored 42,000 → 93,000
+-- a second, commit() 58,000 → 66,000 events a second); a 4-hour look-back is then 25 seeks instead of 5.
+CREATE INDEX translations_by_egress ON translations (start_ms / 600000, egress_address, egress_port, start_ms);
+CREATE INDEX translations_by_pod ON translations (start_ms / 600000, pod_address, start_ms);
 -- Range scans (destination queries within a bounded range) and retention.
 CREATE INDEX translations_by_start ON translations (start_ms);
 

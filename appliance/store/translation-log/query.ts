@@ -3,9 +3,9 @@ import type { TranslationQuery } from "../../translation-model.js";
 import { addressBytes } from "./address-bytes.js";
 import { NAMED_PROTOCOL_NUMBERS, OPEN_RECORD_COLUMNS, PROTOCOL_NUMBER_OF, RECORD_COLUMNS } from "./rows.js";
 
-/** The bucket the address indexes lead with: must match the expression in migrations/translation-log. */
-export const HOUR_MS = 3_600_000;
-const HOUR_EXPRESSION = "start_ms / 3600000";
+/** The ten-minute bucket the address indexes lead with: must match the expression in migrations/translation-log. */
+export const BUCKET_MS = 600_000;
+const BUCKET_EXPRESSION = "start_ms / 600000";
 
 /** The earliest and latest start stored: unbounded windows are clamped to it (null: the log is empty). */
 export type StartSpan = { first: number; last: number } | null;
@@ -26,8 +26,8 @@ export interface QuerySql {
  * that bound (a connection open for days); the small open table is read without it. So the egress+port lookup
  * reads that port's closed records of [at − longestMs, at] plus its open rows: a handful, whatever the store's size.
  *
- * The closed table's address indexes lead with the hour of the start, so a lookup by egress or pod address names
- * the hours of its window (an IN list: one index seek each); the window is clamped to the closed starts stored.
+ * The closed table's address indexes lead with the ten minutes of the start, so a lookup by egress or pod address
+ * names the buckets of its window (an IN list: one index seek each); the window is clamped to the closed starts stored.
  *
  * `clusters` resolves to interned ids before it gets here; an empty list matches nothing.
  */
@@ -69,14 +69,14 @@ export function translationQuerySql(query: TranslationQuery, longestMs: number, 
   const byAddress = query.egressAddress !== undefined || query.podAddress !== undefined;
   const window = timeWindow(query);
   if (!window) {
-    const closed = byAddress ? [hoursTerm(span, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), ...where] : where;
+    const closed = byAddress ? [bucketsTerm(span, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), ...where] : where;
     return { text: union(closed, where), params };
   }
   params.from = window.from;
   params.to = window.to;
   params.lower = window.from - Math.max(0, longestMs);
   const closed = [...where, "start_ms >= :lower", "start_ms <= :to", "end_ms >= :from"];
-  if (byAddress) closed.unshift(hoursTerm(span, params.lower as number, window.to));
+  if (byAddress) closed.unshift(bucketsTerm(span, params.lower as number, window.to));
   return { text: union(closed, [...where, "start_ms <= :to"]), params };
 }
 
@@ -87,15 +87,15 @@ function union(closed: string[], open: string[]): string {
     ORDER BY id DESC LIMIT :limit`;
 }
 
-/** The hours in [from, to] that hold starts, as an IN list over the indexes' leading expression. */
-function hoursTerm(span: StartSpan, from: number, to: number): string {
+/** The buckets in [from, to] that hold starts, as an IN list over the indexes' leading expression. */
+function bucketsTerm(span: StartSpan, from: number, to: number): string {
   if (span === null) return "0";
-  const first = Math.floor(Math.max(from, span.first) / HOUR_MS);
-  const last = Math.floor(Math.min(to, span.last) / HOUR_MS);
+  const first = Math.floor(Math.max(from, span.first) / BUCKET_MS);
+  const last = Math.floor(Math.min(to, span.last) / BUCKET_MS);
   if (first > last) return "0";
-  const hours: number[] = [];
-  for (let hour = first; hour <= last; hour++) hours.push(hour);
-  return `${HOUR_EXPRESSION} IN (${hours.join(", ")})`;
+  const buckets: number[] = [];
+  for (let bucket = first; bucket <= last; bucket++) buckets.push(bucket);
+  return `${BUCKET_EXPRESSION} IN (${buckets.join(", ")})`;
 }
 
 function clause(terms: string[]): string {
