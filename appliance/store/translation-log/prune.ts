@@ -14,9 +14,9 @@ export function pruneTranslations(db: Db, options: { olderThanMs: number; maxByt
   const byAge = db.prepare(`DELETE FROM translations WHERE id IN (SELECT id FROM translations INDEXED BY translations_by_start
     WHERE start_ms < :cutoff AND end_ms < :cutoff ORDER BY start_ms LIMIT :batch)`);
   const oldestEnded = db.prepare(`DELETE FROM translations WHERE id IN (SELECT id FROM translations INDEXED BY translations_by_start
-    WHERE end_ms IS NOT NULL ORDER BY start_ms LIMIT :batch)`);
-  const oldest = db.prepare(`DELETE FROM translations WHERE id IN (SELECT id FROM translations INDEXED BY translations_by_start
     ORDER BY start_ms LIMIT :batch)`);
+  // The open table is small, and reaching it means the closed records are all gone: a scan is fine.
+  const oldestOpen = db.prepare("DELETE FROM open_translations WHERE id IN (SELECT id FROM open_translations ORDER BY start_ms LIMIT :batch)");
   let deleted = 0;
   for (;;) {
     const changes = byAge.run({ cutoff: options.olderThanMs, batch }).changes;
@@ -26,7 +26,7 @@ export function pruneTranslations(db: Db, options: { olderThanMs: number; maxByt
   db.prepare("DELETE FROM gaps WHERE to_ms IS NOT NULL AND to_ms < ?").run(options.olderThanMs);
   while (usedBytes(db) > options.maxBytes) {
     let changes = oldestEnded.run({ batch }).changes;
-    if (changes === 0) changes = oldest.run({ batch }).changes;
+    if (changes === 0) changes = oldestOpen.run({ batch }).changes;
     if (changes === 0) break;
     deleted += changes;
   }

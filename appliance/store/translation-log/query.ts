@@ -1,11 +1,11 @@
 import { invalidField } from "../../errors.js";
 import type { TranslationQuery } from "../../translation-model.js";
 import { addressBytes } from "./address-bytes.js";
-import { NAMED_PROTOCOL_NUMBERS, PROTOCOL_NUMBER_OF, RECORD_COLUMNS } from "./rows.js";
+import { NAMED_PROTOCOL_NUMBERS, OPEN_RECORD_COLUMNS, PROTOCOL_NUMBER_OF, RECORD_COLUMNS } from "./rows.js";
 
-/** The bucket the address indexes lead with: must match the expression in migrations/translation-log. */
-export const HOUR_MS = 3_600_000;
-const HOUR_EXPRESSION = "start_ms / 3600000";
+/** The ten-minute bucket the address indexes lead with: must match the expression in migrations/translation-log. */
+export const BUCKET_MS = 600_000;
+const BUCKET_EXPRESSION = "start_ms / 600000";
 
 /** The earliest and latest start stored: unbounded windows are clamped to it (null: the log is empty). */
 export type StartSpan = { first: number; last: number } | null;
@@ -16,18 +16,18 @@ export interface QuerySql {
 }
 
 /**
- * The SQL of one page of a reverse lookup, newest first.
+ * The SQL of one page of a reverse lookup, newest first: the closed records of `translations` and the open ones
+ * of `open_translations` together.
  *
  * Time: a record overlaps [from, to] when start ≤ to and (end ≥ from or still open). "start ≤ to" alone would
- * walk every older record of the selector (ports are reused all day long), so the walk is bounded below: a
- * closed record that overlaps [from, to] started at or after from − longestMs, where longestMs is the longest
+ * walk every older closed record of the selector (ports are reused all day long), so that walk is bounded below:
+ * a closed record that overlaps [from, to] started at or after from − longestMs, where longestMs is the longest
  * closed connection the log has stored (kept by the store; exact, not a guess). Open records can be older than
- * that bound (a connection open for days); they come from a second branch that reads only the small index of
- * open rows. So the egress+port lookup reads that port's records of [at − longestMs, at] plus its open rows:
- * a handful, whatever the store's size.
+ * that bound (a connection open for days); the small open table is read without it. So the egress+port lookup
+ * reads that port's closed records of [at − longestMs, at] plus its open rows: a handful, whatever the store's size.
  *
- * The address indexes lead with the hour of the start, so a lookup by egress or pod address names the hours of
- * its window (an IN list: one index seek each); the window is clamped to the starts stored.
+ * The closed table's address indexes lead with the ten minutes of the start, so a lookup by egress or pod address
+ * names the buckets of its window (an IN list: one index seek each); the window is clamped to the closed starts stored.
  *
  * `clusters` resolves to interned ids before it gets here; an empty list matches nothing.
  */
@@ -65,36 +65,37 @@ export function translationQuerySql(query: TranslationQuery, longestMs: number, 
     params.cursor = query.cursor;
   }
 
+  // Two tables: closed records (big, append-only) and open ones (small); every page is the union, newest id first.
   const byAddress = query.egressAddress !== undefined || query.podAddress !== undefined;
   const window = timeWindow(query);
   if (!window) {
-    const all = byAddress ? [hoursTerm(span, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), ...where] : where;
-    return { text: `SELECT ${RECORD_COLUMNS} FROM translations ${clause(all)} ORDER BY id DESC LIMIT :limit`, params };
+    const closed = byAddress ? [bucketsTerm(span, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), ...where] : where;
+    return { text: union(closed, where), params };
   }
   params.from = window.from;
   params.to = window.to;
   params.lower = window.from - Math.max(0, longestMs);
-  const recent = [...where, "start_ms >= :lower", "start_ms <= :to", "(end_ms IS NULL OR end_ms >= :from)"];
-  if (byAddress) recent.unshift(hoursTerm(span, params.lower as number, window.to));
-  const openOlder = [...where, "end_ms IS NULL", "start_ms < :lower"];
-  return {
-    text: `SELECT ${RECORD_COLUMNS} FROM translations ${clause(recent)}
-      UNION ALL
-      SELECT ${RECORD_COLUMNS} FROM translations INDEXED BY translations_open ${clause(openOlder)}
-      ORDER BY id DESC LIMIT :limit`,
-    params,
-  };
+  const closed = [...where, "start_ms >= :lower", "start_ms <= :to", "end_ms >= :from"];
+  if (byAddress) closed.unshift(bucketsTerm(span, params.lower as number, window.to));
+  return { text: union(closed, [...where, "start_ms <= :to"]), params };
 }
 
-/** The hours in [from, to] that hold starts, as an IN list over the indexes' leading expression. */
-function hoursTerm(span: StartSpan, from: number, to: number): string {
+function union(closed: string[], open: string[]): string {
+  return `SELECT ${RECORD_COLUMNS} FROM translations ${clause(closed)}
+    UNION ALL
+    SELECT ${OPEN_RECORD_COLUMNS} FROM open_translations ${clause(open)}
+    ORDER BY id DESC LIMIT :limit`;
+}
+
+/** The buckets in [from, to] that hold starts, as an IN list over the indexes' leading expression. */
+function bucketsTerm(span: StartSpan, from: number, to: number): string {
   if (span === null) return "0";
-  const first = Math.floor(Math.max(from, span.first) / HOUR_MS);
-  const last = Math.floor(Math.min(to, span.last) / HOUR_MS);
+  const first = Math.floor(Math.max(from, span.first) / BUCKET_MS);
+  const last = Math.floor(Math.min(to, span.last) / BUCKET_MS);
   if (first > last) return "0";
-  const hours: number[] = [];
-  for (let hour = first; hour <= last; hour++) hours.push(hour);
-  return `${HOUR_EXPRESSION} IN (${hours.join(", ")})`;
+  const buckets: number[] = [];
+  for (let bucket = first; bucket <= last; bucket++) buckets.push(bucket);
+  return `${BUCKET_EXPRESSION} IN (${buckets.join(", ")})`;
 }
 
 function clause(terms: string[]): string {

@@ -18,9 +18,14 @@ export function protocolName(number: number): TransportProtocol {
 
 export const END_REASONS = { kernel: 1, "gateway-restarted": 2 } as const;
 
-/** The columns every read selects, in this order. */
+/** The columns every read selects, in this order: from translations (closed records). */
 export const RECORD_COLUMNS = `id, cluster, mapping, protocol, pod_address, pod_port, destination_address, destination_port,
   egress_address, egress_port, start_ms, end_ms, end_reason, original_packets, original_bytes, reply_packets, reply_bytes`;
+
+/** The same columns from open_translations, which has no end yet. */
+export const OPEN_RECORD_COLUMNS = `id, cluster, mapping, protocol, pod_address, pod_port, destination_address, destination_port,
+  egress_address, egress_port, start_ms, NULL AS end_ms, NULL AS end_reason, NULL AS original_packets, NULL AS original_bytes,
+  NULL AS reply_packets, NULL AS reply_bytes`;
 
 export interface RecordRow {
   id: number;
