@@ -76,6 +76,7 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
       if (!machines[key]) continue;
       parts.push(`--- ${key}: egw ---\n${(await journal(key, ["-n", "40", "-o", "cat"])).slice(-4000)}`);
       parts.push(`--- ${key}: keepalived ---\n${(await machines[key].run("journalctl", ["-u", "keepalived", "-n", "20", "--no-pager", "-o", "cat"], { reject: false })).stdout.slice(-2000)}`);
+      parts.push(`--- ${key}: jobs and keepalived's processes ---\n${(await machines[key].run("sh", ["-c", "systemctl list-jobs --no-pager; systemctl status keepalived.service --no-pager -n 0"], { reject: false })).stdout.slice(-2000)}`);
     }
     return parts.join("\n");
   };
@@ -243,6 +244,9 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
   it("keepalived SIGKILLed on the master: its floating IPs leave its interfaces, the peer takes them, and the restarted keepalived stays backup", async () => {
     const master = await masterKey();
     const backup = other(master);
+    // The daemon restarted by the test above rewrites keepalived's configuration and egw-keepalived-reload.path
+    // reloads it: kill keepalived once that is done (systemd has no job left), not in the middle of the reload.
+    await waitFor(async () => (await machines[master].run("systemctl", ["list-jobs", "--no-legend"])).stdout.trim() === "", 20_000, "systemd's jobs to finish");
     const stream = await openStream(topo.pods.a, SERVER);
     await machines[master].run("pkill", ["-KILL", "-x", "keepalived"]);
     await waitFor(async () => (await holds(backup)).length === 3, 20_000, `the peer to take the floating IPs\n${await diagnostics()}`);
