@@ -67,7 +67,9 @@ cp package-lock.json "$lib/"
 
 # 2. Production dependencies: this checkout's node_modules (better-sqlite3 compiled here), pruned of the development
 #    ones without the network, then of better-sqlite3's build leftovers (sources, objects).
-cp -a node_modules "$lib/node_modules"
+#    (Resolved first: in a git worktree node_modules may be a symlink to the main checkout's, which cp -a would copy
+#    as a link.)
+cp -a "$(readlink -f node_modules)" "$lib/node_modules"
 (cd "$lib" && npm prune --omit=dev --offline --no-audit --no-fund --ignore-scripts >/dev/null)
 rm -rf "$lib/node_modules/better-sqlite3/deps" "$lib/node_modules/better-sqlite3/src" \
   "$lib/node_modules/better-sqlite3/build/Release/obj" "$lib/node_modules/better-sqlite3/build/Release/obj.target" \

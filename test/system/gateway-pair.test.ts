@@ -10,6 +10,7 @@ import { callApi, newSecret } from "../../lab/daemon.js";
 import { openStream, startProber, waitFor } from "../../lab/ha-group.js";
 import { buildHaTopology, HA_ADDR, type GatewayKey, type HaTopology } from "../../lab/ha-topology.js";
 import { leftovers } from "../../lab/leftovers.js";
+import { seenTuple, type SeenTuple } from "../../lab/tuple-client.js";
 import { startWhoamiServer, whoami } from "../../lab/whoami-client.js";
 import { bootMachine, debian13Root, type Machine } from "./machine.js";
 import { buildPackage, buildUpgradePackage } from "./packages.js";
@@ -75,8 +76,31 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
       if (!machines[key]) continue;
       parts.push(`--- ${key}: egw ---\n${(await journal(key, ["-n", "40", "-o", "cat"])).slice(-4000)}`);
       parts.push(`--- ${key}: keepalived ---\n${(await machines[key].run("journalctl", ["-u", "keepalived", "-n", "20", "--no-pager", "-o", "cat"], { reject: false })).stdout.slice(-2000)}`);
+      parts.push(`--- ${key}: jobs and keepalived's processes ---\n${(await machines[key].run("sh", ["-c", "systemctl list-jobs --no-pager; systemctl status keepalived.service --no-pager -n 0"], { reject: false })).stdout.slice(-2000)}`);
     }
     return parts.join("\n");
+  };
+
+  /** One TCP connection of pod a to the server's tuple port (8083), the time just after it, and who the server saw. */
+  const tupleConnection = async (): Promise<SeenTuple & { at: string }> => {
+    const seen = await seenTuple(topo.pods.a, "tcp", SERVER);
+    return { ...seen, at: new Date().toISOString() };
+  };
+  /** `egw trace EGRESS_IP:PORT --at TIME`, run as an operator does inside the gateway (socket and token from /etc/egw). */
+  const trace = async (key: GatewayKey, seen: SeenTuple & { at: string }) =>
+    (await machines[key].run("egw", ["trace", `${seen.seenAddress}:${seen.seenPort}`, "--at", seen.at], { reject: false })).stdout;
+  const escaped = (text: string) => text.replace(/[.[\]]/g, "\\$&");
+  /** The row of egw trace that names the cluster, the mapping, the pod's address and port, the destination and the egress. */
+  const traceRow = (seen: SeenTuple) => new RegExp(`^prod\\s+app-a\\s+tcp\\s+${escaped(seen.podAddress)}:${seen.podPort}\\s+` +
+    `${escaped(SERVER)}:8083\\s+${escaped(seen.seenAddress)}:${seen.seenPort}\\s`, "m");
+  /** The ulogd processes of a machine: pid, parent, user, systemd unit (from its cgroup) and command line. */
+  const ulogds = async (key: GatewayKey) => {
+    const ps = await machines[key].run("ps", ["-C", "ulogd", "-o", "pid=,ppid=,user=,args="], { reject: false });
+    return Promise.all(ps.stdout.trim().split("\n").filter(Boolean).map(async (line) => {
+      const [pid = "", ppid = "", user = "", ...args] = line.trim().split(/\s+/);
+      const cgroup = (await machines[key].run("cat", [`/proc/${pid}/cgroup`], { reject: false })).stdout;
+      return { pid, ppid, user, unit: /^0::.*\/([^/]+\.service)$/m.exec(cgroup)?.[1] ?? cgroup.trim(), args: args.join(" ") };
+    }));
   };
 
   before(async () => {
@@ -107,7 +131,9 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
     await Promise.all([boot("a"), boot("b")]);
     // As on a machine where they were in use: the package must leave them disabled (egw's path units start them).
     for (const key of ["a", "b"] as const) await machines[key].run("systemctl", ["enable", "keepalived.service", "conntrackd.service"]);
-    await Promise.all((["a", "b"] as const).map((key) => machines[key].run("bash", ["/vagrant/vagrant/provision-gateway.sh", ...PROVISION[key]])));
+    await Promise.all((["a", "b"] as const).map((key) => machines[key].run("bash", ["/vagrant/vagrant/provision-gateway.sh", ...PROVISION[key]]).catch(async (error: unknown) => {
+      throw new Error(`${String(error)}\n${await diagnostics()}`);
+    })));
   });
 
   after(async () => {
@@ -151,6 +177,37 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
     assert.deepEqual(await holds(other(master)), [], "the backup holds no floating address");
   });
 
+  it("records each translation: ulogd runs as egw's child in its sandbox, and egw trace on the master names the pod", async () => {
+    const master = await masterKey();
+    for (const key of ["a", "b"] as const) {
+      const egw = await unit(key, "egw.service", ["MainPID"]);
+      const ours = (await ulogds(key)).filter((p) => p.unit === "egw.service");
+      assert.equal(ours.length, 1, `one ulogd in egw.service's cgroup on ${key}: ${JSON.stringify(await ulogds(key))}`);
+      assert.deepEqual(ours[0], {
+        pid: ours[0]!.pid, ppid: egw.MainPID, user: "egw", unit: "egw.service", args: "ulogd -c /var/lib/egw/translations/ulogd.conf",
+      }, "the daemon's own child, as egw, with egw's config and no pid file");
+      // Debian's ulogd2.service (enabled when ulogd2 was installed) is the operator's and keeps running beside it,
+      // with its own config and pid file: the package leaves it alone.
+      assert.equal((await unit(key, "ulogd2.service", ["ActiveState"])).ActiveState, "active");
+      const debians = (await ulogds(key)).filter((p) => p.unit === "ulogd2.service");
+      assert.equal(debians.length, 1, JSON.stringify(await ulogds(key)));
+      assert.equal((await machines[key].run("cat", ["/run/ulog/ulogd.pid"])).stdout.trim(), debians[0]!.pid, "Debian's pid file is its own ulogd's");
+      const pidFiles = await machines[key].run("find", ["/run/egw", "/var/lib/egw", "-name", "*.pid"]);
+      assert.equal(pidFiles.stdout.trim(), "", "egw's ulogd writes no pid file");
+      const status = (await api(key, "GET", "/v1/status")).body as { translationLog?: { state: string }; warnings: string[] };
+      assert.equal(status.translationLog?.state, "running", JSON.stringify(status.translationLog));
+      // The sandbox lets it set conntrack's accounting and timestamps (records carry counters and the kernel's times).
+      assert.deepEqual(status.warnings.filter((w) => w.includes("translation log")), []);
+    }
+    const seen = await tupleConnection();
+    assert.equal(seen.seenAddress, EGRESS[0]);
+    await waitFor(async () => traceRow(seen).test(await trace(master, seen)), 10_000,
+      `egw trace ${seen.seenAddress}:${seen.seenPort} to name pod a's connection\n${await trace(master, seen)}\n${await diagnostics()}`);
+    const status = (await api(master, "GET", "/v1/status")).body as { translationLog?: { state: string; eventsMalformed: number; eventsIngested: number } };
+    assert.equal(status.translationLog?.eventsMalformed, 0);
+    assert.ok((status.translationLog?.eventsIngested ?? 0) > 0);
+  });
+
   it("kill -9 of the daemon: systemd restarts it and traffic never stops", async () => {
     const master = await masterKey();
     const before = await unit(master, "egw.service", ["MainPID", "NRestarts"]);
@@ -187,6 +244,9 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
   it("keepalived SIGKILLed on the master: its floating IPs leave its interfaces, the peer takes them, and the restarted keepalived stays backup", async () => {
     const master = await masterKey();
     const backup = other(master);
+    // The daemon restarted by the test above rewrites keepalived's configuration and egw-keepalived-reload.path
+    // reloads it: kill keepalived once that is done (systemd has no job left), not in the middle of the reload.
+    await waitFor(async () => (await machines[master].run("systemctl", ["list-jobs", "--no-legend"])).stdout.trim() === "", 20_000, "systemd's jobs to finish");
     const stream = await openStream(topo.pods.a, SERVER);
     await machines[master].run("pkill", ["-KILL", "-x", "keepalived"]);
     await waitFor(async () => (await holds(backup)).length === 3, 20_000, `the peer to take the floating IPs\n${await diagnostics()}`);
@@ -261,6 +321,10 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
     const clusterToken = await api(await masterKey(), "POST", "/v1/clusters/prod/tokens", { description: "upgrade-check" });
     assert.equal(clusterToken.status, 201, JSON.stringify(clusterToken.body));
     const secret = (clusterToken.body as { token: string }).token;
+    // A connection made before the upgrade, recorded by the master of then, which is upgraded last.
+    const recordedBy = await masterKey();
+    const earlier = await tupleConnection();
+    await waitFor(async () => traceRow(earlier).test(await trace(recordedBy, earlier)), 10_000, "the connection made before the upgrade to be recorded");
     const stream = await openStream(topo.pods.a, SERVER);
     const acknowledged: string[] = [];
     let writing = true;
@@ -320,6 +384,15 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
       assert.equal((await api(key, "GET", "/v1/clusters/prod/mappings", undefined, secret)).status, 200);
     }
     assert.equal(await seenAs("a"), EGRESS[0]);
+    // The translation log survived: the connection made before the upgrade is still answered, by both gateways
+    // (the one that recorded it, and its peer, which asks it).
+    for (const key of ["a", "b"] as const) assert.match(await trace(key, earlier), traceRow(earlier), `${key} answers for the connection made before the upgrade`);
+    for (const key of ["a", "b"] as const) {
+      const status = (await api(key, "GET", "/v1/status")).body as { translationLog?: { state: string } };
+      assert.equal(status.translationLog?.state, "running", `${key}: ${JSON.stringify(status.translationLog)}`);
+    }
+    const later = await tupleConnection();
+    await waitFor(async () => traceRow(later).test(await trace(recordedBy, later)), 10_000, "a connection after the upgrade to be recorded");
   });
 
   it("apt remove keeps the state and the configuration; apt purge removes them", async () => {
@@ -328,9 +401,12 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
     await machines[key].run("apt-get", ["remove", "-y", "egw"]);
     assert.equal((await unit(key, "egw.service", ["ActiveState"])).ActiveState, "inactive");
     assert.ok(await exists("/var/lib/egw/egw.db"), "remove keeps the store");
+    assert.ok(await exists("/var/lib/egw/translations/translations.db"), "remove keeps the translation log");
+    assert.deepEqual((await ulogds(key)).filter((p) => p.unit === "egw.service" || p.user === "egw"), [], "egw's ulogd stopped with the daemon");
     assert.ok(await exists("/etc/egw/admin-token"), "remove keeps /etc/egw");
     await machines[key].run("apt-get", ["purge", "-y", "egw"]);
-    assert.ok(!(await exists("/var/lib/egw")), "purge removes the state");
+    assert.ok(!(await exists("/var/lib/egw")), "purge removes the state, the translation log with it");
+    assert.equal((await unit(key, "ulogd2.service", ["ActiveState"])).ActiveState, "active", "Debian's ulogd2 is the operator's: purge leaves it");
     assert.ok(!(await exists("/etc/egw")), "purge removes /etc/egw");
   });
 });
