@@ -13,8 +13,9 @@ need_root() {
   fi
 }
 
-# iperf3, netsniff-ng (trafgen) and wrk are the benchmarks' load generators.
-PACKAGES=(nftables iproute2 keepalived conntrackd conntrack ulogd2 ulogd2-json iperf3 netsniff-ng wrk procps ca-certificates openssl python3 make g++)
+# iperf3, netsniff-ng (trafgen) and wrk are the benchmarks' load generators; prometheus ships promtool, which the
+# tests run on the alert rules (its server is not wanted here: stopped and disabled below).
+PACKAGES=(nftables iproute2 keepalived conntrackd conntrack ulogd2 ulogd2-json iperf3 netsniff-ng wrk procps ca-certificates openssl python3 make g++ prometheus)
 CI=false
 if [ "${1:-}" = "--ci" ]; then
   CI=true
@@ -30,6 +31,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Only promtool is used: the Prometheus server the package starts where systemd runs would listen on :9090.
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet prometheus.service 2>/dev/null; then
+  systemctl disable --now prometheus.service >/dev/null 2>&1 || true
 fi
 
 # `vagrant validate` in CI, only where Debian packages vagrant (bookworm does; it is about 1.5 minutes to install).

@@ -7,9 +7,9 @@ import { PACKAGE_ROOT } from "../../../appliance/paths.js";
 import { createMetrics } from "../../../appliance/metrics.js";
 
 /**
- * docs/examples/prometheus-alerts.yml without promtool (a 96 MB Debian package): its shape as Prometheus reads a
+ * docs/examples/prometheus-alerts.yml without running anything: its shape as Prometheus reads a
  * rule file, the alerts the operator's guide promises, and that every egw_ metric the rules use is one the
- * daemon exports. `promtool test rules docs/examples/prometheus-alerts.test.yml` checks the expressions themselves.
+ * daemon exports. test/integration/alert-rules.test.ts has promtool check the expressions themselves.
  */
 interface Rule { alert?: string; record?: string; expr?: unknown; for?: unknown; labels?: Record<string, unknown>; annotations?: Record<string, unknown> }
 const read = (name: string) => parse(readFileSync(join(PACKAGE_ROOT, "docs", "examples", name), "utf8")) as Record<string, unknown>;
