@@ -69,7 +69,12 @@ export interface ApiDeps {
   translations?: {
     /** This gateway's name, as its records carry it. */
     gateway: string;
-    query(query: TranslationQuery): TranslationPage;
+    /**
+     * One page of a lookup in this gateway's log, answered off the daemon's thread. Rejects with AppError
+     * "lookup-too-costly" (503) past its time budget, "rate-limited" (429, Retry-After) when too many wait,
+     * "not-ready" (503) while the log is not running.
+     */
+    query(query: TranslationQuery): Promise<TranslationPage>;
   };
   /** The port tally (connections per egress IP and destination); absent while the translation log is off. */
   ports?: PortView;

@@ -42,7 +42,10 @@ export interface TrafficCounters {
 
 /** A stored translation: the event joined with who owned it (the mapping in force when it was logged). */
 export interface TranslationRecord {
-  /** Store-assigned, increasing; the pagination cursor. */
+  /**
+   * Store-assigned when the connection is first seen, increasing in that order and kept. Not in start order (a
+   * record written from its end event, or moved by a failover, gets its id late): pages go by (startMs, id).
+   */
   id: number;
   gateway: string;
   cluster: string;
@@ -60,12 +63,15 @@ export interface TranslationRecord {
   endMs: number | null;
   /**
    * How the end is known: "kernel" (destroy event), or "gateway-restarted" (the kernel that held it rebooted
-   * before reporting its end; endMs is then when the log started again after the reboot, an upper bound), or null
-   * while open.
+   * before reporting its end; endMs is then when the log started again after the reboot, an upper bound), or
+   * "log-interrupted" (the kernel ended it, in this boot, while the log was not recording, so its end event never
+   * came; endMs is when the log noticed, an upper bound), or null while open.
    */
-  endReason: "kernel" | "gateway-restarted" | null;
+  endReason: EndReason | null;
   counters: TrafficCounters | null;
 }
+
+export type EndReason = "kernel" | "gateway-restarted" | "log-interrupted";
 
 /** A stretch of time in which this gateway's log was not listening (stopped, disk full, restarting). */
 export interface LogGap {
@@ -93,14 +99,21 @@ export interface TranslationQuery {
   clusters?: readonly string[];
   /** Page size. */
   limit: number;
-  /** Records with id < cursor (newest first). */
-  cursor?: number;
+  /** Records after this one in the page order (newest start first, then highest id): the last record of the previous page. */
+  cursor?: PageCursor;
+}
+
+/** A position in a gateway's pages: the (start, id) of the last record returned. */
+export interface PageCursor {
+  startMs: number;
+  id: number;
 }
 
 export interface TranslationPage {
+  /** Newest start first; the same start, highest id first. */
   records: TranslationRecord[];
   /** Pass as `cursor` for the next page; absent on the last page. */
-  nextCursor?: number;
+  nextCursor?: PageCursor;
   /** Gaps of this gateway's log that overlap the asked time: an empty answer inside a gap proves nothing. */
   gaps: LogGap[];
 }
@@ -113,10 +126,35 @@ export interface TranslationSink {
   closed(record: TranslationRecord): void;
 }
 
-/** An event the pipeline attributed to the mapping that translated it. */
-export interface AttributedEvent extends ConntrackEvent {
+/** Who owned a translation: the cluster and mapping in force when it was logged. */
+export interface Owner {
   cluster: string;
   mapping: string;
+}
+
+/** An end no current mapping explains (the mapping was deleted or changed while the connection was open). */
+export interface NoOwner {
+  cluster: null;
+  mapping: null;
+}
+
+/**
+ * An event the pipeline attributed to the mapping that translated it. A new event always has its owner (one no
+ * mapping explains is not the log's to keep); a destroy may have none: the store closes the open record of that
+ * connection, whose owner it already has, and drops (and counts) a destroy that has neither.
+ */
+export type AttributedEvent =
+  | (ConntrackEvent & { kind: "new" } & Owner)
+  | (ConntrackEvent & { kind: "destroy" } & (Owner | NoOwner));
+
+/** What one commit stored. */
+export interface CommitResult {
+  opened: TranslationRecord[];
+  closed: TranslationRecord[];
+  /** Destroys that found no open record and became whole records (their NEW was lost or came before the log ran). */
+  recovered: number;
+  /** Destroys without an owner that found no open record either: nothing to close and no one to attribute, dropped. */
+  unattributedDropped: number;
 }
 
 /** How far the pipeline has read its spool: stored in the same transaction as the records it produced. */
@@ -132,11 +170,8 @@ export interface SpoolPosition {
  * a destroy with no open record (its new event came before the log ran) becomes a whole record.
  */
 export interface TranslationLogStore {
-  /**
-   * Stores one batch and the spool position it reached, atomically; returns the records as stored. `recovered`:
-   * how many destroys found no open record and became whole records (their NEW was lost or came before the log ran).
-   */
-  commit(events: readonly AttributedEvent[], position: SpoolPosition): { opened: TranslationRecord[]; closed: TranslationRecord[]; recovered?: number };
+  /** Stores one batch and the spool position it reached, atomically; returns what it stored. */
+  commit(events: readonly AttributedEvent[], position: SpoolPosition): CommitResult;
   /** The position of the last commit (null on a new store). */
   position(): SpoolPosition | null;
   /** Marks open records of an earlier boot as ended at `atMs`, reason "gateway-restarted"; returns how many. */
@@ -145,7 +180,16 @@ export interface TranslationLogStore {
   openGap(reason: LogGap["reason"], fromMs: number): void;
   closeGap(toMs: number): void;
   query(query: TranslationQuery): TranslationPage;
-  /** Open records right now, for the port tally after a restart. */
+  /**
+   * Closes these open records (ids from openRecords()) at `atMs` with `reason`: for connections the kernel no longer
+   * holds whose end event never came (the log was not recording when they ended). Ids no longer open (closed
+   * meanwhile) are skipped. Returns the records as closed, for the sinks (the port tally, the exports).
+   */
+  closeOpenRecords(ids: readonly number[], atMs: number, reason: "log-interrupted"): TranslationRecord[];
+  /**
+   * Open records right now (this boot's after closeRecordsOfEarlierBoots), oldest id first: for the port tally after
+   * a restart, and to compare with the kernel's conntrack table (protocol, pod, destination and egress address:port).
+   */
   openRecords(): Iterable<TranslationRecord>;
   /** Deletes records ended before `olderThanMs`, then the oldest until the file is under `maxBytes`; returns how many. */
   prune(options: { olderThanMs: number; maxBytes: number; batch: number }): number;

@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, type z } from "@hono/zod-openapi";
 import { AppError, errorMessage } from "../../appliance/errors.js";
 import { requireCluster } from "../../appliance/service/clusters.js";
-import type { LogGap, TranslationPage, TranslationRecord } from "../../appliance/translation-model.js";
+import type { LogGap, PageCursor, TranslationPage, TranslationRecord } from "../../appliance/translation-model.js";
 import { decodeCursor, encodeCursor, mergeGatewayPages, type GatewayAnswer, type GatewayCursors } from "../../appliance/translations/federated-page.js";
 import { parseTranslationQuery } from "../../appliance/translations/query-input.js";
 import type { ApiEnv } from "../context.js";
@@ -37,10 +37,10 @@ const toApiGap = (gap: LogGap): ApiGap => ({ gateway: gap.gateway, from: iso(gap
 const fromApiGap = (gap: ApiGap): LogGap => ({ gateway: gap.gateway, fromMs: Date.parse(gap.from), toMs: gap.to === null ? null : Date.parse(gap.to), reason: gap.reason });
 
 /** The peer's own cursor inside the cursor it returned for its local page. */
-function peerCursor(page: { nextCursor?: string }, gateway: string): number | undefined {
+function peerCursor(page: { nextCursor?: string }, gateway: string): PageCursor | undefined {
   if (page.nextCursor === undefined) return undefined;
   const next = decodeCursor(page.nextCursor).get(gateway);
-  return typeof next === "number" ? next : undefined;
+  return next === "start" ? undefined : next;
 }
 
 export const translationRoutes = new OpenAPIHono<ApiEnv>()
@@ -51,7 +51,7 @@ export const translationRoutes = new OpenAPIHono<ApiEnv>()
       "An admin token may ask about any translation; a cluster token only about its own cluster's, and about egress IPs its cluster may use (403 otherwise). " +
       "Give at (an instant) or from and to (a range of at most 24 hours), and at least one of egressIp, podIp, destinationIp. Newest first; page with nextCursor.",
     request: { query: translationQuery },
-    responses: { 200: jsonResponse(translationAnswer, "Matching translations, the log gaps that overlap the question, and gateways that could not be asked"), ...problemResponses(401, 403, 404, 422, 429) },
+    responses: { 200: jsonResponse(translationAnswer, "Matching translations, the log gaps that overlap the question, and gateways that could not be asked"), ...problemResponses(401, 403, 404, 422, 429, 503) },
   }), async (c) => {
     const deps = c.get("deps");
     const principal = c.get("principal");
@@ -74,14 +74,14 @@ export const translationRoutes = new OpenAPIHono<ApiEnv>()
     const wanted = (gateway: string) => asked === undefined || asked.has(gateway);
     const cursorOf = (gateway: string) => {
       const cursor = asked?.get(gateway);
-      return typeof cursor === "number" ? cursor : undefined;
+      return cursor === "start" ? undefined : cursor;
     };
 
     const answers: GatewayAnswer[] = [];
     const unanswered: { gateway: string; reason: string }[] = [];
     if (wanted(log.gateway)) {
       const cursor = cursorOf(log.gateway);
-      answers.push({ gateway: log.gateway, page: log.query({ ...query, ...(clusters ? { clusters } : {}), ...(cursor === undefined ? {} : { cursor }) }) });
+      answers.push({ gateway: log.gateway, page: await log.query({ ...query, ...(clusters ? { clusters } : {}), ...(cursor === undefined ? {} : { cursor }) }) });
     }
     await Promise.all(peers.filter((peer) => wanted(peer.name)).map(async (peer) => {
       const params = new URLSearchParams();

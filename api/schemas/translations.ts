@@ -37,8 +37,9 @@ export const translationRecord = z.object({
   egress: endpoint,
   start: z.string().openapi({ description: "When the connection began (the kernel's conntrack timestamp), RFC 3339 UTC" }),
   end: z.string().nullable().openapi({ description: "When it ended; null while it is open" }),
-  endReason: z.enum(["kernel", "gateway-restarted"]).nullable()
-    .openapi({ description: "kernel: the kernel reported its end; gateway-restarted: the gateway restarted before it did, end is when the log last ran" }),
+  endReason: z.enum(["kernel", "gateway-restarted", "log-interrupted"]).nullable()
+    .openapi({ description: "kernel: the kernel reported its end; gateway-restarted: the gateway restarted before it did, end is when the log started again; "
+      + "log-interrupted: it ended while the log was not recording, end is when the log noticed. Both of the latter are upper bounds." }),
   counters: z.object({ originalPackets: z.number(), originalBytes: z.number(), replyPackets: z.number(), replyBytes: z.number() }).nullable()
     .openapi({ description: "Packets and bytes each way (original: pod → destination), known once it ended" }),
 }).openapi("TranslationRecord");

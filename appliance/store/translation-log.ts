@@ -2,14 +2,14 @@ import { join } from "node:path";
 import type Database from "better-sqlite3";
 import { MIGRATIONS_DIR } from "../paths.js";
 import type {
-  AttributedEvent, ConntrackEvent, LogGap, SpoolPosition, TrafficCounters, TranslationLogStore, TranslationPage, TranslationQuery, TranslationRecord,
+  AttributedEvent, CommitResult, ConntrackEvent, EndReason, LogGap, SpoolPosition, TrafficCounters, TranslationLogStore, TranslationPage, TranslationQuery, TranslationRecord,
 } from "../translation-model.js";
 import { openDatabase, type Db } from "./database.js";
 import { migrate, readMigrations } from "./migrate.js";
 import { addressBytes, addressText, canonicalAddress } from "./translation-log/address-bytes.js";
 import { pruneTranslations, usedBytes } from "./translation-log/prune.js";
 import { translationQuerySql, type StartSpan } from "./translation-log/query.js";
-import { END_REASONS, OPEN_RECORD_COLUMNS, protocolName, protocolNumber, recordFromRow, type RecordRow } from "./translation-log/rows.js";
+import { END_REASONS, OPEN_RECORD_COLUMNS, RECORD_COLUMNS, protocolName, protocolNumber, recordFromRow, type RecordRow } from "./translation-log/rows.js";
 
 export const TRANSLATION_LOG_MIGRATIONS_DIR = join(MIGRATIONS_DIR, "translation-log");
 
@@ -110,14 +110,16 @@ class SqliteTranslationLog implements TranslationLogStore, TranslationLogExtras 
     }
   }
 
-  commit(events: readonly AttributedEvent[], position: SpoolPosition): { opened: TranslationRecord[]; closed: TranslationRecord[] } {
+  commit(events: readonly AttributedEvent[], position: SpoolPosition): CommitResult {
     const opened: TranslationRecord[] = [];
     const closed: TranslationRecord[] = [];
+    let recovered = 0;
+    let unattributedDropped = 0;
     const added: string[] = [];
     const removed: [string, OpenConnection][] = [];
     const longestBefore = this.longest;
     const nextIdBefore = this.nextId;
-    const { insertOpen, moveClosed, deleteOpen, insertClosed, setMeta } = this.statements;
+    const { insertOpen, insertClosed, setMeta } = this.statements;
     try {
       this.db.transaction(() => {
         for (const event of events) {
@@ -133,7 +135,7 @@ class SqliteTranslationLog implements TranslationLogStore, TranslationLogExtras 
             // The interned names, not the event's strings: a few hundred thousand open connections share them.
             this.open.set(key, { id, startMs: event.startMs, cluster: this.nameOf(cluster), mapping: this.nameOf(mapping) });
             added.push(key);
-            opened.push(record(id, this.options.gateway, event.cluster, event.mapping, tuple, event, event.startMs, null, null));
+            opened.push(record(id, this.options.gateway, event.cluster, event.mapping, tuple, event, event.startMs, null, null, null));
             continue;
           }
           const endMs = event.endMs ?? this.now();
@@ -142,15 +144,17 @@ class SqliteTranslationLog implements TranslationLogStore, TranslationLogExtras 
           if (known !== undefined) {
             this.open.delete(key);
             removed.push([key, known]);
-            // Moved whole: the open row's start, cluster and mapping stand (the mapping in force when it was logged).
-            const moved = moveClosed.run(endMs, END_REASONS.kernel, counters?.originalPackets ?? null, counters?.originalBytes ?? null,
-              counters?.replyPackets ?? null, counters?.replyBytes ?? null, known.id).changes;
-            if (moved === 1) {
-              deleteOpen.run(known.id);
-              this.noteDuration(known.startMs, endMs);
-              closed.push(record(known.id, this.options.gateway, known.cluster, known.mapping, tuple, event, known.startMs, endMs, counters));
+            // Its open row's start, cluster and mapping stand (the mapping in force when it was logged), whether or
+            // not a mapping explains the end now.
+            if (this.moveToClosed(known, endMs, "kernel", counters)) {
+              closed.push(record(known.id, this.options.gateway, known.cluster, known.mapping, tuple, event, known.startMs, endMs, "kernel", counters));
               continue;
             }
+          }
+          if (event.cluster === null) {
+            // Neither an open record to close nor an owner to write a whole record for.
+            unattributedDropped++;
+            continue;
           }
           // No open row: its "new" came before the log ran (or pruning took the row); the destroy is the whole record.
           const id = this.nextId++;
@@ -158,7 +162,8 @@ class SqliteTranslationLog implements TranslationLogStore, TranslationLogExtras 
             addressBytes(tuple.destination), event.destinationPort, addressBytes(tuple.egress), event.egressPort, event.startMs, endMs, END_REASONS.kernel,
             counters?.originalPackets ?? null, counters?.originalBytes ?? null, counters?.replyPackets ?? null, counters?.replyBytes ?? null);
           this.noteDuration(event.startMs, endMs);
-          closed.push(record(id, this.options.gateway, event.cluster, event.mapping, tuple, event, event.startMs, endMs, counters));
+          recovered++;
+          closed.push(record(id, this.options.gateway, event.cluster, event.mapping, tuple, event, event.startMs, endMs, "kernel", counters));
         }
         setMeta.run(META_SPOOL_FILE, position.file);
         setMeta.run(META_SPOOL_OFFSET, position.offset);
@@ -174,7 +179,41 @@ class SqliteTranslationLog implements TranslationLogStore, TranslationLogExtras 
       this.loadNames();
       throw error;
     }
-    return { opened, closed };
+    return { opened, closed, recovered, unattributedDropped };
+  }
+
+  closeOpenRecords(ids: readonly number[], atMs: number, reason: "log-interrupted"): TranslationRecord[] {
+    const wanted = new Set(ids);
+    if (wanted.size === 0) return [];
+    const closing = [...this.open].filter(([, known]) => wanted.has(known.id));
+    const closedIds: number[] = [];
+    const longestBefore = this.longest;
+    try {
+      this.db.transaction(() => {
+        for (const [, known] of closing) {
+          // An end before the start would be a clock that stepped back; the record then ends where it began.
+          if (this.moveToClosed(known, Math.max(atMs, known.startMs), reason, null)) closedIds.push(known.id);
+        }
+        if (this.longest !== longestBefore) this.statements.setMeta.run(META_LONGEST, this.longest);
+      }).immediate();
+    } catch (error) {
+      this.longest = longestBefore;
+      throw error;
+    }
+    for (const [key] of closing) this.open.delete(key);
+    if (closedIds.length === 0) return [];
+    const rows = this.db.prepare(`SELECT ${RECORD_COLUMNS} FROM translations WHERE id IN (${closedIds.join(", ")}) ORDER BY id`).all() as RecordRow[];
+    return rows.map((row) => recordFromRow(row, this.options.gateway, (n) => this.nameOf(n)));
+  }
+
+  /** Moves an open row into translations with its end; false when the row was not there (pruning took it). */
+  private moveToClosed(known: OpenConnection, endMs: number, reason: EndReason, counters: TrafficCounters | null): boolean {
+    const moved = this.statements.moveClosed.run(endMs, END_REASONS[reason], counters?.originalPackets ?? null, counters?.originalBytes ?? null,
+      counters?.replyPackets ?? null, counters?.replyBytes ?? null, known.id).changes;
+    if (moved !== 1) return false;
+    this.statements.deleteOpen.run(known.id);
+    this.noteDuration(known.startMs, endMs);
+    return true;
   }
 
   position(): SpoolPosition | null {
@@ -217,7 +256,8 @@ class SqliteTranslationLog implements TranslationLogStore, TranslationLogExtras 
     const rows = this.db.prepare(text).all(params) as RecordRow[];
     const records = rows.slice(0, limit).map((row) => recordFromRow(row, this.options.gateway, (n) => this.nameOf(n)));
     const page: TranslationPage = { records, gaps: this.gaps(query) };
-    if (rows.length > limit) page.nextCursor = records.at(-1)?.id;
+    const last = records.at(-1);
+    if (rows.length > limit && last) page.nextCursor = { startMs: last.startMs, id: last.id };
     return page;
   }
 
@@ -372,10 +412,10 @@ function rowKey(row: OpenRow): string {
 }
 
 function record(id: number, gateway: string, cluster: string, mapping: string, tuple: CanonicalTuple, event: ConntrackEvent,
-  startMs: number, endMs: number | null, counters: TrafficCounters | null): TranslationRecord {
+  startMs: number, endMs: number | null, endReason: EndReason | null, counters: TrafficCounters | null): TranslationRecord {
   return {
     id, gateway, cluster, mapping, protocol: protocolName(tuple.protocol), family: tuple.pod.includes(":") ? 6 : 4,
     podAddress: tuple.pod, podPort: event.podPort, destinationAddress: tuple.destination, destinationPort: event.destinationPort,
-    egressAddress: tuple.egress, egressPort: event.egressPort, startMs, endMs, endReason: endMs === null ? null : "kernel", counters,
+    egressAddress: tuple.egress, egressPort: event.egressPort, startMs, endMs, endReason, counters,
   };
 }

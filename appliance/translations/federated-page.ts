@@ -1,19 +1,22 @@
 import { invalidField } from "../errors.js";
-import type { LogGap, TranslationPage, TranslationRecord } from "../translation-model.js";
+import type { LogGap, PageCursor, TranslationPage, TranslationRecord } from "../translation-model.js";
 
 /**
  * One reverse lookup answered by every gateway of a pair: connections move with a failover, so the record of a
- * connection may be on either gateway, or on both. Each gateway pages through its own log (newest first, by its
- * own ids); the merged page takes the newest records of all and remembers, per gateway, where to go on.
+ * connection may be on either gateway, or on both. Each gateway pages through its own log in the merged page's
+ * order (newest start first, then highest id); the merged page takes the newest records of all and remembers, per
+ * gateway, the (start, id) of the last one it took. Ids alone would not do: they are not in start order.
  */
 
-/** Where each gateway's next page starts: its own cursor, or "from the newest" (absent from a cursor = done). */
-export type GatewayCursors = Map<string, number | "start">;
+/** Where each gateway's next page starts: after its own cursor, or "from the newest" (absent from a cursor = done). */
+export type GatewayCursors = Map<string, PageCursor | "start">;
 
-const CURSOR_VERSION = 1;
+/** 2: per gateway [startMs, id] (1 was an id alone). */
+const CURSOR_VERSION = 2;
 
 export function encodeCursor(cursors: GatewayCursors): string {
-  return Buffer.from(JSON.stringify({ v: CURSOR_VERSION, g: Object.fromEntries(cursors) }), "utf8").toString("base64url");
+  const g = Object.fromEntries([...cursors].map(([gateway, cursor]) => [gateway, cursor === "start" ? cursor : [cursor.startMs, cursor.id]]));
+  return Buffer.from(JSON.stringify({ v: CURSOR_VERSION, g }), "utf8").toString("base64url");
 }
 
 /** A cursor from a client: it must be one this gateway made (a tampered one is refused, never trusted). */
@@ -30,8 +33,15 @@ export function decodeCursor(text: string): GatewayCursors {
   }
   const cursors: GatewayCursors = new Map();
   for (const [gateway, value] of Object.entries(body.g as Record<string, unknown>)) {
-    if (value !== "start" && !(Number.isSafeInteger(value) && (value as number) > 0)) throw invalidField("cursor", "is not a cursor this API returned");
-    cursors.set(gateway, value as number | "start");
+    if (value === "start") {
+      cursors.set(gateway, value);
+      continue;
+    }
+    const [startMs, id, ...rest] = Array.isArray(value) ? value as unknown[] : [];
+    if (!Number.isSafeInteger(startMs) || !Number.isSafeInteger(id) || (id as number) <= 0 || rest.length > 0) {
+      throw invalidField("cursor", "is not a cursor this API returned");
+    }
+    cursors.set(gateway, { startMs: startMs as number, id: id as number });
   }
   return cursors;
 }
@@ -47,7 +57,10 @@ export interface FederatedPage {
   nextCursor?: string;
 }
 
-/** Newest first across gateways; ties broken by gateway and id so that a page boundary is stable. */
+/**
+ * Newest start first across gateways; ties broken by gateway, then highest id: within one gateway exactly its own
+ * page order, so the records taken from each gateway are always the first of its page.
+ */
 function newestFirst(a: TranslationRecord, b: TranslationRecord): number {
   return b.startMs - a.startMs || a.gateway.localeCompare(b.gateway) || b.id - a.id;
 }
@@ -65,10 +78,11 @@ export function mergeGatewayPages(answers: readonly GatewayAnswer[], asked: Gate
   for (const answer of answers) {
     const taken = records.filter((record) => record.gateway === answer.gateway);
     const returned = answer.page.records.length;
+    const last = taken.at(-1);
     if (taken.length === returned) {
       if (answer.page.nextCursor !== undefined) next.set(answer.gateway, answer.page.nextCursor);
-    } else if (taken.length > 0) {
-      next.set(answer.gateway, Math.min(...taken.map((record) => record.id)));
+    } else if (last) {
+      next.set(answer.gateway, { startMs: last.startMs, id: last.id });
     } else {
       next.set(answer.gateway, asked.get(answer.gateway) ?? "start");
     }

@@ -153,7 +153,7 @@ export class TranslationLog {
     this.store = undefined;
   }
 
-  query(query: TranslationQuery): TranslationPage {
+  async query(query: TranslationQuery): Promise<TranslationPage> {
     if (!this.store) throw new AppError("not-ready", `the translation log is not running${this.failure ? `: it failed to start (${this.failure})` : ""}`);
     return this.store.query(query);
   }

@@ -12,9 +12,11 @@ CREATE TABLE names (
 -- while open they live in the small open_translations. Closing by UPDATE of a big table instead rewrote the row
 -- in place and moved it in an index, and was the writer's main cost (41,842 events/s at 10 million rows).
 --
--- Ids are the API's cursor and the exports' identity: the store allocates them (meta next_id, never lowered,
--- so pruning the newest rows cannot bring an id back), once, when the connection is first seen; the record keeps
--- its id when it moves here, so a client paging by id never meets one connection under two ids.
+-- Ids are the exports' identity and break ties in the API's pages: the store allocates them (meta next_id, never
+-- lowered, so pruning the newest rows cannot bring an id back), once, when the connection is first seen; the record
+-- keeps its id when it moves here, so a client never meets one connection under two ids. Ids are not in start
+-- order (a record written from its end event gets its id late), so pages go by (start_ms, id): every index below
+-- ends with start_ms, and SQLite appends the id, so within a bucket an index walks that order.
 -- Conntrack id and boot are not kept: they only matter while a destroy may still come.
 CREATE TABLE translations (
   id INTEGER PRIMARY KEY,
@@ -29,7 +31,7 @@ CREATE TABLE translations (
   egress_port INTEGER NOT NULL,
   start_ms INTEGER NOT NULL,
   end_ms INTEGER NOT NULL,
-  -- 1 kernel, 2 gateway-restarted.
+  -- 1 kernel, 2 gateway-restarted, 3 log-interrupted (rows.ts END_REASONS).
   end_reason INTEGER NOT NULL,
   -- NULL when the end came without counters.
   original_packets INTEGER,

@@ -14,6 +14,7 @@ export class MemoryTranslationStore implements TranslationLogStore {
     const opened: TranslationRecord[] = [];
     const closed: TranslationRecord[] = [];
     let recovered = 0;
+    let unattributedDropped = 0;
     for (const e of events) {
       const key = `${e.conntrackId}/${e.protocol}/${e.podAddress}/${e.podPort}/${e.egressAddress}/${e.egressPort}`;
       const existing = this.open.get(key);
@@ -29,6 +30,10 @@ export class MemoryTranslationStore implements TranslationLogStore {
       }
       let record = existing;
       if (!record) {
+        if (e.cluster === null) {
+          unattributedDropped++;
+          continue;
+        }
         recovered++;
         record = { id: this.records.length + 1, gateway: "gw", cluster: e.cluster, mapping: e.mapping, protocol: e.protocol, family: e.family,
           podAddress: e.podAddress, podPort: e.podPort, destinationAddress: e.destinationAddress, destinationPort: e.destinationPort,
@@ -41,7 +46,7 @@ export class MemoryTranslationStore implements TranslationLogStore {
     }
     this.stored = { ...position };
     this.commits.push({ events: events.length, position: { ...position } });
-    return { opened, closed, recovered };
+    return { opened, closed, recovered, unattributedDropped };
   }
   position() {
     return this.stored;
@@ -58,6 +63,16 @@ export class MemoryTranslationStore implements TranslationLogStore {
   closeRecordsOfEarlierBoots() { return 0; }
   query() { return { records: [], gaps: [] }; }
   openRecords() { return this.open.values(); }
+  closeOpenRecords(ids: readonly number[], atMs: number, reason: "log-interrupted") {
+    const closed: TranslationRecord[] = [];
+    for (const [key, record] of this.open) {
+      if (!ids.includes(record.id)) continue;
+      this.open.delete(key);
+      Object.assign(record, { endMs: atMs, endReason: reason });
+      closed.push(record);
+    }
+    return closed;
+  }
   prune() { return 0; }
   sizeBytes() { return 0; }
   close() {}

@@ -6,7 +6,7 @@ import { after, afterEach, before, describe, it } from "node:test";
 import { openReadOnly } from "../../appliance/store/database.js";
 import { openTranslationLogStore } from "../../appliance/store/translation-log.js";
 import { translationQuerySql } from "../../appliance/store/translation-log/query.js";
-import type { AttributedEvent, SpoolPosition } from "../../appliance/translation-model.js";
+import type { AttributedEvent, ConntrackEvent, NoOwner, Owner, SpoolPosition } from "../../appliance/translation-model.js";
 
 let root: string;
 let counter = 0;
@@ -34,18 +34,21 @@ function open(path = freshPath(), bootId = "boot-a", now = () => 9_999_000) {
 
 const POS: SpoolPosition = { file: "spool-1", offset: 100 };
 
-function event(overrides: Partial<AttributedEvent> = {}): AttributedEvent {
+type EventFields = Partial<ConntrackEvent> & Partial<Owner | NoOwner>;
+
+/** A test's event: the fields it gives over a default connection (a destroy may come without an owner). */
+function event(overrides: EventFields = {}): AttributedEvent {
   return {
     kind: "new", conntrackId: 7, protocol: "tcp", protocolNumber: 6, family: 4,
     podAddress: "10.244.1.5", podPort: 40000, destinationAddress: "93.184.216.34", destinationPort: 443,
     egressAddress: "203.0.113.10", egressPort: 50000, startMs: 1_000, cluster: "prod", mapping: "web",
     ...overrides,
-  };
+  } as AttributedEvent;
 }
 
 const COUNTERS = { originalPackets: 10, originalBytes: 1000, replyPackets: 8, replyBytes: 8000 };
 
-function destroy(overrides: Partial<AttributedEvent> = {}): AttributedEvent {
+function destroy(overrides: EventFields = {}): AttributedEvent {
   return event({ kind: "destroy", endMs: 5_000, counters: COUNTERS, ...overrides });
 }
 
@@ -147,6 +150,64 @@ describe("translation log store: commit", () => {
   });
 });
 
+describe("translation log store: ends without an owner, recovered ends, interrupted logs", () => {
+  it("counts destroys that found no open record as recovered", () => {
+    const store = open();
+    store.commit([event()], POS);
+    const result = store.commit([destroy(), destroy({ conntrackId: 8, egressPort: 50001 }), destroy({ conntrackId: 9, egressPort: 50002 })], POS);
+    assert.equal(result.closed.length, 3);
+    assert.equal(result.recovered, 2, "the two without an open record");
+    assert.equal(result.unattributedDropped, 0);
+    assert.equal(store.commit([event({ conntrackId: 10 })], POS).recovered, 0);
+  });
+
+  it("a destroy no mapping explains closes the open record under the owner it was logged with, else is dropped and counted", () => {
+    const store = open();
+    const { opened } = store.commit([event({ cluster: "prod", mapping: "web" })], POS);
+    const result = store.commit([
+      destroy({ cluster: null, mapping: null }),
+      destroy({ conntrackId: 8, egressPort: 50001, cluster: null, mapping: null }),
+    ], { file: "spool-1", offset: 300 });
+    assert.deepEqual(result.closed, [{ ...opened[0], endMs: 5_000, endReason: "kernel", counters: COUNTERS }]);
+    assert.deepEqual([result.recovered, result.unattributedDropped], [0, 1]);
+    assert.equal(store.openCount(), 0, "the port is no longer shown as held");
+    const stored = store.query({ podAddress: "10.244.1.5", limit: 10 }).records;
+    assert.deepEqual(stored.map((r) => [r.id, r.cluster, r.mapping, r.endReason]), [[opened[0]?.id, "prod", "web", "kernel"]], "the dropped one left no record");
+    assert.deepEqual(store.position(), { file: "spool-1", offset: 300 });
+  });
+
+  it("closeOpenRecords closes the given open records as log-interrupted, skips ids not open, and keeps the others open", () => {
+    const store = open();
+    const { opened } = store.commit([
+      event({ conntrackId: 1, egressPort: 50001, startMs: 1_000 }),
+      event({ conntrackId: 2, egressPort: 50002, startMs: 2_000 }),
+      event({ conntrackId: 3, egressPort: 50003, startMs: 3_000 }),
+    ], POS);
+    const [a, b, c] = opened;
+    assert.ok(a && b && c);
+    const closedEarlier = store.commit([destroy({ conntrackId: 3, egressPort: 50003, startMs: 3_000 })], POS).closed[0];
+    const closed = store.closeOpenRecords([a.id, c.id, 999], 60_000, "log-interrupted");
+    assert.deepEqual(closed, [{ ...a, endMs: 60_000, endReason: "log-interrupted", counters: null }], "c was closed by its destroy already; 999 never existed");
+    assert.equal(store.openCount(), 1);
+    assert.deepEqual([...store.openRecords()].map((r) => r.id), [b.id]);
+    assert.equal(store.longestMs(), 59_000, "the look-back covers the interrupted record's (upper-bound) length");
+    const records = store.query({ egressAddress: "203.0.113.10", atMs: 30_000, limit: 10 }).records;
+    assert.deepEqual(records.map((r) => [r.id, r.endReason]), [[b.id, null], [a.id, "log-interrupted"]]);
+    assert.equal(store.query({ egressAddress: "203.0.113.10", egressPort: 50003, limit: 10 }).records[0]?.endMs, closedEarlier?.endMs);
+    assert.deepEqual(store.closeOpenRecords([], 70_000, "log-interrupted"), []);
+    // The writer forgot the closed connection: a new event with the same conntrack id and tuple is a new record.
+    assert.equal(store.commit([event({ conntrackId: 1, egressPort: 50001, startMs: 61_000 })], POS).opened.length, 1);
+  });
+
+  it("openRecords gives what matching against the kernel's conntrack table needs", () => {
+    const store = open();
+    store.commit([event({ protocol: "udp", protocolNumber: 17, podPort: 5353, destinationPort: 53, egressPort: 61000 })], POS);
+    const [record] = [...store.openRecords()];
+    assert.deepEqual(record && [record.protocol, record.podAddress, record.podPort, record.destinationAddress, record.destinationPort, record.egressAddress, record.egressPort],
+      ["udp", "10.244.1.5", 5353, "93.184.216.34", 53, "203.0.113.10", 61000]);
+  });
+});
+
 describe("translation log store: earlier boots", () => {
   it("closes records left open by another boot as gateway-restarted, and this boot's stay open", () => {
     const path = freshPath();
@@ -159,7 +220,7 @@ describe("translation log store: earlier boots", () => {
     assert.equal(store.closeRecordsOfEarlierBoots("boot-b", 8_000), 2);
     const records = store.query({ podAddress: "10.244.1.5", limit: 10 }).records;
     assert.deepEqual(records.map((r) => [r.egressPort, r.endMs, r.endReason]),
-      [[50002, null, null], [50001, 8_000, "gateway-restarted"], [50000, 8_000, "gateway-restarted"]]);
+      [[50001, 8_000, "gateway-restarted"], [50002, null, null], [50000, 8_000, "gateway-restarted"]], "newest start first, then newest id");
     assert.equal(store.longestMs(), 7_000, "the look-back covers the longest of them");
     assert.equal(store.closeRecordsOfEarlierBoots("boot-b", 9_000), 0);
     // Same conntrack id and tuple as boot-a's record: a new connection of this boot.
@@ -226,7 +287,7 @@ describe("translation log store: queries", () => {
     store.commit([event({ conntrackId: 5, egressPort: 50999, startMs: 10 })], POS);
     assert.equal(store.longestMs(), 6_500);
     assert.deepEqual(ports(store.query({ egressAddress: "203.0.113.10", egressPort: 50999, atMs: 1_000_000, limit: 5 })), [443]);
-    assert.deepEqual(ports(store.query({ egressAddress: "203.0.113.10", fromMs: 500_000, toMs: 600_000, limit: 5 })), [443, 4]);
+    assert.deepEqual(ports(store.query({ egressAddress: "203.0.113.10", fromMs: 500_000, toMs: 600_000, limit: 5 })), [4, 443]);
   });
 
   it("finds connections that began in earlier hours than the instant asked, by egress and by pod", () => {
@@ -239,8 +300,8 @@ describe("translation log store: queries", () => {
     ], POS);
     assert.deepEqual(ports(store.query({ ...at, atMs: 5 * hour + 30_000 })), [1]);
     assert.deepEqual(ports(store.query({ ...at, atMs: 3 * hour + 59 * 60_000 })), [2]);
-    assert.deepEqual(ports(store.query({ podAddress: "10.244.1.5", fromMs: 4 * hour, toMs: 9 * hour, limit: 10 })), [3, 2, 1]);
-    assert.deepEqual(ports(store.query({ podAddress: "10.244.1.5", limit: 10 })), [3, 2, 1]);
+    assert.deepEqual(ports(store.query({ podAddress: "10.244.1.5", fromMs: 4 * hour, toMs: 9 * hour, limit: 10 })), [3, 1, 2]);
+    assert.deepEqual(ports(store.query({ podAddress: "10.244.1.5", limit: 10 })), [3, 1, 2]);
     assert.deepEqual(ports(store.query({ ...at, atMs: 100 * hour })), []);
   });
 
@@ -269,6 +330,29 @@ describe("translation log store: queries", () => {
     const timed = store.query({ ...at, fromMs: 0, toMs: 99_000, limit: 2 });
     assert.deepEqual(ports(timed), [4, 3]);
     assert.deepEqual(ports(store.query({ ...at, fromMs: 0, toMs: 99_000, limit: 2, cursor: timed.nextCursor })), [2, 1]);
+  });
+
+  it("pages by (start, id), newest first, when ids are not in start order: none lost, none repeated, open and closed together", () => {
+    const store = open();
+    // Ids follow first sight; starts do not: a destroy-only record gets a late id and an early start, starts repeat.
+    const starts = [5_000, 1_000, 5_000, 9_000, 2_000, 5_000, 8_000, 1_000];
+    store.commit(starts.map((startMs, i) => (i % 3 === 0 ? event : destroy)({ conntrackId: i, startMs, endMs: 20_000, destinationPort: i + 1 })), POS);
+    const all = store.query({ ...at, fromMs: 0, toMs: 30_000, limit: 100 }).records;
+    assert.deepEqual(all.map((r) => [r.startMs, r.id]), [...all].map((r) => [r.startMs, r.id]).sort((x, y) => y[0]! - x[0]! || y[1]! - x[1]!));
+    assert.equal(all.length, starts.length);
+    for (const window of [{}, { fromMs: 0, toMs: 30_000 }, { atMs: 5_500 }]) {
+      const expected = store.query({ ...at, ...window, limit: 100 }).records.map((r) => r.id);
+      for (const limit of [1, 2, 3, 5]) {
+        const seen: number[] = [];
+        let page = store.query({ ...at, ...window, limit });
+        seen.push(...page.records.map((r) => r.id));
+        while (page.nextCursor !== undefined) {
+          page = store.query({ ...at, ...window, limit, cursor: page.nextCursor });
+          seen.push(...page.records.map((r) => r.id));
+        }
+        assert.deepEqual(seen, expected, `${JSON.stringify(window)} limit ${limit}`);
+      }
+    }
   });
 
   it("the egress+port+at lookup reads the egress index and the open table's index, never a whole table", () => {

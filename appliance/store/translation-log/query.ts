@@ -16,8 +16,10 @@ export interface QuerySql {
 }
 
 /**
- * The SQL of one page of a reverse lookup, newest first: the closed records of `translations` and the open ones
- * of `open_translations` together.
+ * The SQL of one page of a reverse lookup, newest start first (then highest id): the closed records of
+ * `translations` and the open ones of `open_translations` together. Pages go by (start, id), not by id alone: ids
+ * are given when a connection is first seen, so one recorded from its end event has a late id and an early start,
+ * and a cursor by id would skip it in the merged pages of a pair (which are in start order).
  *
  * Time: a record overlaps [from, to] when start ≤ to and (end ≥ from or still open). "start ≤ to" alone would
  * walk every older closed record of the selector (ports are reused all day long), so that walk is bounded below:
@@ -61,11 +63,13 @@ export function translationQuerySql(query: TranslationQuery, longestMs: number, 
   }
   if (clusterIds !== undefined) where.push(clusterIds.length === 0 ? "0" : `cluster IN (${clusterIds.map((id) => Number(id)).join(", ")})`);
   if (query.cursor !== undefined) {
-    where.push("id < :cursor");
-    params.cursor = query.cursor;
+    // After the cursor in (start_ms DESC, id DESC): the first term bounds an index range, the second filters its edge.
+    where.push("start_ms <= :cursorStart", "(start_ms < :cursorStart OR id < :cursorId)");
+    params.cursorStart = query.cursor.startMs;
+    params.cursorId = query.cursor.id;
   }
 
-  // Two tables: closed records (big, append-only) and open ones (small); every page is the union, newest id first.
+  // Two tables: closed records (big, append-only) and open ones (small); every page is the union, newest start first.
   const byAddress = query.egressAddress !== undefined || query.podAddress !== undefined;
   const window = timeWindow(query);
   if (!window) {
@@ -84,7 +88,7 @@ function union(closed: string[], open: string[]): string {
   return `SELECT ${RECORD_COLUMNS} FROM translations ${clause(closed)}
     UNION ALL
     SELECT ${OPEN_RECORD_COLUMNS} FROM open_translations ${clause(open)}
-    ORDER BY id DESC LIMIT :limit`;
+    ORDER BY start_ms DESC, id DESC LIMIT :limit`;
 }
 
 /** The buckets in [from, to] that hold starts, as an IN list over the indexes' leading expression. */

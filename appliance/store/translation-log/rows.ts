@@ -1,4 +1,4 @@
-import type { TransportProtocol, TranslationRecord } from "../../translation-model.js";
+import type { EndReason, TransportProtocol, TranslationRecord } from "../../translation-model.js";
 import { addressText } from "./address-bytes.js";
 
 /** The IANA numbers of the protocols the model names; any other number reads back as "other". */
@@ -16,7 +16,9 @@ export function protocolName(number: number): TransportProtocol {
   return PROTOCOL_NAMES.get(number) ?? "other";
 }
 
-export const END_REASONS = { kernel: 1, "gateway-restarted": 2 } as const;
+/** How an end is known, as stored (migrations/translation-log names the same numbers). */
+export const END_REASONS = { kernel: 1, "gateway-restarted": 2, "log-interrupted": 3 } as const satisfies Record<EndReason, number>;
+const END_REASON_NAMES = new Map<number, EndReason>(Object.entries(END_REASONS).map(([name, number]) => [number, name as EndReason]));
 
 /** The columns every read selects, in this order: from translations (closed records). */
 export const RECORD_COLUMNS = `id, cluster, mapping, protocol, pod_address, pod_port, destination_address, destination_port,
@@ -63,7 +65,7 @@ export function recordFromRow(row: RecordRow, gateway: string, name: (id: number
     egressPort: row.egress_port,
     startMs: row.start_ms,
     endMs: row.end_ms,
-    endReason: row.end_reason === END_REASONS.kernel ? "kernel" : row.end_reason === END_REASONS["gateway-restarted"] ? "gateway-restarted" : null,
+    endReason: row.end_reason === null ? null : END_REASON_NAMES.get(row.end_reason) ?? null,
     counters: row.original_packets === null ? null : {
       originalPackets: row.original_packets,
       originalBytes: row.original_bytes ?? 0,

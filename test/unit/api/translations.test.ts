@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { PeerClient } from "../../../appliance/replication/peer-client.js";
-import type { TranslationPage, TranslationQuery, TranslationRecord } from "../../../appliance/translation-model.js";
+import type { PageCursor, TranslationPage, TranslationQuery, TranslationRecord } from "../../../appliance/translation-model.js";
 import { toApiRecord } from "../../../api/routes/translations.js";
+import { encodeCursor } from "../../../appliance/translations/federated-page.js";
 import { installHa } from "./ha-deps.js";
 import { expectProblem, expectStatus, tenants, type Body, type Harness } from "./harness.js";
 
@@ -17,19 +18,23 @@ function record(id: number, overrides: Partial<TranslationRecord> = {}): Transla
   };
 }
 
-/** A gateway's log as the route sees it: filters like the store does, pages newest first by id. */
+/** After `cursor` in the store's page order: newest start first, then highest id. */
+const after = (r: TranslationRecord, cursor: PageCursor) => r.startMs < cursor.startMs || (r.startMs === cursor.startMs && r.id < cursor.id);
+
+/** A gateway's log as the route sees it: filters like the store does, pages like it by (start, id), newest first. */
 class FakeLog {
   readonly queries: TranslationQuery[] = [];
   constructor(readonly gateway: string, readonly records: TranslationRecord[]) {}
-  query(q: TranslationQuery): TranslationPage {
+  query(q: TranslationQuery): Promise<TranslationPage> {
     this.queries.push(q);
     const matching = this.records
       .filter((r) => (q.egressAddress === undefined || r.egressAddress === q.egressAddress) && (q.egressPort === undefined || r.egressPort === q.egressPort))
       .filter((r) => q.clusters === undefined || q.clusters.includes(r.cluster))
-      .filter((r) => q.cursor === undefined || r.id < q.cursor)
-      .sort((a, b) => b.id - a.id);
+      .filter((r) => q.cursor === undefined || after(r, q.cursor))
+      .sort((a, b) => b.startMs - a.startMs || b.id - a.id);
     const page = matching.slice(0, q.limit);
-    return { records: page, gaps: [], ...(matching.length > q.limit ? { nextCursor: page.at(-1)!.id } : {}) };
+    const last = page.at(-1);
+    return Promise.resolve({ records: page, gaps: [], ...(matching.length > q.limit && last ? { nextCursor: { startMs: last.startMs, id: last.id } } : {}) });
   }
 }
 
@@ -42,9 +47,10 @@ function peerAnswering(name: string, log: FakeLog, calls: string[]): PeerClient 
       const url = new URL(`http://peer${pathAndQuery}`);
       assert.equal(url.searchParams.get("scope"), "local", "the peer is asked for its own log only, so it never asks back");
       const cursorText = url.searchParams.get("cursor");
-      const cursor = cursorText === null ? undefined : (JSON.parse(Buffer.from(cursorText, "base64url").toString()).g[name] as number);
-      const page = log.query({ limit: Number(url.searchParams.get("limit")), ...(cursor === undefined ? {} : { cursor }) });
-      const next = page.nextCursor === undefined ? {} : { nextCursor: Buffer.from(JSON.stringify({ v: 1, g: { [name]: page.nextCursor } })).toString("base64url") };
+      const pair = cursorText === null ? undefined : (JSON.parse(Buffer.from(cursorText, "base64url").toString()).g[name] as [number, number]);
+      const cursor = pair === undefined ? undefined : { startMs: pair[0], id: pair[1] };
+      const page = await log.query({ limit: Number(url.searchParams.get("limit")), ...(cursor === undefined ? {} : { cursor }) });
+      const next = page.nextCursor === undefined ? {} : { nextCursor: encodeCursor(new Map([[name, page.nextCursor]])) };
       return new Response(JSON.stringify({ translations: page.records.map(toApiRecord), gaps: [], unanswered: [], ...next }), { status: 200 });
     },
   } as unknown as PeerClient;
@@ -140,6 +146,70 @@ describe("GET /v1/translations", () => {
     assert.deepEqual(seen, [12, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1].map((id) => `${id % 2 === 0 ? "gw-peer" : "gw-test"}#${id}`));
     assert.ok(calls.length >= 3, "the peer was asked on every page that still needed its records");
     assert.ok(log.queries.length >= 3);
+  });
+
+  /** Every page of one question in a pair, following nextCursor; what each page returned, as gateway#id. */
+  async function allPages(h: Harness, limit: number): Promise<string[][]> {
+    const pages: string[][] = [];
+    let cursor: string | undefined;
+    do {
+      const body: Body = await expectStatus(await h.admin("GET", `/v1/translations?egressIp=203.0.113.10&from=2026-12-02T11:00:00Z&to=2026-12-02T13:00:00Z&limit=${limit}${cursor ? `&cursor=${cursor}` : ""}`), 200);
+      const order = body.translations.map((r: Body) => [Date.parse(r.start), r.gateway, r.id]);
+      assert.deepEqual(order, [...order].sort((a, b) => b[0] - a[0] || a[1].localeCompare(b[1]) || b[2] - a[2]), "newest start first across gateways");
+      pages.push(body.translations.map((r: Body) => `${r.gateway}#${r.id}`));
+      cursor = body.nextCursor;
+    } while (cursor !== undefined && pages.length < 50);
+    return pages;
+  }
+
+  it("in a pair, pages by start without loss or repeat when ids are not in start order (records from end events, failovers)", async () => {
+    // The review's case: A's ids 10, 9, 8 start at 100, 300, 50; B's 5 at 200. By id, page one (A9, B5) would
+    // continue A below id 9 and never return A10.
+    const at = (seconds: number) => T0 + seconds * 1000;
+    const { h } = await withLog([record(10, { startMs: at(100) }), record(9, { startMs: at(300) }), record(8, { startMs: at(50) })]);
+    const peerLog = new FakeLog("gw-peer", [record(5, { gateway: "gw-peer", startMs: at(200) })]);
+    installHa(h, { peers: () => [peerAnswering("gw-peer", peerLog, [])] });
+    assert.deepEqual(await allPages(h, 2), [["gw-test#9", "gw-peer#5"], ["gw-test#10", "gw-test#8"]]);
+  });
+
+  it("in a pair, every page size returns each record once, with starts out of id order and equal starts on both gateways", async () => {
+    const at = (seconds: number) => T0 + seconds * 1000;
+    // Ids given in first-seen order, starts not: late ids with early starts, equal starts within and across gateways.
+    const local = [[1, 40], [2, 10], [3, 40], [4, 5], [5, 70], [6, 40], [7, 1], [8, 60], [9, 30]] as const;
+    const peer = [[1, 40], [2, 80], [3, 10], [4, 45], [5, 2], [6, 40], [7, 65]] as const;
+    const { h } = await withLog(local.map(([id, s]) => record(id, { startMs: at(s) })));
+    const peerLog = new FakeLog("gw-peer", peer.map(([id, s]) => record(id, { gateway: "gw-peer", startMs: at(s) })));
+    installHa(h, { peers: () => [peerAnswering("gw-peer", peerLog, [])] });
+    const expected = [...local.map(([id, s]) => ["gw-test", id, s] as const), ...peer.map(([id, s]) => ["gw-peer", id, s] as const)]
+      .sort((a, b) => b[2] - a[2] || a[0].localeCompare(b[0]) || b[1] - a[1]).map(([g, id]) => `${g}#${id}`);
+    for (const limit of [1, 2, 3, 4, 5, 7, 16, 17]) {
+      const pages = await allPages(h, limit);
+      assert.deepEqual(pages.flat(), expected, `limit ${limit}: every record once, in order`);
+      assert.ok(pages.every((page) => page.length <= limit && page.length > 0), `limit ${limit}: pages are full-size or the last`);
+    }
+  });
+
+  it("refuses a cursor that was tampered with (422), and one of the old id-only form", async () => {
+    const { h, log } = await withLog([record(1)]);
+    const encode = (body: unknown) => Buffer.from(JSON.stringify(body)).toString("base64url");
+    const cursors = [
+      encode({ v: 2, g: { "gw-test": [T0, 0] } }),
+      encode({ v: 2, g: { "gw-test": [T0, 1.5] } }),
+      encode({ v: 2, g: { "gw-test": [T0] } }),
+      encode({ v: 2, g: { "gw-test": [T0, 3, 4] } }),
+      encode({ v: 2, g: { "gw-test": ["x", 3] } }),
+      encode({ v: 2, g: { "gw-test": { startMs: T0, id: 3 } } }),
+      encode({ v: 1, g: { "gw-test": 3 } }),
+      encode({ v: 2, g: null }),
+      "%%%",
+    ];
+    for (const cursor of cursors) {
+      await expectProblem(await h.admin("GET", `/v1/translations?egressIp=203.0.113.10&at=2026-12-02T12:00:01Z&cursor=${encodeURIComponent(cursor)}`), 422, "validation-failed");
+    }
+    assert.equal(log.queries.length, 0);
+    const good = encode({ v: 2, g: { "gw-test": [T0 + 5000, 3] } });
+    await expectStatus(await h.admin("GET", `/v1/translations?egressIp=203.0.113.10&at=2026-12-02T12:00:01Z&cursor=${good}`), 200);
+    assert.deepEqual(log.queries[0]!.cursor, { startMs: T0 + 5000, id: 3 });
   });
 
   it("names a peer that could not be asked instead of answering as if it had nothing", async () => {

@@ -52,7 +52,7 @@ describe("TranslationLog (the composition the daemon starts)", () => {
       assert.ok(log.warnings().some((w) => w.includes("not recording (not-running)")));
       ulogd.emit("spawn", 1234);
       assert.equal(log.status()?.state, "running");
-      assert.deepEqual(log.query({ egressAddress: "203.0.113.10", fromMs: started - 1_000, toMs: Date.now() + 1_000, limit: 10 }).gaps.map((g) => [g.reason, g.toMs !== null]), [["not-running", true]],
+      assert.deepEqual((await log.query({ egressAddress: "203.0.113.10", fromMs: started - 1_000, toMs: Date.now() + 1_000, limit: 10 })).gaps.map((g) => [g.reason, g.toMs !== null]), [["not-running", true]],
         "the time before ulogd ran is a recorded gap");
     } finally {
       await log.stop();
@@ -71,7 +71,7 @@ describe("TranslationLog (the composition the daemon starts)", () => {
       assert.equal(status?.state, "failed");
       assert.match(String(status?.error), /translations/);
       assert.ok(log.warnings().some((w) => w.includes("not recording (failed")));
-      assert.throws(() => log.query({ egressAddress: "203.0.113.10", atMs: Date.now(), limit: 10 }), (error: unknown) => error instanceof AppError && error.code === "not-ready");
+      await assert.rejects(log.query({ egressAddress: "203.0.113.10", atMs: Date.now(), limit: 10 }), (error: unknown) => error instanceof AppError && error.code === "not-ready");
     } finally {
       await log.stop();
       rmSync(directory, { recursive: true, force: true });
