@@ -251,7 +251,12 @@ export class TranslationIngest {
         pending.lastEventMs = Math.max(pending.lastEventMs ?? 0, event.endMs ?? event.startMs);
         const owner = attribution.attribute(event);
         if (owner) {
-          batch.push({ ...event, cluster: owner.cluster, mapping: owner.mapping });
+          batch.push({ ...event, kind: event.kind, cluster: owner.cluster, mapping: owner.mapping } as AttributedEvent);
+          pending.eventsIngested++;
+        } else if (event.kind === "destroy") {
+          // Its mapping may have changed or gone since the connection began: the store still closes the record
+          // it opened then (whose owner it has), and drops the end only if there is none (counted after the commit).
+          batch.push({ ...event, kind: "destroy", cluster: null, mapping: null });
           pending.eventsIngested++;
         } else {
           pending.eventsUnattributed++;
@@ -277,12 +282,12 @@ export class TranslationIngest {
     this.position = position;
     if (previous?.file === position.file) this.behind = Math.max(0, this.behind - (position.offset - previous.offset));
     if (pending) {
-      this.counts.eventsIngested += pending.eventsIngested;
-      this.counts.eventsUnattributed += pending.eventsUnattributed;
+      this.counts.eventsIngested += pending.eventsIngested - result.unattributedDropped;
+      this.counts.eventsUnattributed += pending.eventsUnattributed + result.unattributedDropped;
       this.counts.eventsMalformed += pending.eventsMalformed;
       this.lastEventMs = pending.lastEventMs;
     }
-    this.counts.recoveredNewEvents += result.recovered ?? 0;
+    this.counts.recoveredNewEvents += result.recovered;
     this.deliver(result);
   }
 

@@ -38,8 +38,9 @@ function setup(limits: Partial<IngestLimits> = {}) {
   const clock = { now: () => now, advance: (ms: number) => void (now += ms) };
   /** What ulogd does on SIGHUP: reopen (create) its file. */
   let ulogdRunning = true;
+  let mappings = MAPPINGS;
   const make = () => new TranslationIngest({
-    store, spool, spoolPath: SPOOL, attribution: () => new Attribution(MAPPINGS), sinks: [sink], gaps, log, clock: clock.now,
+    store, spool, spoolPath: SPOOL, attribution: () => new Attribution(mappings), sinks: [sink], gaps, log, clock: clock.now,
     signalUlogd: (signal) => {
       signals.push(signal);
       if (ulogdRunning) spool.append(SPOOL, "");
@@ -51,7 +52,10 @@ function setup(limits: Partial<IngestLimits> = {}) {
   const drain = (ingest: TranslationIngest) => {
     for (let i = 0; i < 10_000 && ingest.pumpOnce().more; i++);
   };
-  return { store, spool, gaps, signals, diskFull, sinkSeen, clock, make, drain, setUlogdRunning: (running: boolean) => void (ulogdRunning = running) };
+  return {
+    store, spool, gaps, signals, diskFull, sinkSeen, clock, make, drain, setUlogdRunning: (running: boolean) => void (ulogdRunning = running),
+    setMappings: (next: Mapping[]) => void (mappings = next),
+  };
 }
 
 describe("TranslationIngest: spool → store", () => {
@@ -186,6 +190,23 @@ describe("TranslationIngest: spool → store", () => {
     assert.equal(ingest.status().state, "running");
     assert.equal(t.store.records.length, 2);
     assert.deepEqual(t.store.gaps.map((g) => [g.reason, g.fromMs, g.toMs]), [["store-error", 1_796_248_100_000, 1_796_248_101_000]]);
+  });
+
+  it("closes a connection whose mapping was deleted while it was open; drops (and counts) an end nobody opened or owns", () => {
+    const t = setup();
+    const ingest = t.make();
+    t.spool.append(SPOOL, line("new", { id: 901, port: 41_901 }));
+    t.drain(ingest);
+    t.setMappings([]);
+    t.spool.append(SPOOL, line("destroy", { id: 901, port: 41_901 }) + line("destroy", { id: 902, port: 41_902 }));
+    t.drain(ingest);
+    const record = t.store.records.find((r) => r.podPort === 41_901);
+    assert.equal(record?.endReason, "kernel", "the record its mapping opened is closed, though the mapping is gone");
+    assert.equal(record?.cluster, "blue");
+    assert.equal(t.store.records.length, 1, "the end of a connection no one opened and no mapping explains is not kept");
+    assert.equal(ingest.status().eventsUnattributed, 1);
+    assert.equal(ingest.status().eventsIngested, 2);
+    assert.ok(t.sinkSeen.includes(`closed ${record?.id}`), "the sinks (the port tally) hear of the close");
   });
 
   it("a sink that throws does not stop the log, nor cost the other records or sinks", () => {
