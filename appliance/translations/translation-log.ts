@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import { AppError, errorMessage } from "../errors.js";
 import type { Mapping } from "../model.js";
+import { readTranslatedConnections, translationKey } from "../kernel/conntrack-table.js";
 import { openTranslationLogStore } from "../store/translation-log.js";
 import { Supervisor } from "../system/supervisor.js";
 import type { System } from "../system/system.js";
@@ -119,9 +120,11 @@ export class TranslationLog {
     this.gaps = gaps;
     const spec = ulogdSpec(settings.ulogd.command, configPath);
     const ulogdLog = log.child({ component: "ulogd" });
-    const ulogd = this.options.ulogd?.(spec, ulogdLog) ?? new Supervisor(spec, ulogdLog);
+    const ulogd: UlogdProcess = this.options.ulogd?.(spec, ulogdLog) ?? new Supervisor(spec, ulogdLog);
     const supervision = new UlogdSupervision(ulogd, gaps, this.clock);
     this.supervision = supervision;
+    // Every time ulogd (re)starts, the log has not been listening: ends it missed never come.
+    ulogd.on("spawn", () => void this.closeWhatTheKernelNoLongerHolds());
     const ingest = new TranslationIngest({
       store, spool: system.spool, spoolPath,
       attribution: () => this.currentAttribution(),
@@ -191,6 +194,38 @@ export class TranslationLog {
     const { revision, mappings } = this.options.mappings();
     if (this.attribution?.revision !== revision) this.attribution = { revision, attribution: new Attribution(mappings) };
     return this.attribution.attribution;
+  }
+
+  /**
+   * Closes the open records whose connections the kernel no longer holds: they ended while the log was not
+   * listening (the daemon or ulogd down within one boot), and their end event will never come. Their end is "when
+   * the log noticed" (reason log-interrupted), an upper bound; without this they would hold their port in every
+   * later lookup and in the port tally.
+   */
+  async closeWhatTheKernelNoLongerHolds(): Promise<number> {
+    const { system, log } = this.options;
+    try {
+      const live = await readTranslatedConnections(system.runner);
+      const store = this.store;
+      if (!store) return 0;
+      const gone = [...store.openRecords()].filter((record) => !live.has(translationKey(record))).map((record) => record.id);
+      if (gone.length === 0) return 0;
+      const closed = store.closeOpenRecords(gone, this.clock(), "log-interrupted");
+      for (const sink of [this.tally, ...(this.exports?.sinks ?? [])]) {
+        for (const record of closed) {
+          try {
+            sink.closed(record);
+          } catch (error) {
+            log.warn({ err: error }, "a translation sink failed on a record closed for an interruption");
+          }
+        }
+      }
+      log.info({ records: closed.length }, "translation log: closed the records of connections that ended while it was not listening");
+      return closed.length;
+    } catch (error) {
+      log.warn({ err: error }, "translation log: could not compare its open records with the kernel's connections; they stay open until their end is seen");
+      return 0;
+    }
   }
 
   private prune(): void {

@@ -96,6 +96,8 @@ export class FakeSystem implements CommandRunner, LineStreams {
   /** The kernel refuses every batch (check or apply) that adds an element this returns true for ("File exists"). */
   refuseElement: ((set: string, key: string) => boolean) | undefined;
   streams: OpenStream[] = [];
+  /** What `conntrack -L` prints (the kernel's connection table); undefined: conntrack is not installed. */
+  conntrackListing: string | undefined;
   readonly files = new FakeFiles();
   readonly sysctls = new FakeSysctls();
   readonly spool = new FakeSpoolFiles();
@@ -201,6 +203,7 @@ export class FakeSystem implements CommandRunner, LineStreams {
       }
     }
     if (call.command === "ip") return this.handleIp(call.args, call.input);
+    if (call.command === "conntrack" && call.args.includes("-L") && this.conntrackListing !== undefined) return ok(this.conntrackListing);
     // Like a machine where only what the fake models is installed.
     return { ...fail(`${call.command}: not installed`, NOT_INSTALLED_EXIT_CODE), notInstalled: true };
   }

@@ -9,6 +9,7 @@ import { configSchema } from "../../../appliance/config/schema.js";
 import { AppError } from "../../../appliance/errors.js";
 import { TranslationLog } from "../../../appliance/translations/translation-log.js";
 import type { UlogdProcess } from "../../../appliance/translations/ulogd-supervision.js";
+import type { TranslationLogStore } from "../../../appliance/translation-model.js";
 import { FakeSystem } from "../../helpers/fake-system.js";
 
 /** A ulogd that never gets to run (the binary missing, or still restarting after a crash). */
@@ -54,6 +55,35 @@ describe("TranslationLog (the composition the daemon starts)", () => {
       assert.equal(log.status()?.state, "running");
       assert.deepEqual((await log.query({ egressAddress: "203.0.113.10", fromMs: started - 1_000, toMs: Date.now() + 1_000, limit: 10 })).gaps.map((g) => [g.reason, g.toMs !== null]), [["not-running", true]],
         "the time before ulogd ran is a recorded gap");
+    } finally {
+      await log.stop();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it("after ulogd (re)starts, closes the open records whose connections the kernel no longer holds", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "egw-tl-"));
+    const { system, log, ulogd } = setup(directory);
+    try {
+      log.start();
+      ulogd.emit("spawn", 1);
+      const store = (log as unknown as { store: TranslationLogStore }).store;
+      const event = (podPort: number, egressPort: number) => ({
+        kind: "new" as const, conntrackId: podPort, protocol: "tcp" as const, protocolNumber: 6, family: 4 as const,
+        podAddress: "10.244.1.5", podPort, destinationAddress: "203.0.113.200", destinationPort: 8081,
+        egressAddress: "203.0.113.10", egressPort, startMs: Date.now() - 60_000, cluster: "prod", mapping: "app-a",
+      });
+      store.commit([event(40_000, 40_123), event(40_001, 40_124)], { file: "spool.json", offset: 100 });
+      for (const record of store.openRecords()) log.tally.opened(record);
+      // The kernel still holds the first; the second ended while ulogd was down.
+      system.conntrackListing = "ipv4     2 tcp      6 431999 ESTABLISHED src=10.244.1.5 dst=203.0.113.200 sport=40000 dport=8081 src=203.0.113.200 dst=203.0.113.10 sport=8081 dport=40123 [ASSURED] mark=0 use=1\n";
+      assert.equal(await log.closeWhatTheKernelNoLongerHolds(), 1);
+      const open = [...store.openRecords()].map((r) => r.podPort);
+      assert.deepEqual(open, [40_000]);
+      const page = await log.query({ egressAddress: "203.0.113.10", egressPort: 40_124, fromMs: Date.now() - 120_000, toMs: Date.now() + 1_000, limit: 10 });
+      assert.equal(page.records[0]?.endReason, "log-interrupted");
+      assert.equal(log.tally.forEgress("203.0.113.10").busiest[0]?.inUse, 1, "the port tally no longer counts it");
+      assert.ok(system.callsOf("conntrack", "-L").length >= 1);
     } finally {
       await log.stop();
       rmSync(directory, { recursive: true, force: true });
