@@ -48,6 +48,15 @@ async function drain(pipeline: TranslationLogPipeline, before: WorkerStatus, rec
   return { complete: done.met, afterMs: done.afterMs, final };
 }
 
+/**
+ * Waits until the previous phase is over: the kernel's table empty (every destroy delivered: a connection whose
+ * destroy waits for redelivery stays counted) and the spool read to its end.
+ */
+async function settle(topo: BenchTopology, pipeline: TranslationLogPipeline, timeoutMs: number): Promise<boolean> {
+  const done = await until(async () => (await conntrackStats(topo)).entries === 0 && (await pipeline.status(EGRESS)).spoolBytesBehind === 0, timeoutMs, 250);
+  return done.met;
+}
+
 type Mode = "off" | "sysctls" | "on";
 
 /** Figure 1: new connections per second, the log off, only its sysctls, and on; alternating within each repetition. */
@@ -61,7 +70,7 @@ async function onOff(topo: BenchTopology, pipeline: TranslationLogPipeline, opti
     for (const mode of ["off", "sysctls", "on"] as const) {
       await topo.gateway.sysctl(LOG_SYSCTLS(mode !== "off"));
       await topo.gateway.exec("conntrack", ["-F"], { reject: false });
-      await until(async () => (await conntrackStats(topo)).entries === 0, 5_000);
+      await settle(topo, pipeline, 10_000);
       if (mode === "on") await pipeline.startUlogd();
       const before = await pipeline.status(EGRESS);
       const result = await flood(topo, seconds);
@@ -97,7 +106,7 @@ async function onOff(topo: BenchTopology, pipeline: TranslationLogPipeline, opti
   }];
 }
 
-interface Point { label: string; gapMicros?: number; achieved: number; flows: number; records: number; recovered: number; lagMs: number; behindMB: number; complete: boolean; completeS: number; keptUp: boolean; ulogdCpu: number; ingestCpu: number; seconds: number }
+interface Point { label: string; achieved: number; flows: number; records: number; recovered: number; lagMs: number; behindMB: number; complete: boolean; completeS: number; keptUp: boolean; ulogdCpu: number; ingestCpu: number; seconds: number }
 
 /** Figure 2: the log running all along, trafgen paced at increasing rates; how long until every flow is recorded. */
 async function keepUp(topo: BenchTopology, pipeline: TranslationLogPipeline, options: TranslationLogBenchOptions): Promise<Figure[]> {
@@ -107,12 +116,11 @@ async function keepUp(topo: BenchTopology, pipeline: TranslationLogPipeline, opt
   await pipeline.startUlogd();
   const points: Point[] = [];
   for (const target of targets) {
-    const gapMicros = target > 0 ? Math.max(1, Math.round(1e6 / target)) : undefined;
     const label = target > 0 ? `${target / 1000}k` : "max";
-    await until(async () => (await conntrackStats(topo)).entries === 0, 15_000);
+    if (!await settle(topo, pipeline, options.quick ? 30_000 : 120_000)) options.log(`  keep-up ${label}: the previous phase had not settled at the bound`);
     const before = await pipeline.status(EGRESS);
     const cpuBefore = { ulogd: pipeline.ulogdCpuSeconds(), ingest: before.cpuSeconds };
-    const result = await flood(topo, seconds, gapMicros ? { gapMicros } : {});
+    const result = await flood(topo, seconds, target > 0 ? { ratePps: target } : {});
     const atEnd = await pipeline.status(EGRESS);
     const drained = await drain(pipeline, before, result.received, options.quick ? 20_000 : 90_000);
     const after = drained.final;
@@ -120,7 +128,7 @@ async function keepUp(topo: BenchTopology, pipeline: TranslationLogPipeline, opt
     const completeS = drained.afterMs / 1000 + 0.2;
     const recovered = after.recovered - before.recovered;
     const point: Point = {
-      label, gapMicros, achieved: result.received / result.seconds, flows: result.received, records: after.records - before.records, recovered,
+      label, achieved: result.received / result.seconds, flows: result.received, records: after.records - before.records, recovered,
       lagMs: atEnd.lagMs, behindMB: atEnd.spoolBytesBehind / 2 ** 20, complete: drained.complete, completeS,
       keptUp: drained.complete && completeS <= KEEP_UP_SECONDS && recovered === 0,
       ulogdCpu: pipeline.ulogdCpuSeconds() - cpuBefore.ulogd, ingestCpu: after.cpuSeconds - cpuBefore.ingest, seconds: result.seconds,
@@ -137,7 +145,7 @@ async function keepUp(topo: BenchTopology, pipeline: TranslationLogPipeline, opt
     value: round(best, 0), unit: "flows/s", target: "≥ 50,000/s on 2 cores", met: options.quick ? null : best >= 50_000,
     samples: points.map((p) => round(p.achieved, 0)),
     notes: `kept up = every flow the server received is a closed record within ${KEEP_UP_SECONDS} s of the flood's end (1 s UDP timeout and conntrack's GC included) `
-      + `and no NEW event was lost (no destroy without its NEW); ${seconds} s floods of one-packet UDP flows paced with trafgen -t; curve: `
+      + `and no NEW event was lost (no destroy without its NEW); ${seconds} s floods of one-packet UDP flows paced with trafgen -b (which spins one of the 2 cores, as the unpaced flood does); curve: `
       + points.map((p) => `${p.label}: ${fmt(p.achieved)}/s ${p.keptUp ? "kept up" : "behind"} (${p.complete ? `${p.completeS.toFixed(1)} s` : "incomplete"}, ${p.recovered} NEW lost)`).join("; "),
   }];
   for (const p of points) {
@@ -157,13 +165,14 @@ async function portExhaustion(topo: BenchTopology, pipeline: TranslationLogPipel
   await topo.gateway.sysctl({ ...LOG_SYSCTLS(true), "net.netfilter.nf_conntrack_udp_timeout": 120, "net.netfilter.nf_conntrack_udp_timeout_stream": 120 });
   const sources = ["10.128.0.4", "10.128.0.5", "10.128.0.6", "10.128.0.7"];
   for (const source of sources.filter((s) => s !== BENCH_ADDR.client)) await topo.client.ip(["addr", "add", `${source}/32`, "dev", "eth0"]);
-  await topo.gateway.exec("conntrack", ["-F"], { reject: false });
   await pipeline.startUlogd();
+  await topo.gateway.exec("conntrack", ["-F"], { reject: false });
+  if (!await settle(topo, pipeline, options.quick ? 30_000 : 120_000)) options.log("  port exhaustion: the previous phase had not settled at the bound");
   const before = await conntrackStats(topo);
   const result = await flood(topo, options.quick ? 3 : 6, { sources, destinationPort: 443 });
   const after = await conntrackStats(topo);
-  // The tally follows the open records: wait until it holds what the kernel holds.
-  const seen = await until(async () => (await pipeline.status(EGRESS)).openInTally >= after.entries, 30_000, 200);
+  // The tally follows the open records: wait until its busiest destination holds what the kernel holds.
+  const seen = await until(async () => Math.round((await pipeline.status(EGRESS)).maxUtilization * PORTS) >= after.entries, options.quick ? 30_000 : 90_000, 200);
   const status = await pipeline.status(EGRESS);
   await pipeline.stopUlogd();
   const insertFailed = after.insertFailed - before.insertFailed;
