@@ -8,6 +8,8 @@ import { benchControlplane } from "./controlplane.js";
 import { benchDataplane, benchPortRange } from "./dataplane.js";
 import { benchFailover } from "./failover.js";
 import { renderBenchmarkTables } from "./report.js";
+import { benchTranslationLog } from "./translation-log.js";
+import { benchTranslationLookup } from "./translation-lookup.js";
 import { machineInfo, writeReport, type BenchReport, type Figure } from "./lib/results.js";
 
 const BEGIN = "<!-- bench:results:begin -->";
@@ -40,6 +42,8 @@ async function main(): Promise<number> {
     ["portrange", async () => [await benchPortRange({ quick, log })]],
     ["controlplane", () => benchControlplane({ quick, log })],
     ["failover", () => benchFailover({ quick, log })],
+    ["translation-lookup", () => benchTranslationLookup({ quick, log })],
+    ["translation-log", () => benchTranslationLog({ quick, log })],
   ];
   for (const [name, run] of suites) {
     if (only && !only.includes(name)) continue;

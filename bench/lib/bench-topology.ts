@@ -94,7 +94,7 @@ export async function buildBenchTopology(): Promise<BenchTopology> {
 }
 
 /** Runs trafgen in the client namespace for `seconds`: every packet a new UDP flow (random ports). */
-export async function flood(topo: BenchTopology, seconds: number, options: { sources?: string[]; destinationPort?: number; gapMicros?: number } = {}): Promise<{ sent: number; received: number; seconds: number }> {
+export async function flood(topo: BenchTopology, seconds: number, options: { sources?: string[]; destinationPort?: number; gapMicros?: number; ratePps?: number } = {}): Promise<{ sent: number; received: number; seconds: number }> {
   const sources = options.sources ?? [BENCH_ADDR.client];
   const packets = sources.map((source) => `{
   eth(da=${topo.gatewayInsideMac}, sa=${topo.clientMac}),
@@ -108,6 +108,8 @@ export async function flood(topo: BenchTopology, seconds: number, options: { sou
   const started = performance.now();
   const args = ["netns", "exec", topo.client.name, "timeout", "-s", "INT", String(seconds), "trafgen", "--dev", "eth0", "--conf", config, "--cpus", "1", "-q"];
   if (options.gapMicros) args.push("-t", `${options.gapMicros}us`);
+  // trafgen's own rate limit keeps its pace (it spins on its CPU); a gap sleeps per packet and tops out near 15k/s.
+  if (options.ratePps) args.push("-b", `${options.ratePps}pps`);
   const result = await execa("ip", args, { reject: false, all: true });
   const elapsed = (performance.now() - started) / 1000;
   await new Promise((resolve) => setTimeout(resolve, 200));
