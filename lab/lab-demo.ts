@@ -13,6 +13,7 @@ import { labRemains, stopLab, sweepSync } from "./lab-sweep.js";
 import { LabError, startLab } from "./lab-up.js";
 import { Netns } from "./netns.js";
 import type { PodName } from "./topology.js";
+import { seenTuple } from "./tuple-client.js";
 import { whoami } from "./whoami-client.js";
 
 export interface Check { name: string; ok: boolean; detail: string }
@@ -32,6 +33,9 @@ export interface DemoReport {
     observedAfter: { pod: PodName; expectedEgressIp: string; observedSourceIp: string }[];
   } | null;
   recovery: { gateway: string; role: string; master: string | null; caughtUp: boolean } | null;
+  /** A firewall's log line traced back to its pod through the translation log, before and after the failover. */
+  trace: { seen: string; answeredBy: string; pod: string; cluster: string; mapping: string } | null;
+  streamTraceAfterFailover: { seen: string; answeredBy: string; pod: string } | null;
   checks: Check[];
   lab: { namespaces: string[]; kept: boolean };
   durationMs: number;
@@ -57,7 +61,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   let stepNumber = 0;
   const step = (title: string) => say(`\n${bold(`== ${++stepNumber}. ${title}`)}`);
   const report: DemoReport = {
-    ok: false, pods: [], unmapped: null, failover: null, recovery: null, checks: [],
+    ok: false, pods: [], unmapped: null, failover: null, recovery: null, trace: null, streamTraceAfterFailover: null, checks: [],
     lab: { namespaces: [], kept: options.keep }, durationMs: 0,
   };
   const check = (name: string, ok: boolean, detail: string) => {
@@ -126,8 +130,33 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     check(`pod ${UNMAPPED_POD.pod} (${UNMAPPED_POD.namespace}, ${UNMAPPED_POD.address}, no mapping)`, dropped,
       dropped ? "dropped at the gateway: unmapped traffic never leaves with a pod address" : `server saw ${unmapped}`);
 
+    type Traced = { gateway: string; cluster: string; mapping: string; pod: { address: string; port: number } };
+    const lookup = async (key: GatewayKey, address: string, port: number): Promise<Traced | undefined> => {
+      const response = await apiOf(key)("GET", `/v1/translations?egressIp=${address}&egressPort=${port}&at=${new Date().toISOString()}&protocol=tcp`);
+      return response.status === 200 ? (response.body as { translations: Traced[] }).translations[0] : undefined;
+    };
+    const traceUntilFound = async (key: GatewayKey, address: string, port: number): Promise<Traced | undefined> => {
+      let found: Traced | undefined;
+      await waitFor(async () => (found = await lookup(key, address, port)) !== undefined, 10_000, "the translation log to answer").catch(() => undefined);
+      return found;
+    };
+
+    step("A firewall's question: \"who was 203.0.113.10:PORT?\" — the translation log answers with the pod");
+    const tuple = await seenTuple(pod("a"), "tcp", lab.server.address);
+    say(`   the server logged a connection from ${tuple.seenAddress}:${tuple.seenPort}; the network team asks ${gw(master)}:`);
+    say(`   $ egw trace ${tuple.seenAddress}:${tuple.seenPort} --at ${new Date().toISOString()}   (GET /v1/translations?egressIp=…&egressPort=…&at=…)`);
+    const traced = await traceUntilFound(master, tuple.seenAddress, tuple.seenPort);
+    if (traced) {
+      report.trace = { seen: `${tuple.seenAddress}:${tuple.seenPort}`, answeredBy: traced.gateway, pod: `${traced.pod.address}:${traced.pod.port}`, cluster: traced.cluster, mapping: traced.mapping };
+    }
+    check("the translation log names the pod", traced?.pod.address === tuple.podAddress && traced.pod.port === tuple.podPort && traced.cluster === CLUSTER && traced.mapping === MAPPED_PODS[0]?.mapping,
+      traced ? `cluster ${traced.cluster}, mapping ${traced.mapping}, pod ${traced.pod.address}:${traced.pod.port} (it was ${tuple.podAddress}:${tuple.podPort}), logged by ${traced.gateway}` : "no record found");
+
     step(`Open a long-running TCP stream (pod a → ${lab.server.address}:${lab.server.echoPort}) and probe new connections every 20 ms (pod b)`);
     const stream = await openStream(pod("a"), lab.server.address);
+    // The stream as the server sees it (egress IP and port), for a lookup after the failover.
+    const established = String((await new Netns(lab.server.namespace).exec("ss", ["-Htn", "state", "established", `( sport = :${lab.server.echoPort} )`], { reject: false })).stdout).trim();
+    const peer = /\[?(?:::ffff:)?([\d.]+)\]?:(\d+)\s*$/.exec(established.split("\n")[0] ?? "");
     const prober = await startProber(pod("b"), lab.server.address);
     await sleep(700);
     say("   stream open, probes answered");
@@ -162,6 +191,15 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       const observed = await seenFrom(p.pod);
       observedAfter.push({ pod: p.pod, expectedEgressIp: p.egressIp, observedSourceIp: observed });
       check(`pod ${p.pod} after the failover`, observed === p.egressIp, `server saw ${observed}, expected ${p.egressIp}`);
+    }
+    // The stream moved to the new master with conntrackd's state; its log recorded it from then on.
+    if (peer) {
+      const streamTraced = await traceUntilFound(backup, peer[1] as string, Number(peer[2]));
+      if (streamTraced) report.streamTraceAfterFailover = { seen: `${peer[1]}:${peer[2]}`, answeredBy: streamTraced.gateway, pod: `${streamTraced.pod.address}:${streamTraced.pod.port}` };
+      check(`${gw(backup)} answers for the stream it took over`, streamTraced?.pod.address === MAPPED_PODS[0]?.address,
+        streamTraced ? `${peer[1]}:${peer[2]} was pod ${streamTraced.pod.address}:${streamTraced.pod.port} (from ${streamTraced.gateway}'s log; ${gw(master)} is dead)` : `no record of ${peer[1]}:${peer[2]}`);
+    } else {
+      check(`${gw(backup)} answers for the stream it took over`, false, `the server shows no established stream: ${JSON.stringify(established)}`);
     }
     report.failover = {
       failedGateway: gw(master), newMaster: takeoverMs !== null ? gw(backup) : null, takeoverMs, outageMs, probes,
@@ -213,6 +251,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       `the TCP stream ${f.tcpStreamSurvived ? "survived" : "BROKE"}; new connections ` +
       `${f.observedAfter.every((o) => o.observedSourceIp === o.expectedEgressIp) ? "kept" : "did NOT keep"} their egress IPs`);
   }
+  if (report.trace) say(`   translation log: ${report.trace.seen} was pod ${report.trace.pod} (${report.trace.cluster}/${report.trace.mapping})${report.streamTraceAfterFailover ? `; after the failover ${report.streamTraceAfterFailover.answeredBy} still answers for the stream` : ""}`);
   if (report.recovery) say(`   ${report.recovery.gateway} came back as ${report.recovery.role}; ${report.recovery.master ?? "nobody"} stayed master`);
   for (const c of report.checks.filter((c) => !c.ok)) say(`   ✗ ${c.name}: ${c.detail}`);
   report.durationMs = Date.now() - started;

@@ -47,11 +47,11 @@ export async function runSupervisor(options: { seed: boolean }): Promise<number>
     const topo = await buildHaTopology({ prefix: LAB_PREFIX });
     state.namespaces = topo.namespaces.map((ns) => ns.name);
     writeState(state);
-    log(`starting the external server in ${state.server.namespace} (${ADDR.server.v4}: :8080 answers with the source address it sees, :8081 echoes)`);
+    log(`starting the external server in ${state.server.namespace} (${ADDR.server.v4}: :8080 answers with the source address it sees, :8081 echoes, :8083 answers with the source address and port)`);
     await startWhoamiServer(topo.server, { stream: true });
-    log("starting gw-a, then gw-b: the real egw daemon, each running its own keepalived and conntrackd");
+    log("starting gw-a, then gw-b: the real egw daemon, each running its own keepalived, conntrackd and ulogd (the translation log)");
     const group = await startHaGroup(topo, {
-      daemon: (key) => ({ dir: state.gateways[key].dir, logFile: state.gateways[key].log, logLevel: "info" }),
+      daemon: (key) => ({ dir: state.gateways[key].dir, logFile: state.gateways[key].log, logLevel: "info", translationLog: { enabled: true } }),
       certificates: join(dirname(state.gateways.a.dir), "peer-certificates"),
     });
     log("gw-a is VRRP master, gw-b is backup");
