@@ -39,6 +39,8 @@ export const ERROR_CATALOGUE = {
   "incompatible-peer": { status: 409, title: "The message is written in a replication protocol version this gateway does not speak" },
   "not-ready": { status: 503, title: "The gateway is not ready" },
   "translation-log-off": { status: 404, title: "This gateway keeps no translation log" },
+  // A lookup in the translation log ran past its time budget and was stopped: the question must be narrower.
+  "lookup-too-costly": { status: 503, title: "The lookup would take too long; narrow the question" },
   "internal": { status: 500, title: "Internal error" },
   "config-invalid": { status: 500, title: "The configuration file is not valid" },
   "database-too-new": { status: 500, title: "The database was written by a newer version" },

@@ -8,7 +8,7 @@ import { openDatabase, type Db } from "./database.js";
 import { migrate, readMigrations } from "./migrate.js";
 import { addressBytes, addressText, canonicalAddress } from "./translation-log/address-bytes.js";
 import { pruneTranslations, usedBytes } from "./translation-log/prune.js";
-import { translationQuerySql, type StartSpan } from "./translation-log/query.js";
+import { META_LONGEST, TranslationLogReader } from "./translation-log/reader.js";
 import { END_REASONS, OPEN_RECORD_COLUMNS, RECORD_COLUMNS, protocolName, protocolNumber, recordFromRow, type RecordRow } from "./translation-log/rows.js";
 
 export const TRANSLATION_LOG_MIGRATIONS_DIR = join(MIGRATIONS_DIR, "translation-log");
@@ -66,7 +66,6 @@ export interface TranslationLogExtras {
   openCount(): number;
 }
 
-const META_LONGEST = "longest_ms";
 const META_SPOOL_FILE = "spool_file";
 const META_SPOOL_OFFSET = "spool_offset";
 
@@ -94,11 +93,13 @@ class SqliteTranslationLog implements TranslationLogStore, TranslationLogExtras 
   private readonly bootNameId: number;
   private readonly now: () => number;
   private readonly statements: ReturnType<typeof prepare>;
+  private readonly reader: TranslationLogReader;
 
   constructor(private readonly db: Db, private readonly options: TranslationLogOptions) {
     this.now = options.now ?? Date.now;
     this.statements = prepare(db);
     this.loadNames();
+    this.reader = new TranslationLogReader(db, options.gateway);
     this.bootNameId = this.db.transaction(() => this.intern(options.bootId)).immediate();
     this.longest = Number(this.meta(META_LONGEST) ?? 0);
     const maxId = db.prepare("SELECT max((SELECT max(id) FROM translations), (SELECT max(id) FROM open_translations)) AS id").get() as { id: number | null };
@@ -249,16 +250,9 @@ class SqliteTranslationLog implements TranslationLogStore, TranslationLogExtras 
     this.db.prepare("UPDATE gaps SET to_ms = max(?, from_ms) WHERE to_ms IS NULL").run(toMs);
   }
 
+  /** On the writer's connection and thread: the daemon answers lookups from a worker instead (TranslationLookups). */
   query(query: TranslationQuery): TranslationPage {
-    const limit = Math.max(1, Math.floor(query.limit));
-    const clusterIds = query.clusters?.flatMap((name) => this.nameIds.get(name) ?? []);
-    const { text, params } = translationQuerySql(query, this.longest, clusterIds, limit + 1, this.startSpan());
-    const rows = this.db.prepare(text).all(params) as RecordRow[];
-    const records = rows.slice(0, limit).map((row) => recordFromRow(row, this.options.gateway, (n) => this.nameOf(n)));
-    const page: TranslationPage = { records, gaps: this.gaps(query) };
-    const last = records.at(-1);
-    if (rows.length > limit && last) page.nextCursor = { startMs: last.startMs, id: last.id };
-    return page;
+    return this.reader.query(query);
   }
 
   *openRecords(): Iterable<TranslationRecord> {
@@ -298,23 +292,8 @@ class SqliteTranslationLog implements TranslationLogStore, TranslationLogExtras 
     if (this.db.open) this.db.close();
   }
 
-  private startSpan(): StartSpan {
-    const first = (this.statements.firstStart.get() as { start: number | null }).start;
-    const last = (this.statements.lastStart.get() as { start: number | null }).start;
-    return first === null || last === null ? null : { first, last };
-  }
-
   private noteDuration(startMs: number, endMs: number): void {
     if (endMs - startMs > this.longest) this.longest = endMs - startMs;
-  }
-
-  private gaps(query: TranslationQuery): LogGap[] {
-    const from = query.atMs ?? query.fromMs ?? Number.MIN_SAFE_INTEGER;
-    const to = query.atMs ?? query.toMs ?? Number.MAX_SAFE_INTEGER;
-    const rows = this.db.prepare(`SELECT gateway, from_ms, to_ms, reason FROM gaps
-      WHERE from_ms <= ? AND (to_ms IS NULL OR to_ms >= ?) ORDER BY from_ms`).all(to, from) as
-      { gateway: string; from_ms: number; to_ms: number | null; reason: LogGap["reason"] }[];
-    return rows.map((row) => ({ gateway: row.gateway, fromMs: row.from_ms, toMs: row.to_ms, reason: row.reason }));
   }
 
   /** The interned id of a cluster, mapping or boot name; call inside a write transaction. */
@@ -351,11 +330,8 @@ class SqliteTranslationLog implements TranslationLogStore, TranslationLogExtras 
 const CLOSED_COLUMNS = `id, cluster, mapping, protocol, pod_address, pod_port, destination_address, destination_port, egress_address,
   egress_port, start_ms, end_ms, end_reason, original_packets, original_bytes, reply_packets, reply_bytes`;
 
-function prepare(db: Db): Record<"insertOpen" | "moveClosed" | "deleteOpen" | "insertClosed" | "intern" | "getMeta" | "setMeta"
-  | "firstStart" | "lastStart", Database.Statement> {
+function prepare(db: Db): Record<"insertOpen" | "moveClosed" | "deleteOpen" | "insertClosed" | "intern" | "getMeta" | "setMeta", Database.Statement> {
   return {
-    firstStart: db.prepare("SELECT min(start_ms) AS start FROM translations"),
-    lastStart: db.prepare("SELECT max(start_ms) AS start FROM translations"),
     insertOpen: db.prepare(`INSERT INTO open_translations (id, boot, conntrack_id, cluster, mapping, protocol, pod_address, pod_port,
       destination_address, destination_port, egress_address, egress_port, start_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     moveClosed: db.prepare(`INSERT INTO translations (${CLOSED_COLUMNS})

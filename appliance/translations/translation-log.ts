@@ -5,6 +5,7 @@ import { AppError, errorMessage } from "../errors.js";
 import type { Mapping } from "../model.js";
 import { readTranslatedConnections, translationKey } from "../kernel/conntrack-table.js";
 import { openTranslationLogStore } from "../store/translation-log.js";
+import { TranslationLookups } from "../store/translation-log/lookups.js";
 import { Supervisor } from "../system/supervisor.js";
 import type { System } from "../system/system.js";
 import type { TranslationLogStore, TranslationPage, TranslationQuery } from "../translation-model.js";
@@ -62,6 +63,7 @@ export class TranslationLog {
   readonly tally = new PortTally();
   readonly directory: string;
   private store: TranslationLogStore | undefined;
+  private lookups: TranslationLookups | undefined;
   private ingest: TranslationIngest | undefined;
   private supervision: UlogdSupervision | undefined;
   private exports: ReturnType<typeof createTranslationExports> | undefined;
@@ -104,8 +106,11 @@ export class TranslationLog {
       }
     }
     const bootId = system.sysctls.readSysctl("kernel/random/boot_id");
-    const store = openTranslationLogStore(join(this.directory, "translations.db"), { gateway: config.gateway.name, bootId });
+    const storePath = join(this.directory, "translations.db");
+    const store = openTranslationLogStore(storePath, { gateway: config.gateway.name, bootId });
     this.store = store;
+    // Lookups read the file from a worker thread: a wide one must not hold the daemon's thread.
+    this.lookups = new TranslationLookups(storePath, { gateway: config.gateway.name, log: log.child({ component: "translation-lookups" }) });
     // Connections of an earlier boot died with its kernel; their end was never reported.
     const orphaned = store.closeRecordsOfEarlierBoots(bootId, this.clock());
     if (orphaned > 0) log.info({ records: orphaned }, "translation log: closed the records the previous boot left open");
@@ -149,6 +154,9 @@ export class TranslationLog {
 
   async stop(): Promise<void> {
     clearInterval(this.pruneTimer);
+    // Before the store: the reader's connection goes first, so the writer's close can checkpoint and remove the WAL.
+    await this.lookups?.close();
+    this.lookups = undefined;
     this.ingest?.stop();
     await this.supervision?.stop();
     await this.exports?.close();
@@ -156,9 +164,10 @@ export class TranslationLog {
     this.store = undefined;
   }
 
+  /** Answered by the lookup worker; see TranslationLookups for the errors (budget, queue). */
   async query(query: TranslationQuery): Promise<TranslationPage> {
-    if (!this.store) throw new AppError("not-ready", `the translation log is not running${this.failure ? `: it failed to start (${this.failure})` : ""}`);
-    return this.store.query(query);
+    if (!this.lookups) throw new AppError("not-ready", `the translation log is not running${this.failure ? `: it failed to start (${this.failure})` : ""}`);
+    return this.lookups.query(query);
   }
 
   status(): TranslationLogStatus | undefined {

@@ -34,6 +34,7 @@ const EXPECTED_CODES: Record<ErrorCode, number> = {
   "incompatible-peer": 409,
   "not-ready": 503,
   "translation-log-off": 404,
+  "lookup-too-costly": 503,
   "internal": 500,
   "config-invalid": 500,
   "database-too-new": 500,

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import type { PeerClient } from "../../../appliance/replication/peer-client.js";
 import type { PageCursor, TranslationPage, TranslationQuery, TranslationRecord } from "../../../appliance/translation-model.js";
 import { toApiRecord } from "../../../api/routes/translations.js";
+import { AppError } from "../../../appliance/errors.js";
 import { encodeCursor } from "../../../appliance/translations/federated-page.js";
 import { installHa } from "./ha-deps.js";
 import { expectProblem, expectStatus, tenants, type Body, type Harness } from "./harness.js";
@@ -210,6 +211,17 @@ describe("GET /v1/translations", () => {
     const good = encode({ v: 2, g: { "gw-test": [T0 + 5000, 3] } });
     await expectStatus(await h.admin("GET", `/v1/translations?egressIp=203.0.113.10&at=2026-12-02T12:00:01Z&cursor=${good}`), 200);
     assert.deepEqual(log.queries[0]!.cursor, { startMs: T0 + 5000, id: 3 });
+  });
+
+  it("passes on the log's refusals: a lookup past its budget (503) and one too many waiting (429 with Retry-After)", async () => {
+    const { h, log } = await withLog([record(1)]);
+    log.query = () => Promise.reject(new AppError("lookup-too-costly", "the lookup did not finish within 3000 ms and was stopped: narrow the question"));
+    const costly: Body = await expectProblem(await h.admin("GET", "/v1/translations?egressIp=203.0.113.10&from=2026-12-02T00:00:00Z&to=2026-12-02T23:00:00Z"), 503, "lookup-too-costly");
+    assert.match(costly.detail, /narrow the question/);
+    log.query = () => Promise.reject(new AppError("rate-limited", "busy; retry in 3 s", { headers: { "Retry-After": "3" } }));
+    const busy = await h.admin("GET", "/v1/translations?egressIp=203.0.113.10&at=2026-12-02T12:00:01Z");
+    assert.equal(busy.headers.get("retry-after"), "3");
+    await expectProblem(busy, 429, "rate-limited");
   });
 
   it("names a peer that could not be asked instead of answering as if it had nothing", async () => {
