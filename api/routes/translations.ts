@@ -13,6 +13,9 @@ type ApiGap = z.infer<typeof translationGap>;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** How long one question waits for the peer's part of the answer before naming it unanswered. */
+const PEER_LOOKUP_TIMEOUT_MS = 5_000;
+
 export function toApiRecord(record: TranslationRecord): ApiRecord {
   return {
     gateway: record.gateway, id: record.id, cluster: record.cluster, mapping: record.mapping, protocol: record.protocol, family: record.family,
@@ -91,7 +94,8 @@ export const translationRoutes = new OpenAPIHono<ApiEnv>()
       if (cursor !== undefined) params.set("cursor", encodeCursor(new Map([[peer.name, cursor]])));
       try {
         // As the same principal: the peer checks the token's rights itself, exactly as for a forwarded write.
-        const response = await peer.forward("GET", `/v1/translations?${params}`, new Headers({ accept: "application/json" }), undefined, principal);
+        // Bounded: a peer that is down must not hold the answer of the one that is up (its lookup budget is 3 s).
+        const response = await peer.forward("GET", `/v1/translations?${params}`, new Headers({ accept: "application/json" }), undefined, principal, PEER_LOOKUP_TIMEOUT_MS);
         const body = await response.json() as z.infer<typeof translationAnswer> & { detail?: string };
         if (response.status !== 200) throw new Error(`answered ${response.status}: ${body.detail ?? "no detail"}`);
         const next = peerCursor(body, peer.name);

@@ -90,7 +90,7 @@ export class PeerClient {
    * Forwards a client's write to this peer (the leader) over the replication channel, with the principal
    * this gateway authenticated (serialised; the leader checks it again before acting).
    */
-  async forward(method: string, pathAndQuery: string, headers: Headers, body: ArrayBuffer | undefined, principal: unknown): Promise<Response> {
+  async forward(method: string, pathAndQuery: string, headers: Headers, body: ArrayBuffer | undefined, principal: unknown, timeoutMs = 30_000): Promise<Response> {
     const kept: Record<string, string> = { [FORWARDED_PRINCIPAL_HEADER]: JSON.stringify(principal) };
     for (const name of FORWARDED_HEADERS) {
       const value = headers.get(name);
@@ -99,7 +99,7 @@ export class PeerClient {
     const answer = await this.exchange(method, `/internal/v1/forward${pathAndQuery}`, {
       headers: kept,
       body: body && body.byteLength > 0 ? Buffer.from(body) : undefined,
-      timeoutMs: 30_000,
+      timeoutMs,
       maxResponseBytes: this.maxBytes,
     });
     const responseHeaders = new Headers();

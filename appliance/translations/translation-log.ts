@@ -214,10 +214,12 @@ export class TranslationLog {
   async closeWhatTheKernelNoLongerHolds(): Promise<number> {
     const { system, log } = this.options;
     try {
+      // A connection that starts after the dump is not in it, and is no reason to close anything.
+      const dumpedAt = this.clock();
       const live = await readTranslatedConnections(system.runner);
       const store = this.store;
       if (!store) return 0;
-      const gone = [...store.openRecords()].filter((record) => !live.has(translationKey(record))).map((record) => record.id);
+      const gone = [...store.openRecords()].filter((record) => record.startMs < dumpedAt && !live.has(translationKey(record))).map((record) => record.id);
       if (gone.length === 0) return 0;
       const closed = store.closeOpenRecords(gone, this.clock(), "log-interrupted");
       for (const sink of [this.tally, ...(this.exports?.sinks ?? [])]) {

@@ -61,7 +61,10 @@ export function formatTrace(answer: TraceAnswer): string {
     ? "no translation matches\n"
     : table(["CLUSTER", "MAPPING", "PROTO", "POD", "DESTINATION", "EGRESS", "START", "END", "GATEWAY"], rows);
   for (const r of answer.translations.filter((record) => record.endReason === "gateway-restarted")) {
-    text += `note: ${escapeControl(r.gateway)} restarted before the kernel reported the end of ${endpointText(r.egress)}; END is when its log last ran\n`;
+    text += `note: ${escapeControl(r.gateway)} restarted before the kernel reported the end of ${endpointText(r.egress)}; END is when its log started again (an upper bound)\n`;
+  }
+  for (const r of answer.translations.filter((record) => record.endReason === "log-interrupted")) {
+    text += `note: the log of ${escapeControl(r.gateway)} was not listening when ${endpointText(r.egress)} ended; END is when it noticed (an upper bound)\n`;
   }
   for (const gap of answer.gaps) {
     text += `warning: the log of ${escapeControl(gap.gateway)} was not recording from ${gap.from} to ${gap.to ?? "now"} (${gap.reason}): connections in that time may be missing\n`;
