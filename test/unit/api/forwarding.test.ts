@@ -15,6 +15,7 @@ import { PROTOCOL_ACCEPTS_HEADER, PROTOCOL_HEADER } from "../../../appliance/rep
 import { erp, expectProblem, expectStatus, Harness, tenants, type Tenants } from "./harness.js";
 import { fakeLeader, installHa } from "./ha-deps.js";
 import { hostCommandsAndFiles } from "../../../appliance/system/system.js";
+import type { TranslationQuery, TranslationRecord } from "../../../appliance/translation-model.js";
 
 type LogLine = { level: number; msg: string; [key: string]: unknown };
 
@@ -28,6 +29,8 @@ class Pair {
   readonly leaderLog: LogLine[] = [];
   readonly backup = new Harness();
   readonly peerApp;
+  /** The backup's client for the leader (gw-a), over the leader's peer app. */
+  readonly client: PeerClient;
 
   constructor(readonly tenants: Tenants) {
     const leader = tenants.h;
@@ -47,7 +50,8 @@ class Pair {
       },
     } as unknown as PeerTransport;
     const client = new PeerClient(transport, 1_000, 1 << 20);
-    installHa(this.backup, { isLeader: () => false, leader: () => client, probeLeader: async () => ({ leader: client }) });
+    this.client = client;
+    installHa(this.backup, { isLeader: () => false, peers: () => [client], leader: () => client, probeLeader: async () => ({ leader: client }) });
   }
 
   get leader(): Harness {
@@ -184,5 +188,31 @@ describe("the forwarded principal", () => {
   it("of an admin name the leader does not have is refused (a token removed there no longer acts)", async () => {
     const response = await pair.leader.unchanged(() => forward(JSON.stringify({ kind: "admin", name: "mallory" })));
     await expectProblem(response, 401, "unauthorized");
+  });
+});
+
+describe("a reverse lookup asked of the backup", () => {
+  it("is answered by the peer as the same cluster token: the other cluster's records there stay hidden", async () => {
+    const pair = new Pair(await tenants());
+    const at = Date.parse("2026-12-02T12:00:00Z");
+    const record = (id: number, cluster: string, egressAddress: string): TranslationRecord => ({
+      id, gateway: "gw-a", cluster, mapping: "m", protocol: "tcp", family: 4, podAddress: "10.244.1.5", podPort: 40_000 + id,
+      destinationAddress: "198.51.100.7", destinationPort: 443, egressAddress, egressPort: 2_000 + id, startMs: at - id, endMs: null, endReason: null, counters: null,
+    });
+    const onLeader = [record(1, "alpha", "203.0.113.10"), record(2, "beta", "203.0.113.20")];
+    const asked: TranslationQuery[] = [];
+    pair.leader.deps.translations = {
+      gateway: "gw-a",
+      query: async (q) => {
+        asked.push(q);
+        return { records: onLeader.filter((r) => q.clusters === undefined || q.clusters.includes(r.cluster)), gaps: [] };
+      },
+    };
+    pair.backup.deps.translations = { gateway: "gw-b", query: async () => ({ records: [], gaps: [] }) };
+    const response = await pair.backup.call("GET", "/v1/translations?podIp=10.244.1.5&at=2026-12-02T12:00:00Z", { token: pair.tenants.beta.token });
+    const body = await expectStatus(response, 200);
+    assert.deepEqual(body.unanswered, []);
+    assert.deepEqual(body.translations.map((t: { gateway: string; cluster: string }) => `${t.gateway}:${t.cluster}`), ["gw-a:beta"]);
+    assert.deepEqual(asked.map((q) => q.clusters), [["beta"]], "the peer itself restricted the question to the token's cluster");
   });
 });
