@@ -24,8 +24,8 @@ fi
 
 # install-gateway:begin
 # 1. The package and the Debian packages it depends on: nodejs, nftables, iproute2, keepalived, conntrackd,
-#    conntrack, openssl. When they are already installed (a prepared image) nothing is downloaded; otherwise
-#    apt refreshes its lists and fetches them.
+#    conntrack, ulogd2, ulogd2-json, openssl. When they are already installed (a prepared image) nothing is
+#    downloaded; otherwise apt refreshes its lists and fetches them.
 export DEBIAN_FRONTEND=noninteractive
 apt-get install -y "$PACKAGE" || { apt-get update && apt-get install -y "$PACKAGE"; }
 
