@@ -1,17 +1,11 @@
 import { AppError } from "../errors.js";
 import { parseAddress } from "../net/cidr.js";
 import type { CommandRunner } from "../system/runner.js";
+import type { TranslationRecord } from "../translation-model.js";
 
 /** One source-NAT translation as conntrack's table lists it: enough to recognise the log's record of it. */
-export interface TranslatedConnection {
-  protocol: string;
-  podAddress: string;
-  podPort: number;
-  destinationAddress: string;
-  destinationPort: number;
-  egressAddress: string;
-  egressPort: number;
-}
+export type TranslatedConnection = Pick<TranslationRecord, "podAddress" | "podPort" | "destinationAddress" | "destinationPort" | "egressAddress" | "egressPort">
+  & { protocol: string };
 
 const PORTLESS = new Set(["icmp", "icmpv6"]);
 

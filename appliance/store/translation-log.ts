@@ -345,20 +345,8 @@ function prepare(db: Db): Record<"insertOpen" | "moveClosed" | "deleteOpen" | "i
   };
 }
 
-interface OpenRow {
-  id: number;
-  conntrack_id: number;
-  cluster: number;
-  mapping: number;
-  protocol: number;
-  pod_address: Buffer;
-  pod_port: number;
-  destination_address: Buffer;
-  destination_port: number;
-  egress_address: Buffer;
-  egress_port: number;
-  start_ms: number;
-}
+/** A row of open_translations: a record's columns before its end, with the conntrack id that pairs the destroy. */
+type OpenRow = Omit<RecordRow, "end_ms" | "end_reason" | "original_packets" | "original_bytes" | "reply_packets" | "reply_bytes"> & { conntrack_id: number };
 
 /** An event's protocol number and addresses as read back (canonical text): the connection's key and its record. */
 interface CanonicalTuple {
