@@ -54,3 +54,60 @@ export interface TokenInfo {
   createdAt: string;
   revokedAt: string | null;
 }
+
+/** Transport protocols a policy rule may name; absent means every protocol (and then no ports). */
+export type PolicyProtocol = "tcp" | "udp" | "sctp" | "icmp";
+
+/**
+ * One destination of a rule: a prefix with carve-outs (NetworkPolicy's ipBlock), or a DNS name the daemon resolves
+ * (exact, or `*.` plus a zone: what the zone's wildcard record answers). Exactly one of `cidr` and `name`.
+ */
+export interface PolicyDestination {
+  cidr?: string;
+  except?: string[];
+  name?: string;
+}
+
+/** A port or, with endPort, an inclusive range (NetworkPolicy's port/endPort). */
+export interface PolicyPort {
+  port: number;
+  endPort?: number;
+}
+
+/** Allows new connections toward any of `destinations`, with `protocol` (any when absent) to any of `ports` (any when empty). */
+export interface PolicyRule {
+  description: string;
+  destinations: PolicyDestination[];
+  protocol?: PolicyProtocol;
+  ports: PolicyPort[];
+}
+
+export interface EgressPolicy {
+  /** enforce: what no rule allows meets defaultAction. audit: it passes, and what would be denied is counted and logged. */
+  mode: "enforce" | "audit";
+  /** What happens to a new connection that no rule allows. */
+  defaultAction: "deny" | "allow";
+  rules: PolicyRule[];
+}
+
+/** A policy as stored: a mapping's own, or (mapping null) the cluster's default for mappings without one. */
+export interface StoredPolicy {
+  cluster: string;
+  mapping: string | null;
+  policy: EgressPolicy;
+}
+
+/** A floor rule denies: no policy may allow it, and the data plane refuses it before any policy is looked at. */
+export interface FloorRule {
+  description: string;
+  /** Prefixes only (a floor must not move with DNS answers). */
+  destinations: PolicyDestination[];
+  protocol?: PolicyProtocol;
+  ports: PolicyPort[];
+}
+
+/** The admin's floor: global (cluster null: every new connection from the inside) or one cluster's. */
+export interface PolicyFloor {
+  cluster: string | null;
+  rules: FloorRule[];
+}

@@ -5,13 +5,13 @@
 #
 # The machines get Debian's own packages only: systemd as PID 1, the runtime dependencies of the egw package
 # (nftables, iproute2, keepalived, conntrackd, conntrack, ulogd2 and ulogd2-json, nodejs), and the tools the test suite drives (trafgen,
-# iperf3, openssl, python3, promtool from prometheus). No compiler, no npm and no git: the package must install without them.
+# iperf3, openssl, python3, promtool from prometheus, dnsmasq for the egress policy tests). No compiler, no npm and no git: the package must install without them.
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
   echo "build-debian13-root: run as root" >&2
   exit 1
 fi
-PACKAGES=systemd,systemd-sysv,dbus,nftables,iproute2,keepalived,conntrackd,conntrack,ulogd2,ulogd2-json,nodejs,procps,ca-certificates,openssl,python3,netsniff-ng,iperf3,prometheus
+PACKAGES=systemd,systemd-sysv,dbus,nftables,iproute2,keepalived,conntrackd,conntrack,ulogd2,ulogd2-json,dnsmasq-base,nodejs,procps,ca-certificates,openssl,python3,netsniff-ng,iperf3,prometheus
 CACHE=${EGW_ROOT_CACHE:-/var/cache/egw-ci}
 digest=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-12)
 root="$CACHE/debian13-$digest"
