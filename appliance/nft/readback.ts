@@ -1,5 +1,5 @@
 import { parseAddress } from "../net/cidr.js";
-import { elementKey } from "./element-key.js";
+import { elementKey, type SetType } from "./element-key.js";
 import { ruleForm } from "./rule-form.js";
 import { emptySets, SET_NAMES, type NftState, type SetName } from "./state.js";
 
@@ -20,9 +20,10 @@ export function parseTableListing(listing: unknown): NftState {
       if (!(SET_NAMES as readonly string[]).includes(name)) continue;
       const interval = ((set["flags"] as string[] | undefined) ?? []).includes("interval");
       const target = state.sets[name as SetName];
+      const type = set["type"] as SetType | undefined;
       for (const element of (set["elem"] as unknown[] | undefined) ?? []) {
-        if (Array.isArray(element)) target.set(elementKey(element[0], interval), valueText(element[1]));
-        else target.set(elementKey(element, interval), "");
+        if (Array.isArray(element)) target.set(elementKey(element[0], interval, type), valueText(element[1]));
+        else target.set(elementKey(element, interval, type), "");
       }
       continue;
     }

@@ -1,0 +1,210 @@
+import { createHash } from "node:crypto";
+import { hostPrefixLength, parsePrefix, type Family } from "../net/cidr.js";
+import type { EgressPolicy, PolicyFloor } from "../model.js";
+import { coverageOf, sharedAddresses, type ResolvedAddress } from "./coverage.js";
+import { decompose, type Piece } from "./decompose.js";
+import { addressRangeText, normalize, numberRangeText, type AddressRange } from "./intervals.js";
+
+export type { ResolvedAddress } from "./coverage.js";
+
+export const POLICY_SET_NAMES = [
+  "floor_v4", "floor_v6", "cluster_floor_v4", "cluster_floor_v6", "policy_allow_v4", "policy_allow_v6",
+  "policy_unmatched_v4", "policy_unmatched_v6", "policy_verdict_v4", "policy_verdict_v6",
+] as const;
+export type PolicySetName = (typeof POLICY_SET_NAMES)[number];
+
+export interface PlaneElement {
+  /** A counter's name, or (verdict maps) the verdict as JSON text. */
+  value: string;
+  /** DNS-derived: the element stops being true then (ms epoch). */
+  expiresAt?: number;
+}
+
+export interface CounterOwner {
+  kind: "rule" | "unmatched" | "floor";
+  cluster: string | null;
+  mapping: string | null;
+  rule: number | null;
+}
+
+export interface MappingPolicyInput {
+  cluster: string;
+  mapping: string;
+  sourceCidr: string;
+  policy: EgressPolicy;
+}
+
+export interface PolicyPlaneInput {
+  policies: readonly MappingPolicyInput[];
+  floors: readonly PolicyFloor[];
+  clusterSources: ReadonlyMap<string, readonly string[]>;
+  /** Current addresses of a DNS name (both families); [] when unknown. */
+  addressesOf: (name: string) => readonly ResolvedAddress[];
+}
+
+export interface CompiledPolicies {
+  /** Key text (as the readback derives it) → element. */
+  sets: Record<PolicySetName, Map<string, PlaneElement>>;
+  counters: Map<string, CounterOwner>;
+  /** Elements per mapping ("cluster/mapping"): its allow elements plus its unmatched and verdict entries. */
+  elementsPerMapping: Map<string, number>;
+}
+
+const v = (family: Family) => (family === 4 ? "v4" : "v6");
+
+const hash16 = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 16);
+
+export const ruleCounter = (cluster: string, mapping: string, rule: number) => `pr_${hash16(`${cluster}/${mapping}`)}_${rule}`;
+export const unmatchedCounter = (cluster: string, mapping: string) => `pu_${hash16(`${cluster}/${mapping}`)}`;
+export const floorCounter = (cluster: string | null, rule: number) => (cluster === null ? `fg_${rule}` : `fc_${hash16(cluster)}_${rule}`);
+
+/** Verdict text exactly as `JSON.stringify` of what `nft -j list` prints, so a readback compares equal. */
+export function verdictOf(policy: Pick<EgressPolicy, "mode" | "defaultAction">): string {
+  if (policy.defaultAction === "allow") return JSON.stringify({ accept: null });
+  return JSON.stringify({ jump: { target: policy.mode === "enforce" ? "policy_deny" : "policy_audit" } });
+}
+
+const pieceKey = (piece: Piece, family: Family) =>
+  `${addressRangeText(piece.address, family)} . ${numberRangeText(piece.protocol)} . ${numberRangeText(piece.port)}`;
+
+function element(value: string, expiresAt: number | undefined): PlaneElement {
+  return expiresAt === undefined ? { value } : { value, expiresAt };
+}
+
+interface MappingPlane {
+  family: Family;
+  allow: [string, PlaneElement][];
+  source: string;
+  unmatched: PlaneElement;
+  verdict: PlaneElement;
+  counters: [string, CounterOwner][];
+}
+
+function compileMapping(input: MappingPolicyInput, addressesOf: PolicyPlaneInput["addressesOf"]): MappingPlane {
+  const { cluster, mapping, policy } = input;
+  const cidr = input.sourceCidr.includes("/") ? input.sourceCidr : `${input.sourceCidr}/${hostPrefixLength(input.sourceCidr)}`;
+  const prefix = parsePrefix(cidr, "sourceCidr");
+  const family = prefix.family;
+  const source = addressRangeText({ lo: prefix.start, hi: prefix.end }, family);
+  const counters: [string, CounterOwner][] = policy.rules.map((_, rule) => [ruleCounter(cluster, mapping, rule), { kind: "rule", cluster, mapping, rule }]);
+  const unmatched = unmatchedCounter(cluster, mapping);
+  counters.push([unmatched, { kind: "unmatched", cluster, mapping, rule: null }]);
+  const pieces = decompose(policy.rules.map((rule, i) => coverageOf(rule, i, family, addressesOf)));
+  const names = counters.map(([name]) => name);
+  const allow = pieces.map((p): [string, PlaneElement] => [`${source} . ${pieceKey(p, family)}`, element(names[p.owner] as string, p.expiresAt)]);
+  return { family, allow, source, unmatched: { value: unmatched }, verdict: { value: verdictOf(policy) }, counters };
+}
+
+interface FloorPlane {
+  sets: [PolicySetName, string, PlaneElement][];
+  counters: [string, CounterOwner][];
+}
+
+function compileFloors(floors: readonly PolicyFloor[], clusterSources: PolicyPlaneInput["clusterSources"]): FloorPlane {
+  const out: FloorPlane = { sets: [], counters: [] };
+  const scopes = new Map<string | null, PolicyFloor["rules"]>();
+  // One floor per scope is expected; should there be more, their rules count on in order.
+  for (const floor of floors) scopes.set(floor.cluster, [...(scopes.get(floor.cluster) ?? []), ...floor.rules]);
+  for (const [cluster, rules] of scopes) {
+    rules.forEach((_, rule) => out.counters.push([floorCounter(cluster, rule), { kind: "floor", cluster, mapping: null, rule }]));
+    for (const family of [4, 6] as const) {
+      const pieces = decompose(rules.map((rule, i) => coverageOf(rule, i, family)));
+      if (cluster === null) {
+        for (const p of pieces) out.sets.push([`floor_${v(family)}`, pieceKey(p, family), { value: floorCounter(null, p.owner) }]);
+        continue;
+      }
+      for (const source of sourceRanges(clusterSources.get(cluster) ?? [], family)) {
+        const text = addressRangeText(source, family);
+        for (const p of pieces) out.sets.push([`cluster_floor_${v(family)}`, `${text} . ${pieceKey(p, family)}`, { value: floorCounter(cluster, p.owner) }]);
+      }
+    }
+  }
+  return out;
+}
+
+function sourceRanges(cidrs: readonly string[], family: Family): AddressRange[] {
+  return normalize(cidrs.map((c, i) => parsePrefix(c, `clusterSources[${i}]`)).filter((p) => p.family === family).map((p) => ({ lo: p.start, hi: p.end })));
+}
+
+/**
+ * Compiled mappings by content, so a pass over an unchanged configuration costs a lookup per mapping. Entries
+ * not used by the last passes are dropped (the reconciler and the API may both call with different inputs).
+ */
+const mappingCache = new Map<string, MappingPlane>();
+const floorCache = new Map<string, FloorPlane>();
+
+function remember<T>(cache: Map<string, T>, key: string, limit: number, make: () => T): T {
+  const hit = cache.get(key);
+  if (hit) {
+    cache.delete(key);
+    cache.set(key, hit);
+    return hit;
+  }
+  const made = make();
+  cache.set(key, made);
+  while (cache.size > limit) cache.delete(cache.keys().next().value as string);
+  return made;
+}
+
+function mappingKey(input: MappingPolicyInput, addressesOf: PolicyPlaneInput["addressesOf"]): string {
+  const names = [...new Set(input.policy.rules.flatMap((r) => r.destinations.flatMap((d) => (d.name === undefined ? [] : [d.name]))))].sort();
+  return JSON.stringify([input.cluster, input.mapping, input.sourceCidr, input.policy, names.map((n) => [n, addressesOf(n)])]);
+}
+
+/**
+ * The policy plane: every element of the policy maps, pairwise disjoint within a map (the kernel refuses
+ * overlapping elements in a concatenated interval set), and the counters they name. Pure: no I/O, no clock.
+ */
+export function compilePolicies(input: PolicyPlaneInput): CompiledPolicies {
+  const sets = Object.fromEntries(POLICY_SET_NAMES.map((name) => [name, new Map<string, PlaneElement>()])) as Record<PolicySetName, Map<string, PlaneElement>>;
+  const counters = new Map<string, CounterOwner>();
+  const elementsPerMapping = new Map<string, number>();
+  const limit = 2 * input.policies.length + 64;
+  for (const mapping of input.policies) {
+    const plane = remember(mappingCache, mappingKey(mapping, input.addressesOf), limit, () => compileMapping(mapping, input.addressesOf));
+    const allow = sets[`policy_allow_${v(plane.family)}`];
+    for (const [key, value] of plane.allow) allow.set(key, value);
+    sets[`policy_unmatched_${v(plane.family)}`].set(plane.source, plane.unmatched);
+    sets[`policy_verdict_${v(plane.family)}`].set(plane.source, plane.verdict);
+    for (const [name, owner] of plane.counters) counters.set(name, owner);
+    elementsPerMapping.set(`${mapping.cluster}/${mapping.mapping}`, plane.allow.length + 2);
+  }
+  const floorKey = JSON.stringify([input.floors, input.floors.map((f) => (f.cluster === null ? [] : input.clusterSources.get(f.cluster) ?? []))]);
+  const floors = remember(floorCache, floorKey, 4, () => compileFloors(input.floors, input.clusterSources));
+  for (const [set, key, value] of floors.sets) sets[set].set(key, value);
+  for (const [name, owner] of floors.counters) counters.set(name, owner);
+  return { sets, counters, elementsPerMapping };
+}
+
+export interface FloorConflict {
+  /** Index of the policy rule and of its destination. */
+  rule: number;
+  destination: number;
+  floorCluster: string | null;
+  floorRule: number;
+  /** What both cover, as prefixes or ranges. */
+  overlap: string;
+}
+
+/**
+ * Where a policy's CIDR destinations allow what a floor denies (same family, protocols and ports that meet).
+ * DNS names are not judged here: their answers move, and the floor is enforced before the policy anyway.
+ */
+export function floorConflicts(policy: EgressPolicy, family: 4 | 6, floors: readonly PolicyFloor[]): FloorConflict[] {
+  const conflicts: FloorConflict[] = [];
+  policy.rules.forEach((rule, r) => {
+    rule.destinations.forEach((destination, d) => {
+      if (destination.cidr === undefined) return;
+      const allowed = coverageOf({ ...rule, destinations: [destination] }, r, family);
+      for (const floor of floors) {
+        floor.rules.forEach((floorRule, f) => {
+          const shared = sharedAddresses(allowed, coverageOf(floorRule, f, family));
+          if (shared.length === 0) return;
+          const overlap = shared.map((s) => addressRangeText(s, family)).join(", ");
+          conflicts.push({ rule: r, destination: d, floorCluster: floor.cluster, floorRule: f, overlap });
+        });
+      }
+    });
+  });
+  return conflicts;
+}
