@@ -1,0 +1,103 @@
+import { Resolver } from "node:dns/promises";
+import { isIPv4, isIPv6 } from "node:net";
+import { errorMessage, invalidField } from "../errors.js";
+
+/** One address of an answer with its record's TTL in seconds, as the server gave it (not clamped, not canonical). */
+export interface AnsweredAddress {
+  address: string;
+  ttl: number;
+}
+
+/**
+ * What one lookup of a name came to. An answer may hold no address (NXDOMAIN, NODATA): that is what the name is
+ * now, not a failure. A failure says nothing about the name, so whoever holds addresses keeps them.
+ */
+export type DnsLookup =
+  | { status: "answer"; addresses: AnsweredAddress[] }
+  | { status: "failed"; error: string };
+
+export interface DnsResolverOptions {
+  /** `1.2.3.4`, `1.2.3.4:5353`, `2001:db8::1`, `[2001:db8::1]:5353`; empty: the system's (/etc/resolv.conf). */
+  servers: readonly string[];
+  /** Per try, as c-ares counts it. */
+  timeoutMs: number;
+  tries: number;
+}
+
+/** The name has no records of that type, or does not exist: an empty answer for that family. */
+const EMPTY_ANSWER_CODES = new Set(["ENODATA", "ENOTFOUND"]);
+
+/**
+ * Checks one server as the configuration names it and returns it in the form c-ares takes. An IPv6 server with a
+ * port must be bracketed; a zone index is refused (c-ares would not honour it the way an operator expects).
+ */
+export function parseDnsServer(text: string, field: string): string {
+  const trimmed = text.trim();
+  const bracketed = /^\[([^\]]*)\](?::(\d{1,5}))?$/.exec(trimmed);
+  const ipv4WithPort = /^([0-9.]+):(\d{1,5})$/.exec(trimmed);
+  const [host, port, valid] = bracketed
+    ? [bracketed[1] ?? "", bracketed[2], isIPv6(bracketed[1] ?? "")]
+    : ipv4WithPort
+      ? [ipv4WithPort[1] ?? "", ipv4WithPort[2], isIPv4(ipv4WithPort[1] ?? "")]
+      : [trimmed, undefined, isIPv4(trimmed) || isIPv6(trimmed)];
+  if (!valid || host.includes("%")) {
+    throw invalidField(field, `"${text}" is not a DNS server address (1.2.3.4, 1.2.3.4:5353, 2001:db8::1 or [2001:db8::1]:5353)`);
+  }
+  if (port === undefined) return host;
+  if (Number(port) < 1 || Number(port) > 65_535) throw invalidField(field, `port "${port}" must be 1 to 65535`);
+  return bracketed ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * The policy's DNS client: A and AAAA of one name, with TTLs. The only part of the name resolution that talks to
+ * the network; the cache that decides what to keep (appliance/policy/name-cache.ts) only sees `lookup`.
+ */
+export class DnsResolver {
+  private readonly resolver: Resolver;
+
+  constructor(options: DnsResolverOptions) {
+    this.resolver = new Resolver({ timeout: options.timeoutMs, tries: options.tries });
+    const servers = options.servers.map((server, index) => parseDnsServer(server, `servers.${index}`));
+    if (servers.length > 0) this.resolver.setServers(servers);
+  }
+
+  async lookup(name: string): Promise<DnsLookup> {
+    const [v4, v6] = await Promise.allSettled([
+      this.resolver.resolve4(name, { ttl: true }),
+      this.resolver.resolve6(name, { ttl: true }),
+    ]);
+    return combineFamilies(v4, v6);
+  }
+
+  /** Ends queries in flight (they fail with ECANCELLED); for shutdown. */
+  cancel(): void {
+    this.resolver.cancel();
+  }
+}
+
+type FamilyResult = PromiseSettledResult<readonly AnsweredAddress[]>;
+
+/**
+ * One lookup from its two queries. Either family failing fails the lookup: half an answer would look as if the other
+ * family's addresses had gone, and they would be dropped at their expiry while they still exist.
+ */
+export function combineFamilies(v4: FamilyResult, v6: FamilyResult): DnsLookup {
+  const failures = [v4, v6].flatMap((result, index) => {
+    if (result.status === "fulfilled" || EMPTY_ANSWER_CODES.has(codeOf(result.reason))) return [];
+    return [`${index === 0 ? "A" : "AAAA"}: ${describe(result.reason)}`];
+  });
+  if (failures.length > 0) return { status: "failed", error: failures.join("; ") };
+  const addresses = [v4, v6].flatMap((result) => (result.status === "fulfilled" ? result.value : []));
+  return { status: "answer", addresses: addresses.map(({ address, ttl }) => ({ address, ttl })) };
+}
+
+function codeOf(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : "";
+}
+
+function describe(error: unknown): string {
+  const code = codeOf(error);
+  const message = errorMessage(error);
+  return code && !message.includes(code) ? `${code} ${message}` : message;
+}
