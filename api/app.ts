@@ -16,6 +16,7 @@ import { mappingRoutes } from "./routes/mappings.js";
 import { opsRoutes } from "./routes/ops.js";
 import { haRoutes } from "./routes/ha.js";
 import { podRouteRoutes } from "./routes/pod-routes.js";
+import { clusterPolicyRoutes, globalFloorRoutes } from "./routes/policies.js";
 import { portRoutes } from "./routes/ports.js";
 import { clusterStatusRoutes, systemStatusRoutes } from "./routes/status.js";
 import { tokenRoutes } from "./routes/tokens.js";
@@ -76,6 +77,8 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.route("/v1/clusters", tokenRoutes);
   app.route("/v1/clusters", mappingRoutes);
   app.route("/v1/clusters", podRouteRoutes);
+  app.route("/v1/clusters", clusterPolicyRoutes);
+  app.route("/v1", globalFloorRoutes);
   app.route("/v1/clusters", clusterStatusRoutes);
   app.route("/v1/translations", translationRoutes);
 

@@ -5,6 +5,7 @@ import type { OwnAddresses } from "../appliance/service/own-addresses.js";
 import type { ApplyReport } from "../appliance/reconcile/reconciler.js";
 import type { z } from "@hono/zod-openapi";
 import type { systemStatus } from "./schemas/resources.js";
+import type { policyEvent } from "./schemas/policies.js";
 
 import type { Follower } from "../appliance/replication/follower.js";
 import type { ReplicationOutcome } from "../appliance/replication/leader.js";
@@ -75,6 +76,14 @@ export interface ApiDeps {
      * "not-ready" (503) while the log is not running.
      */
     query(query: TranslationQuery): Promise<TranslationPage>;
+  };
+  /** The egress policy's live side: counters from the kernel, DNS names, logged refusals. */
+  policies?: {
+    /** Packets per named counter of our table; undefined when it cannot be read. */
+    counters(): Promise<ReadonlyMap<string, number> | undefined>;
+    names(): { name: string; state: "pending" | "resolved" | "failing"; addresses: { address: string; expiresAt: number }[]; lastAnswerAt: string | null; lastError: string | null; consecutiveFailures: number; nextRefreshAt: string | null }[];
+    /** A cluster's latest logged refusals, newest first. */
+    events(cluster: string): z.infer<typeof policyEvent>[];
   };
   /** The port tally (connections per egress IP and destination); absent while the translation log is off. */
   ports?: PortView;

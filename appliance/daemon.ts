@@ -35,6 +35,8 @@ import { notifySystemd, startWatchdog } from "./system/notify.js";
 import { hostSystem, type System } from "./system/system.js";
 import { readConntrackStats } from "./kernel/conntrack-stats.js";
 import { TranslationLog } from "./translations/translation-log.js";
+import { PolicyNames } from "./egress-policy/policy-names.js";
+import { effectivePolicies, policyNames } from "./service/policies.js";
 import { WatchedCredentials } from "./tls/watched-credentials.js";
 import { egwVersion } from "./version.js";
 
@@ -54,6 +56,7 @@ export class Daemon {
   private db: Db | undefined;
   private ha: HaMode | undefined;
   private translationLog: TranslationLog | undefined;
+  private policyNames: PolicyNames | undefined;
   private loop: ReconcileLoop | undefined;
   private watch: KernelWatch | undefined;
   private servers: Server[] = [];
@@ -114,6 +117,9 @@ export class Daemon {
 
     const nft = new NftClient(runner);
     const ruleset = rulesetOptions(config);
+    let countLookup: (outcome: "answer" | "failed") => void = () => undefined;
+    const names = new PolicyNames(config.policy.dns, log.child({ component: "policy-dns" }), (outcome) => countLookup(outcome));
+    this.policyNames = names;
     const reconciler = new Reconciler({
       readDesired: () => readDesiredState(db),
       readRevisions: () => ({ store: store.revision(), dataplane: dataplaneRevision(db) }),
@@ -125,6 +131,7 @@ export class Daemon {
       addresses: config.dataplane.manageEgressAddresses && !ha ? { manager: new EgressAddressManager(runner, outside), ledger } : undefined,
       vrrp: ha && { converge: (egressIps) => ha.keepalived.converge(ha.view(egressIps)) },
       ruleset,
+      policyNames: names,
       log: log.child({ component: "reconciler" }),
     });
     const loop = new ReconcileLoop(reconciler, config.dataplane, log.child({ component: "reconcile-loop" }));
@@ -137,6 +144,12 @@ export class Daemon {
       counts: () => reads.countAll(db),
       egressCounters: () => nft.readEgressCounters(ruleset.table, reads.listEgressIps(db).map((ip) => ip.address)),
       guardDrops: () => nft.readGuardCounters(ruleset.table),
+      policy: {
+        counters: () => nft.readCounters(ruleset.table),
+        governed: () => effectivePolicies(db),
+        floors: () => reads.listFloors(db),
+        names: () => names.status(),
+      },
       ...(translationLog ? {
         translationLog: { status: () => translationLog.status(), tally: () => translationLog.tally, conntrackStats: () => readConntrackStats(runner, sysctls) },
       } : {}),
@@ -150,7 +163,14 @@ export class Daemon {
       if (report.kind !== "none") void own.refresh().catch((error: unknown) => log.warn({ err: error }, "cannot list interface addresses"));
     };
     loop.onDrift = () => metrics.recordDrift();
-    store.on("committed", () => loop.trigger());
+    countLookup = (outcome) => metrics.recordDnsLookup(outcome);
+    // The names follow the stored policies (API writes and replicated ones alike); a changed answer asks for a pass.
+    names.onChange(() => loop.trigger());
+    names.follow(policyNames(db));
+    store.on("committed", () => {
+      names.follow(policyNames(db));
+      loop.trigger();
+    });
 
     const ready = () => forwarding.on && loop.lastReport?.ok === true && storage.problem() === undefined;
     const appDeps: ApiDeps = {
@@ -177,6 +197,11 @@ export class Daemon {
       metrics: metrics.registry,
       ...(ha ? { ha: ha.forApi() } : {}),
       ...(translationLog ? { translations: { gateway: config.gateway.name, query: (q) => translationLog.query(q) }, ports: translationLog.tally } : {}),
+      policies: {
+        counters: async () => new Map([...(await nft.readCounters(ruleset.table))].map(([name, value]) => [name, value.packets])),
+        names: () => names.status(),
+        events: () => [],
+      },
       bodyLimitBytes: config.api.bodyLimitBytes,
       waitTimeoutMs: config.api.waitTimeoutMs,
       clusterQuotaDefaults: config.limits.clusterDefaults,
@@ -234,6 +259,7 @@ export class Daemon {
     await this.loop?.stop();
     await this.ha?.stop();
     await this.translationLog?.stop();
+    this.policyNames?.stop();
     this.db?.close();
     this.log.info("egw stopped; the data plane stays in force");
   }

@@ -16,6 +16,8 @@ export const ERROR_CATALOGUE = {
   "unsupported-media-type": { status: 415, title: "The request body must be application/json" },
   "validation-failed": { status: 422, title: "The request is not valid" },
   "quota-exceeded": { status: 403, title: "The cluster's quota does not allow this" },
+  // Its `conflicts` extension member lists each allowing rule with the floor rule that denies the same traffic.
+  "floor-conflict": { status: 403, title: "The policy allows what an admin's floor denies" },
   "rate-limited": { status: 429, title: "Too many requests; retry later" },
   "apply-failed": { status: 500, title: "The change is stored, but the data plane could not apply it" },
   "apply-timeout": { status: 504, title: "The change is stored, but the data plane did not apply it in time" },

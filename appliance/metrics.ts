@@ -5,6 +5,7 @@ import type { ConntrackStats } from "./kernel/conntrack-stats.js";
 import { registerPortMetrics } from "./translations/port-metrics.js";
 import type { PortTally } from "./translations/port-tally.js";
 import type { TranslationLogStatus } from "./translations/translation-log.js";
+import { registerPolicyMetrics, type PolicyMetricSources } from "./egress-policy/policy-metrics.js";
 
 export interface MetricSources {
   storeRevision(): number;
@@ -19,6 +20,8 @@ export interface MetricSources {
     tally(): PortTally | undefined;
     conntrackStats(): Promise<ConntrackStats>;
   };
+  /** The egress policy's counters, floors and DNS names; absent: its metrics are not registered. */
+  policy?: PolicyMetricSources;
 }
 
 export interface MetricsOptions {
@@ -77,6 +80,7 @@ export function createMetrics(sources: MetricSources, options: MetricsOptions = 
     },
   });
   if (sources.translationLog) registerTranslationLogMetrics(registry, sources.translationLog, options, () => readErrors.inc());
+  const policy = sources.policy ? registerPolicyMetrics(registry, sources.policy, options.kernelReadingMaxAgeMs, () => readErrors.inc()) : undefined;
   return {
     registry,
     recordApply(report: ApplyReport): void {
@@ -85,6 +89,10 @@ export function createMetrics(sources: MetricSources, options: MetricsOptions = 
     },
     recordDrift(): void {
       driftRepairs.inc();
+    },
+    /** Counts a lookup of a policy DNS name. */
+    recordDnsLookup(outcome: "answer" | "failed"): void {
+      policy?.resolution(outcome);
     },
   };
 }

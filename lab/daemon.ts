@@ -70,6 +70,8 @@ export interface DaemonOptions {
   ha?: Record<string, unknown>;
   /** A `translationLog` config section (e.g. { enabled: true }). */
   translationLog?: Record<string, unknown>;
+  /** A `policy` config section (DNS resolvers and TTL bounds, the policy log). */
+  policy?: Record<string, unknown>;
   /** Extra listen addresses besides the Unix socket (peers reach each other over TCP). */
   listen?: string[];
   adminToken?: string;
@@ -110,6 +112,7 @@ export async function startDaemon(ns: Netns, options: DaemonOptions = {}): Promi
     dataplane: { driftCheckIntervalMs: 1_000, ...options.dataplane },
     ...(options.ha ? { ha: { processes: "supervised", runDirectory: "run", ...options.ha } } : {}),
     ...(options.translationLog ? { translationLog: options.translationLog } : {}),
+    ...(options.policy ? { policy: options.policy } : {}),
     log: { level: options.logLevel ?? "debug" },
   };
   writeFileSync(join(dir, "egw.json"), JSON.stringify(config, null, 2));

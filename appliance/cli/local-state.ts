@@ -9,6 +9,8 @@ import { rulesetOptions } from "../nft/ruleset-options.js";
 import type { Command } from "../nft/json.js";
 import type { NftState } from "../nft/state.js";
 import { contributionsByCluster, flatten } from "../reconcile/contributions.js";
+import { clusterSourcesOf } from "../reconcile/desired-state.js";
+import { compilePolicies } from "../policy/compile.js";
 import { openReadOnly } from "../store/database.js";
 
 /**
@@ -34,8 +36,10 @@ export { rulesetOptions };
  */
 export function renderedNft(config: Config, desired: DesiredState, macs: ReadonlyMap<string, string | undefined> = new Map()): { state: NftState; commands: Command[] } {
   const options = rulesetOptions(config);
-  const { mappings, guards } = flatten(contributionsByCluster(desired, macs));
-  const state = desiredNftState(options, mappings, desired.egressIps, guards);
+  const { mappings, policies, guards } = flatten(contributionsByCluster(desired, macs));
+  // DNS names resolve in the daemon only: rendered here, a policy holds its prefixes and no name's addresses.
+  const compiled = compilePolicies({ policies, floors: desired.floors ?? [], clusterSources: clusterSourcesOf(desired), addressesOf: () => [] });
+  const state = desiredNftState(options, mappings, desired.egressIps, guards, compiled);
   return { state, commands: renderFull(options, state) };
 }
 

@@ -10,6 +10,7 @@ import { doctorCommand, DOCTOR_USAGE } from "./commands/doctor.js";
 import { egressIpsCommand, EGRESS_IPS_USAGE } from "./commands/egress-ips.js";
 import { mappingsCommand, MAPPINGS_USAGE } from "./commands/mappings.js";
 import { peerCertCommand, PEER_CERT_USAGE } from "./commands/peer-cert.js";
+import { floorCommand, FLOOR_USAGE, policyCommand, POLICY_USAGE } from "./commands/policy.js";
 import { portsCommand, PORTS_USAGE } from "./commands/ports.js";
 import { restoreCommand, RESTORE_USAGE } from "./commands/restore.js";
 import { showCommand, SHOW_USAGE } from "./commands/show.js";
@@ -38,6 +39,8 @@ operating a gateway (talks to the local API; see docs/cli.md):
   egress-ips list|add|update|delete        egress IPs (admin)
   clusters list|show|create|update|delete  clusters, their source ranges and egress IPs (admin)
   mappings list|apply|delete               a cluster's mappings (source CIDR → egress IP)
+  policy show|apply|delete|events          a mapping's or cluster's egress policy (where pods may connect)
+  floor show|apply|delete                  what no policy may allow, globally or per cluster (admin)
   tokens list|issue|revoke                 cluster tokens (admin)
   ports [EGRESS_IP] [--top N]              source ports in use per egress IP and destination (exhaustion)
   show nft|keepalived [--diff]             what the daemon renders, and how it differs from what is live
@@ -57,6 +60,8 @@ const COMMANDS: Record<string, Command> = {
   mappings: { run: mappingsCommand, usage: MAPPINGS_USAGE },
   tokens: { run: tokensCommand, usage: TOKENS_USAGE },
   ports: { run: portsCommand, usage: PORTS_USAGE },
+  policy: { run: policyCommand, usage: POLICY_USAGE },
+  floor: { run: floorCommand, usage: FLOOR_USAGE },
   show: { run: showCommand, usage: SHOW_USAGE },
   handover: { run: handoverCommand, usage: HANDOVER_USAGE },
   trace: { run: traceCommand, usage: TRACE_USAGE },

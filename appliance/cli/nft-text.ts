@@ -59,6 +59,23 @@ export function statementText(statement: unknown): string {
     const u = s["set"] as { op: string; elem: unknown; set: string };
     return `${u.op} ${u.set} { ${exprText(u.elem)} }`;
   }
+  if (s["vmap"]) {
+    const v = s["vmap"] as { key: unknown; data: string };
+    return `${exprText(v.key)} vmap ${v.data}`;
+  }
+  if (s["jump"]) return `jump ${(s["jump"] as { target: string }).target}`;
+  if (s["limit"]) {
+    const l = s["limit"] as { rate: number; per: string; burst: number };
+    return `limit rate ${l.rate}/${l.per} burst ${l.burst} packets`;
+  }
+  if (s["log"]) {
+    const l = s["log"] as { prefix: string; group: number };
+    return `log prefix ${JSON.stringify(l.prefix)} group ${l.group}`;
+  }
+  if (s["reject"]) {
+    const r = s["reject"] as { type: string; expr?: string };
+    return r.expr === undefined ? `reject with ${r.type}` : `reject with ${r.type} ${r.expr}`;
+  }
   const [verb] = Object.keys(s);
   return verb ?? JSON.stringify(statement);
 }
@@ -96,8 +113,8 @@ export function renderNftText(commands: Command[], state: NftState): string {
       }
       lines.push("  }");
     } else if (add["chain"]) {
-      const c = add["chain"] as { name: string; type: string; hook: string; prio: number; policy: string };
-      chains.set(c.name, [`  chain ${c.name} {`, `    type ${c.type} hook ${c.hook} priority ${c.prio}; policy ${c.policy};`]);
+      const c = add["chain"] as { name: string; type?: string; hook?: string; prio?: number; policy?: string };
+      chains.set(c.name, c.hook === undefined ? [`  chain ${c.name} {`] : [`  chain ${c.name} {`, `    type ${c.type} hook ${c.hook} priority ${c.prio}; policy ${c.policy};`]);
     } else if (add["rule"]) {
       const r = add["rule"] as { chain: string; comment?: string; expr: unknown[] };
       const body = r.expr.map(statementText).join(" ");

@@ -236,6 +236,26 @@ export const configSchema = z.strictObject({
   }).prefault({}).refine((log) => log.ulogd.netlinkBufferMaxBytes >= log.ulogd.netlinkBufferBytes,
     { message: "netlinkBufferMaxBytes must not be smaller than netlinkBufferBytes", path: ["ulogd", "netlinkBufferMaxBytes"] })
     .describe("The translation log: every source-NAT translation, answerable by (egress IP, port, time) with GET /v1/translations and `egw trace`."),
+  policy: z.strictObject({
+    dns: z.strictObject({
+      servers: z.array(z.string().min(1).max(64)).max(8).default([])
+        .describe("Resolvers for the DNS names of policy rules: `192.0.2.53`, `192.0.2.53:5353` or `[2001:db8::53]:53`. Empty: the system's (/etc/resolv.conf). Use the resolvers the clusters' own DNS forwards to, so that both see the same answers."),
+      minTtlSeconds: z.number().int().min(1).max(86_400).default(30)
+        .describe("An address stays allowed at least this long after the answer that gave it, whatever its record's TTL (a floor against TTLs of a few seconds, which would have the gateway re-resolve constantly)."),
+      maxTtlSeconds: z.number().int().min(1).max(604_800).default(3_600)
+        .describe("…and at most this long without an answer that repeats it."),
+      timeoutMs: z.number().int().min(100).max(30_000).default(2_000).describe("One query's time limit."),
+    }).prefault({}).refine((dns) => dns.maxTtlSeconds >= dns.minTtlSeconds, { message: "maxTtlSeconds must not be smaller than minTtlSeconds", path: ["maxTtlSeconds"] })
+      .describe("How the daemon resolves the DNS names of policy rules (A and AAAA). Names are refreshed at half their TTL; a failure keeps the last good addresses until they expire."),
+    log: z.strictObject({
+      enabled: z.boolean().default(true)
+        .describe("Log each connection a policy or floor refuses (or, in audit mode, would refuse) with its cluster and mapping: in the daemon's log, egw_policy_log_events_total and GET /v1/clusters/{name}/policy-events. Off: refusals are still counted."),
+      group: z.number().int().min(1).max(65_535).default(7).describe("The NFLOG group the data plane logs to and ulogd reads (no other program on the gateway may use it)."),
+      ratePerSecond: z.number().int().min(1).max(10_000).default(20)
+        .describe("Log lines per second over all refusals, enforced in the kernel: a flood of refused connections cannot flood the log (the counters still count every one)."),
+      burst: z.number().int().min(1).max(100_000).default(50).describe("Lines allowed at once above ratePerSecond."),
+    }).prefault({}),
+  }).prefault({}).describe("Egress policy: destination allow-lists per cluster and mapping, and the admin's floors."),
   log: z.strictObject({
     level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info")
       .describe("Lowest level written to the JSON log on stdout."),

@@ -12,7 +12,7 @@ export type Expr =
   | { prefix: { addr: string; len: number } }
   | { concat: Expr[] }
   | { payload: { protocol: "ip" | "ip6" | "ether"; field: "saddr" | "daddr" } }
-  | { payload: { protocol: "udp" | "tcp"; field: "dport" } }
+  | { payload: { protocol: "udp" | "tcp" | "th"; field: "dport" } }
   | { meta: { key: MetaKey } }
   | { ct: { key: "state" } }
   | { map: { key: Expr; data: string } }
@@ -28,6 +28,14 @@ export type Statement =
   | { mangle: { key: Expr; value: Expr } }
   /** Adds the key to a dynamic set from the packet path (or refreshes its timeout). */
   | { set: { op: "update"; elem: Expr; set: string } }
+  /** Looks the key up in a verdict map and takes the verdict found (nothing when there is none). */
+  | { vmap: { key: Expr; data: string } }
+  | { jump: { target: string } }
+  /** At most `rate` per `per`: past it the rule stops here (what follows in it is skipped). */
+  | { limit: { rate: number; per: "second"; burst: number } }
+  /** To an NFLOG group (read by the daemon), never the kernel log. */
+  | { log: { prefix: string; group: number } }
+  | { reject: { type: "tcp reset" } | { type: "icmpx"; expr: "admin-prohibited" } }
   | { masquerade: null }
   | { accept: null }
   | { drop: null }
@@ -49,13 +57,14 @@ export interface SetSpec {
   elem?: unknown[];
 }
 
-export interface ChainSpec {
+/** A base chain (hooked into the packet path) or, with only a name, a regular chain that rules jump to. */
+export type ChainSpec = {
   name: string;
   type: "nat" | "filter";
   hook: "postrouting" | "prerouting" | "forward" | "input";
   prio: number;
   policy: "accept";
-}
+} | { name: string; type?: undefined; hook?: undefined; prio?: undefined; policy?: undefined };
 
 export interface RuleSpec {
   chain: string;
@@ -72,7 +81,7 @@ export const saddr = (protocol: "ip" | "ip6"): Expr => ({ payload: { protocol, f
 export const daddr = (protocol: "ip" | "ip6"): Expr => ({ payload: { protocol, field: "daddr" } });
 export const meta = (key: MetaKey): Expr => ({ meta: { key } });
 export const etherSaddr: Expr = { payload: { protocol: "ether", field: "saddr" } };
-export const dport = (protocol: "udp" | "tcp"): Expr => ({ payload: { protocol, field: "dport" } });
+export const dport = (protocol: "udp" | "tcp" | "th"): Expr => ({ payload: { protocol, field: "dport" } });
 
 export function prefixExpr(cidr: string): Expr {
   const slash = cidr.indexOf("/");

@@ -1,4 +1,5 @@
 import type { Mapping } from "../model.js";
+import type { CompiledPolicies } from "../policy/compile.js";
 import type { ChainListing, NftClient } from "./nft-client.js";
 import { chainSpecs, desiredNftState, renderChanges, renderFull, type RulesetOptions } from "./ruleset.js";
 import { diffStates, type GuardInputs, type NftState, type StateChanges, type StateDifference } from "./state.js";
@@ -10,9 +11,9 @@ import { diffStates, type GuardInputs, type NftState, type StateChanges, type St
 export class NftTable {
   constructor(private readonly nft: NftClient, private readonly options: RulesetOptions) {}
 
-  /** The state these mappings, egress IPs and guard inputs make of our table under its options. */
-  desired(mappings: readonly Mapping[], egressIps: readonly string[], guards?: GuardInputs): NftState {
-    return desiredNftState(this.options, mappings, egressIps, guards);
+  /** The state these mappings, egress IPs, guard inputs and compiled policies make of our table under its options. */
+  desired(mappings: readonly Mapping[], egressIps: readonly string[], guards?: GuardInputs, policies?: CompiledPolicies): NftState {
+    return desiredNftState(this.options, mappings, egressIps, guards, policies);
   }
 
   /** Dry run (`nft -c`) of replacing the table with `state`; throws what nft refused. */
@@ -30,8 +31,8 @@ export class NftTable {
    * Element and counter changes between two states with the same rules (see stateChanges), in one
    * transaction, confirmed by nft's echo instead of a listing: what the echo did not report as done.
    */
-  update(changes: StateChanges): Promise<{ unconfirmed: string[] }> {
-    return this.nft.applyWithEcho(renderChanges(this.options, changes));
+  update(changes: StateChanges, to: NftState): Promise<{ unconfirmed: string[] }> {
+    return this.nft.applyWithEcho(renderChanges(this.options, changes, to));
   }
 
   /** How the kernel's table differs from `state` (empty when it holds exactly that); a missing table is one difference. */

@@ -15,6 +15,11 @@ export function rulesetOptions(config: Config): RulesetOptions {
     unmappedTraffic: config.dataplane.unmappedTraffic,
     sourceBinding: config.dataplane.sourceBinding,
     failClosedMark: config.dataplane.failClosed.mark,
+    policyLog: {
+      group: config.policy.log.enabled ? config.policy.log.group : undefined,
+      ratePerSecond: config.policy.log.ratePerSecond,
+      burst: config.policy.log.burst,
+    },
     ...(peerGuard ? { peerGuard } : {}),
   };
 }

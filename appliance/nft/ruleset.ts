@@ -6,6 +6,9 @@ import {
   addChain, addCounter, addRule, addSet, addTable, daddr, deleteCounter, deleteTable, elementCommand, meta,
   prefixExpr, saddr, type ChainSpec, type Command, type Expr, type RuleSpec, type SetSpec, type TableRef,
 } from "./json.js";
+import { POLICY_SET_NAMES, type CompiledPolicies, type PolicySetName } from "../policy/compile.js";
+import { POLICY_SET_SPECS, policyElementJson } from "./policy-elements.js";
+import { POLICY_CHAINS, policyJumpRule, policyRules, type PolicyLogOptions } from "./policy-rules.js";
 import { ruleForm } from "./rule-form.js";
 import { desiredSets, SET_NAMES, stateChanges, type GuardInputs, type NftState, type SetName, type StateChanges } from "./state.js";
 
@@ -20,6 +23,8 @@ export interface RulesetOptions {
   failClosedMark?: number | undefined;
   /** HA: VRRP, conntrackd and replication only from the peer over the sync link. Absent: no input chain. */
   peerGuard?: PeerGuard | undefined;
+  /** How the egress policy logs what it refuses (the NFLOG group and its rate). Absent: counted, not logged. */
+  policyLog?: PolicyLogOptions | undefined;
 }
 
 /**
@@ -28,6 +33,7 @@ export interface RulesetOptions {
  * pays for one lookup whatever the number of mappings.
  */
 const SET_SPECS: Record<SetName, Omit<SetSpec, "name" | "elem">> = {
+  ...POLICY_SET_SPECS,
   snat_v4: { type: "ipv4_addr", map: "ipv4_addr", flags: ["interval"] },
   snat_v6: { type: "ipv6_addr", map: "ipv6_addr", flags: ["interval"] },
   snat_dst_v4: { type: ["ipv4_addr", "ipv4_addr"], map: "ipv4_addr", flags: ["interval"] },
@@ -63,9 +69,11 @@ const CHAINS: ChainSpec[] = [
   { name: "count_out", type: "filter", hook: "postrouting", prio: 150, policy: "accept" },
 ];
 
-/** The base chains these options render, in order. */
+const UNLOGGED: PolicyLogOptions = { ratePerSecond: 20, burst: 50 };
+
+/** The chains these options render, in order: the base chains, then the regular chains rules jump to. */
 export function chainSpecs(options: RulesetOptions): ChainSpec[] {
-  return options.peerGuard ? [...CHAINS, INPUT_CHAIN] : CHAINS;
+  return [...CHAINS, ...(options.peerGuard ? [INPUT_CHAIN] : []), ...POLICY_CHAINS];
 }
 
 function rules(options: RulesetOptions): RuleSpec[] {
@@ -109,6 +117,9 @@ function rules(options: RulesetOptions): RuleSpec[] {
         { drop: null },
       ],
     },
+    // Last in forward: only what every guard let through reaches the policy.
+    policyJumpRule(options.insideInterface, options.outsideInterface),
+    ...policyRules(options.policyLog ?? UNLOGGED),
     count("v4", "out"), count("v6", "out"),
     ...(options.failClosedMark === undefined ? [] : [markRule(options.insideInterface, options.failClosedMark), replyMarkRule(options.outsideInterface, options.failClosedMark)]),
     count("v4", "in"), count("v6", "in"),
@@ -117,8 +128,10 @@ function rules(options: RulesetOptions): RuleSpec[] {
 }
 
 /** `guards` feeds the source-binding sets; it is ignored unless options.sourceBinding is "next-hop". */
-export function desiredNftState(options: RulesetOptions, mappings: readonly Mapping[], egressIps: readonly string[], guards?: GuardInputs): NftState {
-  const { sets, counters } = desiredSets(mappings, egressIps, binding(options) ? guards : undefined);
+export function desiredNftState(
+  options: RulesetOptions, mappings: readonly Mapping[], egressIps: readonly string[], guards?: GuardInputs, policies?: CompiledPolicies,
+): NftState {
+  const { sets, counters, expiries } = desiredSets(mappings, egressIps, binding(options) ? guards : undefined, policies);
   for (const name of guardCounters(options)) counters.add(name);
   const chains: Record<string, string[]> = Object.fromEntries(chainSpecs(options).map((c) => [c.name, [] as string[]]));
   const ruleForms: Record<string, string[]> = Object.fromEntries(chainSpecs(options).map((c) => [c.name, [] as string[]]));
@@ -126,11 +139,17 @@ export function desiredNftState(options: RulesetOptions, mappings: readonly Mapp
     chains[rule.chain]?.push(rule.comment);
     ruleForms[rule.chain]?.push(ruleForm(rule.expr));
   }
-  return { sets, counters, chains, ruleForms };
+  return { sets, counters, chains, ruleForms, expiries };
 }
 
+/** How much later than the daemon the kernel lets a DNS-derived element expire: the daemon removes it first. */
+const KERNEL_EXPIRY_GRACE_MS = 2_000;
+
+const isPolicySet = (name: SetName): name is PolicySetName => (POLICY_SET_NAMES as readonly string[]).includes(name);
+
 /** Key parts with a length are prefixes; the others (MAC addresses of bound_*) are plain values. */
-function elementJson(set: SetName, key: string, value: string): unknown {
+function elementJson(set: SetName, key: string, value: string, state: NftState): unknown {
+  if (isPolicySet(set)) return policyElementJson(set, key, { value, expiresAt: state.expiries?.[set]?.get(key) }, Date.now(), KERNEL_EXPIRY_GRACE_MS);
   const part = (text: string): Expr => (text.includes("/") ? prefixExpr(text) : text);
   const keyExpr = SET_SPECS[set].flags === undefined
     ? key
@@ -147,32 +166,36 @@ export function renderFull(options: RulesetOptions, state: NftState): Command[] 
   const table: TableRef = { family: "inet", name: options.table };
   const commands: Command[] = [addTable(table), deleteTable(table), addTable(table)];
   for (const name of [...state.counters].sort()) commands.push(addCounter(table, name));
+  // Chains before sets: a verdict map's elements name the chains they jump to, which must exist by then.
+  for (const chain of chainSpecs(options)) commands.push(addChain(table, chain));
   for (const name of SET_NAMES) {
     if (GUARD_SETS.includes(name) && !binding(options)) continue;
-    const elem = [...state.sets[name]].map(([key, value]) => elementJson(name, key, value));
+    const elem = [...state.sets[name]].map(([key, value]) => elementJson(name, key, value, state));
     commands.push(addSet(table, { name, ...SET_SPECS[name], elem }));
   }
   if (binding(options)) for (const spec of SPOOFED_SETS) commands.push(addSet(table, spec));
-  for (const chain of chainSpecs(options)) commands.push(addChain(table, chain));
   for (const rule of rules(options)) commands.push(addRule(table, rule));
   return commands;
 }
 
 /** Only the element and counter changes between two states with the same rules, as one transaction. */
 export function renderIncremental(options: RulesetOptions, from: NftState, to: NftState): Command[] {
-  return renderChanges(options, stateChanges(from, to));
+  return renderChanges(options, stateChanges(from, to), to);
 }
 
-/** The element and counter changes as one transaction. */
-export function renderChanges(options: RulesetOptions, changes: StateChanges): Command[] {
+/** The element and counter changes as one transaction; `to` (the state they lead to) gives added elements their expiry. */
+export function renderChanges(options: RulesetOptions, changes: StateChanges, to: NftState): Command[] {
   const table: TableRef = { family: "inet", name: options.table };
   const elements = (verb: "add" | "delete", name: SetName, entries: [string, string][]): Command[] =>
-    (entries.length > 0 ? [elementCommand(verb, table, name, entries.map(([key, value]) => elementJson(name, key, value)))] : []);
+    (entries.length > 0 ? [elementCommand(verb, table, name, entries.map(([key, value]) => elementJson(name, key, value, verb === "add" ? to : NO_EXPIRIES)))] : []);
   const removals = changes.sets.flatMap((s) => elements("delete", s.name, s.removed));
   const additions = changes.sets.flatMap((s) => elements("add", s.name, s.added));
   // Counters must exist before elements refer to them and may only go once nothing refers to them.
   return [...changes.counters.added.map((c) => addCounter(table, c)), ...removals, ...additions, ...changes.counters.removed.map((c) => deleteCounter(table, c))];
 }
+
+/** A delete names the element without its timeout. */
+const NO_EXPIRIES: NftState = { sets: {} as NftState["sets"], counters: new Set(), chains: {}, ruleForms: {} };
 
 /**
  * The same chains with the same rules, doing the same, in the same order (the order of the chains themselves

@@ -1,4 +1,5 @@
 import type { Mapping } from "../model.js";
+import { POLICY_SET_NAMES, type CompiledPolicies } from "../policy/compile.js";
 
 /**
  * The data plane's contents in a normalised, comparable form. The renderer turns desired mappings into
@@ -9,6 +10,7 @@ export const SET_NAMES = [
   "snat_v4", "snat_v6", "snat_dst_v4", "snat_dst_v6", "nonat_v4", "nonat_v6",
   "eip_out_v4", "eip_out_v6", "eip_in_v4", "eip_in_v6",
   "claimed_v4", "claimed_v6", "bound_v4", "bound_v6",
+  ...POLICY_SET_NAMES,
 ] as const;
 export type SetName = (typeof SET_NAMES)[number];
 
@@ -23,6 +25,11 @@ export interface NftState {
    * rule-form.ts), so that a rule edited in place under its old comment is still seen.
    */
   ruleForms: Record<string, string[]>;
+  /**
+   * When elements expire (ms since the epoch; the kernel removes them a little later by itself): the elements a DNS
+   * name contributes. Only what the daemon rendered has them; a readback has none, and then they are not compared.
+   */
+  expiries?: Partial<Record<SetName, Map<string, number>>>;
 }
 
 export function emptySets(): Record<SetName, Map<string, string>> {
@@ -56,8 +63,20 @@ export function desiredSets(
   mappings: readonly Mapping[],
   egressIps: readonly string[],
   guards: GuardInputs = { claimed: [], bound: [] },
-): { sets: Record<SetName, Map<string, string>>; counters: Set<string> } {
+  policies?: CompiledPolicies,
+): { sets: Record<SetName, Map<string, string>>; counters: Set<string>; expiries: Partial<Record<SetName, Map<string, number>>> } {
   const sets = emptySets();
+  const expiries: Partial<Record<SetName, Map<string, number>>> = {};
+  const counters = new Set<string>();
+  if (policies) {
+    for (const name of POLICY_SET_NAMES) {
+      for (const [key, element] of policies.sets[name]) {
+        sets[name].set(key, element.value);
+        if (element.expiresAt !== undefined) (expiries[name] ??= new Map()).set(key, element.expiresAt);
+      }
+    }
+    for (const counter of policies.counters.keys()) counters.add(counter);
+  }
   const family = (cidr: string) => (cidr.includes(":") ? "v6" : "v4");
   for (const cidr of guards.claimed) sets[`claimed_${family(cidr)}`].set(cidr, "");
   for (const { mac, prefix } of guards.bound) sets[`bound_${family(prefix)}`].set(`${mac.toLowerCase()} . ${prefix}`, "");
@@ -67,7 +86,6 @@ export function desiredSets(
     if (m.destinations.length === 0) sets[`snat_${v}`].set(m.sourceCidr, m.egressIp);
     for (const destination of m.destinations) sets[`snat_dst_${v}`].set(`${m.sourceCidr} . ${destination}`, m.egressIp);
   }
-  const counters = new Set<string>();
   for (const address of egressIps) {
     const v = address.includes(":") ? "v6" : "v4";
     for (const direction of ["out", "in"] as const) {
@@ -76,7 +94,7 @@ export function desiredSets(
       sets[`eip_${direction}_${v}`].set(address, name);
     }
   }
-  return { sets, counters };
+  return { sets, counters, expiries };
 }
 
 export interface StateDifference {
@@ -97,6 +115,8 @@ export function diffStates(wanted: NftState, actual: NftState): StateDifference[
       else if (a.get(key) !== value) wrong++;
     }
     const extra = [...a.keys()].filter((key) => !w.has(key)).length;
+    // Compared only between two rendered states (a readback knows no expiries): a later expiry must be re-sent.
+    if (wanted.expiries && actual.expiries) wrong += [...w.keys()].filter((key) => a.has(key) && wanted.expiries?.[name]?.get(key) !== actual.expiries?.[name]?.get(key)).length;
     if (missing + wrong + extra > 0) differences.push({ what: `set ${name}`, detail: `${missing} missing, ${wrong} different, ${extra} unexpected` });
   }
   const missingCounters = [...wanted.counters].filter((c) => !actual.counters.has(c));
@@ -143,8 +163,8 @@ export function stateChanges(from: NftState, to: NftState): StateChanges {
     const after = to.sets[name];
     return {
       name,
-      removed: [...before].filter(([key, value]) => after.get(key) !== value),
-      added: [...after].filter(([key, value]) => before.get(key) !== value),
+      removed: [...before].filter(([key, value]) => after.get(key) !== value || expiryMoved(from, to, name, key)),
+      added: [...after].filter(([key, value]) => before.get(key) !== value || expiryMoved(from, to, name, key)),
     };
   });
   return {
@@ -154,6 +174,15 @@ export function stateChanges(from: NftState, to: NftState): StateChanges {
       removed: [...from.counters].filter((c) => !to.counters.has(c)).sort(),
     },
   };
+}
+
+/**
+ * An element whose expiry changed is deleted and added again in the same transaction: the kernel keeps the timeout
+ * an element was added with, and an atomic batch leaves no moment without it.
+ */
+function expiryMoved(from: NftState, to: NftState, name: SetName, key: string): boolean {
+  if (!from.expiries || !to.expiries) return false;
+  return from.expiries[name]?.get(key) !== to.expiries[name]?.get(key);
 }
 
 /** How many elements and counters a change touches: the size of its batch. */
@@ -167,5 +196,6 @@ export function cloneState(state: NftState): NftState {
     counters: new Set(state.counters),
     chains: Object.fromEntries(Object.entries(state.chains).map(([k, v]) => [k, [...v]])),
     ruleForms: Object.fromEntries(Object.entries(state.ruleForms).map(([k, v]) => [k, [...v]])),
+    ...(state.expiries ? { expiries: Object.fromEntries(Object.entries(state.expiries).map(([k, v]) => [k, new Map(v)])) } : {}),
   };
 }

@@ -10,7 +10,9 @@ export interface RuleShape {
   ports: readonly PolicyPort[];
 }
 
+/** One address a DNS name resolves to, and until when (ms since the epoch) it is allowed: while now < expiresAt. */
 export interface ResolvedAddress {
+  /** Canonical text (RFC 5952 for IPv6). */
   address: string;
   expiresAt: number;
 }

@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { errorMessage } from "../errors.js";
 import { parseAddress } from "../net/cidr.js";
 import type { DnsLookup } from "../system/dns-resolver.js";
+import type { ResolvedAddress } from "./coverage.js";
 
 export interface NameResolutionOptions {
   /** Bounds on a record's TTL: a TTL of 0 or of a week would make the data plane churn or hold stale addresses. */
@@ -9,12 +10,7 @@ export interface NameResolutionOptions {
   maxTtlSeconds: number;
 }
 
-export interface ResolvedAddress {
-  /** Canonical text (RFC 5952 for IPv6). */
-  address: string;
-  /** ms since the epoch; the address is allowed while now < expiresAt. */
-  expiresAt: number;
-}
+export type { ResolvedAddress };
 
 export interface NameStatus {
   name: string;

@@ -1,21 +1,23 @@
 import type { Mapping } from "../model.js";
+import type { MappingPolicyInput } from "../policy/compile.js";
 import type { Binding, GuardInputs } from "../nft/state.js";
 import type { DesiredState } from "./desired-state.js";
 
 /**
- * What one cluster puts into the nft table: its mappings, its claimed source ranges and the bindings of its
- * routes (next-hop MAC . pod prefix). A tenant can only ever break its own contribution, so this is the
+ * What one cluster puts into the nft table: its mappings, the policies that govern them, its claimed source ranges
+ * and the bindings of its routes (next-hop MAC . pod prefix). A tenant can only ever break its own contribution, so this is the
  * unit the reconciler holds back when the kernel refuses a change.
  */
 export interface Contribution {
   mappings: Mapping[];
+  policies: MappingPolicyInput[];
   claimed: string[];
   bound: Binding[];
 }
 
 export type Contributions = Map<string, Contribution>;
 
-const empty = (): Contribution => ({ mappings: [], claimed: [], bound: [] });
+const empty = (): Contribution => ({ mappings: [], policies: [], claimed: [], bound: [] });
 
 /** Splits the desired state by cluster; `macs` gives each next hop's MAC (absent while unresolved). */
 export function contributionsByCluster(desired: DesiredState, macs: ReadonlyMap<string, string | undefined>): Contributions {
@@ -25,7 +27,12 @@ export function contributionsByCluster(desired: DesiredState, macs: ReadonlyMap<
     if (!contribution) byCluster.set(cluster, (contribution = empty()));
     return contribution;
   };
+  const sources = new Map(desired.mappings.map((m) => [`${m.cluster}/${m.name}`, m.sourceCidr]));
   for (const mapping of desired.mappings) of(mapping.cluster).mappings.push(mapping);
+  for (const { cluster, mapping, policy } of desired.policies ?? []) {
+    const sourceCidr = sources.get(`${cluster}/${mapping}`);
+    if (sourceCidr !== undefined) of(cluster).policies.push({ cluster, mapping, sourceCidr, policy });
+  }
   for (const range of desired.sourceRanges) of(range.cluster).claimed.push(range.cidr);
   for (const route of desired.routes) {
     const mac = macs.get(route.via);
@@ -38,17 +45,19 @@ export function contributionsByCluster(desired: DesiredState, macs: ReadonlyMap<
  * All clusters' contributions as renderer input, clusters in name order: element order decides which of two
  * overlapping elements the kernel refuses, so the same contributions must always give the same batch.
  */
-export function flatten(contributions: Contributions): { mappings: Mapping[]; guards: GuardInputs } {
+export function flatten(contributions: Contributions): { mappings: Mapping[]; policies: MappingPolicyInput[]; guards: GuardInputs } {
   const mappings: Mapping[] = [];
+  const policies: MappingPolicyInput[] = [];
   const claimed: string[] = [];
   const bound: Binding[] = [];
   for (const cluster of [...contributions.keys()].sort()) {
     const c = contributions.get(cluster) as Contribution;
     mappings.push(...c.mappings);
+    policies.push(...c.policies);
     claimed.push(...c.claimed);
     bound.push(...c.bound);
   }
-  return { mappings, guards: { claimed, bound } };
+  return { mappings, policies, guards: { claimed, bound } };
 }
 
 /** Comparable text of a contribution; no contribution and an empty one are the same. */
@@ -60,15 +69,24 @@ export function signature(contribution: Contribution | undefined): string {
  * What of a held-back cluster's last good contribution may stay in force: only what it still wants, unchanged.
  * A refused change never holds back a removal (a revoked mapping, a range the admin took away, an egress IP
  * since granted to another cluster): the cluster keeps at most the part of its old state it has not withdrawn,
- * and a mapping it changed is withdrawn until the new version is accepted (fail closed for that mapping).
+ * and a mapping it changed, or whose policy it changed, is withdrawn until the new version is accepted (fail closed
+ * for that mapping).
  */
 export function stillWanted(good: Contribution | undefined, desired: Contribution | undefined): Contribution | undefined {
   if (!good || !desired) return undefined;
+  // A mapping stays only with the policy it had: without it, its pods would reach what the policy denies.
+  const policyOf = (c: Contribution) => new Map(c.policies.map((p) => [p.mapping, JSON.stringify(p)]));
+  const goodPolicies = policyOf(good);
+  const desiredPolicies = policyOf(desired);
+  const samePolicy = (name: string): boolean => goodPolicies.get(name) === desiredPolicies.get(name);
   const mappings = new Set(desired.mappings.map((m) => JSON.stringify(m)));
   const claimed = new Set(desired.claimed);
   const bound = new Set(desired.bound.map((b) => JSON.stringify(b)));
+  const kept = good.mappings.filter((m) => mappings.has(JSON.stringify(m)) && samePolicy(m.name));
+  const keptNames = new Set(kept.map((m) => m.name));
   return {
-    mappings: good.mappings.filter((m) => mappings.has(JSON.stringify(m))),
+    mappings: kept,
+    policies: good.policies.filter((p) => keptNames.has(p.mapping)),
     claimed: good.claimed.filter((c) => claimed.has(c)),
     bound: good.bound.filter((b) => bound.has(JSON.stringify(b))),
   };

@@ -1,4 +1,5 @@
-import type { Mapping, Route } from "../model.js";
+import type { EgressPolicy, Mapping, PolicyFloor, Route } from "../model.js";
+import { effectivePolicies } from "../service/policies.js";
 import { newestChangeTo } from "../store/changelog.js";
 import type { Db } from "../store/database.js";
 import * as reads from "../store/reads.js";
@@ -12,6 +13,10 @@ export interface DesiredState {
   egressIps: string[];
   /** Every cluster's source ranges: the addresses source binding guards ("claimed" ranges). */
   sourceRanges: { cluster: string; cidr: string }[];
+  /** The policy that governs each mapping that has one (its own or its cluster's default). Absent: none. */
+  policies?: { cluster: string; mapping: string; policy: EgressPolicy }[];
+  /** The admin's floors: global (cluster null) and per cluster. Absent: none. */
+  floors?: PolicyFloor[];
 }
 
 export function readDesiredState(db: Db): DesiredState {
@@ -21,11 +26,20 @@ export function readDesiredState(db: Db): DesiredState {
     routes: reads.listRoutes(db),
     egressIps: reads.listEgressIps(db).map((ip) => ip.address),
     sourceRanges: reads.listSourceRanges(db),
+    policies: effectivePolicies(db).map(({ cluster, mapping, policy }) => ({ cluster, mapping, policy })),
+    floors: reads.listFloors(db),
   }))();
 }
 
+/** Each cluster's source ranges, by cluster: what a cluster's floor applies to. */
+export function clusterSourcesOf(desired: DesiredState): Map<string, string[]> {
+  const byCluster = new Map<string, string[]>();
+  for (const { cluster, cidr } of desired.sourceRanges) byCluster.set(cluster, [...(byCluster.get(cluster) ?? []), cidr]);
+  return byCluster;
+}
+
 /** The tables the data plane is built from: a write to any other (tokens, clusters, the audit log) costs the reconciler nothing. */
-const DATAPLANE_TABLES = ["mappings", "routes", "egress_ips", "cluster_source_ranges"] as const;
+const DATAPLANE_TABLES = ["mappings", "routes", "egress_ips", "cluster_source_ranges", "egress_policies", "policy_floors"] as const;
 
 /** The newest revision that changed anything the data plane is built from (the reconciler's revision-based skip). */
 export function dataplaneRevision(db: Db): number {

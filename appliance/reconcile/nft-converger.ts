@@ -3,7 +3,19 @@ import { AppError, errorMessage } from "../errors.js";
 import type { NftTable } from "../nft/nft-table.js";
 import { sameRules } from "../nft/ruleset.js";
 import { changeCount, diffStates, stateChanges, type NftState, type StateDifference } from "../nft/state.js";
+import type { PolicyFloor } from "../model.js";
+import { compilePolicies, type ResolvedAddress } from "../policy/compile.js";
 import { flatten, type Contributions } from "./contributions.js";
+
+/** What the policies are compiled against besides the clusters' contributions: the admin's floors and the DNS answers. */
+export interface PolicyContext {
+  floors: readonly PolicyFloor[];
+  /** Each cluster's source ranges (a cluster's floor applies to them). */
+  clusterSources: ReadonlyMap<string, readonly string[]>;
+  addressesOf: (name: string) => readonly ResolvedAddress[];
+}
+
+const NO_POLICY_CONTEXT: PolicyContext = { floors: [], clusterSources: new Map(), addressesOf: () => [] };
 import { ClusterIsolation, type IsolatedCluster } from "./isolation.js";
 
 /**
@@ -59,9 +71,10 @@ export class NftConverger {
    * so a separate check and listing would triple the time until a change is live. The drift timer still
    * reads everything back. When the kernel refuses the content, the refused clusters are isolated.
    */
-  async converge(desired: Contributions, egressIps: readonly string[]): Promise<"none" | "incremental" | "full"> {
+  async converge(desired: Contributions, egressIps: readonly string[], policy: PolicyContext = NO_POLICY_CONTEXT): Promise<"none" | "incremental" | "full"> {
     const effective = this.isolation.effective(desired);
-    const wanted = this.render(effective, egressIps);
+    const render = (contributions: Contributions) => this.render(contributions, egressIps, policy);
+    const wanted = render(effective);
     const realized = this.realized;
     if (realized && diffStates(wanted, realized).length === 0) return "none";
     // Until the kernel confirms the change, we do not claim to know what it holds.
@@ -72,7 +85,7 @@ export class NftConverger {
     // past a few thousand elements one table replace costs no more than the changes.
     if (changes && changeCount(changes) <= MAX_INCREMENTAL_ELEMENTS) {
       try {
-        const { unconfirmed } = await this.table.update(changes);
+        const { unconfirmed } = await this.table.update(changes, wanted);
         if (unconfirmed.length > 0) throw new AppError("apply-failed", `nft did not confirm ${unconfirmed.length} change(s), e.g. ${unconfirmed[0]}`);
         this.succeeded(wanted, effective);
         return "incremental";
@@ -90,16 +103,17 @@ export class NftConverger {
       }
       refusal = verdict;
     }
-    const candidate = await this.isolation.isolate(desired, (c) => this.check(this.render(c, egressIps)), refusal.error);
+    const candidate = await this.isolation.isolate(desired, (c) => this.check(render(c)), refusal.error);
     // Not a tenant's doing (even the last good state is refused): the pass fails as a whole.
     if (!candidate) throw refusal.cause;
-    await this.applyFull(this.render(candidate, egressIps), candidate);
+    await this.applyFull(render(candidate), candidate);
     return "full";
   }
 
-  private render(contributions: Contributions, egressIps: readonly string[]): NftState {
-    const { mappings, guards } = flatten(contributions);
-    return this.table.desired(mappings, egressIps, guards);
+  private render(contributions: Contributions, egressIps: readonly string[], policy: PolicyContext): NftState {
+    const { mappings, policies, guards } = flatten(contributions);
+    const compiled = compilePolicies({ policies, floors: policy.floors, clusterSources: policy.clusterSources, addressesOf: policy.addressesOf });
+    return this.table.desired(mappings, egressIps, guards, compiled);
   }
 
   private async check(state: NftState): Promise<{ ok: true } | { ok: false; error: string; cause: unknown }> {

@@ -9,7 +9,8 @@ import { NftTable } from "../nft/nft-table.js";
 import type { RulesetOptions } from "../nft/ruleset.js";
 import { contributionsByCluster } from "./contributions.js";
 import type { BatchFailure } from "../kernel/ip-batch.js";
-import type { DesiredState } from "./desired-state.js";
+import { clusterSourcesOf, type DesiredState } from "./desired-state.js";
+import type { ResolvedAddress } from "../policy/compile.js";
 import type { IsolatedCluster } from "./isolation.js";
 import { NextHopBinding } from "./next-hop-binding.js";
 import { NftConverger } from "./nft-converger.js";
@@ -38,6 +39,11 @@ export interface ReconcilerDeps {
   /** HA mode: keepalived's config follows the egress IPs (it then owns the addresses). */
   vrrp?: { converge(egressIps: readonly string[]): Promise<boolean> } | undefined;
   ruleset: RulesetOptions;
+  /**
+   * The current addresses of the DNS names policies use. `version` moves whenever they change (an answer, an
+   * expiry), so that a pass follows even when the store did not move. Absent: names allow nothing.
+   */
+  policyNames?: { version(): number; addressesOf(name: string): readonly ResolvedAddress[] } | undefined;
   log: Logger;
 }
 
@@ -70,6 +76,7 @@ export class Reconciler {
   private readonly binding: NextHopBinding | undefined;
   private realizedFailClosed = false;
   private realizedDataplaneRevision: number | undefined;
+  private realizedNamesVersion: number | undefined;
   appliedRevision = 0;
   lastReport: ApplyReport | undefined;
 
@@ -82,7 +89,8 @@ export class Reconciler {
   async reconcile(): Promise<ApplyReport> {
     const started = performance.now();
     const revisions = this.deps.readRevisions?.();
-    if (revisions && this.allRealized() && revisions.dataplane === this.realizedDataplaneRevision) {
+    const namesVersion = this.deps.policyNames?.version();
+    if (revisions && this.allRealized() && revisions.dataplane === this.realizedDataplaneRevision && namesVersion === this.realizedNamesVersion) {
       this.appliedRevision = revisions.store;
       this.lastReport = this.report(revisions.store, started, "none");
       return this.lastReport;
@@ -96,13 +104,17 @@ export class Reconciler {
       await this.convergeFailClosed();
       await this.convergeAddresses(desired.egressIps, "add");
       const macs = (await this.binding?.converge(desired.routes.map((r) => r.via))) ?? new Map<string, string | undefined>();
-      kind = await this.nftState.converge(contributionsByCluster(desired, macs), desired.egressIps);
+      const names = this.deps.policyNames;
+      kind = await this.nftState.converge(contributionsByCluster(desired, macs), desired.egressIps, {
+        floors: desired.floors ?? [], clusterSources: clusterSourcesOf(desired), addressesOf: (name) => names?.addressesOf(name) ?? [],
+      });
       await this.convergeRoutes(desired);
       // After nft: a new egress IP starts answering only once the rules that use it are in place.
       await this.deps.vrrp?.converge(desired.egressIps);
       await this.convergeAddresses(desired.egressIps, "remove");
       this.appliedRevision = desired.revision;
       this.realizedDataplaneRevision = revisions?.dataplane;
+      this.realizedNamesVersion = namesVersion;
       this.lastReport = this.report(desired.revision, started, kind, [...macs].filter(([, mac]) => mac === undefined).map(([via]) => via));
       return this.lastReport;
     } catch (error) {

@@ -22,8 +22,14 @@ export function computeDigest(db: Db): string {
   return db.transaction(() => {
     const hash = createHash("sha256");
     for (const spec of DIGESTED_TABLES) {
-      hash.update(`${spec.name}\n`);
-      for (const row of orderedRowValues(db, spec)) hash.update(`${JSON.stringify(row)}\n`);
+      // An empty table of a later release is left out, as its snapshot is: a peer of the release before agrees.
+      let named = spec.addedIn === undefined;
+      if (named) hash.update(`${spec.name}\n`);
+      for (const row of orderedRowValues(db, spec)) {
+        if (!named) hash.update(`${spec.name}\n`);
+        named = true;
+        hash.update(`${JSON.stringify(row)}\n`);
+      }
     }
     return hash.digest("hex");
   })();

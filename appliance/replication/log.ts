@@ -48,7 +48,10 @@ export function applyChanges(db: Db, revisions: RevisionChanges[], observe?: (en
 export function exportSnapshot(db: Db): Snapshot {
   return db.transaction(() => {
     const tables: Record<string, Record<string, unknown>[]> = {};
-    for (const spec of REPLICATED_TABLES) tables[spec.name] = exportRows(db, spec);
+    for (const spec of REPLICATED_TABLES) {
+      const rows = exportRows(db, spec);
+      if (rows.length > 0 || spec.addedIn === undefined) tables[spec.name] = rows;
+    }
     return { ...position(db), tables };
   })();
 }

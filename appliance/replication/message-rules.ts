@@ -49,7 +49,7 @@ export function checkSnapshotMessage(message: SnapshotMessage, peer: string): vo
       checkBlobs(spec, row, `snapshot ${table} row ${i}`);
     });
   }
-  const missing = REPLICATED_TABLES.filter((spec) => !(spec.name in snapshot.tables)).map((spec) => spec.name);
+  const missing = REPLICATED_TABLES.filter((spec) => spec.addedIn === undefined && !(spec.name in snapshot.tables)).map((spec) => spec.name);
   if (missing.length > 0) refuse("message-tables", `the snapshot lacks table(s) ${missing.join(", ")}`);
 }
 

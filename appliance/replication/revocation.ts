@@ -9,7 +9,8 @@ import type { AuditEntry } from "../store/store.js";
  * gone. Judged from the write's own audit records, so that it holds whichever route made the write.
  *
  * Unknown resources and unknown actions other than `create` count as revocations: waiting longer for a
- * write that did not need it costs a little time, the opposite mistake costs a tenant's isolation.
+ * write that did not need it costs a little time, the opposite mistake costs a tenant's isolation. Every write of
+ * an egress policy or floor counts: each may take destinations away.
  */
 export function isRevocation(entries: readonly AuditEntry[]): boolean {
   return entries.some(revokes);
@@ -19,7 +20,8 @@ export function revokes(entry: AuditEntry): boolean {
   const [kind, , child] = entry.resource.split("/");
   switch (entry.action) {
     case "create":
-      return false;
+      // A new policy or floor takes away every destination it does not allow.
+      return entry.resource.endsWith("/policy") || entry.resource.endsWith("policy-floor");
     case "revoke":
     case "delete":
       return true;

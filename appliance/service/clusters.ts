@@ -76,8 +76,12 @@ export function deleteCluster(tx: WriteContext, name: string, cascade: boolean):
     throw new AppError("in-use",
       `cluster ${name} still has ${mappings.length} mapping(s) and ${routes.length} route(s); delete them first or pass ?cascade=true`);
   }
+  const policies = reads.listPolicies(tx.db, name);
+  const floor = reads.getFloor(tx.db, name);
+  // Its policies go with the cluster's row (foreign key); its floor has no key to follow.
+  rows.deleteFloor(tx.db, name);
   rows.deleteCluster(tx.db, name);
-  tx.audit({ action: "delete", resource: `clusters/${name}`, before: { ...before, mappings, routes } });
+  tx.audit({ action: "delete", resource: `clusters/${name}`, before: { ...before, mappings, routes, policies, floor: floor?.rules ?? null } });
 }
 
 /** Sets the source ranges and egress IPs a cluster owns, enforcing that no two clusters own the same thing. */

@@ -6,6 +6,7 @@ import * as rows from "../store/rows.js";
 import type { WriteContext } from "../store/store.js";
 import { changedItems } from "./audit-diff.js";
 import { grantsOf, requireCluster, type ClusterGrants } from "./clusters.js";
+import { forgetMappingPolicies } from "./policies.js";
 import { parsePrefixList, overlapProblem, sortedCidrs } from "./prefix-lists.js";
 import { assertWithinQuota, DEFAULT_CLUSTER_QUOTAS, destinationCount } from "./quotas.js";
 
@@ -125,6 +126,7 @@ export function replaceMappings(tx: WriteContext, clusterName: string, inputs: M
   const after = checked.map((c) => c.mapping).sort((a, b) => a.name.localeCompare(b.name));
   if (JSON.stringify(before) === JSON.stringify(after)) return before;
   for (const mapping of before) rows.deleteMapping(tx.db, clusterName, mapping.name);
+  forgetMappingPolicies(tx, clusterName, before.filter((m) => !names.has(m.name)).map((m) => m.name));
   for (const c of checked) {
     assertNoOverlapWithStore(tx, c);
     rows.insertMapping(tx.db, c.mapping, c.source, tx.now);
@@ -155,4 +157,5 @@ export function deleteMapping(tx: WriteContext, clusterName: string, name: strin
   if (!before) throw new AppError("not-found", `cluster ${clusterName} has no mapping named ${name}`);
   rows.deleteMapping(tx.db, clusterName, name);
   tx.audit({ action: "delete", resource: `clusters/${clusterName}/mappings/${name}`, before });
+  forgetMappingPolicies(tx, clusterName, [name]);
 }

@@ -47,7 +47,9 @@ export function installChangelogTriggers(db: Db): void {
   const installed = new Map((db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all() as { name: string; sql: string }[])
     .filter((trigger) => NAME_PATTERN.test(trigger.name))
     .map((trigger) => [trigger.name, trigger.sql]));
-  const wanted = changelogTriggers();
+  // A table a later migration adds gets its triggers when that migration has run (this runs after every migration).
+  const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name));
+  const wanted = changelogTriggers().filter((t) => tables.has(t.table));
   const dropped = [...installed.keys()].filter((name) => wanted.find((t) => t.name === name)?.sql !== installed.get(name));
   const created = wanted.filter((t) => installed.get(t.name) !== t.sql).map((t) => t.name);
   for (const name of dropped) db.exec(`DROP TRIGGER ${name}`);

@@ -1,4 +1,4 @@
-import type { Cluster, EgressIp, Mapping, Quotas, Route, TokenInfo } from "../model.js";
+import type { Cluster, EgressIp, EgressPolicy, FloorRule, Mapping, PolicyFloor, Quotas, Route, StoredPolicy, TokenInfo } from "../model.js";
 import type { Prefix } from "../net/cidr.js";
 import { sql, type Db } from "./database.js";
 import { rangeColumns } from "./range-columns.js";
@@ -211,4 +211,39 @@ export interface AuditRecord {
 export function auditRecordsFrom(db: Db, revision: number): AuditRecord[] {
   return sql(db, "SELECT revision, at, actor, action, resource, before, after FROM audit_log WHERE revision >= ? ORDER BY id")
     .all(revision) as AuditRecord[];
+}
+
+// ---- egress policies and floors ----------------------------------------------------------------------------
+
+interface PolicyRow { cluster: string; mapping: string; policy: string }
+const policyFromRow = (row: PolicyRow): StoredPolicy => ({
+  cluster: row.cluster, mapping: row.mapping === "" ? null : row.mapping, policy: JSON.parse(row.policy) as EgressPolicy,
+});
+
+/** Every stored policy (or one cluster's), cluster defaults first within a cluster. */
+export function listPolicies(db: Db, cluster?: string): StoredPolicy[] {
+  const rows = cluster === undefined
+    ? sql(db, "SELECT cluster, mapping, policy FROM egress_policies ORDER BY cluster, mapping").all()
+    : sql(db, "SELECT cluster, mapping, policy FROM egress_policies WHERE cluster = ? ORDER BY mapping").all(cluster);
+  return (rows as PolicyRow[]).map(policyFromRow);
+}
+
+/** `mapping` null: the cluster's default policy. */
+export function getPolicy(db: Db, cluster: string, mapping: string | null): StoredPolicy | undefined {
+  const row = sql(db, "SELECT cluster, mapping, policy FROM egress_policies WHERE cluster = ? AND mapping = ?").get(cluster, mapping ?? "") as PolicyRow | undefined;
+  return row && policyFromRow(row);
+}
+
+interface FloorRow { scope: string; rules: string }
+const floorFromRow = (row: FloorRow): PolicyFloor => ({ cluster: row.scope === "*" ? null : row.scope, rules: JSON.parse(row.rules) as FloorRule[] });
+
+/** Every floor: the global one (cluster null) first, then the clusters' by name. */
+export function listFloors(db: Db): PolicyFloor[] {
+  return (sql(db, "SELECT scope, rules FROM policy_floors ORDER BY scope = '*' DESC, scope").all() as FloorRow[]).map(floorFromRow);
+}
+
+/** `cluster` null: the global floor. */
+export function getFloor(db: Db, cluster: string | null): PolicyFloor | undefined {
+  const row = sql(db, "SELECT scope, rules FROM policy_floors WHERE scope = ?").get(cluster ?? "*") as FloorRow | undefined;
+  return row && floorFromRow(row);
 }

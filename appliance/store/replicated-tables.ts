@@ -12,6 +12,12 @@ export interface TableSpec {
   blobs: string[];
   /** Deletions are each gateway's own business (audit retention) and have no changelog trigger. */
   deletesStayLocal?: true;
+  /**
+   * The release that added the table. A snapshot may lack it (a peer of an older release: taken as empty), and a
+   * snapshot leaves it out while it is empty, so that a pair mid-way through a rolling upgrade keeps replicating
+   * until someone first writes to it.
+   */
+  addedIn?: string;
 }
 
 export const REPLICATED_TABLES: TableSpec[] = [
@@ -30,6 +36,8 @@ export const REPLICATED_TABLES: TableSpec[] = [
     primaryKey: ["cluster", "name"], blobs: ["range_start", "range_end"],
   },
   { name: "routes", columns: ["cluster", "prefix", "family", "range_start", "range_end", "via", "created_at", "updated_at"], primaryKey: ["cluster", "prefix"], blobs: ["range_start", "range_end"] },
+  { name: "egress_policies", columns: ["cluster", "mapping", "policy", "created_at", "updated_at"], primaryKey: ["cluster", "mapping"], blobs: [], addedIn: "0.4.0" },
+  { name: "policy_floors", columns: ["scope", "rules", "created_at", "updated_at"], primaryKey: ["scope"], blobs: [], addedIn: "0.4.0" },
   { name: "audit_log", columns: ["id", "revision", "at", "actor", "action", "resource", "before", "after"], primaryKey: ["id"], blobs: [], deletesStayLocal: true },
 ];
 

@@ -1,4 +1,4 @@
-import type { Cluster, EgressIp, Mapping, Route } from "../model.js";
+import type { Cluster, EgressIp, EgressPolicy, FloorRule, Mapping, Route } from "../model.js";
 import type { Prefix } from "../net/cidr.js";
 import { sql, type Db } from "./database.js";
 import { rangeColumns } from "./range-columns.js";
@@ -80,6 +80,30 @@ export function insertMapping(db: Db, mapping: Mapping, source: Prefix, now: str
 
 export function deleteMapping(db: Db, cluster: string, name: string): void {
   sql(db, "DELETE FROM mappings WHERE cluster = ? AND name = ?").run(cluster, name);
+}
+
+// ---- egress policies and floors ----------------------------------------------------------------------------
+
+/** `mapping` null: the cluster's default policy (stored as ''). */
+export function upsertPolicy(db: Db, cluster: string, mapping: string | null, policy: EgressPolicy, now: string): void {
+  sql(db, `INSERT INTO egress_policies (cluster, mapping, policy, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (cluster, mapping) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`)
+    .run(cluster, mapping ?? "", JSON.stringify(policy), now, now);
+}
+
+export function deletePolicy(db: Db, cluster: string, mapping: string | null): void {
+  sql(db, "DELETE FROM egress_policies WHERE cluster = ? AND mapping = ?").run(cluster, mapping ?? "");
+}
+
+/** `cluster` null: the global floor (stored as scope '*'). */
+export function upsertFloor(db: Db, cluster: string | null, rules: FloorRule[], now: string): void {
+  sql(db, `INSERT INTO policy_floors (scope, rules, created_at, updated_at) VALUES (?, ?, ?, ?)
+    ON CONFLICT (scope) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at`)
+    .run(cluster ?? "*", JSON.stringify(rules), now, now);
+}
+
+export function deleteFloor(db: Db, cluster: string | null): void {
+  sql(db, "DELETE FROM policy_floors WHERE scope = ?").run(cluster ?? "*");
 }
 
 // ---- routes -----------------------------------------------------------------------------------------------

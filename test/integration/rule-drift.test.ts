@@ -30,7 +30,7 @@ class NamespaceRunner implements CommandRunner {
   }
 }
 
-const CONTRIBUTIONS: Contributions = new Map([["prod", { mappings: REWRITE_MAPPINGS, claimed: [...REWRITE_GUARDS.claimed], bound: [...REWRITE_GUARDS.bound] }]]);
+const CONTRIBUTIONS: Contributions = new Map([["prod", { mappings: REWRITE_MAPPINGS, policies: [], claimed: [...REWRITE_GUARDS.claimed], bound: [...REWRITE_GUARDS.bound] }]]);
 
 /**
  * Rules are compared by what they do, against the real kernel: the full ruleset reads back without a difference

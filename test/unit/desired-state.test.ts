@@ -37,7 +37,7 @@ describe("readDesiredState", () => {
     mustWrite(store, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
     mustWrite(store, (tx) => createCluster(tx, { name: "prod", sourceRanges: ["10.244.0.0/16"], egressIps: ["203.0.113.10"] }));
     assert.deepEqual(readDesiredState(store.db), {
-      revision: store.revision(), mappings: [], routes: [], egressIps: ["203.0.113.10"], sourceRanges: [{ cluster: "prod", cidr: "10.244.0.0/16" }],
+      revision: store.revision(), mappings: [], routes: [], egressIps: ["203.0.113.10"], sourceRanges: [{ cluster: "prod", cidr: "10.244.0.0/16" }], policies: [], floors: [],
     });
   });
 });

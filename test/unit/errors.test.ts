@@ -19,6 +19,7 @@ const EXPECTED_CODES: Record<ErrorCode, number> = {
   "unsupported-media-type": 415,
   "validation-failed": 422,
   "quota-exceeded": 403,
+  "floor-conflict": 403,
   "rate-limited": 429,
   "apply-failed": 500,
   "apply-timeout": 504,

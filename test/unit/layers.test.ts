@@ -16,7 +16,7 @@ const FLOORS: [room: string, floor: number][] = [
   ["appliance/service", 3], ["appliance/http", 3],
   ["appliance/config", 4],
   ["appliance/nft", 5],
-  ["appliance/reconcile", 6], ["appliance/translations", 6],
+  ["appliance/reconcile", 6], ["appliance/translations", 6], ["appliance/egress-policy", 6],
   ["appliance/replication", 7], ["appliance/metrics.ts", 7],
   ["api", 8], ["appliance/ha", 8],
   ["appliance/status-view.ts", 9],

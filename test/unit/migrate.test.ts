@@ -305,20 +305,21 @@ describe("migrate installs the changelog triggers generated from REPLICATED_TABL
     assert.deepEqual(triggers(fresh()), generated());
   });
 
-  it("a database whose triggers the hand-written migrations made holds the very same text: nothing is applied or changed", () => {
+  it("a database whose triggers the hand-written migrations made holds the very same text: only later migrations are applied, and its triggers stay", () => {
     const db = openDb(freshPath());
     createdByPreviousVersion(db, 4);
-    assert.deepEqual(triggers(db), generated(), "the generator writes what 002 and 004 wrote");
-    const before = schema(db);
-    assert.deepEqual(migrate(db, readMigrations(MIGRATIONS_DIR)), { applied: [] });
-    assert.deepEqual(schema(db), before);
+    const present = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name));
+    const handWrittenEra = generated().filter((t) => present.has(t.name.replace(/_changelog_(insert|update|delete)$/, "")));
+    assert.deepEqual(triggers(db), handWrittenEra, "the generator writes what 002 and 004 wrote");
+    assert.deepEqual(migrate(db, readMigrations(MIGRATIONS_DIR)), { applied: [5] });
+    assert.deepEqual(schema(db), schema(fresh()));
   });
 
   for (const version of [1, 2, 3]) {
     it(`a database at version ${version} of the previous migrations upgrades to the same schema as a fresh one`, () => {
       const db = openDb(freshPath());
       createdByPreviousVersion(db, version);
-      assert.deepEqual(migrate(db, readMigrations(MIGRATIONS_DIR)).applied, [2, 3, 4].filter((v) => v > version));
+      assert.deepEqual(migrate(db, readMigrations(MIGRATIONS_DIR)).applied, [2, 3, 4, 5].filter((v) => v > version));
       assert.deepEqual(schema(db), schema(fresh()));
     });
   }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { POLICY_SET_NAMES } from "../../appliance/policy/compile.js";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -100,9 +101,9 @@ describe("renderFull structure", () => {
     }
   });
 
-  it("objects come in dependency order: table, counters, sets/maps, chains, rules", () => {
+  it("objects come in dependency order: table, counters, chains (verdict maps name them), sets/maps, rules", () => {
     const order = commands.slice(3).map((c) => kind(c).split(" ")[1]);
-    const rank: Record<string, number> = { counter: 0, set: 1, map: 1, chain: 2, rule: 3 };
+    const rank: Record<string, number> = { counter: 0, chain: 1, set: 2, map: 2, rule: 3 };
     const ranks = order.map((o) => rank[o as string]);
     assert.ok(ranks.every((r) => r !== undefined), `only known objects: ${order.join(", ")}`);
     assert.deepEqual(ranks, [...ranks].sort(), `order: ${order.join(", ")}`);
@@ -113,13 +114,15 @@ describe("renderFull structure", () => {
     assert.deepEqual(sets.map((s) => s["name"]), [...SET_NAMES, "spoofed_v4", "spoofed_v6"]);
     for (const set of sets) {
       const name = set["name"] as string;
-      const prefixKeyed = /^(snat|nonat|claimed|bound)/.test(name);
-      if (!name.startsWith("spoofed")) assert.deepEqual(set["flags"], prefixKeyed ? ["interval"] : undefined, name);
-      if (name.startsWith("eip_")) assert.equal(set["map"], "counter", name);
+      const prefixKeyed = /^(snat|nonat|claimed|bound|floor|cluster_floor|policy_unmatched|policy_verdict)/.test(name);
+      if (name.startsWith("policy_allow")) assert.deepEqual(set["flags"], ["interval", "timeout"], `${name}: DNS-derived elements expire`);
+      else if (!name.startsWith("spoofed")) assert.deepEqual(set["flags"], prefixKeyed ? ["interval"] : undefined, name);
+      if (/^(eip_|floor|cluster_floor|policy_allow|policy_unmatched)/.test(name)) assert.equal(set["map"], "counter", name);
+      if (name.startsWith("policy_verdict")) assert.equal(set["map"], "verdict", name);
       if (/^(nonat|claimed|bound|spoofed)/.test(name)) assert.equal(set["map"], undefined, `${name} is a set`);
     }
     const empty = sets.filter((s) => s["elem"] === undefined).map((s) => s["name"]);
-    assert.deepEqual(empty, ["snat_dst_v6", "nonat_v6", "spoofed_v4", "spoofed_v6"], "empty sets carry no elem member");
+    assert.deepEqual(empty, ["snat_dst_v6", "nonat_v6", ...POLICY_SET_NAMES, "spoofed_v4", "spoofed_v6"], "empty sets carry no elem member");
     for (const v of ["v4", "v6"]) {
       const spoofed = sets.find((s) => s["name"] === `spoofed_${v}`);
       assert.deepEqual(spoofed, {
@@ -189,7 +192,8 @@ describe("guards", () => {
     const plain = renderFull(PLAIN, desiredNftState(PLAIN, GOLDEN_MAPPINGS, GOLDEN_EGRESS_IPS, GOLDEN_GUARDS));
     const text = JSON.stringify(plain);
     for (const word of ["claimed_", "bound_", "spoofed_", "guard_", "\"mangle\"", "\"input\""]) assert.ok(!text.includes(word), `no ${word}`);
-    assert.deepEqual(Object.keys(desiredNftState(PLAIN, [], []).chains), ["count_in", "postrouting", "forward", "count_out"]);
+    assert.deepEqual(Object.keys(desiredNftState(PLAIN, [], []).chains),
+      ["count_in", "postrouting", "forward", "count_out", "egress_policy", "floor_deny", "policy_deny", "policy_audit"]);
     assert.ok(SET_NAMES.filter((n) => /^(claimed|bound)/.test(n)).every((n) => desiredNftState(PLAIN, [], [], GOLDEN_GUARDS).sets[n].size === 0),
       "guard inputs are ignored while source binding is off");
   });
@@ -197,7 +201,7 @@ describe("guards", () => {
   it("source binding: new connections from claimed sources must come from a bound MAC, else recorded, counted and dropped", () => {
     const options: RulesetOptions = { ...PLAIN, sourceBinding: "next-hop" };
     const forward = rulesOf(options, "forward");
-    assert.deepEqual(forward.map((r) => r["comment"]), ["egw:spoof-guard-v4", "egw:spoof-guard-v6", "egw:drop-untranslatable"]);
+    assert.deepEqual(forward.map((r) => r["comment"]), ["egw:spoof-guard-v4", "egw:spoof-guard-v6", "egw:drop-untranslatable", "egw:policy"]);
     const key = { concat: [{ payload: { protocol: "ether", field: "saddr" } }, { payload: { protocol: "ip", field: "saddr" } }] };
     assert.deepEqual(forward[0]?.["expr"], [
       { match: { op: "==", left: { meta: { key: "iifname" } }, right: "inside" } },
@@ -305,6 +309,7 @@ describe("desiredSets", () => {
       claimed_v6: { "fd00:10:244::/48": "" },
       bound_v4: { "02:ab:00:00:00:11 . 10.244.1.0/24": "" },
       bound_v6: {},
+      ...Object.fromEntries(POLICY_SET_NAMES.map((n) => [n, {}])),
     });
     assert.deepEqual([...counters].sort(), ["in_v4_203_0_113_10", "in_v6_2001_db8__10", "out_v4_203_0_113_10", "out_v6_2001_db8__10"]);
   });
@@ -468,7 +473,7 @@ describe("diffStates and cloneState", () => {
       { what: "set nonat_v4", detail: "1 missing, 0 different, 1 unexpected" },
     ]);
     assert.deepEqual(differences.find((d) => d.what === "counters"), { what: "counters", detail: "1 missing, 1 unexpected" });
-    assert.deepEqual(differences.find((d) => d.what === "chain forward"), { what: "chain forward", detail: "rules [], expected [egw:spoof-guard-v4, egw:spoof-guard-v6, egw:drop-untranslatable]" });
+    assert.deepEqual(differences.find((d) => d.what === "chain forward"), { what: "chain forward", detail: "rules [], expected [egw:spoof-guard-v4, egw:spoof-guard-v6, egw:drop-untranslatable, egw:policy]" });
     assert.deepEqual(differences.find((d) => d.what === "chain count_in"), { what: "chain count_in", detail: "missing" });
     assert.deepEqual(differences.find((d) => d.what === "chain mine"), { what: "chain mine", detail: "unexpected" });
     assert.ok(differences.some((d) => d.what === "chain postrouting"), "rule order matters");

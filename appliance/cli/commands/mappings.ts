@@ -1,6 +1,5 @@
-import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
-import { AppError, errorMessage } from "../../errors.js";
+import { AppError } from "../../errors.js";
+import { readDocument } from "../document-file.js";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect } from "../connection.js";
 import { parseCommandArgs, positionals, UsageError, type CliIo } from "../../terminal/io.js";
 import { escapeControl, list, printJson, table } from "../../terminal/output.js";
@@ -86,18 +85,7 @@ export function formatMappings(mappings: MappingInput[]): string {
 
 /** Reads a mappings file: a YAML or JSON list, or an object with a "mappings" list. */
 export function readMappingsFile(path: string): MappingInput[] {
-  let text: string;
-  try {
-    text = readFileSync(path === "-" ? 0 : path, "utf8");
-  } catch (error) {
-    throw new AppError("validation-failed", `cannot read ${path}: ${errorMessage(error)}`, { cause: error });
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (error) {
-    throw new AppError("validation-failed", `${path} is not valid YAML or JSON: ${errorMessage(error)}`, { cause: error });
-  }
+  const raw = readDocument(path);
   const items = Array.isArray(raw) ? raw : (raw as { mappings?: unknown } | null)?.mappings;
   if (!Array.isArray(items)) throw new AppError("validation-failed", `${path} must hold a list of mappings, or an object with a "mappings" list`);
   items.forEach((item, i) => {

@@ -3,11 +3,14 @@ import { description, dnsLabel, mappingInput, routeInput } from "../../schemas/i
 import { AppError } from "../../errors.js";
 import { parsePrefix, type Prefix } from "../../net/cidr.js";
 import { rangeColumns } from "../../store/range-columns.js";
+import { getMapping } from "../../store/reads.js";
 import { fieldProblemsFromZod } from "../../validation.js";
 import { checkEgressIpAddress } from "../egress-ips.js";
 import { checkMapping } from "../mappings.js";
 import { overlapProblem, parsePrefixList, sortedCidrs } from "../prefix-lists.js";
 import { checkRoute } from "../routes.js";
+import { floorInput, policyInput } from "../../schemas/policy-inputs.js";
+import { assertWithinSize, checkFloor, checkPolicy } from "../policy-check.js";
 import type { Row } from "./context.js";
 import { rowRule, text, timestampProblem, type InvariantRule } from "./rule.js";
 
@@ -68,6 +71,33 @@ export const ROW_RULES: InvariantRule[] = [
     const { route, prefix } = checkRoute(owner.cluster, owner.ranges, parsed.data, "", ctx.own);
     return differs(row, { prefix: route.prefix, via: route.via }) ?? rangeColumnsProblem(row, prefix) ?? timestampProblem(row, ["created_at", "updated_at"]);
   }),
+
+  // Floors are not re-checked against policies here: a floor may tighten after a policy was stored (the data plane
+  // applies it first), so a stored policy that a floor now overrides is legitimate.
+  rowRule("policy-valid", "egress_policies", (row, ctx) => {
+    const owner = ctx.cluster(text(row, "cluster"));
+    if (!owner) return `cluster ${String(row["cluster"])} does not exist`;
+    const mapping = text(row, "mapping");
+    let family: 4 | 6 | undefined;
+    if (mapping !== "") {
+      const target = getMapping(ctx.db, text(row, "cluster"), mapping);
+      if (!target) return `mapping ${mapping} of cluster ${String(row["cluster"])} does not exist`;
+      family = parsePrefix(target.sourceCidr, "sourceCidr").family;
+    }
+    const parsed = policyInput.safeParse(jsonColumn(row, "policy"));
+    if (!parsed.success) return zodDetail(parsed.error);
+    const policy = checkPolicy(parsed.data, family);
+    assertWithinSize(policy, family);
+    return differs(row, { policy: JSON.stringify(policy) }) ?? timestampProblem(row, ["created_at", "updated_at"]);
+  }, "written"),
+
+  rowRule("floor-valid", "policy_floors", (row, ctx) => {
+    const scope = text(row, "scope");
+    if (scope !== "*" && !ctx.cluster(scope)) return `cluster ${scope} does not exist`;
+    const parsed = floorInput.safeParse({ rules: jsonColumn(row, "rules") });
+    if (!parsed.success) return zodDetail(parsed.error);
+    return differs(row, { rules: JSON.stringify(checkFloor(parsed.data)) }) ?? timestampProblem(row, ["created_at", "updated_at"]);
+  }, "written"),
 
   rowRule("audit-record-valid", "audit_log", (row) => {
     if (!Number.isInteger(row["revision"]) || (row["revision"] as number) < 0) return `revision ${String(row["revision"])} is not a revision number`;

@@ -3,6 +3,7 @@
  * comparing two gateways, and a realistic sequence of writes made through the service layer.
  * (No tests here: node --test loads this file and finds none.)
  */
+import { putFloor, putPolicy } from "../../../appliance/service/policies.js";
 import { MIGRATIONS_DIR } from "../../../appliance/paths.js";
 import type { FollowerContext } from "../../../appliance/replication/follower.js";
 import { PeerView } from "../../../appliance/replication/peer-view.js";
@@ -144,6 +145,15 @@ export function workload(): Step[] {
       run: (s) => void mustWrite(s, (tx) => replaceRoutes(tx, "prod", [
         { prefix: "10.244.0.0/16", via: "172.31.0.11" }, { prefix: "fd00:10:244::/48", via: "fe80::11" },
       ], OWN)),
+    },
+    {
+      name: "set prod's default policy, mapping b's own, and the floors",
+      run: (s) => void mustWrite(s, (tx) => {
+        putPolicy(tx, "prod", null, { mode: "audit", rules: [{ destinations: [{ name: "api.example.com" }], protocol: "tcp", ports: [{ port: 443 }] }] });
+        putPolicy(tx, "prod", "b", { rules: [{ description: "ü 🚀", destinations: [{ cidr: "198.51.100.0/24", except: ["198.51.100.128/25"] }], protocol: "udp", ports: [{ port: 53 }] }] });
+        putFloor(tx, null, { rules: [{ destinations: [{ cidr: "169.254.0.0/16" }] }] });
+        putFloor(tx, "prod", { rules: [{ destinations: [{ cidr: "192.0.2.0/24" }], protocol: "tcp", ports: [{ port: 25 }] }] });
+      }),
     },
     {
       name: "update prod's description only",

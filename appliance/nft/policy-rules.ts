@@ -1,0 +1,73 @@
+import type { ChainSpec, Expr, RuleSpec, Statement } from "./json.js";
+import { daddr, dport, meta, saddr } from "./json.js";
+
+/**
+ * The egress policy's part of the table. Every new connection from the inside to the outside jumps to
+ * `egress_policy` once (conntrack's NEW: an established connection costs nothing), which makes a constant number of
+ * map lookups whatever the number of rules: the global floor, the cluster floors, the allow map (one interval lookup
+ * over source . destination . protocol . port, which also counts the first rule that allows), and, only for what no
+ * rule allowed, the mapping's unmatched counter and verdict. Mappings without a policy find nothing and pass on.
+ * All content lives in sets and maps, so a policy change is an element batch in the same transaction as the NAT
+ * change it belongs to, never a rule change.
+ */
+export interface PolicyLogOptions {
+  /** NFLOG group the daemon reads; absent: refusals are counted but not logged. */
+  group?: number | undefined;
+  /** Log lines per second over all refusals (the kernel's token bucket), and the burst above it. */
+  ratePerSecond: number;
+  burst: number;
+}
+
+export const POLICY_CHAINS: ChainSpec[] = [{ name: "egress_policy" }, { name: "floor_deny" }, { name: "policy_deny" }, { name: "policy_audit" }];
+
+/** The NFLOG prefixes, which the policy log reads back (appliance/policy). */
+export const POLICY_LOG_PREFIXES = { floor: "egw-floor-deny", deny: "egw-policy-deny", audit: "egw-policy-audit" } as const;
+
+const thDport: Expr = dport("th");
+
+/** The jump into the policy: last in the forward chain, after the guards. */
+export function policyJumpRule(insideInterface: string, outsideInterface: string): RuleSpec {
+  return {
+    chain: "forward", comment: "egw:policy",
+    expr: [
+      { match: { op: "==", left: meta("iifname"), right: insideInterface } },
+      { match: { op: "==", left: meta("oifname"), right: outsideInterface } },
+      { match: { op: "in", left: { ct: { key: "state" } }, right: ["new"] } },
+      { jump: { target: "egress_policy" } },
+    ],
+  };
+}
+
+export function policyRules(log: PolicyLogOptions): RuleSpec[] {
+  const lookups = (v: "v4" | "v6"): RuleSpec[] => {
+    const p = v === "v4" ? "ip" : "ip6";
+    const full: Expr = { concat: [saddr(p), daddr(p), meta("l4proto"), thDport] };
+    return [
+      { chain: "egress_policy", comment: `egw:floor-${v}`, expr: [{ counter: { map: { key: { concat: [daddr(p), meta("l4proto"), thDport] }, data: `@floor_${v}` } } }, { jump: { target: "floor_deny" } }] },
+      { chain: "egress_policy", comment: `egw:cluster-floor-${v}`, expr: [{ counter: { map: { key: full, data: `@cluster_floor_${v}` } } }, { jump: { target: "floor_deny" } }] },
+      { chain: "egress_policy", comment: `egw:allow-${v}`, expr: [{ counter: { map: { key: full, data: `@policy_allow_${v}` } } }, { accept: null }] },
+      {
+        chain: "egress_policy", comment: `egw:unmatched-${v}`,
+        expr: [{ counter: { map: { key: saddr(p), data: `@policy_unmatched_${v}` } } }, { vmap: { key: saddr(p), data: `@policy_verdict_${v}` } }],
+      },
+    ];
+  };
+  const name = (chain: string, what: string) => `egw:${chain.replace(/_/g, "-")}-${what}`;
+  const logged = (chain: string, prefix: string): RuleSpec[] => (log.group === undefined ? [] : [{
+    chain, comment: name(chain, "log"),
+    expr: [{ limit: { rate: log.ratePerSecond, per: "second", burst: log.burst } }, { log: { prefix, group: log.group } }],
+  }]);
+  // Reject rather than drop: the client learns at once (a TCP reset, or ICMP administratively prohibited) instead of
+  // retrying into a timeout, and the answer goes only to the inside host that asked.
+  const refuse = (chain: string): RuleSpec[] => [
+    { chain, comment: name(chain, "reset"), expr: [{ match: { op: "==", left: meta("l4proto"), right: "tcp" } }, { reject: { type: "tcp reset" } }] },
+    { chain, comment: name(chain, "reject"), expr: [{ reject: { type: "icmpx", expr: "admin-prohibited" } }] },
+  ];
+  const pass: Statement = { accept: null };
+  return [
+    ...lookups("v4"), ...lookups("v6"),
+    ...logged("floor_deny", POLICY_LOG_PREFIXES.floor), ...refuse("floor_deny"),
+    ...logged("policy_deny", POLICY_LOG_PREFIXES.deny), ...refuse("policy_deny"),
+    ...logged("policy_audit", POLICY_LOG_PREFIXES.audit), { chain: "policy_audit", comment: name("policy_audit", "pass"), expr: [pass] },
+  ];
+}
