@@ -71,6 +71,8 @@ export interface WhoamiServerOptions {
   /** Also start the echo listener (on streamPort, default 8081). */
   stream?: boolean;
   streamPort?: number;
+  /** The address-and-port answerer's port (default 8083): a second server in one namespace needs another. */
+  tuplePort?: number;
 }
 
 export interface WhoamiServer {
@@ -83,6 +85,7 @@ export interface WhoamiServer {
 export async function startWhoamiServer(ns: Netns, options: WhoamiServerOptions = {}): Promise<WhoamiServer> {
   const args = [WHOAMI_SERVER_SCRIPT, '--port', String(options.port ?? 8080)];
   if (options.stream) args.push('--stream', '--stream-port', String(options.streamPort ?? 8081));
+  if (options.tuplePort !== undefined) args.push('--tuple-port', String(options.tuplePort));
   const subprocess = ns.spawn(process.execPath, args);
   const stop = async (): Promise<void> => {
     subprocess.kill('SIGTERM');

@@ -56,7 +56,7 @@ describe("egress policy end to end", { skip: isRoot ? false : "needs root for ne
   const startDns = async (address: string) => {
     writeFileSync(hostsFile, `${address} ${NAME}\n`);
     dns = topo.server.spawn("dnsmasq", ["--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces",
-      `--listen-address=${DEST.dns}`, "--port=53", `--addn-hosts=${hostsFile}`, `--local-ttl=${DNS_TTL_SECONDS}`, "--user=root"], { reject: false });
+      `--listen-address=${DEST.dns}`, "--port=53", "--local=/policy.test/", `--addn-hosts=${hostsFile}`, `--local-ttl=${DNS_TTL_SECONDS}`, "--user=root"], { reject: false });
     await eventually(async () => (await topo.server.exec("ss", ["-lun"], { reject: false })).stdout.includes(`${DEST.dns}:53`), "dnsmasq to listen");
   };
 
@@ -65,7 +65,7 @@ describe("egress policy end to end", { skip: isRoot ? false : "needs root for ne
     for (const address of [DEST.carved, DEST.other, DEST.named, DEST.renamed, DEST.dns]) await topo.server.ip(["addr", "add", `${address}/32`, "dev", "eth0"]);
     await topo.server.ip(["-6", "addr", "add", `${DEST6.other}/128`, "dev", "eth0", "nodad"]);
     await startWhoamiServer(topo.server);
-    await startWhoamiServer(topo.server, { port: 8090 });
+    await startWhoamiServer(topo.server, { port: 8090, tuplePort: 8093 });
     daemon = await startDaemon(topo.gateway, {
       policy: { dns: { servers: [DEST.dns], minTtlSeconds: 1, maxTtlSeconds: 60, timeoutMs: 500 }, log: { ratePerSecond: 100, burst: 100 } },
     });
