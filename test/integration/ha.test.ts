@@ -77,6 +77,16 @@ describe("two gateways: VRRP, conntrackd and configuration replication", { skip:
     }, 10_000, "gw-b's data plane to have the mappings");
     const bRoutes = (await topo.gateways.b.exec("ip", ["route", "show", "proto", "211"])).stdout;
     assert.match(bRoutes, /10\.244\.0\.0\/16 via 172\.31\.0\.11/);
+    // An egress policy replicates like the rest, and the backup enforces it from its first packet as master.
+    const policy = await a.api("PUT", "/v1/clusters/prod/mappings/app-a-v6/policy?wait=true", {
+      rules: [{ destinations: [{ cidr: `${HA_ADDR.server.v6}/128` }], protocol: "tcp", ports: [{ port: 8080 }] }],
+    });
+    assert.equal(policy.status, 200, JSON.stringify(policy.body));
+    assert.equal(policy.headers["egw-replicated-to"], "gw-b", "a policy is acknowledged only once the backup has it");
+    await waitFor(async () => {
+      const allow = (await topo.gateways.b.exec("nft", ["list", "map", "inet", "egress_gateway", "policy_allow_v6"])).stdout;
+      return allow.includes(`fd00:10:244:1::/64 . ${HA_ADDR.server.v6} . tcp . 8080`);
+    }, 10_000, "gw-b's data plane to hold the policy");
   });
 
   it("sends each pod's traffic out through the master with its mapped egress IP", async () => {
@@ -106,6 +116,8 @@ describe("two gateways: VRRP, conntrackd and configuration replication", { skip:
     assert.deepEqual(Object.keys(probe.seen), ["203.0.113.11"], "every probe left with pod b's egress IP");
     assert.equal(await seenAs("a"), "203.0.113.10");
     assert.equal(await seenAs("a", HA_ADDR.server.v6), "2001:db8::10");
+    const elsewhere = await whoami(topo.pods.a, HA_ADDR.server.v6, 8081, 2_000);
+    assert.ok(!elsewhere.ok && /ECONNREFUSED/.test(elsewhere.error), `the new master enforces app-a-v6's policy: ${JSON.stringify(elsewhere)}`);
   });
 
   it("the new master has every acknowledged write and takes new ones, naming the peer that is behind", async () => {
