@@ -193,6 +193,7 @@ export class Daemon {
         warnings: () => this.warnings,
         storageProblem: () => storage.problem(),
         ...(translationLog ? { translationLog } : {}),
+        policyNames: () => names.status(),
       }),
       metrics: metrics.registry,
       ...(ha ? { ha: ha.forApi() } : {}),

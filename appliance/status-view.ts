@@ -4,6 +4,7 @@ import type { HaMode } from "./ha/ha-mode.js";
 import type { ApplyReport } from "./reconcile/reconciler.js";
 import type { TranslationLog } from "./translations/translation-log.js";
 import { egwVersion } from "./version.js";
+import type { NameStatus } from "./policy/name-cache.js";
 
 export type SystemStatus = z.infer<typeof systemStatus>;
 
@@ -20,6 +21,8 @@ export interface StatusSources {
   /** Why the store cannot take writes now (a full disk), if it cannot. */
   storageProblem(): string | undefined;
   translationLog?: TranslationLog;
+  /** The policy DNS names as this gateway resolves them: a failing one is a warning. */
+  policyNames?: () => NameStatus[];
 }
 
 /** /v1/status: this gateway's role, revisions, last apply, its peers and everything an operator should know. */
@@ -38,7 +41,11 @@ export function statusView(sources: StatusSources): () => SystemStatus {
       lastApply: sources.lastApply() ?? null,
       peers: ha?.peersForStatus(revision) ?? [],
       ...translationLogView(sources.translationLog),
-      warnings: [...sources.warnings(), ...(ha?.warnings() ?? []), ...(sources.translationLog?.warnings() ?? []), ...[sources.storageProblem()].filter((p): p is string => p !== undefined).map((p) => `storage: ${p}`)],
+      warnings: [
+        ...sources.warnings(), ...(ha?.warnings() ?? []), ...(sources.translationLog?.warnings() ?? []),
+        ...[sources.storageProblem()].filter((p): p is string => p !== undefined).map((p) => `storage: ${p}`),
+        ...failingNames(sources.policyNames?.() ?? []),
+      ],
     };
   };
 }
@@ -48,4 +55,12 @@ function translationLogView(log: TranslationLog | undefined): Pick<SystemStatus,
   if (!status) return {};
   const { lastEventMs, exports, ...rest } = status;
   return { translationLog: { ...rest, lastEventAt: lastEventMs === null ? null : new Date(lastEventMs).toISOString(), exports: Object.fromEntries(Object.entries(exports).filter(([, counters]) => counters !== undefined)) } };
+}
+
+/** A policy name whose lookups fail keeps its last good addresses until they expire: an operator should know before. */
+function failingNames(names: NameStatus[]): string[] {
+  return names.filter((n) => n.state === "failing").map((n) => {
+    const until = n.addresses.length === 0 ? "it allows nothing" : `its last addresses stay allowed until ${new Date(Math.max(...n.addresses.map((a) => a.expiresAt))).toISOString()}`;
+    return `policy DNS name ${n.name}: ${n.consecutiveFailures} failed lookup(s), last: ${n.lastError ?? "unknown"}; ${until}`;
+  });
 }

@@ -168,6 +168,10 @@ describe("egress policy end to end", { skip: isRoot ? false : "needs root for ne
     const stoppedAt = Date.now();
     assert.equal(await connect("a", DEST.renamed), "ok:203.0.113.10", "the last good address still passes");
     await eventually(async () => (await addressesOf())?.state === "failing", "the failure to show in the overview");
+    const { warnings } = (await api("GET", "/v1/status")).body as { warnings: string[] };
+    assert.ok(warnings.some((w) => w.startsWith(`policy DNS name ${NAME}:`)), `the status warns: ${JSON.stringify(warnings)}`);
+    const metrics = (await api("GET", "/metrics")).body;
+    assert.match(String(metrics), /egw_policy_dns_names\{state="failing"\} 1/);
     const stillThere = await addressesOf();
     if (stillThere?.addresses.some((a) => a.address === DEST.renamed)) assert.equal(await connect("a", DEST.renamed), "ok:203.0.113.10", "…until it expires");
     await eventually(async () => refused(await connect("a", DEST.renamed)), "the last good address to be refused once expired", (DNS_TTL_SECONDS + 10) * 1000);
