@@ -6,6 +6,9 @@
 
 export type TransportProtocol = "tcp" | "udp" | "icmp" | "icmpv6" | "sctp" | "other";
 
+/** The IANA protocol numbers of the protocols named above; any other number is "other". */
+export const TRANSPORT_PROTOCOLS: Readonly<Record<number, TransportProtocol>> = { 6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp" };
+
 /**
  * One conntrack event of a translated connection, as the kernel's NAT tuples give it: the original direction
  * is pod → destination, the reply direction is destination → egress IP:port (the translation the kernel chose).

@@ -1,7 +1,6 @@
 import { EventEmitter } from "node:events";
-import { closeSync, constants, openSync } from "node:fs";
-import { Socket } from "node:net";
 import type { Logger } from "pino";
+import { followFifo, type FollowedFifo } from "../system/fifo.js";
 
 export type VrrpRole = "master" | "backup" | "fault" | "unknown";
 
@@ -13,34 +12,20 @@ export type VrrpRole = "master" | "backup" | "fault" | "unknown";
 export class RoleTracker extends EventEmitter<{ role: [role: VrrpRole, previous: VrrpRole] }> {
   role: VrrpRole = "unknown";
   since = new Date().toISOString();
-  private socket: Socket | undefined;
-  private fd: number | undefined;
+  private fifo: FollowedFifo | undefined;
 
   constructor(private readonly fifoPath: string, private readonly instanceName: string, private readonly log: Logger) {
     super();
   }
 
-  /**
-   * Opened read-write and non-blocking: the open never waits for a writer, and a keepalived restart
-   * (writer closing) never ends the stream.
-   */
+  /** A keepalived restart (the writer closing) never ends the stream: see followFifo. */
   start(): void {
-    this.fd = openSync(this.fifoPath, constants.O_RDWR | constants.O_NONBLOCK);
-    this.socket = new Socket({ fd: this.fd, readable: true, writable: false });
-    let partial = "";
-    this.socket.on("data", (chunk: Buffer) => {
-      const lines = (partial + chunk.toString("utf8")).split("\n");
-      partial = lines.pop() ?? "";
-      for (const line of lines) this.handle(line.trim());
-    });
-    this.socket.on("error", (error) => this.log.error({ err: error }, "notify fifo read failed"));
+    this.fifo = followFifo(this.fifoPath, (line) => this.handle(line.trim()), (error) => this.log.error({ err: error }, "notify fifo read failed"));
   }
 
   stop(): void {
-    if (this.socket) this.socket.destroy(); // closes the descriptor it was given
-    else if (this.fd !== undefined) closeSync(this.fd);
-    this.socket = undefined;
-    this.fd = undefined;
+    this.fifo?.close();
+    this.fifo = undefined;
   }
 
   /**

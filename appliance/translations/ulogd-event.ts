@@ -1,4 +1,4 @@
-import type { ConntrackEvent, TrafficCounters, TransportProtocol } from "../translation-model.js";
+import { TRANSPORT_PROTOCOLS, type ConntrackEvent, type TrafficCounters } from "../translation-model.js";
 
 /**
  * One line of ulogd's JSON spool, read as its output plugin writes it (ulogd 2.0.8, stack NFCT → IP2STR → JSON).
@@ -42,7 +42,6 @@ const CT_EVENT_DESTROY = 4;
 const AF_INET = 2;
 const AF_INET6 = 10;
 
-const PROTOCOLS: Record<number, TransportProtocol> = { 6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp" };
 const SKIPPED: ParsedLine = { kind: "skipped" };
 
 const isUint = (value: unknown): value is number => typeof value === "number" && Number.isInteger(value) && value >= 0;
@@ -92,7 +91,7 @@ export function parseUlogdLine(line: string, nowMs: number): ParsedLine {
   if (family === undefined) return malformed("unknown oob.family");
   const protocolNumber = raw["orig.ip.protocol"];
   if (!isUint(protocolNumber) || protocolNumber > 255) return malformed("no orig.ip.protocol");
-  const protocol = PROTOCOLS[protocolNumber] ?? "other";
+  const protocol = TRANSPORT_PROTOCOLS[protocolNumber] ?? "other";
   const hasPorts = protocol === "tcp" || protocol === "udp" || protocol === "sctp" || raw["orig.l4.sport"] !== undefined;
 
   const startMs = millis(raw["flow.start.sec"], raw["flow.start.usec"]) ?? nowMs;
