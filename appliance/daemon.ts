@@ -1,3 +1,4 @@
+import { dirname, join } from "node:path";
 import type { Server } from "node:net";
 import type { Logger } from "pino";
 import { createApp } from "../api/app.js";
@@ -36,6 +37,8 @@ import { hostSystem, type System } from "./system/system.js";
 import { readConntrackStats } from "./kernel/conntrack-stats.js";
 import { TranslationLog } from "./translations/translation-log.js";
 import { PolicyNames } from "./egress-policy/policy-names.js";
+import { PolicyLog } from "./egress-policy/policy-log.js";
+import { mappingAttribution } from "./egress-policy/mapping-attribution.js";
 import { effectivePolicies, policyNames } from "./service/policies.js";
 import { WatchedCredentials } from "./tls/watched-credentials.js";
 import { egwVersion } from "./version.js";
@@ -57,6 +60,7 @@ export class Daemon {
   private ha: HaMode | undefined;
   private translationLog: TranslationLog | undefined;
   private policyNames: PolicyNames | undefined;
+  private policyLog: PolicyLog | undefined;
   private loop: ReconcileLoop | undefined;
   private watch: KernelWatch | undefined;
   private servers: Server[] = [];
@@ -120,6 +124,15 @@ export class Daemon {
     let countLookup: (outcome: "answer" | "failed") => void = () => undefined;
     const names = new PolicyNames(config.policy.dns, log.child({ component: "policy-dns" }), (outcome) => countLookup(outcome));
     this.policyNames = names;
+    const policyLog = config.policy.log.enabled
+      ? new PolicyLog({
+        settings: config.policy.log, files, directory: join(dirname(config.database.path), "policy-log"), generatedFor: config.gateway.name,
+        attribute: mappingAttribution({ revision: () => store.revision(), mappings: () => reads.listMappings(db) }),
+        log: log.child({ component: "policy-log" }),
+      })
+      : undefined;
+    this.policyLog = policyLog;
+    await policyLog?.start();
     const reconciler = new Reconciler({
       readDesired: () => readDesiredState(db),
       readRevisions: () => ({ store: store.revision(), dataplane: dataplaneRevision(db) }),
@@ -150,6 +163,7 @@ export class Daemon {
         floors: () => reads.listFloors(db),
         names: () => names.status(),
       },
+      ...(policyLog ? { policyLog: { status: () => policyLog.status() } } : {}),
       ...(translationLog ? {
         translationLog: { status: () => translationLog.status(), tally: () => translationLog.tally, conntrackStats: () => readConntrackStats(runner, sysctls) },
       } : {}),
@@ -201,7 +215,10 @@ export class Daemon {
       policies: {
         counters: async () => new Map([...(await nft.readCounters(ruleset.table))].map(([name, value]) => [name, value.packets])),
         names: () => names.status(),
-        events: () => [],
+        events: (cluster) => (policyLog?.recent.ofCluster(cluster) ?? []).map((e) => ({
+          at: new Date(e.atMs).toISOString(), verdict: e.verdict, cluster: e.cluster, mapping: e.mapping, source: e.source,
+          destination: e.destination, protocol: e.protocol, destinationPort: e.destinationPort,
+        })),
       },
       bodyLimitBytes: config.api.bodyLimitBytes,
       waitTimeoutMs: config.api.waitTimeoutMs,
@@ -261,6 +278,7 @@ export class Daemon {
     await this.ha?.stop();
     await this.translationLog?.stop();
     this.policyNames?.stop();
+    await this.policyLog?.stop();
     this.db?.close();
     this.log.info("egw stopped; the data plane stays in force");
   }

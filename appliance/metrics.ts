@@ -6,6 +6,8 @@ import { registerPortMetrics } from "./translations/port-metrics.js";
 import type { PortTally } from "./translations/port-tally.js";
 import type { TranslationLogStatus } from "./translations/translation-log.js";
 import { registerPolicyMetrics, type PolicyMetricSources } from "./egress-policy/policy-metrics.js";
+import { registerPolicyLogMetrics } from "./egress-policy/policy-log-metrics.js";
+import type { PolicyLogStatus } from "./egress-policy/policy-log.js";
 
 export interface MetricSources {
   storeRevision(): number;
@@ -22,6 +24,8 @@ export interface MetricSources {
   };
   /** The egress policy's counters, floors and DNS names; absent: its metrics are not registered. */
   policy?: PolicyMetricSources;
+  /** With policy.log.enabled: the policy log's state and counts. */
+  policyLog?: { status(): PolicyLogStatus };
 }
 
 export interface MetricsOptions {
@@ -80,6 +84,8 @@ export function createMetrics(sources: MetricSources, options: MetricsOptions = 
     },
   });
   if (sources.translationLog) registerTranslationLogMetrics(registry, sources.translationLog, options, () => readErrors.inc());
+  const policyLog = sources.policyLog;
+  if (policyLog) registerPolicyLogMetrics(registry, () => policyLog.status());
   const policy = sources.policy ? registerPolicyMetrics(registry, sources.policy, options.kernelReadingMaxAgeMs, () => readErrors.inc()) : undefined;
   return {
     registry,

@@ -254,6 +254,14 @@ export const configSchema = z.strictObject({
       ratePerSecond: z.number().int().min(1).max(10_000).default(20)
         .describe("Log lines per second over all refusals, enforced in the kernel: a flood of refused connections cannot flood the log (the counters still count every one)."),
       burst: z.number().int().min(1).max(100_000).default(50).describe("Lines allowed at once above ratePerSecond."),
+      ulogd: z.strictObject({
+        command: z.string().min(1).default("ulogd").describe("The ulogd binary (ulogd2), run by the daemon as its child (a second instance beside the translation log's)."),
+        pluginDirectory: z.string().min(1).default("/usr/lib/x86_64-linux-gnu/ulogd").describe("Where ulogd's plugins (NFLOG, BASE, IFINDEX, IP2STR, JSON) are installed."),
+      }).prefault({}),
+      recent: z.strictObject({
+        perCluster: z.number().int().min(1).max(10_000).default(200).describe("Refusals kept per cluster for GET /v1/clusters/{name}/policy-events (a noisy cluster evicts only its own)."),
+        total: z.number().int().min(1).max(100_000).default(1_000).describe("Refusals kept in all."),
+      }).prefault({}).refine((recent) => recent.total >= recent.perCluster, { message: "total must not be smaller than perCluster", path: ["total"] }),
     }).prefault({}),
   }).prefault({}).describe("Egress policy: destination allow-lists per cluster and mapping, and the admin's floors."),
   log: z.strictObject({

@@ -1,5 +1,6 @@
 import type { ChainSpec, Expr, RuleSpec, Statement } from "./json.js";
 import { daddr, dport, meta, saddr } from "./json.js";
+import { POLICY_LOG_PREFIXES, type PolicyVerdict } from "../policy/policy-event.js";
 
 /**
  * The egress policy's part of the table. Every new connection from the inside to the outside jumps to
@@ -20,8 +21,12 @@ export interface PolicyLogOptions {
 
 export const POLICY_CHAINS: ChainSpec[] = [{ name: "egress_policy" }, { name: "floor_deny" }, { name: "policy_deny" }, { name: "policy_audit" }];
 
-/** The NFLOG prefixes, which the policy log reads back (appliance/policy). */
-export const POLICY_LOG_PREFIXES = { floor: "egw-floor-deny", deny: "egw-policy-deny", audit: "egw-policy-audit" } as const;
+/** The NFLOG prefix of each verdict chain: the policy log reads the verdict back from it (appliance/policy/policy-event.ts). */
+const prefixOf = (verdict: PolicyVerdict): string => {
+  const prefix = Object.entries(POLICY_LOG_PREFIXES).find(([, v]) => v === verdict)?.[0];
+  if (prefix === undefined) throw new Error(`no log prefix for ${verdict}`);
+  return prefix;
+};
 
 const thDport: Expr = dport("th");
 
@@ -66,8 +71,8 @@ export function policyRules(log: PolicyLogOptions): RuleSpec[] {
   const pass: Statement = { accept: null };
   return [
     ...lookups("v4"), ...lookups("v6"),
-    ...logged("floor_deny", POLICY_LOG_PREFIXES.floor), ...refuse("floor_deny"),
-    ...logged("policy_deny", POLICY_LOG_PREFIXES.deny), ...refuse("policy_deny"),
-    ...logged("policy_audit", POLICY_LOG_PREFIXES.audit), { chain: "policy_audit", comment: name("policy_audit", "pass"), expr: [pass] },
+    ...logged("floor_deny", prefixOf("floor-denied")), ...refuse("floor_deny"),
+    ...logged("policy_deny", prefixOf("denied")), ...refuse("policy_deny"),
+    ...logged("policy_audit", prefixOf("audited")), { chain: "policy_audit", comment: name("policy_audit", "pass"), expr: [pass] },
   ];
 }

@@ -121,6 +121,11 @@ describe("egress policy end to end", { skip: isRoot ? false : "needs root for ne
       const { events } = (await api("GET", "/v1/clusters/prod/policy-events", undefined, clusterToken)).body as { events: { verdict: string; mapping: string; destination: string; destinationPort: number }[] };
       return events.some((e) => e.verdict === "denied" && e.mapping === "app-a" && e.destination === DEST.carved && e.destinationPort === 8080);
     }, "the refusal of 203.0.113.201:8080 in the policy log");
+    assert.equal((await api("POST", "/v1/clusters", { name: "other", sourceRanges: ["10.250.0.0/16"] })).status, 201);
+    const otherToken = ((await api("POST", "/v1/clusters/other/tokens", { description: "another tenant" })).body as { token: string }).token;
+    assert.equal((await api("GET", "/v1/clusters/prod/policy-events", undefined, otherToken)).status, 403, "another cluster cannot read prod's refusals");
+    assert.equal((await api("GET", "/v1/clusters/prod/policies", undefined, otherToken)).status, 403);
+    assert.deepEqual((await api("GET", "/v1/clusters/other/policy-events", undefined, otherToken)).body, { events: [] }, "its own list holds none of prod's");
   });
 
   it("audit mode lets everything pass and counts what it would refuse", async () => {

@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import pino from "pino";
 import { Netns, uniqueSuffix, veth } from "../../lab/netns.js";
 import type { AttributedPolicyEvent } from "../../appliance/policy/policy-event.js";
-import { PolicyLog } from "../../appliance/policy/policy-log.js";
+import { PolicyLog } from "../../appliance/egress-policy/policy-log.js";
 import { Supervisor } from "../../appliance/system/supervisor.js";
 import { hostCommandsAndFiles } from "../../appliance/system/system.js";
 import { until } from "../helpers/until.js";

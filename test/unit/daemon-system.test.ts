@@ -28,6 +28,8 @@ describe("Daemon on the fake system", () => {
       api: { listen: [`unix:${join(dir, "api.sock")}`], adminTokenFile: join(dir, "admin-token") },
       database: { path: join(dir, "egw.db") },
       network: { inside: { interface: "inside" }, outside: { interface: "outside" } },
+      // The policy log runs the real ulogd under a supervisor, outside the fake system (like the translation log).
+      policy: { log: { enabled: false } },
     });
     system = new FakeSystem();
     const write = system.sysctls.writeSysctl.bind(system.sysctls);

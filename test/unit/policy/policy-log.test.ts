@@ -6,10 +6,10 @@ import { describe, it } from "node:test";
 import pino from "pino";
 import { Registry } from "prom-client";
 import { PACKAGE_ROOT } from "../../../appliance/paths.js";
-import { PolicyLog, type PolicyAttribution } from "../../../appliance/policy/policy-log.js";
+import { PolicyLog, type PolicyAttribution } from "../../../appliance/egress-policy/policy-log.js";
 import type { SupervisedSpec } from "../../../appliance/system/supervisor.js";
-import { renderPolicyUlogdConfig, type PolicyLogSettings } from "../../../appliance/policy/policy-log-config.js";
-import { registerPolicyLogMetrics } from "../../../appliance/policy/policy-log-metrics.js";
+import { renderPolicyUlogdConfig, type PolicyLogSettings } from "../../../appliance/egress-policy/policy-log-config.js";
+import { registerPolicyLogMetrics } from "../../../appliance/egress-policy/policy-log-metrics.js";
 import { FakeFiles } from "../../helpers/fake-files.js";
 
 const lines = readFileSync(join(PACKAGE_ROOT, "test/unit/fixtures/ulogd-policy/capture.jsonl"), "utf8").split("\n").filter(Boolean);

@@ -1,5 +1,5 @@
 import { renderTemplate } from "../system/templates.js";
-import type { RecentDenialsLimits } from "./recent-denials.js";
+import type { RecentDenialsLimits } from "../policy/recent-denials.js";
 
 /** The policy log's settings: `policy.log` in the config file (the ulogd part mirrors translationLog.ulogd). */
 export interface PolicyLogSettings {

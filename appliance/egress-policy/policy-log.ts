@@ -5,8 +5,8 @@ import { followFifo, type FollowedFifo } from "../system/fifo.js";
 import type { SystemFiles } from "../system/files.js";
 import { Supervisor, type ChildExit, type SupervisedSpec } from "../system/supervisor.js";
 import { renderPolicyUlogdConfig, type PolicyLogSettings } from "./policy-log-config.js";
-import { parsePolicyLogLine, type AttributedPolicyEvent, type PolicyVerdict } from "./policy-event.js";
-import { RecentDenials } from "./recent-denials.js";
+import { parsePolicyLogLine, type AttributedPolicyEvent, type PolicyVerdict } from "../policy/policy-event.js";
+import { RecentDenials } from "../policy/recent-denials.js";
 
 /** Which mapping a source address belongs to (built by the daemon from the mappings' source ranges). */
 export type PolicyAttribution = (source: string) => { cluster: string; mapping: string } | undefined;
