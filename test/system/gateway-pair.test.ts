@@ -181,11 +181,12 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
     const master = await masterKey();
     for (const key of ["a", "b"] as const) {
       const egw = await unit(key, "egw.service", ["MainPID"]);
-      const ours = (await ulogds(key)).filter((p) => p.unit === "egw.service");
-      assert.equal(ours.length, 1, `one ulogd in egw.service's cgroup on ${key}: ${JSON.stringify(await ulogds(key))}`);
-      assert.deepEqual(ours[0], {
-        pid: ours[0]!.pid, ppid: egw.MainPID, user: "egw", unit: "egw.service", args: "ulogd -c /var/lib/egw/translations/ulogd.conf",
-      }, "the daemon's own child, as egw, with egw's config and no pid file");
+      // Two: the translation log's (conntrack events) and the policy log's (the NFLOG group of refused connections).
+      const ours = (await ulogds(key)).filter((p) => p.unit === "egw.service").sort((x, y) => x.args.localeCompare(y.args));
+      assert.equal(ours.length, 2, `two ulogds in egw.service's cgroup on ${key}: ${JSON.stringify(await ulogds(key))}`);
+      assert.deepEqual(ours, ["ulogd -c /var/lib/egw/policy-log/ulogd-policy.conf", "ulogd -c /var/lib/egw/translations/ulogd.conf"]
+        .map((args, i) => ({ pid: ours[i]!.pid, ppid: egw.MainPID, user: "egw", unit: "egw.service", args })),
+      "the daemon's own children, as egw, with egw's configs and no pid file");
       // Debian's ulogd2.service (enabled when ulogd2 was installed) is the operator's and keeps running beside it,
       // with its own config and pid file: the package leaves it alone.
       assert.equal((await unit(key, "ulogd2.service", ["ActiveState"])).ActiveState, "active");
