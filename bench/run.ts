@@ -7,6 +7,7 @@ import { cleanupAll } from "../lab/netns.js";
 import { benchControlplane } from "./controlplane.js";
 import { benchDataplane, benchPortRange } from "./dataplane.js";
 import { benchFailover } from "./failover.js";
+import { benchPolicy } from "./policy.js";
 import { renderBenchmarkTables } from "./report.js";
 import { benchTranslationLog } from "./translation-log.js";
 import { benchTranslationLookup } from "./translation-lookup.js";
@@ -44,6 +45,7 @@ async function main(): Promise<number> {
     ["failover", () => benchFailover({ quick, log })],
     ["translation-lookup", () => benchTranslationLookup({ quick, log })],
     ["translation-log", () => benchTranslationLog({ quick, log })],
+    ["policy", () => benchPolicy({ quick, log })],
   ];
   for (const [name, run] of suites) {
     if (only && !only.includes(name)) continue;
