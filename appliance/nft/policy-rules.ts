@@ -46,7 +46,8 @@ export function policyJumpRule(insideInterface: string, outsideInterface: string
 export function policyRules(log: PolicyLogOptions): RuleSpec[] {
   const lookups = (v: "v4" | "v6"): RuleSpec[] => {
     const p = v === "v4" ? "ip" : "ip6";
-    const full: Expr = { concat: [saddr(p), daddr(p), meta("l4proto"), thDport] };
+    // Destination first: see appliance/policy/compile.ts (pieceKey) for why the order matters to the kernel's lookup.
+    const full: Expr = { concat: [daddr(p), saddr(p), meta("l4proto"), thDport] };
     return [
       { chain: "egress_policy", comment: `egw:floor-${v}`, expr: [{ counter: { map: { key: { concat: [daddr(p), meta("l4proto"), thDport] }, data: `@floor_${v}` } } }, { jump: { target: "floor_deny" } }] },
       { chain: "egress_policy", comment: `egw:cluster-floor-${v}`, expr: [{ counter: { map: { key: full, data: `@cluster_floor_${v}` } } }, { jump: { target: "floor_deny" } }] },

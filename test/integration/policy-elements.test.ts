@@ -8,6 +8,7 @@ import { elementKey, type SetType } from "../../appliance/nft/element-key.js";
 import { POLICY_SET_SPECS, policyElementJson } from "../../appliance/nft/policy-elements.js";
 import { ExecaRunner } from "../../appliance/system/runner.js";
 import { compilePolicies, POLICY_SET_NAMES, type CompiledPolicies, type MappingPolicyInput, type ResolvedAddress } from "../../appliance/policy/compile.js";
+import { seededRandom } from "../helpers/random.js";
 
 const isRoot = process.getuid?.() === 0;
 const TABLE = "policy_plane";
@@ -16,17 +17,6 @@ const NOW = 1_000_000;
 const rule = (destinations: PolicyRule["destinations"], protocol?: PolicyRule["protocol"], ports: PolicyRule["ports"] = []): PolicyRule =>
   ({ description: "", destinations, ports, ...(protocol ? { protocol } : {}) });
 
-/** A deterministic generator (mulberry32) for the random part of the plane. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ADDRESSES: Record<string, ResolvedAddress[]> = {
   "api.example.com": [{ address: "198.51.100.7", expiresAt: NOW + 60_000 }, { address: "198.51.100.8", expiresAt: NOW + 30_000 }, { address: "2001:db8:5::7", expiresAt: NOW + 60_000 }],
@@ -50,7 +40,7 @@ function plane(): CompiledPolicies {
     ] } },
   ];
   // Random policies on more sources: several overlapping rules each, so the kernel sees many neighbouring pieces.
-  const rand = random(7);
+  const rand = seededRandom(7);
   for (let m = 0; m < 12; m++) {
     const rules = Array.from({ length: 2 + Math.floor(rand() * 4) }, () => {
       const length = 20 + Math.floor(rand() * 8);

@@ -7,6 +7,7 @@ import {
   compilePolicies, floorConflicts, floorCounter, ruleCounter, unmatchedCounter, type CompiledPolicies, type PolicySetName,
   type ResolvedAddress,
 } from "../../../appliance/policy/compile.js";
+import { seededRandom } from "../../helpers/random.js";
 
 const rule = (destinations: PolicyRule["destinations"], protocol?: PolicyProtocol, ports: PolicyRule["ports"] = []): PolicyRule =>
   ({ description: "", destinations, ports, ...(protocol ? { protocol } : {}) });
@@ -223,17 +224,6 @@ describe("policyElementJson", () => {
   });
 });
 
-/** A small deterministic generator (mulberry32), so a failure replays. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Box { lo: bigint[]; hi: bigint[]; value: string }
 
@@ -262,7 +252,7 @@ const disjoint = (a: Box, b: Box) => a.lo.some((_, d) => (a.hi[d] as bigint) < (
 
 describe("compilePolicies: randomized against a brute-force first-rule evaluation", () => {
   it("elements are pairwise disjoint and each point is counted on the first rule that covers it", () => {
-    const rand = random(20261202);
+    const rand = seededRandom(20261202);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)] as T;
     const base = parsePrefix("10.20.0.0/16", "t").start;
     const addressIn = (offset: number) => `10.20.${offset >> 8}.${offset & 255}`;
