@@ -151,7 +151,7 @@ export const clusterPolicyRoutes = floorResource(
   })
   .openapi(createRoute({
     method: "get", path: "/{name}/policy-events", tags, security, summary: "The latest connections the cluster's policies refused",
-    description: "Newest first, as this gateway logged them (at most policy.log.ratePerSecond a second over all clusters; the counters in /policies count every one). Audit mode's would-be refusals are listed as `audited`.",
+    description: "Newest first, as this gateway logged them (at most policy.log.ratePerSecond a second for each kind of refusal, shared by every cluster; the counters in /policies count every one). Audit mode's would-be refusals are listed as `audited`.",
     request: { params: clusterNameParam },
     responses: { 200: jsonResponse(z.object({ events: z.array(policyEvent) }), "Events"), ...problemResponses(401, 429, 403, 404, 422) },
   }), (c) => {

@@ -252,7 +252,7 @@ export const configSchema = z.strictObject({
         .describe("Log each connection a policy or floor refuses (or, in audit mode, would refuse) with its cluster and mapping: in the daemon's log, egw_policy_log_events_total and GET /v1/clusters/{name}/policy-events. Off: refusals are still counted."),
       group: z.number().int().min(1).max(65_535).default(7).describe("The NFLOG group the data plane logs to and ulogd reads (no other program on the gateway may use it)."),
       ratePerSecond: z.number().int().min(1).max(10_000).default(20)
-        .describe("Log lines per second over all refusals, enforced in the kernel: a flood of refused connections cannot flood the log (the counters still count every one)."),
+        .describe("Log lines per second for each kind of refusal (floor, policy, audit: each its own limit, shared by every cluster), enforced in the kernel: a flood of refused connections cannot flood the log (the counters still count every one)."),
       burst: z.number().int().min(1).max(100_000).default(50).describe("Lines allowed at once above ratePerSecond."),
       ulogd: z.strictObject({
         command: z.string().min(1).default("ulogd").describe("The ulogd binary (ulogd2), run by the daemon as its child (a second instance beside the translation log's)."),

@@ -6,7 +6,7 @@ import { POLICY_LOG_PREFIXES, type PolicyVerdict } from "../policy/policy-event.
  * The egress policy's part of the table. Every new connection from the inside to the outside jumps to
  * `egress_policy` once (conntrack's NEW: an established connection costs nothing), which makes a constant number of
  * map lookups whatever the number of rules: the global floor, the cluster floors, the allow map (one interval lookup
- * over source . destination . protocol . port, which also counts the first rule that allows), and, only for what no
+ * over destination . source . protocol . port, which also counts the first rule that allows), and, only for what no
  * rule allowed, the mapping's unmatched counter and verdict. Mappings without a policy find nothing and pass on.
  * All content lives in sets and maps, so a policy change is an element batch in the same transaction as the NAT
  * change it belongs to, never a rule change.
@@ -14,7 +14,7 @@ import { POLICY_LOG_PREFIXES, type PolicyVerdict } from "../policy/policy-event.
 export interface PolicyLogOptions {
   /** NFLOG group the daemon reads; absent: refusals are counted but not logged. */
   group?: number | undefined;
-  /** Log lines per second over all refusals (the kernel's token bucket), and the burst above it. */
+  /** Log lines per second for each verdict chain (each its own kernel token bucket), and the burst above it. */
   ratePerSecond: number;
   burst: number;
 }

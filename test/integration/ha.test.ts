@@ -85,7 +85,7 @@ describe("two gateways: VRRP, conntrackd and configuration replication", { skip:
     assert.equal(policy.headers["egw-replicated-to"], "gw-b", "a policy is acknowledged only once the backup has it");
     await waitFor(async () => {
       const allow = (await topo.gateways.b.exec("nft", ["list", "map", "inet", "egress_gateway", "policy_allow_v6"])).stdout;
-      return allow.includes(`fd00:10:244:1::/64 . ${HA_ADDR.server.v6} . tcp . 8080`);
+      return allow.includes(`${HA_ADDR.server.v6} . fd00:10:244:1::/64 . tcp . 8080`);
     }, 10_000, "gw-b's data plane to hold the policy");
   });
 

@@ -128,7 +128,7 @@ describe("policy elements in the kernel", { skip: isRoot ? false : "needs root f
 
   it("the kernel refuses an element that overlaps one already there (what disjointness protects against)", async () => {
     const overlapping = { nftables: [{ add: { element: { family: "inet", table: TABLE, name: "policy_allow_v4", elem: [
-      [{ concat: [{ prefix: { addr: "10.244.1.0", len: 24 } }, { prefix: { addr: "192.0.2.0", len: 25 } }, 6, { range: [440, 450] }] }, "fg_0"],
+      [{ concat: [{ prefix: { addr: "192.0.2.0", len: 25 } }, { prefix: { addr: "10.244.1.0", len: 24 } }, 6, { range: [440, 450] }] }, "fg_0"],
     ] } } }] };
     const result = await loadBatch(overlapping);
     assert.equal(result.exitCode, 1, "an overlapping element is refused");

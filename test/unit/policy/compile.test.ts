@@ -32,8 +32,8 @@ describe("compilePolicies: allow elements", () => {
   it("carves excepts and keeps port ranges, with the mapping's source as the first part", () => {
     const compiled = compile([rule([{ cidr: "192.0.2.0/24", except: ["192.0.2.128/25"] }], "tcp", [{ port: 443 }, { port: 8000, endPort: 8080 }])]);
     assert.deepEqual(lines(compiled, "policy_allow_v4"), [
-      `10.244.1.0/24 . 192.0.2.0/25 . 6 . 443 → ${R(0)}`,
-      `10.244.1.0/24 . 192.0.2.0/25 . 6 . 8000-8080 → ${R(0)}`,
+      `192.0.2.0/25 . 10.244.1.0/24 . 6 . 443 → ${R(0)}`,
+      `192.0.2.0/25 . 10.244.1.0/24 . 6 . 8000-8080 → ${R(0)}`,
     ]);
     assert.deepEqual(lines(compiled, "policy_unmatched_v4"), [`10.244.1.0/24 → ${unmatchedCounter("prod", "web")}`]);
     assert.deepEqual(lines(compiled, "policy_verdict_v4"), ['10.244.1.0/24 → {"jump":{"target":"policy_deny"}}']);
@@ -42,7 +42,7 @@ describe("compilePolicies: allow elements", () => {
 
   it("an except that leaves no prefix comes out as a range; adjacent ports join", () => {
     const compiled = compile([rule([{ cidr: "192.0.2.0/24", except: ["192.0.2.0/28"] }], "udp", [{ port: 53 }, { port: 54, endPort: 60 }])]);
-    assert.deepEqual(lines(compiled, "policy_allow_v4"), [`10.244.1.0/24 . 192.0.2.16-192.0.2.255 . 17 . 53-60 → ${R(0)}`]);
+    assert.deepEqual(lines(compiled, "policy_allow_v4"), [`192.0.2.16-192.0.2.255 . 10.244.1.0/24 . 17 . 53-60 → ${R(0)}`]);
   });
 
   it("the first rule wins: a later any-protocol rule gets only what the earlier one left", () => {
@@ -51,28 +51,28 @@ describe("compilePolicies: allow elements", () => {
       rule([{ cidr: "192.0.2.0/24" }]),
     ]);
     assert.deepEqual(lines(compiled, "policy_allow_v4"), [
-      `10.244.1.0/24 . 192.0.2.0/24 . 0-5 . 0-65535 → ${R(1)}`,
-      `10.244.1.0/24 . 192.0.2.0/24 . 6 . 0-442 → ${R(1)}`,
-      `10.244.1.0/24 . 192.0.2.0/24 . 6 . 443 → ${R(0)}`,
-      `10.244.1.0/24 . 192.0.2.0/24 . 6 . 444-65535 → ${R(1)}`,
-      `10.244.1.0/24 . 192.0.2.0/24 . 7-255 . 0-65535 → ${R(1)}`,
+      `192.0.2.0/24 . 10.244.1.0/24 . 0-5 . 0-65535 → ${R(1)}`,
+      `192.0.2.0/24 . 10.244.1.0/24 . 6 . 0-442 → ${R(1)}`,
+      `192.0.2.0/24 . 10.244.1.0/24 . 6 . 443 → ${R(0)}`,
+      `192.0.2.0/24 . 10.244.1.0/24 . 6 . 444-65535 → ${R(1)}`,
+      `192.0.2.0/24 . 10.244.1.0/24 . 7-255 . 0-65535 → ${R(1)}`,
     ]);
   });
 
   it("a rule fully shadowed by an earlier one adds nothing; a wider later rule fills around it", () => {
     const compiled = compile([rule([{ cidr: "192.0.2.0/24" }]), rule([{ cidr: "192.0.2.64/26" }], "tcp", [{ port: 80 }]), rule([{ cidr: "192.0.0.0/16" }])]);
     assert.deepEqual(lines(compiled, "policy_allow_v4"), [
-      `10.244.1.0/24 . 192.0.0.0/23 . 0-255 . 0-65535 → ${R(2)}`,
-      `10.244.1.0/24 . 192.0.2.0/24 . 0-255 . 0-65535 → ${R(0)}`,
-      `10.244.1.0/24 . 192.0.3.0-192.0.255.255 . 0-255 . 0-65535 → ${R(2)}`,
+      `192.0.0.0/23 . 10.244.1.0/24 . 0-255 . 0-65535 → ${R(2)}`,
+      `192.0.2.0/24 . 10.244.1.0/24 . 0-255 . 0-65535 → ${R(0)}`,
+      `192.0.3.0-192.0.255.255 . 10.244.1.0/24 . 0-255 . 0-65535 → ${R(2)}`,
     ]);
   });
 
   it("ICMP is protocol 1 for IPv4 and 58 for IPv6, any port (th dport reads the checksum)", () => {
     const icmp = rule([{ cidr: "192.0.2.0/24" }, { cidr: "2001:db8::/32" }], "icmp", [{ port: 8 }]);
-    assert.deepEqual(lines(compile([icmp]), "policy_allow_v4"), [`10.244.1.0/24 . 192.0.2.0/24 . 1 . 0-65535 → ${R(0)}`]);
+    assert.deepEqual(lines(compile([icmp]), "policy_allow_v4"), [`192.0.2.0/24 . 10.244.1.0/24 . 1 . 0-65535 → ${R(0)}`]);
     const v6 = compile([icmp], { source: "fd00:10:244:1::/64" });
-    assert.deepEqual(lines(v6, "policy_allow_v6"), [`fd00:10:244:1::/64 . 2001:db8::/32 . 58 . 0-65535 → ${R(0)}`]);
+    assert.deepEqual(lines(v6, "policy_allow_v6"), [`2001:db8::/32 . fd00:10:244:1::/64 . 58 . 0-65535 → ${R(0)}`]);
     assert.equal(v6.sets.policy_allow_v4.size, 0);
     assert.deepEqual(lines(v6, "policy_verdict_v6"), ['fd00:10:244:1::/64 → {"jump":{"target":"policy_deny"}}']);
   });
@@ -80,11 +80,11 @@ describe("compilePolicies: allow elements", () => {
   it("IPv6 destinations with excepts, single addresses as /128, and a host source as /32", () => {
     const v6 = compile([rule([{ cidr: "2001:db8::/126", except: ["2001:db8::2/127"] }, { cidr: "2001:db8:1::7/128" }], "sctp", [])], { source: "fd00::5/128" });
     assert.deepEqual(lines(v6, "policy_allow_v6"), [
-      `fd00::5/128 . 2001:db8:1::7/128 . 132 . 0-65535 → ${R(0)}`,
-      `fd00::5/128 . 2001:db8::/127 . 132 . 0-65535 → ${R(0)}`,
+      `2001:db8:1::7/128 . fd00::5/128 . 132 . 0-65535 → ${R(0)}`,
+      `2001:db8::/127 . fd00::5/128 . 132 . 0-65535 → ${R(0)}`,
     ]);
     const host = compile([rule([{ cidr: "192.0.2.9/32" }], "tcp", [{ port: 22 }])], { source: "10.244.1.7/32" });
-    assert.deepEqual(lines(host, "policy_allow_v4"), [`10.244.1.7/32 . 192.0.2.9/32 . 6 . 22 → ${R(0)}`]);
+    assert.deepEqual(lines(host, "policy_allow_v4"), [`192.0.2.9/32 . 10.244.1.7/32 . 6 . 22 → ${R(0)}`]);
   });
 
   it("verdicts by mode and default action, as nft -j lists them", () => {
@@ -113,38 +113,38 @@ describe("compilePolicies: DNS-derived coverage", () => {
     const compiled = compile([rule([{ name: "api.example.com" }], "tcp", [{ port: 443 }])], {
       addresses: { "api.example.com": [{ address: "198.51.100.7", expiresAt: 2000 }, { address: "198.51.100.8", expiresAt: 1500 }, { address: "2001:db8::1", expiresAt: 9 }] },
     });
-    assert.deepEqual(lines(compiled, "policy_allow_v4"), [`10.244.1.0/24 . 198.51.100.7-198.51.100.8 . 6 . 443 → ${R(0)} @1500`]);
+    assert.deepEqual(lines(compiled, "policy_allow_v4"), [`198.51.100.7-198.51.100.8 . 10.244.1.0/24 . 6 . 443 → ${R(0)} @1500`]);
     assert.equal(compiled.sets.policy_allow_v6.size, 0);
   });
 
   it("an address an earlier rule covers permanently adds nothing", () => {
     const compiled = compile([rule([{ cidr: "198.51.100.0/24" }]), rule([{ name: "n" }])], { addresses: { n: [{ address: "198.51.100.7", expiresAt: 5 }] } });
-    assert.deepEqual(lines(compiled, "policy_allow_v4"), [`10.244.1.0/24 . 198.51.100.0/24 . 0-255 . 0-65535 → ${R(0)}`]);
+    assert.deepEqual(lines(compiled, "policy_allow_v4"), [`198.51.100.0/24 . 10.244.1.0/24 . 0-255 . 0-65535 → ${R(0)}`]);
   });
 
   it("an earlier rule's DNS address splits a later permanent range, and is never joined with it", () => {
     const compiled = compile([rule([{ name: "n" }]), rule([{ cidr: "198.51.100.0/30" }])], { addresses: { n: [{ address: "198.51.100.1", expiresAt: 77 }] } });
     assert.deepEqual(lines(compiled, "policy_allow_v4"), [
-      `10.244.1.0/24 . 198.51.100.0/32 . 0-255 . 0-65535 → ${R(1)}`,
-      `10.244.1.0/24 . 198.51.100.1/32 . 0-255 . 0-65535 → ${R(0)} @77`,
-      `10.244.1.0/24 . 198.51.100.2/31 . 0-255 . 0-65535 → ${R(1)}`,
+      `198.51.100.0/32 . 10.244.1.0/24 . 0-255 . 0-65535 → ${R(1)}`,
+      `198.51.100.1/32 . 10.244.1.0/24 . 0-255 . 0-65535 → ${R(0)} @77`,
+      `198.51.100.2/31 . 10.244.1.0/24 . 0-255 . 0-65535 → ${R(1)}`,
     ]);
   });
 
   it("a DNS address of the same rule next to its prefix stays a separate element", () => {
     const compiled = compile([rule([{ cidr: "198.51.100.0/31" }, { name: "n" }])], { addresses: { n: [{ address: "198.51.100.2", expiresAt: 5 }, { address: "198.51.100.1", expiresAt: 6 }] } });
     assert.deepEqual(lines(compiled, "policy_allow_v4"), [
-      `10.244.1.0/24 . 198.51.100.0/31 . 0-255 . 0-65535 → ${R(0)}`,
-      `10.244.1.0/24 . 198.51.100.2/32 . 0-255 . 0-65535 → ${R(0)} @5`,
+      `198.51.100.0/31 . 10.244.1.0/24 . 0-255 . 0-65535 → ${R(0)}`,
+      `198.51.100.2/32 . 10.244.1.0/24 . 0-255 . 0-65535 → ${R(0)} @5`,
     ]);
   });
 
   it("a DNS rule narrower in ports: the later permanent rule keeps the rest of that address", () => {
     const compiled = compile([rule([{ name: "n" }], "tcp", [{ port: 443 }]), rule([{ cidr: "198.51.100.0/24" }], "tcp", [])], { addresses: { n: [{ address: "198.51.100.9", expiresAt: 5 }] } });
     const allow = lines(compiled, "policy_allow_v4");
-    assert.ok(allow.includes(`10.244.1.0/24 . 198.51.100.9/32 . 6 . 443 → ${R(0)} @5`), allow.join("\n"));
-    assert.ok(allow.includes(`10.244.1.0/24 . 198.51.100.9/32 . 6 . 0-442 → ${R(1)}`), allow.join("\n"));
-    assert.ok(allow.includes(`10.244.1.0/24 . 198.51.100.0-198.51.100.8 . 6 . 0-65535 → ${R(1)}`), allow.join("\n"));
+    assert.ok(allow.includes(`198.51.100.9/32 . 10.244.1.0/24 . 6 . 443 → ${R(0)} @5`), allow.join("\n"));
+    assert.ok(allow.includes(`198.51.100.9/32 . 10.244.1.0/24 . 6 . 0-442 → ${R(1)}`), allow.join("\n"));
+    assert.ok(allow.includes(`198.51.100.0-198.51.100.8 . 10.244.1.0/24 . 6 . 0-65535 → ${R(1)}`), allow.join("\n"));
   });
 });
 
@@ -169,8 +169,8 @@ describe("compilePolicies: floors", () => {
     const fc = floorCounter("prod", 0);
     assert.match(fc, /^fc_[0-9a-f]{16}_0$/);
     assert.deepEqual(lines(compiled, "cluster_floor_v4"), [
-      `10.244.0.0/16 . 10.0.0.0/16 . 6 . 5432 → ${fc}`,
-      `10.244.0.0/16 . 10.2.0.0-10.255.255.255 . 6 . 5432 → ${fc}`,
+      `10.0.0.0/16 . 10.244.0.0/16 . 6 . 5432 → ${fc}`,
+      `10.2.0.0-10.255.255.255 . 10.244.0.0/16 . 6 . 5432 → ${fc}`,
     ]);
     assert.equal(compiled.sets.cluster_floor_v6.size, 0);
     assert.deepEqual(compiled.counters.get(fc), { kind: "floor", cluster: "prod", mapping: null, rule: 0 });
@@ -204,7 +204,7 @@ describe("compilePolicies: caching", () => {
     const first = lines(compilePolicies(input), "policy_allow_v4");
     assert.deepEqual(lines(compilePolicies(input), "policy_allow_v4"), first);
     answer = [{ address: "198.51.100.8", expiresAt: 20 }];
-    assert.deepEqual(lines(compilePolicies(input), "policy_allow_v4"), [`10.244.1.0/24 . 198.51.100.8/32 . 0-255 . 0-65535 → ${R(0)} @20`]);
+    assert.deepEqual(lines(compilePolicies(input), "policy_allow_v4"), [`198.51.100.8/32 . 10.244.1.0/24 . 0-255 . 0-65535 → ${R(0)} @20`]);
   });
 });
 
@@ -304,7 +304,7 @@ describe("compilePolicies: randomized against a brute-force first-rule evaluatio
             || candidate.ports.some((p) => p.port <= port && port <= (p.endPort ?? p.port));
           return inDestination && protocolNumber === protocol && portMatches;
         });
-        const point = [source, address, BigInt(protocol), BigInt(port)];
+        const point = [address, source, BigInt(protocol), BigInt(port)];
         const hits = boxes.filter((b) => point.every((x, d) => (b.lo[d] as bigint) <= x && x <= (b.hi[d] as bigint)));
         assert.ok(hits.length <= 1);
         assert.equal(hits[0]?.value, expected < 0 ? undefined : R(expected), `round ${round}: ${addressIn(offset)} ${protocol}/${port}`);
