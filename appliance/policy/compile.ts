@@ -95,7 +95,7 @@ function compileMapping(input: MappingPolicyInput, addressesOf: PolicyPlaneInput
   const counters: [string, CounterOwner][] = policy.rules.map((_, rule) => [ruleCounter(cluster, mapping, rule), { kind: "rule", cluster, mapping, rule }]);
   const unmatched = unmatchedCounter(cluster, mapping);
   counters.push([unmatched, { kind: "unmatched", cluster, mapping, rule: null }]);
-  const pieces = decompose(policy.rules.map((rule, i) => coverageOf(rule, i, family, addressesOf)));
+  const pieces = piecesOf(policy.rules, family, addressesOf);
   const names = counters.map(([name]) => name);
   const allow = pieces.map((p): [string, PlaneElement] => [pieceKey(p, family, source), element(names[p.owner] as string, p.expiresAt)]);
   return { family, allow, source, unmatched: { value: unmatched }, verdict: { value: verdictOf(policy) }, counters };
@@ -138,6 +138,17 @@ function sourceRanges(cidrs: readonly string[], family: Family): AddressRange[] 
  */
 const mappingCache = new Map<string, MappingPlane>();
 const floorCache = new Map<string, FloorPlane>();
+/**
+ * Decompositions by rules, family and the names' answers, whatever the mapping: the API's size check of a new policy
+ * (compiled for a stand-in source) leaves the pieces the reconciler then needs, so a change is decomposed once.
+ */
+const piecesCache = new Map<string, Piece[]>();
+
+function piecesOf(rules: EgressPolicy["rules"], family: Family, addressesOf: PolicyPlaneInput["addressesOf"]): Piece[] {
+  const names = [...new Set(rules.flatMap((r) => r.destinations.flatMap((d) => (d.name === undefined ? [] : [d.name]))))].sort();
+  const key = JSON.stringify([family, rules, names.map((n) => [n, addressesOf(n)])]);
+  return remember(piecesCache, key, 64, () => decompose(rules.map((rule, i) => coverageOf(rule, i, family, addressesOf))));
+}
 
 function remember<T>(cache: Map<string, T>, key: string, limit: number, make: () => T): T {
   const hit = cache.get(key);

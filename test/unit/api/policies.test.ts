@@ -73,6 +73,16 @@ describe("egress policies (/v1/clusters/{name}/mappings/{mapping}/policy, /polic
       const problem = await expectProblem(response, 422, "validation-failed", field);
       assert.match(reasonFor(problem, field), reason, JSON.stringify(rule));
     }
+    const manyNames = Array.from({ length: 65 }, (_, i) => ({ destinations: [{ name: `api${i}.example.com` }] }));
+    const names = await expectProblem(await h.unchanged(() => h.as(alpha.token, "PUT", "/v1/clusters/alpha/mappings/erp/policy", policy(manyNames))), 422, "validation-failed", "rules");
+    assert.match(reasonFor(names, "rules"), /65 distinct DNS names; at most 64/);
+    // 40 rules of 20 hosts and 30 ports each, none adjacent: 24,000 allow elements and the unmatched and verdict entries, past the 20,000 one mapping may hold.
+    const huge = Array.from({ length: 40 }, (_, r) => ({
+      destinations: Array.from({ length: 20 }, (_, j) => ({ cidr: `198.18.${r}.${j * 2}/32` })),
+      protocol: "tcp", ports: Array.from({ length: 30 }, (_, k) => ({ port: 1000 + k * 3 })),
+    }));
+    const size = await expectProblem(await h.unchanged(() => h.as(alpha.token, "PUT", "/v1/clusters/alpha/mappings/erp/policy", policy(huge))), 422, "validation-failed", "rules");
+    assert.match(reasonFor(size, "rules"), /expands to 24002 kernel elements \(IPv4\); at most 20000/);
     const tooMany = Array.from({ length: 1001 }, () => ({ destinations: [{ cidr: "198.51.100.0/24" }] }));
     await expectProblem(await h.unchanged(() => h.as(alpha.token, "PUT", "/v1/clusters/alpha/mappings/erp/policy", policy(tooMany))), 422, "validation-failed", "rules");
   });

@@ -34,6 +34,12 @@ const CASES: [string, AuditEntry, boolean][] = [
   ["a PUT of mappings that changes one (its old form is withdrawn)", { action: "replace", resource: "clusters/prod/mappings", before: [mapping("a", "203.0.113.10")], after: [mapping("a", "203.0.113.11")] }, true],
   ["a route deleted", { action: "delete", resource: "clusters/prod/routes/10.244.0.0/16" }, true],
   ["a PUT of routes that removes one", { action: "replace", resource: "clusters/prod/routes", before: [{ cluster: "prod", prefix: "10.244.0.0/16", via: "172.31.0.11" }], after: [] }, true],
+  ["a mapping's policy created (it takes every destination it does not allow)", { action: "create", resource: "clusters/prod/mappings/a/policy" }, true],
+  ["a cluster's default policy created", { action: "create", resource: "clusters/prod/policy" }, true],
+  ["a policy changed", { action: "update", resource: "clusters/prod/mappings/a/policy", before: {}, after: {} }, true],
+  ["a policy deleted", { action: "delete", resource: "clusters/prod/policy" }, true],
+  ["the global floor created", { action: "create", resource: "policy-floor" }, true],
+  ["a cluster's floor created", { action: "create", resource: "clusters/prod/policy-floor" }, true],
   ["an update of a resource this classifier does not know", { action: "update", resource: "clusters/prod/quota", before: 10, after: 5 }, true],
 ];
 
