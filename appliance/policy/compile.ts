@@ -133,61 +133,94 @@ function sourceRanges(cidrs: readonly string[], family: Family): AddressRange[] 
 }
 
 /**
- * Compiled mappings by content, so a pass over an unchanged configuration costs a lookup per mapping. Entries
- * not used by the last passes are dropped (the reconciler and the API may both call with different inputs).
- */
-const mappingCache = new Map<string, MappingPlane>();
-const floorCache = new Map<string, FloorPlane>();
-/**
  * Decompositions by rules, family and the names' answers, whatever the mapping: the API's size check of a new policy
  * (compiled for a stand-in source) leaves the pieces the reconciler then needs, so a change is decomposed once.
+ * Bounded by the pieces it holds, not by entries: one policy may be 20,000 pieces, and the daemon's heap is small.
  */
+const PIECES_BUDGET = 60_000;
 const piecesCache = new Map<string, Piece[]>();
+let piecesHeld = 0;
 
 function piecesOf(rules: EgressPolicy["rules"], family: Family, addressesOf: PolicyPlaneInput["addressesOf"]): Piece[] {
-  const names = [...new Set(rules.flatMap((r) => r.destinations.flatMap((d) => (d.name === undefined ? [] : [d.name]))))].sort();
-  const key = JSON.stringify([family, rules, names.map((n) => [n, addressesOf(n)])]);
-  return remember(piecesCache, key, 64, () => decompose(rules.map((rule, i) => coverageOf(rule, i, family, addressesOf))));
-}
-
-function remember<T>(cache: Map<string, T>, key: string, limit: number, make: () => T): T {
-  const hit = cache.get(key);
+  const key = JSON.stringify([family, rules, namesOf(rules).map((n) => [n, addressesOf(n)])]);
+  const hit = piecesCache.get(key);
   if (hit) {
-    cache.delete(key);
-    cache.set(key, hit);
+    piecesCache.delete(key);
+    piecesCache.set(key, hit);
     return hit;
   }
-  const made = make();
-  cache.set(key, made);
-  while (cache.size > limit) cache.delete(cache.keys().next().value as string);
+  const made = decompose(rules.map((rule, i) => coverageOf(rule, i, family, addressesOf)));
+  piecesCache.set(key, made);
+  piecesHeld += made.length;
+  for (const [oldest, pieces] of piecesCache) {
+    if (piecesHeld <= PIECES_BUDGET || oldest === key) break;
+    piecesCache.delete(oldest);
+    piecesHeld -= pieces.length;
+  }
   return made;
 }
 
+const namesOf = (rules: EgressPolicy["rules"]): string[] =>
+  [...new Set(rules.flatMap((r) => r.destinations.flatMap((d) => (d.name === undefined ? [] : [d.name]))))].sort();
+
 function mappingKey(input: MappingPolicyInput, addressesOf: PolicyPlaneInput["addressesOf"]): string {
-  const names = [...new Set(input.policy.rules.flatMap((r) => r.destinations.flatMap((d) => (d.name === undefined ? [] : [d.name]))))].sort();
-  return JSON.stringify([input.cluster, input.mapping, input.sourceCidr, input.policy, names.map((n) => [n, addressesOf(n)])]);
+  return JSON.stringify([input.cluster, input.mapping, input.sourceCidr, input.policy, namesOf(input.policy.rules).map((n) => [n, addressesOf(n)])]);
+}
+
+/**
+ * A compiler that remembers what it compiled, so that a pass over an unchanged configuration costs a lookup per
+ * mapping: the reconciler keeps one. An entry not used by any of the last few calls is dropped, so the old versions
+ * of changed policies do not pile up (isolation may render several candidates in one pass, hence a few calls).
+ */
+export class PolicyCompiler {
+  private readonly mappings = new Map<string, { plane: MappingPlane; used: number }>();
+  private readonly floors = new Map<string, { plane: FloorPlane; used: number }>();
+  private calls = 0;
+
+  constructor(private readonly keepForCalls = 8) {}
+
+  compile(input: PolicyPlaneInput): CompiledPolicies {
+    const call = ++this.calls;
+    const sets = Object.fromEntries(POLICY_SET_NAMES.map((name) => [name, new Map<string, PlaneElement>()])) as Record<PolicySetName, Map<string, PlaneElement>>;
+    const counters = new Map<string, CounterOwner>();
+    const elementsPerMapping = new Map<string, number>();
+    for (const mapping of input.policies) {
+      const plane = this.remembered(this.mappings, mappingKey(mapping, input.addressesOf), call, () => compileMapping(mapping, input.addressesOf));
+      const allow = sets[`policy_allow_${v(plane.family)}`];
+      for (const [key, value] of plane.allow) allow.set(key, value);
+      sets[`policy_unmatched_${v(plane.family)}`].set(plane.source, plane.unmatched);
+      sets[`policy_verdict_${v(plane.family)}`].set(plane.source, plane.verdict);
+      for (const [name, owner] of plane.counters) counters.set(name, owner);
+      elementsPerMapping.set(`${mapping.cluster}/${mapping.mapping}`, plane.allow.length + 2);
+    }
+    const floorKey = JSON.stringify([input.floors, input.floors.map((f) => (f.cluster === null ? [] : input.clusterSources.get(f.cluster) ?? []))]);
+    const floors = this.remembered(this.floors, floorKey, call, () => compileFloors(input.floors, input.clusterSources));
+    for (const cache of [this.mappings, this.floors] as Map<string, { used: number }>[]) {
+      for (const [key, entry] of cache) if (entry.used <= call - this.keepForCalls) cache.delete(key);
+    }
+    return finish(sets, counters, elementsPerMapping, floors);
+  }
+
+  private remembered<T>(cache: Map<string, { plane: T; used: number }>, key: string, call: number, make: () => T): T {
+    const entry = cache.get(key) ?? { plane: make(), used: call };
+    entry.used = call;
+    cache.set(key, entry);
+    return entry.plane;
+  }
 }
 
 /**
  * The policy plane: every element of the policy maps, pairwise disjoint within a map (the kernel refuses
- * overlapping elements in a concatenated interval set), and the counters they name. Pure: no I/O, no clock.
+ * overlapping elements in a concatenated interval set), and the counters they name. Pure: no I/O, no clock. A
+ * one-off compile (the API's size check, the CLI); the reconciler keeps a PolicyCompiler.
  */
 export function compilePolicies(input: PolicyPlaneInput): CompiledPolicies {
-  const sets = Object.fromEntries(POLICY_SET_NAMES.map((name) => [name, new Map<string, PlaneElement>()])) as Record<PolicySetName, Map<string, PlaneElement>>;
-  const counters = new Map<string, CounterOwner>();
-  const elementsPerMapping = new Map<string, number>();
-  const limit = 2 * input.policies.length + 64;
-  for (const mapping of input.policies) {
-    const plane = remember(mappingCache, mappingKey(mapping, input.addressesOf), limit, () => compileMapping(mapping, input.addressesOf));
-    const allow = sets[`policy_allow_${v(plane.family)}`];
-    for (const [key, value] of plane.allow) allow.set(key, value);
-    sets[`policy_unmatched_${v(plane.family)}`].set(plane.source, plane.unmatched);
-    sets[`policy_verdict_${v(plane.family)}`].set(plane.source, plane.verdict);
-    for (const [name, owner] of plane.counters) counters.set(name, owner);
-    elementsPerMapping.set(`${mapping.cluster}/${mapping.mapping}`, plane.allow.length + 2);
-  }
-  const floorKey = JSON.stringify([input.floors, input.floors.map((f) => (f.cluster === null ? [] : input.clusterSources.get(f.cluster) ?? []))]);
-  const floors = remember(floorCache, floorKey, 4, () => compileFloors(input.floors, input.clusterSources));
+  return new PolicyCompiler(1).compile(input);
+}
+
+function finish(
+  sets: Record<PolicySetName, Map<string, PlaneElement>>, counters: Map<string, CounterOwner>, elementsPerMapping: Map<string, number>, floors: FloorPlane,
+): CompiledPolicies {
   for (const [set, key, value] of floors.sets) sets[set].set(key, value);
   for (const [name, owner] of floors.counters) counters.set(name, owner);
   return { sets, counters, elementsPerMapping };
@@ -209,19 +242,29 @@ export interface FloorConflict {
  */
 export function floorConflicts(policy: EgressPolicy, family: 4 | 6, floors: readonly PolicyFloor[]): FloorConflict[] {
   const conflicts: FloorConflict[] = [];
+  // Each floor rule's coverage once, not once per destination: a policy may name 10,000 of them.
+  const denied = floors.flatMap((floor) => floor.rules.map((floorRule, f) => ({ floor, f, coverage: coverageOf(floorRule, f, family) })))
+    .filter((d) => d.coverage.permanent.length > 0);
+  if (denied.length === 0) return conflicts;
   policy.rules.forEach((rule, r) => {
     rule.destinations.forEach((destination, d) => {
       if (destination.cidr === undefined) return;
       const allowed = coverageOf({ ...rule, destinations: [destination] }, r, family);
-      for (const floor of floors) {
-        floor.rules.forEach((floorRule, f) => {
-          const shared = sharedAddresses(allowed, coverageOf(floorRule, f, family));
-          if (shared.length === 0) return;
-          const overlap = shared.map((s) => addressRangeText(s, family)).join(", ");
-          conflicts.push({ rule: r, destination: d, floorCluster: floor.cluster, floorRule: f, overlap });
-        });
+      for (const { floor, f, coverage } of denied) {
+        const shared = sharedAddresses(allowed, coverage);
+        if (shared.length === 0) continue;
+        const overlap = shared.map((s) => addressRangeText(s, family)).join(", ");
+        conflicts.push({ rule: r, destination: d, floorCluster: floor.cluster, floorRule: f, overlap });
       }
     });
   });
   return conflicts;
+}
+
+/**
+ * How many kernel elements a policy makes of one mapping of `family` (its allow pieces, its unmatched and verdict
+ * entries), without rendering them: the API's size check. The decomposition is cached for the reconciler.
+ */
+export function policyElementCount(policy: EgressPolicy, family: Family): number {
+  return piecesOf(policy.rules, family, () => []).length + 2;
 }

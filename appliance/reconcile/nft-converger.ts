@@ -4,7 +4,7 @@ import type { NftTable } from "../nft/nft-table.js";
 import { sameRules } from "../nft/ruleset.js";
 import { changeCount, diffStates, stateChanges, type NftState, type StateDifference } from "../nft/state.js";
 import type { PolicyFloor } from "../model.js";
-import { compilePolicies, type ResolvedAddress } from "../policy/compile.js";
+import { PolicyCompiler, type ResolvedAddress } from "../policy/compile.js";
 import { flatten, type Contributions } from "./contributions.js";
 
 /** What the policies are compiled against besides the clusters' contributions: the admin's floors and the DNS answers. */
@@ -25,6 +25,7 @@ import { ClusterIsolation, type IsolatedCluster } from "./isolation.js";
 export class NftConverger {
   private realized: NftState | undefined;
   private readonly isolation: ClusterIsolation;
+  private readonly policies = new PolicyCompiler();
 
   constructor(private readonly table: NftTable, log: Logger) {
     this.isolation = new ClusterIsolation(log);
@@ -112,7 +113,7 @@ export class NftConverger {
 
   private render(contributions: Contributions, egressIps: readonly string[], policy: PolicyContext): NftState {
     const { mappings, policies, guards } = flatten(contributions);
-    const compiled = compilePolicies({ policies, floors: policy.floors, clusterSources: policy.clusterSources, addressesOf: policy.addressesOf });
+    const compiled = this.policies.compile({ policies, floors: policy.floors, clusterSources: policy.clusterSources, addressesOf: policy.addressesOf });
     return this.table.desired(mappings, egressIps, guards, compiled);
   }
 

@@ -2,7 +2,7 @@ import { AppError, type FieldProblem } from "../errors.js";
 import type { EgressPolicy, FloorRule, PolicyDestination, PolicyFloor, PolicyPort, PolicyProtocol, PolicyRule } from "../model.js";
 import { parsePrefix, prefixContains, type Family, type Prefix } from "../net/cidr.js";
 import { checkDnsName } from "../policy/dns-name.js";
-import { compilePolicies, floorConflicts } from "../policy/compile.js";
+import { floorConflicts, policyElementCount } from "../policy/compile.js";
 import { POLICY_LIMITS, type FloorInput, type PolicyInput } from "../schemas/policy-inputs.js";
 
 /** Protocols whose connections have ports a rule may name. */
@@ -136,20 +136,13 @@ function attempt<T>(problems: FieldProblem[], parse: () => T): T | undefined {
   }
 }
 
-/** Sources that stand for any mapping of a family: how many kernel elements a policy becomes does not depend on them. */
-const SIZING_SOURCES: Record<Family, string> = { 4: "192.0.2.0/24", 6: "2001:db8::/32" };
-
 /**
  * Refuses (422) a policy that would expand to more kernel elements than one mapping may hold (its prefixes,
  * carved by their exceptions, times its protocols and port ranges; DNS names count once resolved, not here).
  */
 export function assertWithinSize(policy: EgressPolicy, family: Family | undefined): void {
   for (const f of family === undefined ? ([4, 6] as const) : [family]) {
-    const compiled = compilePolicies({
-      policies: [{ cluster: "sizing", mapping: "sizing", sourceCidr: SIZING_SOURCES[f], policy }],
-      floors: [], clusterSources: new Map(), addressesOf: () => [],
-    });
-    const elements = compiled.elementsPerMapping.get("sizing/sizing") ?? 0;
+    const elements = policyElementCount(policy, f);
     if (elements > POLICY_LIMITS.elementsPerMapping) {
       throw new AppError("validation-failed", `the policy expands to ${elements} kernel elements for an IPv${f} mapping; at most ${POLICY_LIMITS.elementsPerMapping}`,
         { fields: [{ field: "rules", reason: `expands to ${elements} kernel elements (IPv${f}); at most ${POLICY_LIMITS.elementsPerMapping}: merge ports into ranges or prefixes into larger ones` }] });
