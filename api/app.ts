@@ -54,6 +54,9 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.use("/metrics", authentication);
   app.use("/v1/clusters/:name/mappings", oneBulkWritePerCluster(locks));
   app.use("/v1/clusters/:name/routes", oneBulkWritePerCluster(locks));
+  // A policy of thousands of destinations is checked synchronously: one at a time per cluster, like a whole set.
+  app.use("/v1/clusters/:name/policy", oneBulkWritePerCluster(locks));
+  app.use("/v1/clusters/:name/mappings/:mapping/policy", oneBulkWritePerCluster(locks));
   // Only a whole-set PUT (one per cluster at a time) may be large; one item is small, so that a token's burst of
   // single writes cannot hold hundreds of megabytes of bodies in memory.
   const limitOf = (maxSize: number, what: string) => bodyLimit({

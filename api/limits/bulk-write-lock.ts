@@ -4,7 +4,7 @@ import { rateLimited } from "../middleware/auth.js";
 import { DNS_LABEL_PATTERN } from "../schemas/common.js";
 
 /**
- * One whole-set write (PUT of a cluster's mappings or routes) in flight per cluster. A set of 100,000
+ * One whole-set write (PUT of a cluster's mappings, routes or a policy) in flight per cluster. A set of 100,000
  * items takes seconds to read, check and store; a client that fires the next one before the last is done
  * would queue unbounded work, with every copy of the body held in memory. Other clusters are independent.
  */
@@ -41,7 +41,7 @@ export function oneBulkWritePerCluster(locks: ClusterWriteLocks): MiddlewareHand
     if (c.req.method !== "PUT" || !mayAct || !DNS_LABEL_PATTERN.test(cluster)) return next();
     const release = locks.tryAcquire(cluster);
     if (!release) {
-      throw rateLimited(`another PUT of cluster ${cluster}'s mappings or routes is still in progress`, 1000);
+      throw rateLimited(`another PUT of cluster ${cluster}'s mappings, routes or policies is still in progress`, 1000);
     }
     c.set("bulkWriteDone", release);
     try {

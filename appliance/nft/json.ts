@@ -11,6 +11,7 @@ export type Expr =
   | number
   | { prefix: { addr: string; len: number } }
   | { concat: Expr[] }
+  | { range: [number, number] }
   | { payload: { protocol: "ip" | "ip6" | "ether"; field: "saddr" | "daddr" } }
   | { payload: { protocol: "udp" | "tcp" | "th"; field: "dport" } }
   | { meta: { key: MetaKey } }
@@ -31,6 +32,8 @@ export type Statement =
   /** Looks the key up in a verdict map and takes the verdict found (nothing when there is none). */
   | { vmap: { key: Expr; data: string } }
   | { jump: { target: string } }
+  /** Like jump, but the chain's end returns to the caller of this chain, not here. */
+  | { goto: { target: string } }
   /** At most `rate` per `per`: past it the rule stops here (what follows in it is skipped). */
   | { limit: { rate: number; per: "second"; burst: number } }
   /** To an NFLOG group (read by the daemon), never the kernel log. */

@@ -19,7 +19,7 @@ export interface PolicyLogOptions {
   burst: number;
 }
 
-export const POLICY_CHAINS: ChainSpec[] = [{ name: "egress_policy" }, { name: "floor_deny" }, { name: "policy_deny" }, { name: "policy_audit" }];
+export const POLICY_CHAINS: ChainSpec[] = [{ name: "egress_policy" }, { name: "policy_lookup" }, { name: "floor_deny" }, { name: "policy_deny" }, { name: "policy_audit" }];
 
 /** The NFLOG prefix of each verdict chain: the policy log reads the verdict back from it (appliance/policy/policy-event.ts). */
 const prefixOf = (verdict: PolicyVerdict): string => {
@@ -49,11 +49,11 @@ export function policyRules(log: PolicyLogOptions): RuleSpec[] {
     // Destination first: see appliance/policy/compile.ts (pieceKey) for why the order matters to the kernel's lookup.
     const full: Expr = { concat: [daddr(p), saddr(p), meta("l4proto"), thDport] };
     return [
-      { chain: "egress_policy", comment: `egw:floor-${v}`, expr: [{ counter: { map: { key: { concat: [daddr(p), meta("l4proto"), thDport] }, data: `@floor_${v}` } } }, { jump: { target: "floor_deny" } }] },
-      { chain: "egress_policy", comment: `egw:cluster-floor-${v}`, expr: [{ counter: { map: { key: full, data: `@cluster_floor_${v}` } } }, { jump: { target: "floor_deny" } }] },
-      { chain: "egress_policy", comment: `egw:allow-${v}`, expr: [{ counter: { map: { key: full, data: `@policy_allow_${v}` } } }, { accept: null }] },
+      { chain: "policy_lookup", comment: `egw:floor-${v}`, expr: [{ counter: { map: { key: { concat: [daddr(p), meta("l4proto"), thDport] }, data: `@floor_${v}` } } }, { jump: { target: "floor_deny" } }] },
+      { chain: "policy_lookup", comment: `egw:cluster-floor-${v}`, expr: [{ counter: { map: { key: full, data: `@cluster_floor_${v}` } } }, { jump: { target: "floor_deny" } }] },
+      { chain: "policy_lookup", comment: `egw:allow-${v}`, expr: [{ counter: { map: { key: full, data: `@policy_allow_${v}` } } }, { accept: null }] },
       {
-        chain: "egress_policy", comment: `egw:unmatched-${v}`,
+        chain: "policy_lookup", comment: `egw:unmatched-${v}`,
         expr: [{ counter: { map: { key: saddr(p), data: `@policy_unmatched_${v}` } } }, { vmap: { key: saddr(p), data: `@policy_verdict_${v}` } }],
       },
     ];
@@ -71,6 +71,11 @@ export function policyRules(log: PolicyLogOptions): RuleSpec[] {
   ];
   const pass: Statement = { accept: null };
   return [
+    // Every key ends in the transport header's destination port. A packet too short to hold one would make every
+    // lookup fail, floors included, and pass: only packets whose port can be read go on to the lookups (goto: what
+    // none of them matches returns to the forward chain, not here); the rest are refused as a floor would.
+    { chain: "egress_policy", comment: "egw:ports-readable", expr: [{ match: { op: "==", left: thDport, right: { range: [0, 65535] } } }, { goto: { target: "policy_lookup" } }] },
+    { chain: "egress_policy", comment: "egw:transport-short", expr: [{ counter: null }, { jump: { target: "floor_deny" } }] },
     ...lookups("v4"), ...lookups("v6"),
     ...logged("floor_deny", prefixOf("floor-denied")), ...refuse("floor_deny"),
     ...logged("policy_deny", prefixOf("denied")), ...refuse("policy_deny"),

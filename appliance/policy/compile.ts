@@ -3,7 +3,7 @@ import { hostPrefixLength, parsePrefix, type Family } from "../net/cidr.js";
 import type { EgressPolicy, PolicyFloor } from "../model.js";
 import { coverageOf, sharedAddresses, type ResolvedAddress } from "./coverage.js";
 import { decompose, type Piece } from "./decompose.js";
-import { addressRangeText, normalize, numberRangeText, type AddressRange } from "./intervals.js";
+import { addressRangeText, intersect, normalize, numberRangeText, type AddressRange } from "./intervals.js";
 
 export type { ResolvedAddress } from "./coverage.js";
 
@@ -246,10 +246,13 @@ export function floorConflicts(policy: EgressPolicy, family: 4 | 6, floors: read
   const denied = floors.flatMap((floor) => floor.rules.map((floorRule, f) => ({ floor, f, coverage: coverageOf(floorRule, f, family) })))
     .filter((d) => d.coverage.permanent.length > 0);
   if (denied.length === 0) return conflicts;
+  // One intersection with everything any floor denies clears most destinations before the per-rule comparisons.
+  const anyDenied = normalize(denied.flatMap((d) => d.coverage.permanent));
   policy.rules.forEach((rule, r) => {
     rule.destinations.forEach((destination, d) => {
       if (destination.cidr === undefined) return;
       const allowed = coverageOf({ ...rule, destinations: [destination] }, r, family);
+      if (intersect(allowed.permanent, anyDenied).length === 0) return;
       for (const { floor, f, coverage } of denied) {
         const shared = sharedAddresses(allowed, coverage);
         if (shared.length === 0) continue;

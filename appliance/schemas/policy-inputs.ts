@@ -12,6 +12,8 @@ export const POLICY_LIMITS = {
   exceptPerDestination: 64,
   portsPerRule: 32,
   namesPerPolicy: 64,
+  /** Destinations and exceptions over all rules of a policy: what the checks (floors above all) walk synchronously. */
+  prefixesPerPolicy: 20_000,
   /** Kernel elements one mapping's policy may expand to (prefixes × protocols × port ranges, after carving). */
   elementsPerMapping: 20_000,
   floorRules: 1000,

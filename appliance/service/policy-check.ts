@@ -14,6 +14,12 @@ const PORTED: readonly PolicyProtocol[] = ["tcp", "udp", "sctp"];
  * applying to the mappings of its family.
  */
 export function checkPolicy(input: PolicyInput, family: Family | undefined): EgressPolicy {
+  // Counted before anything is parsed: an oversized policy costs no more than its refusal.
+  const prefixes = input.rules.reduce((n, rule) => n + rule.destinations.reduce((m, d) => m + 1 + (d.except?.length ?? 0), 0), 0);
+  if (prefixes > POLICY_LIMITS.prefixesPerPolicy) {
+    throw new AppError("validation-failed", `the policy names ${prefixes} destinations and exceptions; at most ${POLICY_LIMITS.prefixesPerPolicy}`,
+      { fields: [{ field: "rules", reason: `${prefixes} destinations and exceptions in all; at most ${POLICY_LIMITS.prefixesPerPolicy}` }] });
+  }
   const problems: FieldProblem[] = [];
   const rules = input.rules.map((rule, i) => canonicalRule(rule, `rules.${i}`, family, true, problems));
   const names = new Set(rules.flatMap((rule) => rule.destinations.flatMap((d) => (d.name === undefined ? [] : [d.name]))));

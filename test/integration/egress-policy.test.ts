@@ -60,6 +60,28 @@ describe("egress policy end to end", { skip: isRoot ? false : "needs root for ne
     await eventually(async () => (await topo.server.exec("ss", ["-lun"], { reject: false })).stdout.includes(`${DEST.dns}:53`), "dnsmasq to listen");
   };
 
+  /** IP protocol 253 (experimentation, RFC 3692) with `length` bytes of payload: no transport header nft knows. */
+  const rawSend = async (pod: "a" | "b", host: string, length: number) => {
+    await topo.pods[pod].exec("python3", ["-c",
+      "import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_RAW, 253); s.sendto(b'x'*int(sys.argv[2]), (sys.argv[1], 0))", host, String(length)]);
+  };
+  /** Prints "DESTINATION:LENGTH" for every protocol-253 packet the server receives. */
+  const rawReceiver = async () => {
+    const lines: string[] = [];
+    const child = topo.server.spawn("python3", ["-u", "-c",
+      "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_RAW, 253); print('ready', flush=True)\n"
+      + "while True:\n d=s.recv(65535); h=(d[0]&15)*4; print('%d.%d.%d.%d:%d' % (d[16],d[17],d[18],d[19],len(d)-h), flush=True)"], { reject: false });
+    child.stdout?.on("data", (chunk: Buffer) => lines.push(...chunk.toString("utf8").split("\n").filter(Boolean)));
+    await eventually(async () => lines.includes("ready"), "the raw receiver to listen");
+    return {
+      seen: () => lines.filter((l) => l !== "ready"),
+      stop: async () => {
+        child.kill("SIGKILL");
+        await child.catch(() => undefined);
+      },
+    };
+  };
+
   before(async () => {
     topo = await buildGatewayTopology();
     for (const address of [DEST.carved, DEST.other, DEST.named, DEST.renamed, DEST.dns]) await topo.server.ip(["addr", "add", `${address}/32`, "dev", "eth0"]);
@@ -150,6 +172,19 @@ describe("egress policy end to end", { skip: isRoot ? false : "needs root for ne
     assert.ok(refused(await connect("a", DEST.other)), "…and one in audit mode");
     assert.equal(await connect("b", DEST.carved), "ok:203.0.113.11", "what the floor does not name still passes");
     assert.ok(((await overview()).floors.global[0]?.connections ?? 0) >= 2);
+    // A packet too short to carry a port would make every lookup fail, the floor's included: it is refused instead.
+    const received = await rawReceiver();
+    try {
+      await rawSend("b", DEST.other, 0);
+      await rawSend("b", DEST.other, 4);
+      await rawSend("b", DEST.carved, 8);
+      await eventually(async () => received.seen().includes(`${DEST.carved}:8`), "the long packet to a destination no floor names to arrive");
+      assert.deepEqual(received.seen().filter((s) => s.startsWith(DEST.other)), [], "neither the empty nor the 4-byte packet reached the floor's address");
+      const short = (await topo.gateway.exec("nft", ["list", "chain", "inet", "egress_gateway", "egress_policy"])).stdout;
+      assert.match(short, /counter packets [1-9]\d* bytes \d+ jump floor_deny comment "egw:transport-short"/, short);
+    } finally {
+      await received.stop();
+    }
     assert.equal((await api("DELETE", "/v1/policy-floor?wait=true")).status, 204);
     assert.equal(await connect("b", DEST.other), "ok:203.0.113.11");
   });

@@ -193,7 +193,7 @@ describe("guards", () => {
     const text = JSON.stringify(plain);
     for (const word of ["claimed_", "bound_", "spoofed_", "guard_", "\"mangle\"", "\"input\""]) assert.ok(!text.includes(word), `no ${word}`);
     assert.deepEqual(Object.keys(desiredNftState(PLAIN, [], []).chains),
-      ["count_in", "postrouting", "forward", "count_out", "egress_policy", "floor_deny", "policy_deny", "policy_audit"]);
+      ["count_in", "postrouting", "forward", "count_out", "egress_policy", "policy_lookup", "floor_deny", "policy_deny", "policy_audit"]);
     assert.ok(SET_NAMES.filter((n) => /^(claimed|bound)/.test(n)).every((n) => desiredNftState(PLAIN, [], [], GOLDEN_GUARDS).sets[n].size === 0),
       "guard inputs are ignored while source binding is off");
   });
