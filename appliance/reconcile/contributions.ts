@@ -1,4 +1,5 @@
 import type { Mapping } from "../model.js";
+import { parsePrefix, prefixContains, prefixesOverlap, type Prefix } from "../net/cidr.js";
 import type { MappingPolicyInput } from "../policy/compile.js";
 import type { Binding, GuardInputs } from "../nft/state.js";
 import type { DesiredState } from "./desired-state.js";
@@ -84,9 +85,22 @@ export function stillWanted(good: Contribution | undefined, desired: Contributio
   const bound = new Set(desired.bound.map((b) => JSON.stringify(b)));
   const kept = good.mappings.filter((m) => mappings.has(JSON.stringify(m)) && samePolicy(m.name));
   const keptNames = new Set(kept.map((m) => m.name));
+  // A withdrawn mapping's source is unmapped: dropped, or masqueraded where dataplane.unmappedTraffic says so. A
+  // policy it had or wants keeps it to nothing meanwhile (no rule, deny), so masquerading never sets it free.
+  // Only sources the cluster still claims, none overlapping another (the kernel's interval maps would refuse that).
+  const denyAll = (p: MappingPolicyInput): MappingPolicyInput => ({ ...p, policy: { mode: "enforce", defaultAction: "deny", rules: [] } });
+  const claimedNow = desired.claimed.map((c) => parsePrefix(c, "claimed"));
+  const stubbed: Prefix[] = [];
+  const withdrawn = [...good.policies, ...desired.policies].filter((p) => {
+    if (keptNames.has(p.mapping) || !desired.mappings.some((m) => m.name === p.mapping)) return false;
+    const source = parsePrefix(p.sourceCidr, "sourceCidr");
+    if (!claimedNow.some((c) => prefixContains(c, source)) || stubbed.some((s) => prefixesOverlap(s, source))) return false;
+    stubbed.push(source);
+    return true;
+  });
   return {
     mappings: kept,
-    policies: good.policies.filter((p) => keptNames.has(p.mapping)),
+    policies: [...good.policies.filter((p) => keptNames.has(p.mapping)), ...withdrawn.map(denyAll)],
     claimed: good.claimed.filter((c) => claimed.has(c)),
     bound: good.bound.filter((b) => bound.has(JSON.stringify(b))),
   };

@@ -27,7 +27,7 @@ export class NftConverger {
   private readonly isolation: ClusterIsolation;
   private readonly policies = new PolicyCompiler();
 
-  constructor(private readonly table: NftTable, log: Logger) {
+  constructor(private readonly table: NftTable, private readonly log: Logger) {
     this.isolation = new ClusterIsolation(log);
   }
 
@@ -93,7 +93,13 @@ export class NftConverger {
       } catch (error) {
         // Only a refusal of the content is a tenant's doing: a full check of the same state tells which.
         const verdict = await this.check(wanted);
-        if (verdict.ok) throw error;
+        if (verdict.ok) {
+          // The state is fine, the batch was not: e.g. a DNS-derived element the kernel had already expired, whose
+          // delete found nothing. The whole table, replaced in one transaction, gets there anyway, in this pass.
+          this.log.warn({ err: error }, "an element batch failed although the state it leads to is valid; replacing the table instead");
+          await this.applyFull(wanted, effective);
+          return "full";
+        }
         refusal = verdict;
       }
     } else {

@@ -91,6 +91,8 @@ export class FakeSystem implements CommandRunner, LineStreams {
   policyRules: FakeRule[] = [];
   /** Makes the next nft apply (not check) fail, as a kernel refusal would. */
   failNextApply: string | undefined;
+  /** How many applies in a row fail with failNextApply (then it is cleared). */
+  failApplyTimes = 1;
   /** The kernel refuses a route via a next hop this returns true for ("Nexthop has invalid gateway"). */
   refuseNextHop: ((via: string) => boolean) | undefined;
   /** The kernel refuses every batch (check or apply) that adds an element this returns true for ("File exists"). */
@@ -186,7 +188,10 @@ export class FakeSystem implements CommandRunner, LineStreams {
         if (call.args.includes("-c")) return ok();
         if (this.failNextApply !== undefined) {
           const reason = this.failNextApply;
-          this.failNextApply = undefined;
+          if (--this.failApplyTimes <= 0) {
+            this.failNextApply = undefined;
+            this.failApplyTimes = 1;
+          }
           return fail(reason, 1);
         }
         this.applyBatch(call.batch.nftables);

@@ -21,11 +21,19 @@ describe("stillWanted: what of a held-back cluster's last good state stays in fo
     assert.deepEqual(stillWanted(good, good), good);
   });
 
-  it("withdraws a mapping whose policy changed (fail closed: never the mapping without its old policy, nor with a policy the kernel refused)", () => {
+  it("withdraws a mapping whose policy changed, and holds its source to nothing meanwhile (unmapped traffic may be masqueraded)", () => {
     const good = contribution([[web, policy("198.51.100.0/24")]], [db]);
     const kept = stillWanted(good, contribution([[web, policy("192.0.2.0/24")]], [db]));
     assert.deepEqual(kept?.mappings.map((m) => m.name), ["db"]);
-    assert.deepEqual(kept?.policies, []);
+    assert.deepEqual(kept?.policies, [{ cluster: "prod", mapping: "web", sourceCidr: "10.244.1.0/26", policy: { mode: "enforce", defaultAction: "deny", rules: [] } }]);
+  });
+
+  it("holds no source the cluster no longer claims, and never two that overlap", () => {
+    const good = contribution([[web, policy("198.51.100.0/24")]]);
+    const moved = contribution([[mapping("web", "10.244.1.0/25"), policy("192.0.2.0/24")]]);
+    assert.deepEqual(stillWanted(good, moved)?.policies.map((p) => p.sourceCidr), ["10.244.1.0/26"], "the wider new source overlaps the old: only one stub");
+    const released = stillWanted(good, { ...contribution([[web, policy("192.0.2.0/24")]]), claimed: ["10.250.0.0/16"] });
+    assert.deepEqual(released?.policies, [], "a range the admin took away is no longer this cluster's to hold");
   });
 
   it("withdraws a mapping whose policy was removed, and one that gained a policy", () => {

@@ -96,7 +96,9 @@ describe("Reconciler against a fake system", () => {
     await reconciler.reconcile();
     const before = JSON.stringify(system.listing());
     desired = { ...desired, revision: 5, mappings: [...desired.mappings, mapping("b", "10.244.1.64/26", "203.0.113.10")] };
+    // The element batch and the full replace that follows it in the same pass both fail.
     system.failNextApply = "Error: Could not process rule: Device or resource busy";
+    system.failApplyTimes = 2;
     await assert.rejects(reconciler.reconcile(), /Device or resource busy/);
     assert.equal(reconciler.lastReport?.ok, false);
     assert.match(reconciler.lastReport?.error ?? "", /busy/);
@@ -105,6 +107,16 @@ describe("Reconciler against a fake system", () => {
     const report = await reconciler.reconcile();
     assert.equal(report.ok, true);
     assert.equal(report.kind, "full", "after a failure nothing is assumed about the kernel");
+    assert.equal(reconciler.appliedRevision, 5);
+  });
+
+  it("an element batch that fails although its state is valid is followed by a full replace in the same pass", async () => {
+    await reconciler.reconcile();
+    desired = { ...desired, revision: 5, mappings: [...desired.mappings, mapping("b", "10.244.1.64/26", "203.0.113.10")] };
+    system.failNextApply = "Error: Could not process rule: No such file or directory";
+    const report = await reconciler.reconcile();
+    assert.equal(report.ok, true);
+    assert.equal(report.kind, "full");
     assert.equal(reconciler.appliedRevision, 5);
   });
 
