@@ -52,6 +52,10 @@ export interface NameCacheDeps {
   log?: Pick<Logger, "info" | "warn" | "error">;
 }
 
+/** Addresses one answer may add, and one name may hold (answers of a rotating zone add up until they expire). */
+export const MAX_ADDRESSES_PER_ANSWER = 64;
+export const MAX_ADDRESSES_PER_NAME = 256;
+
 /** Retry after a failed lookup: 1 s, doubling, at most 30 s. */
 export const RETRY_BASE_MS = 1_000;
 export const RETRY_MAX_MS = 30_000;
@@ -173,7 +177,10 @@ export class NameCache {
     const records = answer.flatMap(({ address, ttl }) => {
       const canonical = canonicalAddress(address);
       return canonical === undefined ? [] : [{ address: canonical, ttl: this.clampTtl(ttl) }];
-    });
+    }).slice(0, MAX_ADDRESSES_PER_ANSWER);
+    if (answer.length > MAX_ADDRESSES_PER_ANSWER) {
+      this.deps.log?.warn({ name: entry.name, answered: answer.length, kept: MAX_ADDRESSES_PER_ANSWER }, "a policy name answered with more addresses than one answer may add; the rest are not allowed");
+    }
     let changed = false;
     for (const { address, ttl } of records) {
       const expiresAt = askedAt + ttl * 1_000;
@@ -183,6 +190,16 @@ export class NameCache {
         entry.addresses.set(address, expiresAt);
         changed = true;
       }
+    }
+    // A zone that rotates its answers would have the name hold every address until each expires: the latest
+    // answer's stay, then the longest-lived others, up to a bound (the kernel elements are the tenant's, but the
+    // daemon compiles them for everyone).
+    if (entry.addresses.size > MAX_ADDRESSES_PER_NAME) {
+      const latest = new Set(records.map((r) => r.address));
+      const kept = [...entry.addresses].sort(([a, x], [b, y]) => Number(latest.has(b)) - Number(latest.has(a)) || y - x).slice(0, MAX_ADDRESSES_PER_NAME);
+      entry.addresses.clear();
+      for (const [address, expiresAt] of kept) entry.addresses.set(address, expiresAt);
+      changed = true;
     }
     // NXDOMAIN and NODATA carry no TTL here (node does not expose the SOA's): the floor stands in for it.
     const shortestTtl = Math.min(...records.map((record) => record.ttl), records.length > 0 ? Infinity : this.options.minTtlSeconds);

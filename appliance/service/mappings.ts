@@ -97,6 +97,19 @@ function assertNoOverlapWithStore(tx: WriteContext, checked: CheckedMapping): vo
 }
 
 /**
+ * A mapping's own policy was checked for its source's family: moved to the other family, its prefixes would drop out
+ * and it would refuse everything. The policy goes first (or is replaced), then the mapping moves.
+ */
+function assertPoliciesKeepTheirFamily(tx: WriteContext, cluster: string, before: readonly Mapping[], checked: readonly CheckedMapping[]): void {
+  for (const c of checked) {
+    const old = before.find((m) => m.name === c.mapping.name);
+    if (!old || old.sourceCidr.includes(":") === c.mapping.sourceCidr.includes(":") || !reads.getPolicy(tx.db, cluster, old.name)) continue;
+    throw new AppError("validation-failed", `mapping ${old.name} has a policy for its IPv${c.source.family === 4 ? 6 : 4} source; delete the policy before moving the mapping to IPv${c.source.family}`,
+      { fields: [{ field: `${c.field}.sourceCidr`, reason: `the mapping's policy is for IPv${c.source.family === 4 ? 6 : 4}: delete it first` }] });
+  }
+}
+
+/**
  * Declarative replace: after it, the cluster's mappings are exactly `inputs`. Unchanged input changes nothing.
  * `quotaDefaults` are the daemon's limits.clusterDefaults.
  */
@@ -123,6 +136,7 @@ export function replaceMappings(tx: WriteContext, clusterName: string, inputs: M
       { fields: [{ field: `${clash[1].field}.sourceCidr`, reason: `overlaps ${clash[0].source.cidr} of mapping ${clash[0].mapping.name}` }] });
   }
   const before = reads.listMappings(tx.db, clusterName);
+  assertPoliciesKeepTheirFamily(tx, clusterName, before, checked);
   const after = checked.map((c) => c.mapping).sort((a, b) => a.name.localeCompare(b.name));
   if (JSON.stringify(before) === JSON.stringify(after)) return before;
   for (const mapping of before) rows.deleteMapping(tx.db, clusterName, mapping.name);

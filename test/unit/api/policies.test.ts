@@ -94,6 +94,15 @@ describe("egress policies (/v1/clusters/{name}/mappings/{mapping}/policy, /polic
     ])), 200);
   });
 
+  it("refuses to move a mapping with a policy to the other address family (its prefixes would drop out)", async () => {
+    const { h, alpha } = await withMapping();
+    await expectStatus(await h.as(alpha.token, "PUT", "/v1/clusters/alpha/mappings/erp/policy", policy()), 200);
+    const moved = await h.unchanged(() => h.as(alpha.token, "PUT", "/v1/clusters/alpha/mappings", {
+      mappings: [erp({ sourceCidr: "fd00:10:244:9::/64", egressIp: "2001:db8::10" }), { name: "erp-v6", sourceCidr: "fd00:10:244:1::/64", egressIp: "2001:db8::10" }],
+    }));
+    assert.match(reasonFor(await expectProblem(moved, 422, "validation-failed", "mappings.0.sourceCidr"), "mappings.0.sourceCidr"), /policy is for IPv4: delete it first/);
+  });
+
   it("deletes a mapping's policy with its mapping", async () => {
     const { h, alpha } = await withMapping();
     await expectStatus(await h.as(alpha.token, "PUT", "/v1/clusters/alpha/mappings/erp/policy", policy()), 200);

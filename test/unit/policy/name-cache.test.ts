@@ -113,6 +113,24 @@ describe("NameCache: answers, TTLs and refresh", () => {
     assert.deepEqual(addresses("api.example.com"), [["192.0.2.1", 60], ["2001:db8::1", 120]]);
   });
 
+  it("bounds what one answer adds (64) and what a rotating zone makes a name hold (256), keeping the latest answer's", async () => {
+    const { dns, cache, clock } = setup({ minTtlSeconds: 10, maxTtlSeconds: 3_600 });
+    // One short-lived record has the name asked again every 5 s; the others live an hour.
+    const block = (k: number) => Array.from({ length: 100 }, (_, i): [string, number] => [`198.51.${k}.${i}`, i === 0 ? 10 : 3_600]);
+    dns.answer("rotating.example.com", ...block(0));
+    cache.setNames(["rotating.example.com"]);
+    await settle();
+    assert.equal(cache.addressesOf("rotating.example.com").length, 64, "one answer adds at most 64");
+    for (let k = 1; k <= 5; k++) {
+      dns.answer("rotating.example.com", ...block(k));
+      await clock.advance(5 * S);
+      await settle();
+    }
+    const held = cache.addressesOf("rotating.example.com").map((a) => a.address);
+    assert.equal(held.length, 256);
+    assert.ok(block(5).slice(0, 64).every(([address]) => held.includes(address)), "the latest answer's addresses are all held");
+  });
+
   it("compares names lower case without the trailing dot", async () => {
     const { dns, cache, start, addresses } = setup();
     dns.answer("api.example.com", ["192.0.2.10", 60]);
