@@ -122,7 +122,8 @@ export class Daemon {
     const nft = new NftClient(runner);
     const ruleset = rulesetOptions(config);
     let countLookup: (outcome: "answer" | "failed") => void = () => undefined;
-    const names = new PolicyNames(config.policy.dns, log.child({ component: "policy-dns" }), (outcome) => countLookup(outcome));
+    const names = new PolicyNames(config.policy.dns, { files, path: join(dirname(config.database.path), "policy-names.json") },
+      log.child({ component: "policy-dns" }), (outcome) => countLookup(outcome));
     this.policyNames = names;
     const policyLog = config.policy.log.enabled
       ? new PolicyLog({

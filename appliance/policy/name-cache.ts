@@ -98,15 +98,26 @@ export class NameCache {
   }
 
   /** New names are looked up at once; names no longer listed are forgotten with their addresses. */
+  /**
+   * What a previous run of the daemon held (its state file): a name it starts to follow begins with those of its
+   * addresses that have not expired, so a restart while DNS is down allows no less than before it, and never longer
+   * than the answers promised.
+   */
+  seed(previous: readonly { name: string; addresses: readonly ResolvedAddress[] }[]): void {
+    for (const { name, addresses } of previous) this.seeds.set(canonicalName(name), addresses);
+  }
+
+  private readonly seeds = new Map<string, readonly ResolvedAddress[]>();
+
   setNames(names: readonly string[]): void {
     if (this.stopped) return;
     const wanted = new Set(names.map(canonicalName));
-    let forgotAddresses = false;
+    let changed = false;
     for (const [name, entry] of this.entries) {
       if (wanted.has(name)) continue;
       this.clearTimers(entry);
       this.entries.delete(name);
-      forgotAddresses ||= this.unexpired(entry).length > 0;
+      changed ||= this.unexpired(entry).length > 0;
     }
     for (const name of wanted) {
       if (this.entries.has(name)) continue;
@@ -115,9 +126,19 @@ export class NameCache {
         nextLookupAt: null, lookupTimer: null, expiryTimer: null,
       };
       this.entries.set(name, entry);
+      const now = this.deps.clock.now();
+      for (const { address, expiresAt } of this.seeds.get(name) ?? []) {
+        const canonical = canonicalAddress(address);
+        if (canonical !== undefined && expiresAt > now && entry.addresses.size < MAX_ADDRESSES_PER_NAME) entry.addresses.set(canonical, expiresAt);
+      }
+      this.seeds.delete(name);
+      if (entry.addresses.size > 0) {
+        this.scheduleExpiry(entry);
+        changed = true;
+      }
       void this.resolve(entry);
     }
-    if (forgotAddresses) this.notify();
+    if (changed) this.notify();
   }
 
   addressesOf(name: string): readonly ResolvedAddress[] {

@@ -14,7 +14,7 @@ const isRoot = process.getuid?.() === 0;
 /** Destinations on the server's network besides the server's own address: each a second address of the server. */
 const DEST = { allowed: "203.0.113.200", carved: "203.0.113.201", other: "203.0.113.202", named: "203.0.113.203", renamed: "203.0.113.204", dns: "203.0.113.53" } as const;
 const DEST6 = { allowed: "2001:db8::200", other: "2001:db8::202" } as const;
-const DNS_TTL_SECONDS = 8;
+const DNS_TTL_SECONDS = 12;
 const NAME = "svc.policy.test";
 
 type Overview = {
@@ -207,6 +207,10 @@ describe("egress policy end to end", { skip: isRoot ? false : "needs root for ne
     dns = undefined;
     const stoppedAt = Date.now();
     assert.equal(await connect("a", DEST.renamed), "ok:203.0.113.10", "the last good address still passes");
+    // …also across a restart of the daemon (an upgrade, a crash), which rebuilds the table from what it knows.
+    await (daemon as DaemonHandle).stop();
+    await (daemon as DaemonHandle).start();
+    assert.equal(await connect("a", DEST.renamed), "ok:203.0.113.10", "the restarted daemon kept the last good address");
     await eventually(async () => (await addressesOf())?.state === "failing", "the failure to show in the overview");
     const { warnings } = (await api("GET", "/v1/status")).body as { warnings: string[] };
     assert.ok(warnings.some((w) => w.startsWith(`policy DNS name ${NAME}:`)), `the status warns: ${JSON.stringify(warnings)}`);

@@ -131,6 +131,18 @@ describe("NameCache: answers, TTLs and refresh", () => {
     assert.ok(block(5).slice(0, 64).every(([address]) => held.includes(address)), "the latest answer's addresses are all held");
   });
 
+  it("starts a name from a previous run's addresses that have not expired, and keeps them through failures until then", async () => {
+    const { dns, cache, clock, start, addresses } = setup();
+    dns.fail("api.example.com", "queryA ETIMEOUT api.example.com");
+    cache.seed([{ name: "API.example.com.", addresses: [{ address: "192.0.2.7", expiresAt: start + 30 * S }, { address: "192.0.2.8", expiresAt: start - S }] }]);
+    cache.setNames(["api.example.com"]);
+    await settle();
+    assert.deepEqual(addresses("api.example.com"), [["192.0.2.7", 30]], "the unexpired one, until its own expiry");
+    await clock.advance(30 * S);
+    await settle();
+    assert.deepEqual(addresses("api.example.com"), []);
+  });
+
   it("compares names lower case without the trailing dot", async () => {
     const { dns, cache, start, addresses } = setup();
     dns.answer("api.example.com", ["192.0.2.10", 60]);
