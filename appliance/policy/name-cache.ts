@@ -185,16 +185,23 @@ export class NameCache {
     // The name was forgotten (or the cache stopped) while the question was out.
     if (this.stopped || this.entries.get(entry.name) !== entry) return;
     this.deps.metrics?.resolution(result.status);
-    if (result.status === "answer") this.answered(entry, result.addresses, askedAt);
+    if (result.status === "answer") this.answered(entry, result.addresses, askedAt, result.partialFailure);
     else this.failed(entry, result.error);
   }
 
-  private answered(entry: Entry, answer: readonly { address: string; ttl: number }[], askedAt: number): void {
+  private answered(entry: Entry, answer: readonly { address: string; ttl: number }[], askedAt: number, partialFailure?: string): void {
     const now = this.deps.clock.now();
-    if (entry.failures > 0) this.deps.log?.info({ name: entry.name, failures: entry.failures }, "DNS lookup for a policy name answers again");
+    if (partialFailure !== undefined) {
+      // The answered family is refreshed below; the failed one's addresses are kept until they expire, as on a failure.
+      if (entry.failures === 0) this.deps.log?.warn({ name: entry.name, error: partialFailure }, "DNS lookup for a policy name answered for one address family only; the other's last addresses stay until they expire");
+      entry.failures += 1;
+      entry.lastError = partialFailure;
+    } else {
+      if (entry.failures > 0) this.deps.log?.info({ name: entry.name, failures: entry.failures }, "DNS lookup for a policy name answers again");
+      entry.lastError = null;
+      entry.failures = 0;
+    }
     entry.lastAnswerAt = now;
-    entry.lastError = null;
-    entry.failures = 0;
     const records = answer.flatMap(({ address, ttl }) => {
       const canonical = canonicalAddress(address);
       return canonical === undefined ? [] : [{ address: canonical, ttl: this.clampTtl(ttl) }];

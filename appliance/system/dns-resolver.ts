@@ -13,7 +13,8 @@ export interface AnsweredAddress {
  * now, not a failure. A failure says nothing about the name, so whoever holds addresses keeps them.
  */
 export type DnsLookup =
-  | { status: "answer"; addresses: AnsweredAddress[] }
+  /** `partialFailure`: one family's query failed; the addresses are the other family's answer. */
+  | { status: "answer"; addresses: AnsweredAddress[]; partialFailure?: string }
   | { status: "failed"; error: string };
 
 export interface DnsResolverOptions {
@@ -78,17 +79,18 @@ export class DnsResolver {
 type FamilyResult = PromiseSettledResult<readonly AnsweredAddress[]>;
 
 /**
- * One lookup from its two queries. Either family failing fails the lookup: half an answer would look as if the other
- * family's addresses had gone, and they would be dropped at their expiry while they still exist.
+ * One lookup from its two queries. Both failing fail the lookup. One failing (a server that refuses AAAA, say) gives
+ * the other family's answer with `partialFailure`: the cache then refreshes that family and keeps the failed one's
+ * addresses until they expire, as for a failure, so a half answer never looks as if the other family had gone.
  */
 export function combineFamilies(v4: FamilyResult, v6: FamilyResult): DnsLookup {
-  const failures = [v4, v6].flatMap((result, index) => {
-    if (result.status === "fulfilled" || EMPTY_ANSWER_CODES.has(codeOf(result.reason))) return [];
-    return [`${index === 0 ? "A" : "AAAA"}: ${describe(result.reason)}`];
-  });
-  if (failures.length > 0) return { status: "failed", error: failures.join("; ") };
+  const failed = (result: FamilyResult) => result.status === "rejected" && !EMPTY_ANSWER_CODES.has(codeOf(result.reason));
+  const failures = [v4, v6].flatMap((result, index) => (failed(result) && result.status === "rejected"
+    ? [`${index === 0 ? "A" : "AAAA"}: ${describe(result.reason)}`] : []));
+  if (failures.length === 2) return { status: "failed", error: failures.join("; ") };
   const addresses = [v4, v6].flatMap((result) => (result.status === "fulfilled" ? result.value : []));
-  return { status: "answer", addresses: addresses.map(({ address, ttl }) => ({ address, ttl })) };
+  const answer = addresses.map(({ address, ttl }) => ({ address, ttl }));
+  return failures.length === 0 ? { status: "answer", addresses: answer } : { status: "answer", addresses: answer, partialFailure: failures.join("; ") };
 }
 
 function codeOf(error: unknown): string {

@@ -143,6 +143,22 @@ describe("NameCache: answers, TTLs and refresh", () => {
     assert.deepEqual(addresses("api.example.com"), []);
   });
 
+  it("a lookup that fails for one family refreshes the other and keeps the failed family's addresses until they expire", async () => {
+    const { dns, cache, clock, addresses, status } = setup({ minTtlSeconds: 10, maxTtlSeconds: 3_600 });
+    dns.answer("api.example.com", ["192.0.2.1", 60], ["2001:db8::1", 60]);
+    cache.setNames(["api.example.com"]);
+    await settle();
+    dns.answers.set("api.example.com", { status: "answer", addresses: [{ address: "192.0.2.1", ttl: 60 }], partialFailure: "AAAA: queryAaaa EREFUSED api.example.com" });
+    await clock.advance(30 * S);
+    await settle();
+    assert.deepEqual(addresses("api.example.com"), [["192.0.2.1", 90], ["2001:db8::1", 60]], "A refreshed, AAAA kept to its own expiry");
+    assert.equal(status("api.example.com").state, "failing");
+    assert.match(status("api.example.com").lastError ?? "", /EREFUSED/);
+    await clock.advance(30 * S);
+    await settle();
+    assert.deepEqual(addresses("api.example.com").map(([a]) => a), ["192.0.2.1"], "the AAAA address left at its expiry");
+  });
+
   it("compares names lower case without the trailing dot", async () => {
     const { dns, cache, start, addresses } = setup();
     dns.answer("api.example.com", ["192.0.2.10", 60]);
