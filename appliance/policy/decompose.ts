@@ -146,7 +146,11 @@ export function decompose(coverages: readonly Coverage[]): Piece[] {
       const rank = ranks[b.winner] as number;
       const expiresAt = active.get(rank);
       const piece: Piece = { address, protocol: b.protocol, port: b.port, owner: (coverages[rank] as Coverage).owner };
-      if (expiresAt !== undefined) piece.expiresAt = expiresAt;
+      // A DNS address that a later rule also allows by prefix stays allowed when it expires: the piece keeps no
+      // kernel timeout then (only its counter is the earlier rule's until the next render), so a daemon that is
+      // down past the expiry never refuses what the prefix allows.
+      const backed = ranks.some((r) => r > rank && active.get(r) === undefined && coversBox(coverages[r] as Coverage, b));
+      if (expiresAt !== undefined && !backed) piece.expiresAt = expiresAt;
       return piece;
     });
     const signature = `${found.signature}|${boxes.map((b) => (b.expiresAt === undefined ? "p" : "d")).join("")}`;
@@ -163,4 +167,10 @@ export function decompose(coverages: readonly Coverage[]): Piece[] {
   }
   close();
   return pieces;
+}
+
+/** Whether a coverage's protocols and ports hold the whole box (both are normalized: one range must hold it). */
+function coversBox(coverage: Coverage, box: { protocol: NumberRange; port: NumberRange }): boolean {
+  const holds = (ranges: readonly NumberRange[], r: NumberRange) => ranges.some((c) => c.lo <= r.lo && r.hi <= c.hi);
+  return holds(coverage.protocols, box.protocol) && holds(coverage.ports, box.port);
 }

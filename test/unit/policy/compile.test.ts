@@ -122,13 +122,18 @@ describe("compilePolicies: DNS-derived coverage", () => {
     assert.deepEqual(lines(compiled, "policy_allow_v4"), [`198.51.100.0/24 . 10.244.1.0/24 . 0-255 . 0-65535 → ${R(0)}`]);
   });
 
-  it("an earlier rule's DNS address splits a later permanent range, and is never joined with it", () => {
+  it("an earlier rule's DNS address splits a later permanent range, is never joined with it, and keeps no timeout where that range allows it too", () => {
     const compiled = compile([rule([{ name: "n" }]), rule([{ cidr: "198.51.100.0/30" }])], { addresses: { n: [{ address: "198.51.100.1", expiresAt: 77 }] } });
     assert.deepEqual(lines(compiled, "policy_allow_v4"), [
       `198.51.100.0/32 . 10.244.1.0/24 . 0-255 . 0-65535 → ${R(1)}`,
-      `198.51.100.1/32 . 10.244.1.0/24 . 0-255 . 0-65535 → ${R(0)} @77`,
+      `198.51.100.1/32 . 10.244.1.0/24 . 0-255 . 0-65535 → ${R(0)}`,
       `198.51.100.2/31 . 10.244.1.0/24 . 0-255 . 0-65535 → ${R(1)}`,
     ]);
+  });
+
+  it("a DNS address no later rule allows keeps its timeout", () => {
+    const compiled = compile([rule([{ name: "n" }], "tcp", [{ port: 443 }]), rule([{ cidr: "198.51.100.0/24" }], "udp", [])], { addresses: { n: [{ address: "198.51.100.9", expiresAt: 5 }] } });
+    assert.ok(lines(compiled, "policy_allow_v4").includes(`198.51.100.9/32 . 10.244.1.0/24 . 6 . 443 → ${R(0)} @5`));
   });
 
   it("a DNS address of the same rule next to its prefix stays a separate element", () => {
@@ -142,7 +147,7 @@ describe("compilePolicies: DNS-derived coverage", () => {
   it("a DNS rule narrower in ports: the later permanent rule keeps the rest of that address", () => {
     const compiled = compile([rule([{ name: "n" }], "tcp", [{ port: 443 }]), rule([{ cidr: "198.51.100.0/24" }], "tcp", [])], { addresses: { n: [{ address: "198.51.100.9", expiresAt: 5 }] } });
     const allow = lines(compiled, "policy_allow_v4");
-    assert.ok(allow.includes(`198.51.100.9/32 . 10.244.1.0/24 . 6 . 443 → ${R(0)} @5`), allow.join("\n"));
+    assert.ok(allow.includes(`198.51.100.9/32 . 10.244.1.0/24 . 6 . 443 → ${R(0)}`), `the later prefix rule allows tcp/443 too: no timeout\n${allow.join("\n")}`);
     assert.ok(allow.includes(`198.51.100.9/32 . 10.244.1.0/24 . 6 . 0-442 → ${R(1)}`), allow.join("\n"));
     assert.ok(allow.includes(`198.51.100.0-198.51.100.8 . 10.244.1.0/24 . 6 . 0-65535 → ${R(1)}`), allow.join("\n"));
   });
