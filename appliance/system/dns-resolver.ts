@@ -54,25 +54,33 @@ export function parseDnsServer(text: string, field: string): string {
  * the network; the cache that decides what to keep (appliance/policy/name-cache.ts) only sees `lookup`.
  */
 export class DnsResolver {
-  private readonly resolver: Resolver;
+  private readonly servers: string[];
+  private readonly inFlight = new Set<Resolver>();
 
-  constructor(options: DnsResolverOptions) {
-    this.resolver = new Resolver({ timeout: options.timeoutMs, tries: options.tries });
-    const servers = options.servers.map((server, index) => parseDnsServer(server, `servers.${index}`));
-    if (servers.length > 0) this.resolver.setServers(servers);
+  constructor(private readonly options: DnsResolverOptions) {
+    this.servers = options.servers.map((server, index) => parseDnsServer(server, `servers.${index}`));
   }
 
+  /**
+   * A resolver of its own for every lookup. c-ares 1.31+ caches answers (up to an hour, NODATA included) unless told
+   * not to, and Node releases before the fix (Debian 13's Node 20.19 among them) do not tell it: a changed record
+   * would be seen late and a dead server hidden behind the cache. A fresh channel has nothing cached.
+   */
   async lookup(name: string): Promise<DnsLookup> {
-    const [v4, v6] = await Promise.allSettled([
-      this.resolver.resolve4(name, { ttl: true }),
-      this.resolver.resolve6(name, { ttl: true }),
-    ]);
-    return combineFamilies(v4, v6);
+    const resolver = new Resolver({ timeout: this.options.timeoutMs, tries: this.options.tries });
+    if (this.servers.length > 0) resolver.setServers(this.servers);
+    this.inFlight.add(resolver);
+    try {
+      const [v4, v6] = await Promise.allSettled([resolver.resolve4(name, { ttl: true }), resolver.resolve6(name, { ttl: true })]);
+      return combineFamilies(v4, v6);
+    } finally {
+      this.inFlight.delete(resolver);
+    }
   }
 
   /** Ends queries in flight (they fail with ECANCELLED); for shutdown. */
   cancel(): void {
-    this.resolver.cancel();
+    for (const resolver of this.inFlight) resolver.cancel();
   }
 }
 
