@@ -20,7 +20,7 @@ const rule = (destinations: PolicyRule["destinations"], protocol?: PolicyRule["p
 
 const ADDRESSES: Record<string, ResolvedAddress[]> = {
   "api.example.com": [{ address: "198.51.100.7", expiresAt: NOW + 60_000 }, { address: "198.51.100.8", expiresAt: NOW + 30_000 }, { address: "2001:db8:5::7", expiresAt: NOW + 60_000 }],
-  "inside.example.com": [{ address: "192.0.2.77", expiresAt: NOW + 60_000 }],
+  "inside.example.com": [{ address: "198.51.100.77", expiresAt: NOW + 60_000 }],
 };
 
 function plane(): CompiledPolicies {
