@@ -5,13 +5,16 @@
 #
 # The machines get Debian's own packages only: systemd as PID 1, the runtime dependencies of the egw package
 # (nftables, iproute2, keepalived, conntrackd, conntrack, ulogd2 and ulogd2-json, nodejs), and the tools the test suite drives (trafgen,
-# iperf3, openssl, python3, promtool from prometheus, dnsmasq for the egress policy tests). No compiler, no npm and no git: the package must install without them.
+# iperf3, openssl, python3, promtool from prometheus, dnsmasq for the egress policy tests, chromium and a font for the
+# status page's browser tests, ansible-core for the automation example's test). No compiler, no npm and no git: the
+# package must install without them.
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
   echo "build-debian13-root: run as root" >&2
   exit 1
 fi
 PACKAGES=systemd,systemd-sysv,dbus,nftables,iproute2,keepalived,conntrackd,conntrack,ulogd2,ulogd2-json,dnsmasq-base,nodejs,procps,ca-certificates,openssl,python3,netsniff-ng,iperf3,prometheus
+LATE_PACKAGES=(chromium fonts-dejavu-core ansible-core)
 CACHE=${EGW_ROOT_CACHE:-/var/cache/egw-ci}
 digest=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-12)
 root="$CACHE/debian13-$digest"
@@ -36,6 +39,8 @@ work=$(mktemp -d "$CACHE/.debian13-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 echo "build-debian13-root: debootstrap trixie from $mirror into $work (about 5 minutes)" >&2
 debootstrap --variant=minbase --include="$PACKAGES" trixie "$work" "$mirror" >&2
+# Chromium and ansible-core have deep dependency trees that apt resolves better than debootstrap does.
+DEBIAN_FRONTEND=noninteractive chroot "$work" apt-get install -y -qq --no-install-recommends "${LATE_PACKAGES[@]}" >&2
 
 # Booted as a container: no getty on a console it does not have, no network configuration of its own (the tests
 # wire every link), Debian's keepalived and conntrackd disabled (egw's package keeps them so; the test suite starts

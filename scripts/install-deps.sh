@@ -14,8 +14,9 @@ need_root() {
 }
 
 # iperf3, netsniff-ng (trafgen) and wrk are the benchmarks' load generators; prometheus ships promtool, which the
-# tests run on the alert rules (its server is not wanted here: stopped and disabled below).
-PACKAGES=(nftables iproute2 keepalived conntrackd conntrack ulogd2 ulogd2-json dnsmasq-base iperf3 netsniff-ng wrk procps ca-certificates openssl python3 make g++ prometheus)
+# tests run on the alert rules (its server is not wanted here: stopped and disabled below); chromium (with a font)
+# drives the status page's browser tests, ansible-core runs the automation example's playbook.
+PACKAGES=(nftables iproute2 keepalived conntrackd conntrack ulogd2 ulogd2-json dnsmasq-base iperf3 netsniff-ng wrk procps ca-certificates openssl python3 make g++ prometheus chromium fonts-dejavu-core ansible-core)
 CI=false
 if [ "${1:-}" = "--ci" ]; then
   CI=true
