@@ -161,6 +161,10 @@ describe("the Ansible example (docs/examples/ansible) registers a cluster idempo
     const recap = await runPlaybook({ ...baseVars(), ...desired }, { admin: d.adminToken, cluster: clusterToken });
     assert.equal(recap.changed, 0, recap.output);
     assert.equal(((await d.api("GET", "/v1/status")).body as { revision: number }).revision, revisionBefore, "the revision did not move");
+    // What the playbook's comparison spares is also a no-op at the API: the same whole set again moves nothing.
+    const again = await d.api("PUT", "/v1/clusters/ansible/mappings", { mappings: desired.egw_mappings }, clusterToken);
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.equal(again.headers["egw-revision"], String(revisionBefore));
   });
 
   it("with only the cluster token, one changed mapping is one change, and it takes effect", async () => {
