@@ -184,16 +184,23 @@ function renderOverview({ status, ready, metrics, egressIps }) {
   $("card-objects").textContent = `${objects("clusters")} · ${objects("mappings")} · ${objects("egressIps")}`;
 
   const self = { ...status, name: status.gateway, ready, replication: "self", replicationError: null };
-  fillTable("gateways", [self, ...status.peers].map((g) => [
-    g === self ? `${g.name} (this gateway)` : g.name,
-    { text: g.role, tone: roleTone(g.role) },
-    g === self ? yesNo(ready, "ready", "not ready") : "–",
-    yesNo(g.inSync),
-    `${g.appliedRevision} / ${status.revision}`,
-    applyCell(g.lastApply),
-    g === self ? "–" : { text: g.replication, tone: g.replication === "in-sync" ? "ok" : g.replication === "behind" ? "warn" : "bad" },
-    g.replicationError ?? g.lastApply?.error ?? "",
-  ]), "no gateways");
+  fillTable("gateways", [self, ...status.peers].map((g) => {
+    // A follower does not follow its peer's progress, and a peer that does not answer reports nothing new:
+    // what the page has of them is shown as such, not as a fact.
+    const unknown = g.replication === "unknown";
+    const silent = g.replication === "unreachable";
+    const lag = status.revision - g.appliedRevision;
+    return [
+      g === self ? `${g.name} · this gateway` : g.name,
+      silent ? { text: `${g.role}?`, tone: "muted", title: "last reported role: the peer does not answer" } : { text: g.role, tone: roleTone(g.role) },
+      g === self ? yesNo(ready, "ready", "not ready") : "–",
+      unknown ? { text: "unknown", tone: "muted" } : yesNo(g.inSync),
+      unknown ? `? / ${status.revision}` : `${g.appliedRevision} / ${status.revision}${lag > 0 ? ` (${lag} behind)` : ""}`,
+      applyCell(g.lastApply),
+      g === self ? "–" : { text: g.replication, tone: { "in-sync": "ok", behind: "warn", unknown: "muted" }[g.replication] ?? "bad" },
+      g.replicationError ?? g.lastApply?.error ?? "",
+    ];
+  }), "no gateways");
 
   const now = Date.now();
   const counters = {};
