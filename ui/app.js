@@ -252,14 +252,33 @@ function renderClusters({ clusters, mappings }) {
   ]), "no mappings yet");
 }
 
-/** A stored resource in one short line: its fields as key=value, long lists shortened. */
-function summary(resource) {
+const shown = (v) => (Array.isArray(v) ? v.join(",") : typeof v === "object" && v !== null ? JSON.stringify(v) : String(v));
+const blank = (v) => v === null || v === "" || (Array.isArray(v) && v.length === 0) || (typeof v === "object" && v !== null && Object.keys(v).length === 0);
+const short = (text) => (text.length > 160 ? `${text.slice(0, 159)}…` : text);
+
+/**
+ * A change in one line: a whole-set replace as the items it added, changed and removed; an update as the fields
+ * that changed; a create or delete as the resource's fields.
+ */
+function summary({ before, after }) {
+  if (Array.isArray(before) || Array.isArray(after)) {
+    const label = (item) => item?.name ?? item?.prefix ?? item?.address ?? JSON.stringify(item);
+    const old = new Set((before ?? []).map(label));
+    const now = new Set((after ?? []).map(label));
+    const parts = [
+      ["added", [...now].filter((k) => !old.has(k))],
+      ["changed", [...now].filter((k) => old.has(k))],
+      ["removed", [...old].filter((k) => !now.has(k))],
+    ].filter(([, items]) => items.length > 0).map(([verb, items]) => `${verb} ${items.join(", ")}`);
+    return short(parts.join("; "));
+  }
+  if (before && after && typeof before === "object" && typeof after === "object") {
+    const keys = Object.keys(after).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+    return short(keys.map((k) => `${k}: ${blank(before[k]) ? "–" : shown(before[k])} → ${blank(after[k]) ? "–" : shown(after[k])}`).join(" "));
+  }
+  const resource = after ?? before;
   if (resource === null || typeof resource !== "object") return "";
-  const text = Object.entries(resource)
-    .filter(([, v]) => v !== null && v !== "" && !(Array.isArray(v) && v.length === 0) && !(typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0))
-    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(",") : typeof v === "object" ? JSON.stringify(v) : v}`)
-    .join(" ");
-  return text.length > 140 ? `${text.slice(0, 139)}…` : text;
+  return short(Object.entries(resource).filter(([, v]) => !blank(v)).map(([k, v]) => `${k}=${shown(v)}`).join(" "));
 }
 
 function renderAudit({ audit }) {
@@ -267,7 +286,7 @@ function renderAudit({ audit }) {
     { text: time(r.at) }, r.revision, r.actor,
     { text: r.action, tone: r.action === "delete" ? "warn" : "muted" },
     r.resource,
-    summary(r.after ?? r.before),
+    summary(r),
   ]), "no changes recorded yet", [1]);
 }
 

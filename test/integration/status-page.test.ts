@@ -151,7 +151,8 @@ describe("status page on one gateway, in headless Chromium", { skip: isRoot ? fa
     await page.goto(`${PAGE}#/audit`);
     const row = page.locator("#audit tbody tr", { hasText: "clusters/prod/mappings/batch" });
     await row.waitFor({ timeout: SHOWN_WITHIN_MS });
-    assert.match(await row.innerText(), /cluster:prod\/token:\S+\s+create/);
+    assert.match(await row.innerText(), /cluster:prod\/token:\S+\s+create\s+clusters\/prod\/mappings\/batch\s+.*sourceCidr=10\.244\.1\.64\/26/);
+    assert.match(await page.locator("#audit tbody tr", { hasText: "clusters/prod/mappings" }).last().innerText(), /replace\s+clusters\/prod\/mappings\s+added erp/);
     assert.ok(await page.locator("#audit tbody tr", { hasText: "egress-ips/203.0.113.10" }).count() >= 1);
     await screenshot(page, "audit");
   });
@@ -246,6 +247,7 @@ describe("status page on a gateway pair: a failover shows within seconds", { ski
     await waitForCell(page, "gateways", "gw-a", 7, /^unreachable$/);
     await waitForCell(page, "gateways", "gw-a", 2, /^master\?$/);
     await waitForCell(page, "gateways", "gw-a", 5, /behind/);
+    await waitForCell(page, "gateways", "gw-b · this gateway", 4, /^yes$/);
     await screenshot(page, "pair-after-failover");
     assert.ok(shownAfterMs < 20_000, `the new master was shown after ${shownAfterMs} ms`);
   });
