@@ -123,7 +123,7 @@ function cell(content, className) {
   return td;
 }
 
-/** Replaces a table's rows; `columns` names which cells are numeric (right-aligned). */
+/** Replaces a table's rows; `numeric` lists the columns to right-align. */
 function fillTable(id, rows, empty, numeric = []) {
   const body = $(id).tBodies[0];
   if (rows.length === 0) {
