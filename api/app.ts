@@ -19,6 +19,7 @@ import { podRouteRoutes } from "./routes/pod-routes.js";
 import { clusterPolicyRoutes, globalFloorRoutes } from "./routes/policies.js";
 import { portRoutes } from "./routes/ports.js";
 import { clusterStatusRoutes, systemStatusRoutes } from "./routes/status.js";
+import { statusPageRoutes } from "./routes/status-page.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { translationRoutes } from "./routes/translations.js";
 
@@ -84,6 +85,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.route("/v1", globalFloorRoutes);
   app.route("/v1/clusters", clusterStatusRoutes);
   app.route("/v1/translations", translationRoutes);
+  app.route("/", statusPageRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http", scheme: "bearer", description: "The admin token, or a cluster token issued under /v1/clusters/{name}/tokens",

@@ -5,3 +5,4 @@ import { join } from "node:path";
 export const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const MIGRATIONS_DIR = join(PACKAGE_ROOT, "migrations");
 export const TEMPLATES_DIR = join(PACKAGE_ROOT, "templates");
+export const STATUS_PAGE_DIR = join(PACKAGE_ROOT, "ui");

@@ -54,7 +54,7 @@ cp -a dist "$lib/dist"
 rm -rf "$lib/dist/test" "$lib/dist/bench" "$lib/dist/lab"
 install -d "$lib/scripts"
 install -m 0755 scripts/check-keepalived-conf.sh scripts/release-floating-ips.sh scripts/fault-health-file.sh "$lib/scripts/"
-cp -a migrations templates "$lib/"
+cp -a migrations templates ui "$lib/"
 node -e '
   const [from, to, version] = process.argv.slice(1);
   const pkg = require(from);

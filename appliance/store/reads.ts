@@ -213,6 +213,12 @@ export function auditRecordsFrom(db: Db, revision: number): AuditRecord[] {
     .all(revision) as AuditRecord[];
 }
 
+/** This gateway's newest `limit` audit records, newest first. */
+export function recentAuditRecords(db: Db, limit: number): AuditRecord[] {
+  return sql(db, "SELECT revision, at, actor, action, resource, before, after FROM audit_log ORDER BY id DESC LIMIT ?")
+    .all(limit) as AuditRecord[];
+}
+
 // ---- egress policies and floors ----------------------------------------------------------------------------
 
 interface PolicyRow { cluster: string; mapping: string; policy: string }
