@@ -13,14 +13,14 @@ const EXAMPLES = join(PACKAGE_ROOT, "docs", "examples");
  * scripts/install-deps.sh and in the Debian 13 test machine): the file loads, and each alert fires (and stays
  * silent) on the series its unit tests feed it — e.g. EgressPortsNearExhaustion at 80 % of a destination's ports.
  */
-describe("docs/examples/prometheus-alerts.yml under promtool", () => {
+describe("docs/examples/alerts.yml under promtool", () => {
   it("is a rule file Prometheus loads", async () => {
-    const { stdout } = await run("promtool", ["check", "rules", join(EXAMPLES, "prometheus-alerts.yml")]);
-    assert.match(stdout, /SUCCESS: 5 rules found/);
+    const { stdout } = await run("promtool", ["check", "rules", join(EXAMPLES, "alerts.yml")]);
+    assert.match(stdout, /SUCCESS: 10 rules found/);
   });
 
   it("fires each alert when it should and not before (promtool test rules)", async () => {
-    const { stdout } = await run("promtool", ["test", "rules", join(EXAMPLES, "prometheus-alerts.test.yml")], { cwd: EXAMPLES });
+    const { stdout } = await run("promtool", ["test", "rules", join(EXAMPLES, "alerts.test.yml")], { cwd: EXAMPLES });
     assert.match(stdout, /SUCCESS/);
   });
 });
