@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
+import { stringify } from "yaml";
 import { PACKAGE_ROOT } from "../../appliance/paths.js";
+import { concreteExpr, dashboardExpressions } from "../helpers/grafana-dashboard.js";
 
 const run = promisify(execFile);
 const EXAMPLES = join(PACKAGE_ROOT, "docs", "examples");
@@ -22,5 +26,30 @@ describe("docs/examples/alerts.yml under promtool", () => {
   it("fires each alert when it should and not before (promtool test rules)", async () => {
     const { stdout } = await run("promtool", ["test", "rules", join(EXAMPLES, "alerts.test.yml")], { cwd: EXAMPLES });
     assert.match(stdout, /SUCCESS/);
+  });
+});
+
+/**
+ * Every query of docs/examples/grafana-dashboard.json parses as PromQL: promtool checks a throw-away rule file with
+ * one recording rule per query (Grafana's variables replaced by values; test/unit/docs/grafana-dashboard.test.ts
+ * checks the metric names).
+ */
+describe("docs/examples/grafana-dashboard.json under promtool", () => {
+  it("every panel's query is a valid PromQL expression", async () => {
+    const expressions = dashboardExpressions();
+    assert.ok(expressions.length > 0);
+    const dir = mkdtempSync(join(tmpdir(), "egw-dashboard-"));
+    try {
+      const file = join(dir, "dashboard-queries.yml");
+      writeFileSync(file, stringify({
+        groups: [{ name: "dashboard", rules: expressions.map(({ expr }, i) => ({ record: `dashboard:query_${i}`, expr: concreteExpr(expr) })) }],
+      }));
+      const { stdout } = await run("promtool", ["check", "rules", file]).catch((error: { stdout?: string; stderr?: string }) => {
+        throw new Error(`promtool refused a dashboard query:\n${error.stdout ?? ""}${error.stderr ?? ""}`);
+      });
+      assert.match(stdout, new RegExp(`SUCCESS: ${expressions.length} rules found`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
