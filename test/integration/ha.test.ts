@@ -158,7 +158,7 @@ describe("two gateways: VRRP, conntrackd and configuration replication", { skip:
     t.diagnostic(`after the heal ${master === a ? "gw-a" : "gw-b"} leads with ${(await mappingsOf(master)).length} mappings; writes only the other side took are discarded`);
     if (master === a) {
       // gw-b's delete never reached gw-a: it is discarded, and gw-b says so with the write's audit record.
-      const logged = /"level":50[^\n]*"resource":"clusters\/prod\/mappings\/app-c"[^\n]*discarded writes this gateway accepted/;
+      const logged = /"level":"error"[^\n]*"resource":"clusters\/prod\/mappings\/app-c"[^\n]*discarded writes this gateway accepted/;
       await waitFor(async () => logged.test(b.log()), 10_000, `gw-b to log the discarded write\n${logs()}`);
     }
     assert.equal(await seenAs("a"), "203.0.113.10");
