@@ -12,6 +12,12 @@ export const REQUEST_ID_HEADER = "X-Request-Id";
 /** Printable ASCII without spaces, at most 128 characters: a UUID, a ULID, a trace id, "ci-run-42/step-3". */
 const ACCEPTABLE_REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
+/**
+ * Load balancers, supervisors and Prometheus call these every few seconds: their lines would bury the API's at info,
+ * so they are logged at debug (and counted like every other request).
+ */
+const PROBES = new Set(["/healthz", "/readyz", "/metrics"]);
+
 /** The methods the metrics name; anything else is counted as OTHER (the label must stay bounded). */
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 
@@ -52,17 +58,18 @@ export function requestLog(options: RequestLogOptions): MiddlewareHandler<ApiEnv
       actor: principal ? actorOf(principal) : null, client: forwardedBy ? `peer:${forwardedBy}` : clientKey(c),
     };
     if (status >= 500) options.log.error(line, "request");
+    else if (PROBES.has(route)) options.log.debug(line, "request");
     else options.log.info(line, "request");
   };
 }
 
 /**
- * The pattern of the route that answered (`/v1/clusters/:name/mappings`), or "unmatched" when only middleware ran
- * (app.use registers as method ALL; our routes name their method).
+ * The pattern of the route the request was for (`/v1/clusters/:name/mappings`), also when a middleware answered
+ * first (a 401, a 413, a 429), or "unmatched" when no route has this method and path: middleware registers as
+ * method ALL, our routes name their method.
  */
 export function routePattern(c: Parameters<typeof matchedRoutes>[0]): string {
-  const answered = matchedRoutes(c).at(c.req.routeIndex);
-  return answered && answered.method !== "ALL" ? answered.path : UNMATCHED_ROUTE;
+  return matchedRoutes(c).find((route) => route.method !== "ALL")?.path ?? UNMATCHED_ROUTE;
 }
 
 function setRequestIdHeader(c: Parameters<MiddlewareHandler<ApiEnv>>[0], requestId: string): void {

@@ -73,6 +73,20 @@ describe("request log and request id", () => {
     assert.deepEqual([requests()[0]?.["status"], requests()[0]?.["actor"], requests()[0]?.["level"]], [401, null, "info"]);
   });
 
+  it("a request a middleware refused keeps its route's pattern; a path no route has stays unmatched", async () => {
+    const { call, observed } = logged();
+    assert.equal((await call("GET", "/v1/clusters/alpha/mappings", {})).status, 401);
+    assert.equal((await call("GET", "/v1/made-up/path", {})).status, 401);
+    assert.deepEqual(observed.map((o) => [o.route, o.status]), [["/v1/clusters/:name/mappings", 401], ["unmatched", 401]]);
+  });
+
+  it("health probes and scrapes are logged at debug (counted all the same), so they do not bury the API's lines", async () => {
+    const { call, requests, observed } = logged();
+    assert.equal((await call("GET", "/healthz")).status, 200);
+    assert.deepEqual(requests(), [], "not at info");
+    assert.deepEqual(observed.map((o) => o.route), ["/healthz"]);
+  });
+
   it("a 5xx is logged at error", async () => {
     const { call, requests } = logged({
       status: () => {
