@@ -9,6 +9,7 @@ import { TokenBuckets } from "./limits/token-bucket.js";
 import { authenticate } from "./middleware/auth.js";
 import { jsonOnly } from "./middleware/json-only.js";
 import { leaderWrites } from "./middleware/leader-writes.js";
+import { requestLog } from "./middleware/request-log.js";
 import { problemResponse, toProblem } from "./problem.js";
 import { clusterRoutes } from "./routes/clusters.js";
 import { egressIpRoutes } from "./routes/egress-ips.js";
@@ -42,6 +43,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
 
   const clock = deps.clock ?? Date.now;
   const locks = new ClusterWriteLocks();
+  app.use("*", requestLog({ log: deps.log, record: deps.recordRequest }));
   app.use("*", async (c, next) => {
     c.set("deps", deps);
     await next();

@@ -4,6 +4,7 @@ import type { Store } from "../appliance/store/store.js";
 import type { OwnAddresses } from "../appliance/service/own-addresses.js";
 import type { ApplyReport } from "../appliance/reconcile/reconciler.js";
 import type { z } from "@hono/zod-openapi";
+import type { HttpObservation } from "../appliance/http-metrics.js";
 import type { systemStatus } from "./schemas/resources.js";
 import type { policyEvent } from "./schemas/policies.js";
 
@@ -49,6 +50,8 @@ export interface ApiDeps {
   };
   status(): z.infer<typeof systemStatus>;
   metrics: Registry;
+  /** Counts and times each answered request (the daemon's egw_http_* metrics); absent: not measured. */
+  recordRequest?: (observation: HttpObservation) => void;
   /** Present in HA mode: replication and leadership. */
   ha?: {
     follower: Follower;
@@ -105,6 +108,8 @@ export type ApiEnv = {
   Variables: {
     principal: Principal;
     deps: ApiDeps;
+    /** This request's id (X-Request-Id: the client's, if acceptable, else a random UUID); in its log line and audit records. */
+    requestId: string;
     /** Set while a whole-set PUT holds its cluster's lock; performWrite calls it once the write committed. */
     bulkWriteDone: (() => void) | undefined;
     /** Set when an admin asked to write although no leader is reachable: the reason none is. */

@@ -8,8 +8,8 @@ import { peerProtocol } from "./middleware/peer-protocol.js";
 import { problemResponse, toProblem } from "./problem.js";
 import { replicationRoutes } from "./routes/replication.js";
 
-/** The request headers a forwarded write hands to the public app; everything else stays on this hop. */
-const PASSED_HEADERS = ["content-type", "accept"];
+/** The request headers a forwarded write hands to the public app (the request id checked again there); everything else stays on this hop. */
+const PASSED_HEADERS = ["content-type", "accept", "x-request-id"];
 
 /**
  * The app of the replication listener, which only the peer gateway can reach (it binds to the sync link,

@@ -27,7 +27,7 @@ export async function performWrite<T>(c: Context<ApiEnv>, change: (tx: WriteCont
     tx.audit(entry);
   } });
   const actor = withoutLeader === undefined ? actorOf(c.get("principal")) : `${actorOf(c.get("principal"))} [without leader: ${withoutLeader}]`;
-  const outcome = await deps.store.writeBatched(actor, recorded, stillLeading, { offLeader: withoutLeader !== undefined })
+  const outcome = await deps.store.writeBatched(actor, recorded, stillLeading, { offLeader: withoutLeader !== undefined, requestId: c.get("requestId") })
     .finally(() => c.get("bulkWriteDone")?.());
   c.header("Egw-Revision", String(outcome.revision));
   if (withoutLeader !== undefined) {

@@ -165,6 +165,7 @@ export class Daemon {
         names: () => names.status(),
       },
       ...(policyLog ? { policyLog: { status: () => policyLog.status() } } : {}),
+      ...(ha ? { ha: { gateway: config.gateway.name, role: () => ha.roles.role, confirmations: () => ha.replicator.confirmations() } } : {}),
       ...(translationLog ? {
         translationLog: { status: () => translationLog.status(), tally: () => translationLog.tally, conntrackStats: () => readConntrackStats(runner, sysctls) },
       } : {}),
@@ -211,6 +212,7 @@ export class Daemon {
         policyNames: () => names.status(),
       }),
       metrics: metrics.registry,
+      recordRequest: (observation) => metrics.recordHttpRequest(observation),
       ...(ha ? { ha: ha.forApi() } : {}),
       ...(translationLog ? { translations: { gateway: config.gateway.name, query: (q) => translationLog.query(q) }, ports: translationLog.tally } : {}),
       policies: {

@@ -1,29 +1,61 @@
-import { pino, type DestinationStream, type Level, type Logger } from "pino";
+import { fstatSync } from "node:fs";
+import { pino, type DestinationStream, type Logger } from "pino";
 
 /**
- * The syslog priority journald should give each pino level. journald reads a `<N>` prefix on a line of a service's
- * stdout as its priority (SyslogLevelPrefix=, on by default), so `journalctl -u egw -p err` shows errors only.
+ * The syslog priority journald should give a line of each pino level: trace and debug 7, info 6, warn 4, error 3,
+ * fatal 2. journald reads a `<N>` prefix on a line of a service's stdout as its priority (SyslogLevelPrefix=, on by
+ * default) and strips it, so `journalctl -u egw -p err` shows errors only.
  */
-const JOURNAL_PRIORITIES: ReadonlyArray<[Level, number]> = [
-  ["trace", 7], ["debug", 7], ["info", 6], ["warn", 4], ["error", 3], ["fatal", 2],
-];
-
-/** One JSON log line per event on stdout (journald or the supervisor collects it); components get child loggers. */
-export function createLogger(level: string, name = "egw", env: NodeJS.ProcessEnv = process.env): Logger {
-  const options = { name, level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
-  // systemd sets JOURNAL_STREAM when stdout is connected to the journal: only then do lines carry a priority prefix
-  // (a supervisor, a terminal or a test reading JSON lines gets plain JSON).
-  if (!env["JOURNAL_STREAM"]) return pino(options);
-  return pino(options, journalDestination(process.stdout));
+export function journalPriority(level: number): number {
+  if (level >= 60) return 2;
+  if (level >= 50) return 3;
+  if (level >= 40) return 4;
+  if (level >= 30) return 6;
+  return 7;
 }
 
-/** Every line to `out` with its syslog priority in front; each line goes to the one stream of its own level. */
-export function journalDestination(out: { write(chunk: string): unknown }): DestinationStream {
-  return pino.multistream(
-    JOURNAL_PRIORITIES.map(([streamLevel, priority]) => ({
-      level: streamLevel,
-      stream: { write: (line: string) => out.write(`<${priority}>${line}`) },
-    })),
-    { dedupe: true },
-  );
+/**
+ * One JSON log line per event on stdout (journald or the supervisor collects it); components get child loggers.
+ * `level` is the level's name ("info", "error"), which reads the same in jq and in journalctl's JSON.
+ */
+export function createLogger(level: string, name = "egw", env: NodeJS.ProcessEnv = process.env): Logger {
+  const options = {
+    name, level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
+  // Only when stdout is the journal do lines carry a priority prefix: a supervisor, a terminal, a pipe or a test
+  // reading JSON lines gets plain JSON, also when it inherited JOURNAL_STREAM from a service that runs it.
+  if (!stdoutIsJournal(env["JOURNAL_STREAM"], () => fstatSync(1, { bigint: true }))) return pino(options);
+  return pino(options, journalDestination(pino.destination({ dest: 1, sync: true })));
+}
+
+/**
+ * Whether fd 1 is the stream systemd connected to the journal: systemd sets JOURNAL_STREAM to that stream's
+ * "device:inode", and a process whose stdout was redirected since (or that inherited the variable) must compare
+ * them (sd_journal_stream_fd(3), systemd.exec(5)).
+ */
+export function stdoutIsJournal(journalStream: string | undefined, statStdout: () => { dev: bigint; ino: bigint }): boolean {
+  const match = /^(\d+):(\d+)$/.exec(journalStream ?? "");
+  if (!match) return false;
+  try {
+    const stdout = statStdout();
+    return stdout.dev === BigInt(match[1] as string) && stdout.ino === BigInt(match[2] as string);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A destination that puts each line's syslog priority in front of it. pino hands a destination that asks for
+ * metadata (the `pino.metadata` symbol) the level of the line it is about to write, so this costs one string
+ * concatenation per line: no parsing, no worker thread, no stream per level.
+ */
+export function journalDestination(out: { write(chunk: string): unknown }): DestinationStream & { lastLevel: number } {
+  return {
+    [Symbol.for("pino.metadata")]: true,
+    lastLevel: 30,
+    write(line: string) {
+      out.write(`<${journalPriority(this.lastLevel)}>${line}`);
+    },
+  };
 }

@@ -8,6 +8,9 @@ import type { TranslationLogStatus } from "./translations/translation-log.js";
 import { registerPolicyMetrics, type PolicyMetricSources } from "./egress-policy/policy-metrics.js";
 import { registerPolicyLogMetrics } from "./egress-policy/policy-log-metrics.js";
 import type { PolicyLogStatus } from "./egress-policy/policy-log.js";
+import { registerHaMetrics, type HaMetricSources } from "./ha-metrics.js";
+import { registerHttpMetrics, type HttpObservation } from "./http-metrics.js";
+import { egwVersion } from "./version.js";
 
 export interface MetricSources {
   storeRevision(): number;
@@ -26,6 +29,8 @@ export interface MetricSources {
   policy?: PolicyMetricSources;
   /** With policy.log.enabled: the policy log's state and counts. */
   policyLog?: { status(): PolicyLogStatus };
+  /** In a gateway group: this gateway's VRRP role and, while it leads, its followers' replication. */
+  ha?: Omit<HaMetricSources, "storeRevision">;
 }
 
 export interface MetricsOptions {
@@ -42,7 +47,12 @@ export function createMetrics(sources: MetricSources, options: MetricsOptions = 
   const egressCounters = new CachedReading(() => sources.egressCounters(), options.kernelReadingMaxAgeMs);
   const guardDrops = new CachedReading(async () => (await sources.guardDrops?.()) ?? new Map<string, { packets: number }>(), options.kernelReadingMaxAgeMs);
   const readErrors = new Counter({ name: "egw_metrics_read_errors_total", help: "Scrapes whose kernel reading failed (those values were left out)", registers: [registry] });
-  collectDefaultMetrics({ register: registry, prefix: "egw_" });
+  // Unprefixed on purpose: process_cpu_seconds_total, process_resident_memory_bytes, nodejs_* are the names stock
+  // Node.js dashboards and alerts query.
+  collectDefaultMetrics({ register: registry });
+  new Gauge({
+    name: "egw_build_info", help: "1, labelled with the running release and the Node.js version", labelNames: ["version", "node_version"], registers: [registry],
+  }).set({ version: egwVersion(), node_version: process.version }, 1);
   new Gauge({ name: "egw_store_revision", help: "Newest revision in the store", registers: [registry], collect() { this.set(sources.storeRevision()); } });
   new Gauge({ name: "egw_applied_revision", help: "Revision the data plane last applied", registers: [registry], collect() { this.set(sources.appliedRevision()); } });
   new Gauge({
@@ -53,6 +63,9 @@ export function createMetrics(sources: MetricSources, options: MetricsOptions = 
   const applyDuration = new Histogram({
     name: "egw_apply_duration_seconds", help: "Duration of data-plane passes that changed something", labelNames: ["kind"], registers: [registry],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  });
+  const lastSuccess = new Gauge({
+    name: "egw_apply_last_success_timestamp_seconds", help: "Unix time of the last data-plane pass that succeeded (0 until the first one since start)", registers: [registry],
   });
   const driftRepairs = new Counter({ name: "egw_drift_repairs_total", help: "Times the kernel state was found changed by someone else", registers: [registry] });
   // nft counters only grow (until a full table replace); expose them as Prometheus counters.
@@ -86,12 +99,22 @@ export function createMetrics(sources: MetricSources, options: MetricsOptions = 
   if (sources.translationLog) registerTranslationLogMetrics(registry, sources.translationLog, options, () => readErrors.inc());
   const policyLog = sources.policyLog;
   if (policyLog) registerPolicyLogMetrics(registry, () => policyLog.status());
+  if (sources.ha) registerHaMetrics(registry, { ...sources.ha, storeRevision: () => sources.storeRevision() });
+  const recordHttpRequest = registerHttpMetrics(registry);
   const policy = sources.policy ? registerPolicyMetrics(registry, sources.policy, options.kernelReadingMaxAgeMs, () => readErrors.inc()) : undefined;
   return {
     registry,
     recordApply(report: ApplyReport): void {
       applies.inc({ result: report.ok ? "ok" : "error", kind: report.kind });
       if (report.kind !== "none") applyDuration.observe({ kind: report.kind }, report.durationMs / 1000);
+      if (report.ok) {
+        const at = Date.parse(report.at);
+        lastSuccess.set((Number.isFinite(at) ? at : Date.now()) / 1000);
+      }
+    },
+    /** One answered API request (api/middleware/request-log.ts). */
+    recordHttpRequest(observation: HttpObservation): void {
+      recordHttpRequest(observation);
     },
     recordDrift(): void {
       driftRepairs.inc();

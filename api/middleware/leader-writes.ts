@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import { AppError, errorMessage } from "../../appliance/errors.js";
 import type { ApiEnv } from "../context.js";
 import { requireAdmin } from "./auth.js";
+import { REQUEST_ID_HEADER } from "./request-log.js";
 
 const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
@@ -43,10 +44,13 @@ export function leaderWrites(): MiddlewareHandler<ApiEnv> {
     // Read (and bounded by the body limit) before forwarding: a 413 is the client's answer, not a 503.
     const body = await c.req.arrayBuffer();
     try {
-      const answer = await leader.forward(c.req.method, `${url.pathname}${url.search}`, c.req.raw.headers, body, c.get("principal"));
-      const headers = new Headers(answer.headers);
-      headers.set("Egw-Forwarded-To", leader.name);
-      return new Response(answer.body, { status: answer.status, headers });
+      // The leader logs and audits the write under the id this gateway gave the request (the client's, or a new one).
+      const headers = new Headers(c.req.raw.headers);
+      headers.set(REQUEST_ID_HEADER, c.get("requestId"));
+      const answer = await leader.forward(c.req.method, `${url.pathname}${url.search}`, headers, body, c.get("principal"));
+      const answered = new Headers(answer.headers);
+      answered.set("Egw-Forwarded-To", leader.name);
+      return new Response(answer.body, { status: answer.status, headers: answered });
     } catch (error) {
       // Not a passing condition to retry: the two gateways' releases are too far apart (see the problem's detail).
       if (error instanceof AppError && error.code === "incompatible-peer") throw error;

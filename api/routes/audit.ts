@@ -16,6 +16,7 @@ const auditRecord = z.object({
   resource: z.string(),
   before: z.unknown().openapi({ description: "The resource before the change (null when it was created)" }),
   after: z.unknown().openapi({ description: "The resource after the change (null when it was deleted)" }),
+  requestId: z.string().nullable().openapi({ description: "The X-Request-Id of the API request that made the change, on the gateway that answered it; null on the other gateway of a pair" }),
 }).openapi("AuditRecord");
 
 const parsed = (json: string | null): unknown => (json === null ? null : JSON.parse(json));

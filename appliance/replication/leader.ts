@@ -44,6 +44,8 @@ export class Replicator implements LinkOwner {
   private readonly links: PeerLink[];
   private heartbeat: NodeJS.Timeout | undefined;
   private leading = false;
+  /** Wall clock ms at which this term of leadership began. */
+  private leadingSinceMs = 0;
   /** The revision at the previous heartbeat tick, and whether the store stayed there for a whole interval. */
   private tickRevision = -1;
   private quiet = false;
@@ -78,6 +80,19 @@ export class Replicator implements LinkOwner {
     return this.links.map((link) => link.report());
   }
 
+  /**
+   * While leading: what each follower last confirmed (revision, wall-clock ms), or since when this gateway has led
+   * without hearing from it (`revision` null). Empty while following: a follower's links are stale.
+   */
+  confirmations(): { peer: string; revision: number | null; atMs: number }[] {
+    if (!this.leading) return [];
+    return this.links.map((link) => ({
+      peer: link.client.name,
+      revision: link.confirmed?.revision ?? null,
+      atMs: link.confirmed?.atMs ?? this.leadingSinceMs,
+    }));
+  }
+
   /** Called when VRRP makes this gateway master (or at start for a single gateway). */
   async becomeLeader(): Promise<void> {
     const db = this.store.db;
@@ -87,6 +102,7 @@ export class Replicator implements LinkOwner {
     const epoch = (Math.floor(highest / 256) + 1) * 256 + this.options.slot;
     setReplicationState(db, epoch, this.name);
     this.leading = true;
+    this.leadingSinceMs = Date.now();
     this.log.info({ epoch }, "leading configuration replication");
     for (const link of this.links) {
       link.acked = undefined;

@@ -51,6 +51,11 @@ export class PeerLink {
   announced = false;
   status: PeerSyncStatus = "unknown";
   lastError: string | null = null;
+  /**
+   * The newest revision the follower confirmed (a push it took, a heartbeat it agreed with) and when, wall clock:
+   * kept across errors and leadership terms, unlike `acked`, so that lag and silence can be measured (metrics).
+   */
+  confirmed: { revision: number; atMs: number } | undefined;
   private sending = false;
   private again = false;
   private beatDue = false;
@@ -143,6 +148,7 @@ export class PeerLink {
       if (result.state) this.observe(result.state);
       this.announced = true;
       this.lastError = null;
+      this.confirm(target);
       return this.settle("in-sync");
     }
     const changes = this.acked >= 0 ? changesSince(db, this.acked, target) : undefined;
@@ -154,6 +160,7 @@ export class PeerLink {
     this.acked = target;
     this.announced = true;
     this.lastError = null;
+    this.confirm(target);
     return this.settle(position(db).revision === target ? "in-sync" : "behind");
   }
 
@@ -181,6 +188,10 @@ export class PeerLink {
     this.lastError = error;
     if (refusedAs(result, "stale-epoch") && result.state) this.leader.observeEpoch(result.state.epoch);
     this.acked = undefined;
+  }
+
+  private confirm(revision: number): void {
+    this.confirmed = { revision, atMs: Date.now() };
   }
 
   private observe(state: PeerState): void {

@@ -205,17 +205,19 @@ export interface AuditRecord {
   resource: string;
   before: string | null;
   after: string | null;
+  /** The API request that made the change, on the gateway that answered it (X-Request-Id); null elsewhere. */
+  requestId: string | null;
 }
 
 /** This gateway's audit records from `revision` on, oldest first. */
 export function auditRecordsFrom(db: Db, revision: number): AuditRecord[] {
-  return sql(db, "SELECT revision, at, actor, action, resource, before, after FROM audit_log WHERE revision >= ? ORDER BY id")
+  return sql(db, "SELECT revision, at, actor, action, resource, before, after, request_id AS requestId FROM audit_log WHERE revision >= ? ORDER BY id")
     .all(revision) as AuditRecord[];
 }
 
 /** This gateway's newest `limit` audit records, newest first. */
 export function recentAuditRecords(db: Db, limit: number): AuditRecord[] {
-  return sql(db, "SELECT revision, at, actor, action, resource, before, after FROM audit_log ORDER BY id DESC LIMIT ?")
+  return sql(db, "SELECT revision, at, actor, action, resource, before, after, request_id AS requestId FROM audit_log ORDER BY id DESC LIMIT ?")
     .all(limit) as AuditRecord[];
 }
 

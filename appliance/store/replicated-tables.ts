@@ -18,6 +18,12 @@ export interface TableSpec {
    * until someone first writes to it.
    */
   addedIn?: string;
+  /**
+   * Columns of the table that stay on this gateway: not in changelog rows, snapshots or digests. A column the
+   * previous release does not know must be one of these until the replication protocol carries it, since a
+   * follower refuses a row with an unknown column (message-rules.ts).
+   */
+  localColumns?: string[];
 }
 
 export const REPLICATED_TABLES: TableSpec[] = [
@@ -38,7 +44,10 @@ export const REPLICATED_TABLES: TableSpec[] = [
   { name: "routes", columns: ["cluster", "prefix", "family", "range_start", "range_end", "via", "created_at", "updated_at"], primaryKey: ["cluster", "prefix"], blobs: ["range_start", "range_end"] },
   { name: "egress_policies", columns: ["cluster", "mapping", "policy", "created_at", "updated_at"], primaryKey: ["cluster", "mapping"], blobs: [], addedIn: "0.4.0" },
   { name: "policy_floors", columns: ["scope", "rules", "created_at", "updated_at"], primaryKey: ["scope"], blobs: [], addedIn: "0.4.0" },
-  { name: "audit_log", columns: ["id", "revision", "at", "actor", "action", "resource", "before", "after"], primaryKey: ["id"], blobs: [], deletesStayLocal: true },
+  {
+    name: "audit_log", columns: ["id", "revision", "at", "actor", "action", "resource", "before", "after"], primaryKey: ["id"], blobs: [], deletesStayLocal: true,
+    localColumns: ["request_id"],
+  },
 ];
 
 export const TABLES_BY_NAME = new Map(REPLICATED_TABLES.map((t) => [t.name, t]));

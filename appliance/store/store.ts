@@ -26,6 +26,8 @@ export interface WriteOptions {
    * followed: an admin's write made while no leader is reachable must never pass for a leader's history.
    */
   offLeader?: boolean;
+  /** The API request that made the change (X-Request-Id), recorded with its audit records on this gateway. */
+  requestId?: string;
 }
 
 export interface WriteOutcome<T> {
@@ -130,9 +132,9 @@ export class Store extends EventEmitter<{ committed: [revision: number]; writeRe
       if (entries.length === 0) throw new NothingChanged(result);
       stampLocalRevision(this.db, revision, this.identity, options.offLeader === true);
       const insert = sql(this.db, 
-        "INSERT INTO audit_log (revision, at, actor, action, resource, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)");
+        "INSERT INTO audit_log (revision, at, actor, action, resource, before, after, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
       for (const entry of entries) {
-        insert.run(revision, now, actor, entry.action, entry.resource, json(entry.before), json(entry.after));
+        insert.run(revision, now, actor, entry.action, entry.resource, json(entry.before), json(entry.after), options.requestId ?? null);
       }
       if (revision % CHANGELOG_PRUNE_EVERY === 0) {
         // A follower further behind than this gets a snapshot instead of the missing changes.

@@ -65,6 +65,10 @@ describe("two gateways: VRRP, conntrackd and configuration replication", { skip:
     });
     assert.equal(viaBackup.status, 200, JSON.stringify(viaBackup.body));
     assert.equal(viaBackup.headers["egw-forwarded-to"], "gw-a");
+    // The backup's request id travels with the forwarded write: the leader logs the request under it.
+    const requestId = String(viaBackup.headers["x-request-id"]);
+    assert.match(requestId, /^[0-9a-f-]{36}$/);
+    assert.match(a.log(), new RegExp(`"requestId":"${requestId}","method":"PUT","route":"/v1/clusters/:name/mappings","status":200[^\n]*"client":"peer:gw-b"`));
     const routes = await a.api("PUT", "/v1/clusters/prod/routes?wait=true", {
       routes: [{ prefix: "10.244.0.0/16", via: HA_ADDR.node.v4 }, { prefix: "fd00:10:244::/48", via: HA_ADDR.node.v6 }],
     });
@@ -96,6 +100,19 @@ describe("two gateways: VRRP, conntrackd and configuration replication", { skip:
     const outside = (await topo.gateways.a.exec("ip", ["-o", "addr", "show", "dev", "outside"])).stdout;
     assert.match(outside, /203\.0\.113\.10\/32/, "the master holds the egress IPs");
     assert.doesNotMatch((await topo.gateways.b.exec("ip", ["-o", "addr", "show", "dev", "outside"])).stdout, /203\.0\.113\.10\//);
+  });
+
+  it("exposes each gateway's VRRP role, and on the leader the follower's lag and last confirmation, as metrics", async () => {
+    const metricsOf = async (d: DaemonHandle) => (await d.api("GET", "/metrics")).body as string;
+    const master = await metricsOf(a);
+    assert.match(master, /^egw_ha_role\{gateway="gw-a",role="master"\} 1$/m);
+    assert.match(master, /^egw_ha_role\{gateway="gw-a",role="backup"\} 0$/m);
+    assert.match(master, /^egw_replication_peer_lag_revisions\{peer="gw-b"\} 0$/m, "gw-b confirmed every write");
+    const confirmed = Number(/^egw_replication_peer_last_confirmed_timestamp_seconds\{peer="gw-b"\} (\S+)$/m.exec(master)?.[1]);
+    assert.ok(Date.now() / 1000 - confirmed < 10, `heartbeats confirm every second: ${confirmed}`);
+    const backup = await metricsOf(b);
+    assert.match(backup, /^egw_ha_role\{gateway="gw-b",role="backup"\} 1$/m);
+    assert.doesNotMatch(backup, /^egw_replication_peer_/m, "a follower reports no peers");
   });
 
   it("survives a hard failure of the master: same egress IPs, the established stream keeps flowing", async (t) => {
@@ -158,7 +175,7 @@ describe("two gateways: VRRP, conntrackd and configuration replication", { skip:
     t.diagnostic(`after the heal ${master === a ? "gw-a" : "gw-b"} leads with ${(await mappingsOf(master)).length} mappings; writes only the other side took are discarded`);
     if (master === a) {
       // gw-b's delete never reached gw-a: it is discarded, and gw-b says so with the write's audit record.
-      const logged = /"level":50[^\n]*"resource":"clusters\/prod\/mappings\/app-c"[^\n]*discarded writes this gateway accepted/;
+      const logged = /"level":"error"[^\n]*"resource":"clusters\/prod\/mappings\/app-c"[^\n]*discarded writes this gateway accepted/;
       await waitFor(async () => logged.test(b.log()), 10_000, `gw-b to log the discarded write\n${logs()}`);
     }
     assert.equal(await seenAs("a"), "203.0.113.10");

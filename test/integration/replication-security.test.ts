@@ -136,7 +136,7 @@ describe("replication security and the keepalived watch, two gateways", { skip: 
     assert.equal(answer.body.code, "replication-refused");
     assert.equal(answer.body.rule, "mapping-valid");
     assert.match(answer.body.detail, /203\.0\.113\.10 is not one cluster prod may use/);
-    await waitFor(async () => /"level":50[^\n]*"leader":"gw-a"[^\n]*refused a replication message that breaks the store's rules/.test(b.log()), 5_000, `gw-b to log the refusal at error\n${logs()}`);
+    await waitFor(async () => /"level":"error"[^\n]*"leader":"gw-a"[^\n]*refused a replication message that breaks the store's rules/.test(b.log()), 5_000, `gw-b to log the refusal at error\n${logs()}`);
     assert.deepEqual(await configOf(b), before, "gw-b's store is unchanged");
     assert.equal(await snatMap("b"), mapBefore, "gw-b's SNAT map is unchanged");
     assert.doesNotMatch(await snatMap("b"), /10\.99\./);

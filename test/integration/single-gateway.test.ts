@@ -154,6 +154,26 @@ describe("single gateway end to end", { skip: isRoot ? false : "needs root for n
     assert.ok(line, "the counter is exported");
     assert.ok(Number(line.split(" ").pop()) > 0, line);
   });
+
+  it("exposes build info, the last successful apply, API requests by route pattern and the standard process metrics", async () => {
+    const d = daemon as DaemonHandle;
+    const answer = await d.api("GET", "/v1/clusters/prod/mappings");
+    assert.equal(answer.status, 200);
+    const requestId = answer.headers["x-request-id"];
+    assert.match(String(requestId), /^[0-9a-f-]{36}$/, "every answer carries its request id");
+    const metrics = (await d.api("GET", "/metrics")).body as string;
+    const value = (prefix: string) => Number(metrics.split("\n").find((l) => l.startsWith(prefix))?.split(" ").pop());
+    assert.ok(value('egw_http_requests_total{route="/v1/clusters/:name/mappings",method="GET",status="200"}') >= 1, "requests counted by pattern, never by path");
+    assert.doesNotMatch(metrics, /route="\/v1\/clusters\/prod/);
+    assert.ok(value("egw_apply_last_success_timestamp_seconds") > Date.now() / 1000 - 3600);
+    assert.match(metrics, /^egw_build_info\{version="[^"]+",node_version="v\d+\.\d+\.\d+"\} 1$/m);
+    assert.ok(value("process_cpu_seconds_total") > 0);
+    assert.doesNotMatch(metrics, /^egw_process_/m);
+    // One log line per request, with the level by name.
+    const logged = d.log().split("\n").filter((l) => l.includes(`"requestId":"${String(requestId)}"`));
+    assert.equal(logged.length, 1, d.log().slice(-2000));
+    assert.match(logged[0] ?? "", /"level":"info".*"route":"\/v1\/clusters\/:name\/mappings".*"status":200.*"actor":"admin".*"msg":"request"/);
+  });
 });
 
 /**

@@ -311,7 +311,7 @@ describe("migrate installs the changelog triggers generated from REPLICATED_TABL
     const present = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name));
     const handWrittenEra = generated().filter((t) => present.has(t.name.replace(/_changelog_(insert|update|delete)$/, "")));
     assert.deepEqual(triggers(db), handWrittenEra, "the generator writes what 002 and 004 wrote");
-    assert.deepEqual(migrate(db, readMigrations(MIGRATIONS_DIR)), { applied: [5] });
+    assert.deepEqual(migrate(db, readMigrations(MIGRATIONS_DIR)), { applied: [5, 6] });
     assert.deepEqual(schema(db), schema(fresh()));
   });
 
@@ -319,7 +319,7 @@ describe("migrate installs the changelog triggers generated from REPLICATED_TABL
     it(`a database at version ${version} of the previous migrations upgrades to the same schema as a fresh one`, () => {
       const db = openDb(freshPath());
       createdByPreviousVersion(db, version);
-      assert.deepEqual(migrate(db, readMigrations(MIGRATIONS_DIR)).applied, [2, 3, 4, 5].filter((v) => v > version));
+      assert.deepEqual(migrate(db, readMigrations(MIGRATIONS_DIR)).applied, [2, 3, 4, 5, 6].filter((v) => v > version));
       assert.deepEqual(schema(db), schema(fresh()));
     });
   }

@@ -75,7 +75,12 @@ describe("writes a backup forwards to the leader", () => {
     assert.equal(pair.sent.length, 1);
     const [sent] = pair.sent;
     assert.equal(sent?.path, "/internal/v1/forward/v1/clusters/alpha/mappings");
-    assert.deepEqual(Object.keys(sent?.headers ?? {}).sort(), ["content-type", FORWARDED_PRINCIPAL_HEADER, PROTOCOL_HEADER, PROTOCOL_ACCEPTS_HEADER].sort(), "no Authorization, nothing hop-by-hop");
+    assert.deepEqual(Object.keys(sent?.headers ?? {}).sort(), ["content-type", FORWARDED_PRINCIPAL_HEADER, PROTOCOL_HEADER, PROTOCOL_ACCEPTS_HEADER, "x-request-id"].sort(), "no Authorization, nothing hop-by-hop");
+    // The id the backup gave the request (the client sent none) is the one the leader audits and the client reads.
+    const requestId = response.headers.get("X-Request-Id");
+    assert.match(requestId ?? "", /^[0-9a-f-]{36}$/);
+    assert.equal(sent?.headers["x-request-id"], requestId);
+    assert.equal(pair.leader.audit().at(-1)?.request_id, requestId);
     assert.deepEqual(JSON.parse(sent?.headers[FORWARDED_PRINCIPAL_HEADER] ?? ""), { kind: "cluster", cluster: "alpha", tokenId: alpha.id });
     assert.equal(pair.leader.audit().at(-1)?.actor, `cluster:alpha/token:${alpha.id}`);
     assert.deepEqual(pair.backup.snapshot(), before, "the backup stores nothing itself");
@@ -105,7 +110,7 @@ describe("writes a backup forwards to the leader", () => {
       token: alpha.token, body: erp(),
       headers: { connection: "x-secret", "x-secret": "1", "keep-alive": "timeout=5", "proxy-authorization": "Basic eA==", accept: "application/json" },
     }), 201);
-    assert.deepEqual(Object.keys(pair.sent[0]?.headers ?? {}).sort(), ["accept", "content-type", FORWARDED_PRINCIPAL_HEADER, PROTOCOL_HEADER, PROTOCOL_ACCEPTS_HEADER].sort());
+    assert.deepEqual(Object.keys(pair.sent[0]?.headers ?? {}).sort(), ["accept", "content-type", FORWARDED_PRINCIPAL_HEADER, PROTOCOL_HEADER, PROTOCOL_ACCEPTS_HEADER, "x-request-id"].sort());
   });
 
   it("with a chunked body (no Content-Length) sent to the backup over real HTTP work", async () => {

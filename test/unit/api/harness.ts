@@ -189,7 +189,7 @@ export class Harness {
   }
 
   audit(): AuditRow[] {
-    return this.db.prepare("SELECT id, revision, actor, action, resource, before, after FROM audit_log ORDER BY id").all() as AuditRow[];
+    return this.db.prepare("SELECT id, revision, actor, action, resource, before, after, request_id FROM audit_log ORDER BY id").all() as AuditRow[];
   }
 
   auditCount(): number {
@@ -222,6 +222,8 @@ export interface AuditRow {
   resource: string;
   before: string | null;
   after: string | null;
+  /** The X-Request-Id of the API request that wrote it (null on a replica, or before migration 006). */
+  request_id: string | null;
 }
 
 export async function json(response: Response): Promise<Body> {

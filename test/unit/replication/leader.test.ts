@@ -67,6 +67,34 @@ describe("Replicator with stubbed peers backed by real followers", () => {
     });
   });
 
+  describe("confirmations (the replication metrics)", () => {
+    it("none while following; while leading, each follower's confirmed revision and time, kept when it goes down", async () => {
+      const b = new StubPeer("gw-b", openStore("gw-b"));
+      const r = replicator([b]);
+      assert.deepEqual(r.confirmations(), [], "a follower's links are stale: nothing to report");
+      b.down = true;
+      const before = Date.now();
+      await r.becomeLeader();
+      const silent = r.confirmations();
+      assert.equal(silent[0]?.revision, null, "not confirmed since this gateway leads");
+      assert.ok((silent[0]?.atMs ?? 0) >= before, "the time leading began");
+      b.down = false;
+      const { revision } = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
+      void held(r.replicate(revision));
+      // The heartbeat catches it up if the replicate's first try still met the peer down.
+      await until(() => r.confirmations()[0]?.revision === revision, 5_000, "gw-b to confirm");
+      const confirmed = r.confirmations()[0];
+      assert.equal(confirmed?.revision, revision);
+      assert.ok((confirmed?.atMs ?? 0) >= (silent[0]?.atMs ?? 0));
+      b.down = true;
+      const { revision: next } = mustWrite(leader, (tx) => updateEgressIp(tx, "203.0.113.10", { description: "x" }));
+      await held(r.replicate(next));
+      assert.deepEqual(r.confirmations()[0], confirmed, "what it last confirmed stays, so the lag grows");
+      r.stepDown();
+      assert.deepEqual(r.confirmations(), []);
+    });
+  });
+
   describe("replicate", () => {
     it("answers at once, with nothing sent, while not leading", async () => {
       const b = new StubPeer("gw-b", openStore("gw-b"));

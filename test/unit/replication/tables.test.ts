@@ -193,7 +193,8 @@ describe("REPLICATED_TABLES against the migrated schema", () => {
   for (const spec of REPLICATED_TABLES) {
     it(`${spec.name}: same column set, same primary key, BLOB columns are the spec's blobs`, () => {
       const columns = tableColumns(db, spec.name);
-      assert.deepEqual(columns.map((c) => c.name).sort(), [...spec.columns].sort(), "columns");
+      assert.deepEqual(columns.map((c) => c.name).sort(), [...spec.columns, ...(spec.localColumns ?? [])].sort(), "columns (replicated and local)");
+      for (const local of spec.localColumns ?? []) assert.ok(!spec.columns.includes(local), `${local} is either replicated or local`);
       assert.equal(new Set(spec.columns).size, spec.columns.length, "no column listed twice in the spec");
       assert.deepEqual(primaryKeyOf(db, spec.name), spec.primaryKey, "primary key columns, in key order");
       assert.deepEqual(columns.filter((c) => c.type.toUpperCase() === "BLOB").map((c) => c.name).sort(), [...spec.blobs].sort(), "blob columns");
