@@ -1,13 +1,13 @@
 import { escapeControl, reportFailure } from "../terminal/output.js";
 import type { CliIo } from "../terminal/io.js";
-import { ApiError } from "./api-client.js";
+import { EgwApiError } from "../../client/src/index.js";
 
 /**
  * Reports an error of an egw command on stderr and returns the exit status (see reportFailure). A problem
  * document from the API is shown with its detail and its field list.
  */
 export function reportError(io: CliIo, error: unknown): number {
-  if (!(error instanceof ApiError)) return reportFailure(io, error);
+  if (!(error instanceof EgwApiError)) return reportFailure(io, error);
   const p = error.problem;
   // The detail and reasons may quote what was sent (or stored): shown escaped, like everything from the API.
   io.stderr(`egw: ${error.method} ${escapeControl(error.path)}: ${error.status}${p.code ? ` ${escapeControl(p.code)}` : ""}: ${escapeControl(error.message)}\n`);
