@@ -20,7 +20,7 @@ export const CLUSTERS_USAGE = `usage:
 
 ${CONNECTION_USAGE}`;
 
-const OPTIONS = {
+export const OPTIONS = {
   ...CONNECTION_OPTIONS,
   "source-range": { type: "string", multiple: true },
   "egress-ip": { type: "string", multiple: true },

@@ -13,7 +13,7 @@ export const EGRESS_IPS_USAGE = `usage:
 
 ${CONNECTION_USAGE}`;
 
-const OPTIONS = { ...CONNECTION_OPTIONS, description: { type: "string" }, wait: { type: "boolean", default: false } } as const;
+export const OPTIONS = { ...CONNECTION_OPTIONS, description: { type: "string" }, wait: { type: "boolean", default: false } } as const;
 
 export interface EgressIp { address: string; family: number; description: string; cluster: string | null }
 

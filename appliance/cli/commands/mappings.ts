@@ -15,7 +15,7 @@ export const MAPPINGS_USAGE = `usage:
 
 ${CONNECTION_USAGE}`;
 
-const OPTIONS = {
+export const OPTIONS = {
   ...CONNECTION_OPTIONS,
   file: { type: "string", short: "f" },
   "dry-run": { type: "boolean", default: false },

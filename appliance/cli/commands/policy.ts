@@ -21,7 +21,7 @@ export const POLICY_USAGE = `usage:
 
 ${CONNECTION_USAGE}`;
 
-const OPTIONS = {
+export const OPTIONS = {
   ...CONNECTION_OPTIONS,
   file: { type: "string", short: "f" },
   wait: { type: "boolean", default: false },

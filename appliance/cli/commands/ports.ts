@@ -11,7 +11,7 @@ export const PORTS_USAGE = `usage: egw ports [EGRESS_IP] [--top N] [--json]
 
 ${CONNECTION_USAGE}`;
 
-const OPTIONS = { ...CONNECTION_OPTIONS, top: { type: "string" } } as const;
+export const OPTIONS = { ...CONNECTION_OPTIONS, top: { type: "string" } } as const;
 
 export interface DestinationUsage {
   destinationAddress: string; destinationPort: number; protocol: string; inUse: number; available: number; utilization: number;

@@ -20,7 +20,7 @@ export const SHOW_USAGE = `usage:
 /** `show` only reads: the live table, the neighbours and a diff of keepalived's file. */
 const runner: CommandRunner = new ExecaRunner();
 
-const OPTIONS = {
+export const OPTIONS = {
   config: { type: "string" },
   diff: { type: "boolean", default: false },
   json: { type: "boolean", default: false },

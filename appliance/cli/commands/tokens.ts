@@ -12,7 +12,7 @@ export const TOKENS_USAGE = `usage:
 
 ${CONNECTION_USAGE}`;
 
-const OPTIONS = { ...CONNECTION_OPTIONS, description: { type: "string" } } as const;
+export const OPTIONS = { ...CONNECTION_OPTIONS, description: { type: "string" } } as const;
 
 export interface TokenInfo { id: string; cluster: string; description: string; createdAt: string; revokedAt: string | null }
 

@@ -18,7 +18,7 @@ export const TRACE_USAGE = `usage:
 
 ${CONNECTION_USAGE}`;
 
-const OPTIONS = {
+export const OPTIONS = {
   ...CONNECTION_OPTIONS,
   at: { type: "string" }, from: { type: "string" }, to: { type: "string" },
   pod: { type: "string" }, destination: { type: "string" }, protocol: { type: "string" }, limit: { type: "string" },
