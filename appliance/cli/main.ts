@@ -140,6 +140,10 @@ function completionCommand(rest: string[], io: CliIo, more: Record<string, Compl
     io.stdout(`${COMPLETION_USAGE}\n`);
     return 0;
   }
+  if (rest.includes("--version")) {
+    io.stdout(versionText());
+    return 0;
+  }
   const { positionals: pos } = parseCommandArgs(rest, NO_OPTIONS, COMPLETION_USAGE);
   const [shell = ""] = positionals(pos, ["SHELL"], COMPLETION_USAGE);
   if (shell !== "bash") throw new UsageError(`no completion for ${JSON.stringify(shell)}: only bash`, COMPLETION_USAGE);

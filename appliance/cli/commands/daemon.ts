@@ -5,7 +5,7 @@ import { Daemon } from "../../daemon.js";
 import { AppError } from "../../errors.js";
 import { parseCommandArgs, positionals, UsageError, type CliIo } from "../../terminal/io.js";
 import { renderConfigReference } from "../config-reference.js";
-import { openApiDocument, renderOpenApi } from "../openapi.js";
+import { renderOpenApi } from "../openapi.js";
 import { versionText } from "../version-text.js";
 
 export const SERVE_USAGE = `usage: egw serve --config FILE
@@ -62,7 +62,8 @@ export async function openapiCommand(args: string[], io: CliIo): Promise<number>
   const { values, positionals: rest } = parseCommandArgs(args, OPENAPI_OPTIONS, OPENAPI_USAGE);
   positionals(rest, [], OPENAPI_USAGE);
   const format = checkFormat(values.format, OPENAPI_FORMATS, OPENAPI_USAGE);
-  io.stdout(format === "yaml" ? toYaml(openApiDocument(), { aliasDuplicateObjects: false }) : renderOpenApi(format));
+  // YAML from the JSON text's data, so the two formats hold the very same document (no undefined members).
+  io.stdout(format === "yaml" ? toYaml(JSON.parse(renderOpenApi("json")), { aliasDuplicateObjects: false }) : renderOpenApi(format));
   return 0;
 }
 

@@ -10,7 +10,8 @@ import { realHost, type DoctorHost } from "./doctor-host.js";
 export const DOCTOR_USAGE = `usage: egw doctor [--config FILE] [--json]
   Checks this host for what the gateway needs: forwarding and rp_filter sysctls, nft, keepalived and
   conntrackd, the conntrack table, the clock, the config file, the token files and the daemon's API.
-  Exit status 1 if any check fails (warnings do not fail). Run it as root where the daemon runs.
+  Exit status 0 if no check fails (warnings do not fail), 1 if one does, 2 if doctor itself could not run.
+  Run it as root where the daemon runs.
 
 ${CONNECTION_USAGE}`;
 
