@@ -32,6 +32,9 @@ export function connectionError(where: string, overSocket: boolean, error: unkno
       return new EgwConnectionError(`permission denied on ${where}: run as root or as a member of the socket's group`, code, { cause: error });
     case "ETIMEDOUT":
       return new EgwConnectionError(`${where} did not answer in time`, code, { cause: error });
+    case "ECERTIFICATE":
+      return new EgwConnectionError(`the certificate of ${where} is not trusted (${innermostMessage(error)}): ` +
+        "give its CA (the client's ca option; for egw, the file in NODE_EXTRA_CA_CERTS)", code, { cause: error });
     default:
       return new EgwConnectionError(`cannot reach the API at ${where}: ${innermostMessage(error)}`, code, { cause: error });
   }
@@ -46,6 +49,8 @@ function errorCode(error: unknown): string | undefined {
     if (e.name === "TimeoutError" || (e as { code?: unknown }).code === "UND_ERR_CONNECT_TIMEOUT") return "ETIMEDOUT";
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return code;
+    // OpenSSL's verdicts on the peer's certificate (DEPTH_ZERO_SELF_SIGNED_CERT, ERR_TLS_CERT_ALTNAME_INVALID…).
+    if (typeof code === "string" && /CERT|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(code)) return "ECERTIFICATE";
   }
   return undefined;
 }

@@ -1,11 +1,15 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
+import { createServer as createTlsServer } from "node:https";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createEgwClient, EgwApiError, EgwConnectionError, unwrap } from "../../../client/src/index.js";
 import { generateSchemaSource, SCHEMA_FILE } from "../../../client/codegen/schema-source.js";
 import { PACKAGE_ROOT } from "../../../appliance/paths.js";
+import { hostCommandsAndFiles } from "../../../appliance/system/system.js";
+import { createPeerCertificate } from "../../../appliance/tls/peer-cert.js";
 import { fakeApi, type FakeApi } from "../cli/fake-api.js";
 
 describe("the typed client package (client/)", () => {
@@ -95,5 +99,50 @@ describe("createEgwClient over a unix socket", () => {
 
   it("refuses a URL that is not http(s)", () => {
     assert.throws(() => createEgwClient({ url: "ftp://gw/" }), /must be http:\/\/ or https:\/\//);
+  });
+});
+
+describe("createEgwClient over http(s)", () => {
+  /** A server that answers every request with the path it was asked for. */
+  const echo = (req: { url?: string }, res: { writeHead(status: number, headers: Record<string, string>): void; end(body: string): void }) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ egressIps: [], asked: req.url }));
+  };
+
+  it("keeps a URL's path prefix (a daemon behind a reverse proxy)", async () => {
+    const server = createServer(echo);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const client = createEgwClient({ url: `http://127.0.0.1:${port}/egw/` });
+      const answer = await unwrap(client.GET("/v1/egress-ips"));
+      assert.equal((answer as unknown as { asked: string }).asked, "/egw/v1/egress-ips");
+      await client.close();
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it("trusts a daemon's certificate given as ca, and refuses it otherwise", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "egw-client-tls-"));
+    const server = createTlsServer({}, echo);
+    try {
+      const files = await createPeerCertificate(hostCommandsAndFiles(), "localhost", dir);
+      const cert = readFileSync(files.cert);
+      server.setSecureContext({ cert, key: readFileSync(files.key) });
+      await new Promise<void>((resolve) => server.listen(0, "localhost", resolve));
+      const { port } = server.address() as { port: number };
+      const trusted = createEgwClient({ url: `https://localhost:${port}`, ca: cert });
+      assert.deepEqual((await unwrap(trusted.GET("/v1/egress-ips"))).egressIps, []);
+      await trusted.close();
+      const untrusted = await createEgwClient({ url: `https://localhost:${port}` }).GET("/v1/egress-ips").catch((e: unknown) => e);
+      assert.ok(untrusted instanceof EgwConnectionError);
+      assert.match(untrusted.message, new RegExp(`^the certificate of https://localhost:${port} is not trusted \\(self.signed certificate\\): give its CA`));
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
