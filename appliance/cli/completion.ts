@@ -45,8 +45,10 @@ export function bashCompletion(commands: Record<string, CompletionSpec>, formats
   const shortFiles = names.flatMap((n) => Object.entries((commands[n] as CompletionSpec).options)
     .filter(([o, option]) => FILE_OPTIONS.includes(o) && option.short).map(([, option]) => `-${option.short as string}`));
   const directories = fileOptions.filter((o) => DIRECTORY_OPTIONS.includes(o)).map((o) => `--${o}`);
+  // Free text follows these (nothing to offer); a name that is a flag elsewhere (lab --keep) is left out.
+  const typesOf = (o: string) => names.map((n) => (commands[n] as CompletionSpec).options[o]?.type).filter((t) => t !== undefined);
   const valued = fileOptions.filter((o) => !FILE_OPTIONS.includes(o) && !DIRECTORY_OPTIONS.includes(o) && o !== "format" &&
-    names.some((n) => (commands[n] as CompletionSpec).options[o]?.type === "string")).map((o) => `--${o}`);
+    typesOf(o).every((t) => t === "string")).map((o) => `--${o}`);
   const valueArms = [
     ...arm([...new Set([...files, ...shortFiles])], 'COMPREPLY=($(compgen -f -- "$cur"))'),
     ...arm(directories, 'COMPREPLY=($(compgen -d -- "$cur"))'),
