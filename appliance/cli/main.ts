@@ -102,7 +102,7 @@ export const COMMANDS: Record<string, Command> = {
 export async function main(argv: string[], io: CliIo = processIo, more: Record<string, CompletionSpec> = {}): Promise<number> {
   const [command, ...rest] = argv;
   try {
-    if (command === undefined || command === "help" && rest.length === 0 || command === "--help" || command === "-h") {
+    if (command === undefined || (command === "help" && rest.length === 0) || command === "--help" || command === "-h") {
       io.stdout(`${USAGE}\n`);
       return 0;
     }
