@@ -51,7 +51,8 @@ if [ "$build" = true ]; then
   npm run build --silent
 fi
 cp -a dist "$lib/dist"
-rm -rf "$lib/dist/test" "$lib/dist/bench" "$lib/dist/lab"
+# (and the client's code generator, which needs openapi-typescript, a development dependency)
+rm -rf "$lib/dist/test" "$lib/dist/bench" "$lib/dist/lab" "$lib/dist/client/codegen"
 install -d "$lib/scripts"
 install -m 0755 scripts/check-keepalived-conf.sh scripts/release-floating-ips.sh scripts/fault-health-file.sh "$lib/scripts/"
 cp -a migrations templates ui "$lib/"
@@ -77,6 +78,10 @@ rm -rf "$lib/node_modules/better-sqlite3/deps" "$lib/node_modules/better-sqlite3
   "$lib/node_modules/better-sqlite3/build/Release/sqlite3.a" "$lib/node_modules/.package-lock.json"
 chmod 0755 "$lib/dist/bin/egw.js"
 ln -s ../lib/egw/dist/bin/egw.js "$stage/usr/bin/egw"
+# bash completion, generated from the CLI's own command table (so it lists exactly the commands it has).
+install -d "$stage/usr/share/bash-completion/completions"
+node "$lib/dist/bin/egw.js" completion bash > "$stage/usr/share/bash-completion/completions/egw"
+chmod 0644 "$stage/usr/share/bash-completion/completions/egw"
 
 # 3. systemd: the daemon, the path units that drive keepalived and conntrackd, the backup timer, the drop-ins for
 #    Debian's keepalived and conntrackd units, and the egw system user.

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { AppError, errorMessage } from "../errors.js";
-import { ApiClient, type Endpoint } from "./api-client.js";
+import { createEgwClient, type EgwClient, type Target } from "../../client/src/index.js";
 
 export const DEFAULT_CONFIG = "/etc/egw/egw.yaml";
 export const DEFAULT_SOCKET = "/run/egw/api.sock";
@@ -33,7 +33,7 @@ export interface ConnectionFlags {
 }
 
 export interface Connection {
-  endpoint: Endpoint;
+  endpoint: Target;
   token: string | undefined;
   /** Where the token came from, for error hints ("--token-file", "EGW_TOKEN", a file path, or "none"). */
   tokenSource: string;
@@ -53,7 +53,7 @@ interface ConfigHints {
 export function resolveConnection(flags: ConnectionFlags, env: Record<string, string | undefined>): Connection {
   const hints = configHints(flags.config);
   const url = flags.url ?? (flags.socket ? undefined : env["EGW_URL"]);
-  let endpoint: Endpoint;
+  let endpoint: Target;
   if (url) {
     let parsed: URL;
     try {
@@ -62,9 +62,9 @@ export function resolveConnection(flags: ConnectionFlags, env: Record<string, st
       throw new AppError("config-invalid", `--url ${JSON.stringify(url)} is not a URL (e.g. https://172.31.0.2:8080)`);
     }
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new AppError("config-invalid", `--url must be http:// or https://, not ${parsed.protocol}`);
-    endpoint = { kind: "url", url: parsed };
+    endpoint = { url: parsed };
   } else {
-    endpoint = { kind: "unix", socket: flags.socket ?? env["EGW_SOCKET"] ?? hints.socket ?? DEFAULT_SOCKET };
+    endpoint = { socket: flags.socket ?? env["EGW_SOCKET"] ?? hints.socket ?? DEFAULT_SOCKET };
   }
 
   if (flags["token-file"]) return { endpoint, token: readToken(flags["token-file"]), tokenSource: flags["token-file"] };
@@ -80,9 +80,18 @@ export function resolveConnection(flags: ConnectionFlags, env: Record<string, st
   return { endpoint, token: undefined, tokenSource: "none" };
 }
 
-export function connect(flags: ConnectionFlags, env: Record<string, string | undefined>): ApiClient {
+/** The typed API client (client/, generated from the OpenAPI document) for these connection settings. */
+export function connect(flags: ConnectionFlags, env: Record<string, string | undefined>): EgwClient {
   const connection = resolveConnection(flags, env);
-  return new ApiClient(connection.endpoint, connection.token);
+  return createEgwClient({ ...connection.endpoint, token: connection.token });
+}
+
+/**
+ * A number for the API's query, from the command line's text. Text that is not a whole number goes as it is: the
+ * daemon refuses it with a problem that names the parameter and quotes the operator's own text.
+ */
+export function numberParam(text: string): number {
+  return /^\d{1,15}$/.test(text) ? Number(text) : (text as unknown as number);
 }
 
 function readToken(path: string): string {

@@ -29,7 +29,7 @@ export const BACKUP_USAGE = `usage:
   Run it as root or as the egw user: it reads the database and, being a reader beside the daemon (WAL), takes
   its locks in the database's -shm file. egw-backup.timer runs it daily. Restore with egw restore.`;
 
-const OPTIONS = {
+export const OPTIONS = {
   config: { type: "string" },
   directory: { type: "string" },
   output: { type: "string" },

@@ -1,3 +1,4 @@
+import { unwrap } from "../../../client/src/index.js";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect } from "../connection.js";
 import { parseCommandArgs, positionals, UsageError, type CliIo } from "../../terminal/io.js";
 import { fields, list, printJson, table } from "../../terminal/output.js";
@@ -19,7 +20,7 @@ export const CLUSTERS_USAGE = `usage:
 
 ${CONNECTION_USAGE}`;
 
-const OPTIONS = {
+export const OPTIONS = {
   ...CONNECTION_OPTIONS,
   "source-range": { type: "string", multiple: true },
   "egress-ip": { type: "string", multiple: true },
@@ -93,29 +94,28 @@ export function formatCluster(cluster: Cluster, status: ClusterStatus): string {
 
 export async function clustersCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals: [sub, ...pos] } = parseCommandArgs(args, OPTIONS, CLUSTERS_USAGE);
-  const wait = values.wait ? "?wait=true" : "";
+  const wait = values.wait ? "true" as const : undefined;
   const out = (value: unknown, text: string) => (values.json ? printJson(io, value) : io.stdout(text));
-  const path = (name: string) => `/v1/clusters/${encodeURIComponent(name)}`;
   const sourceRanges = splitList(values["source-range"]);
   const egressIps = splitList(values["egress-ip"]);
   const excludable = splitList(values["excludable-destination"]);
   switch (sub) {
     case "list": {
       positionals(pos, [], CLUSTERS_USAGE);
-      const { clusters } = await connect(values, io.env).call<{ clusters: Cluster[] }>("GET", "/v1/clusters");
+      const { clusters } = await unwrap(connect(values, io.env).GET("/v1/clusters"));
       out({ clusters }, formatClusters(clusters));
       return 0;
     }
     case "show": {
       const [name = ""] = positionals(pos, ["NAME"], CLUSTERS_USAGE);
       const api = connect(values, io.env);
-      const cluster = await api.call<Cluster>("GET", path(name));
-      const status = await api.call<ClusterStatus>("GET", `${path(name)}/status`);
+      const cluster = await unwrap(api.GET("/v1/clusters/{name}", { params: { path: { name } } }));
+      const status = await unwrap(api.GET("/v1/clusters/{name}/status", { params: { path: { name } } }));
       out({ cluster, status }, formatCluster(cluster, status));
       return 0;
     }
     case "create": {
-      const [name] = positionals(pos, ["NAME"], CLUSTERS_USAGE);
+      const [name = ""] = positionals(pos, ["NAME"], CLUSTERS_USAGE);
       const quotas = applyQuotaOptions({}, values.quota);
       const body = {
         name, sourceRanges: sourceRanges ?? [], egressIps: egressIps ?? [],
@@ -123,7 +123,7 @@ export async function clustersCommand(args: string[], io: CliIo): Promise<number
         ...(Object.keys(quotas).length > 0 ? { quotas } : {}),
         ...(values.description !== undefined ? { description: values.description } : {}),
       };
-      const created = await connect(values, io.env).call<Cluster>("POST", `/v1/clusters${wait}`, body);
+      const created = await unwrap(connect(values, io.env).POST("/v1/clusters", { params: { query: { wait } }, body }));
       out(created, `created cluster ${created.name}\n${formatClusters([created])}`);
       return 0;
     }
@@ -134,7 +134,7 @@ export async function clustersCommand(args: string[], io: CliIo): Promise<number
       }
       const api = connect(values, io.env);
       // PUT replaces everything: start from the current state so that an option not given keeps its value.
-      const current = await api.call<Cluster>("GET", path(name));
+      const current = await unwrap(api.GET("/v1/clusters/{name}", { params: { path: { name } } }));
       const body = {
         description: values.description ?? current.description,
         sourceRanges: sourceRanges ?? current.sourceRanges,
@@ -142,14 +142,14 @@ export async function clustersCommand(args: string[], io: CliIo): Promise<number
         excludableDestinations: excludable ?? current.excludableDestinations ?? [],
         quotas: applyQuotaOptions(current.quotas ?? {}, values.quota),
       };
-      const updated = await api.call<Cluster>("PUT", `${path(name)}${wait}`, body);
+      const updated = await unwrap(api.PUT("/v1/clusters/{name}", { params: { path: { name }, query: { wait } }, body }));
       out(updated, `updated cluster ${updated.name}\n${formatClusters([updated])}`);
       return 0;
     }
     case "delete": {
       const [name = ""] = positionals(pos, ["NAME"], CLUSTERS_USAGE);
-      const query = [values.cascade ? "cascade=true" : "", values.wait ? "wait=true" : ""].filter(Boolean).join("&");
-      await connect(values, io.env).call("DELETE", `${path(name)}${query ? `?${query}` : ""}`);
+      const query = { cascade: values.cascade ? "true" as const : undefined, wait };
+      await unwrap(connect(values, io.env).DELETE("/v1/clusters/{name}", { params: { path: { name }, query } }));
       out({ deleted: name }, `deleted cluster ${name}\n`);
       return 0;
     }

@@ -1,7 +1,7 @@
 import { loadConfig, tokenWeakness } from "../../config/load.js";
 import type { Config } from "../../config/schema.js";
 import { errorMessage } from "../../errors.js";
-import type { ApiClient } from "../api-client.js";
+import type { EgwClient } from "../../../client/src/index.js";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect, DEFAULT_CONFIG } from "../connection.js";
 import { parseCommandArgs, positionals, type CliIo } from "../../terminal/io.js";
 import { printJson, table } from "../../terminal/output.js";
@@ -10,7 +10,8 @@ import { realHost, type DoctorHost } from "./doctor-host.js";
 export const DOCTOR_USAGE = `usage: egw doctor [--config FILE] [--json]
   Checks this host for what the gateway needs: forwarding and rp_filter sysctls, nft, keepalived and
   conntrackd, the conntrack table, the clock, the config file, the token files and the daemon's API.
-  Exit status 1 if any check fails (warnings do not fail). Run it as root where the daemon runs.
+  Exit status 0 if no check fails (warnings do not fail), 1 if one does, 2 if doctor itself could not run.
+  Run it as root where the daemon runs.
 
 ${CONNECTION_USAGE}`;
 
@@ -120,10 +121,13 @@ async function clockCheck(host: DoctorHost): Promise<Check> {
   return { check: "clock", status: "warn", detail: "not synchronised: log, audit and token timestamps will drift; enable systemd-timesyncd or chrony" };
 }
 
-async function apiCheck(api: ApiClient | undefined): Promise<Check> {
+/** /readyz, asked without the path's types: the operational endpoints are not in every release's document. */
+type ReadinessProbe = { GET(path: "/readyz"): Promise<{ response: Response }> };
+
+async function apiCheck(api: EgwClient | undefined): Promise<Check> {
   if (!api) return { check: "api", status: "unknown", detail: "no connection settings" };
   try {
-    const response = await api.request("GET", "/readyz");
+    const { response } = await (api as unknown as ReadinessProbe).GET("/readyz");
     if (response.status === 200) return { check: "api", status: "ok", detail: "the daemon answers and is ready" };
     return { check: "api", status: "warn", detail: `the daemon answers but is not ready (${response.status}): see egw status` };
   } catch (error) {
@@ -131,7 +135,7 @@ async function apiCheck(api: ApiClient | undefined): Promise<Check> {
   }
 }
 
-export async function runDoctor(host: DoctorHost, configPath: string, api: ApiClient | undefined): Promise<Check[]> {
+export async function runDoctor(host: DoctorHost, configPath: string, api: EgwClient | undefined): Promise<Check[]> {
   const { check, config } = configCheck(configPath);
   const checks: Check[] = [check];
   if (config) {
@@ -175,7 +179,7 @@ export async function doctorCommand(args: string[], io: CliIo, host: DoctorHost 
   const { values, positionals: rest } = parseCommandArgs(args, CONNECTION_OPTIONS, DOCTOR_USAGE);
   positionals(rest, [], DOCTOR_USAGE);
   const configPath = values.config ?? DEFAULT_CONFIG;
-  let api: ApiClient | undefined;
+  let api: EgwClient | undefined;
   try {
     api = connect(values, io.env);
   } catch {

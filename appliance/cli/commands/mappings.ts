@@ -1,5 +1,6 @@
 import { AppError } from "../../errors.js";
 import { readDocument } from "../document-file.js";
+import { unwrap } from "../../../client/src/index.js";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect } from "../connection.js";
 import { parseCommandArgs, positionals, UsageError, type CliIo } from "../../terminal/io.js";
 import { escapeControl, list, printJson, table } from "../../terminal/output.js";
@@ -14,7 +15,7 @@ export const MAPPINGS_USAGE = `usage:
 
 ${CONNECTION_USAGE}`;
 
-const OPTIONS = {
+export const OPTIONS = {
   ...CONNECTION_OPTIONS,
   file: { type: "string", short: "f" },
   "dry-run": { type: "boolean", default: false },
@@ -100,11 +101,11 @@ export function readMappingsFile(path: string): MappingInput[] {
 export async function mappingsCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals: [sub, ...pos] } = parseCommandArgs(args, OPTIONS, MAPPINGS_USAGE);
   const out = (value: unknown, text: string) => (values.json ? printJson(io, value) : io.stdout(text));
-  const base = (cluster: string) => `/v1/clusters/${encodeURIComponent(cluster)}/mappings`;
+  const query = { wait: values.wait ? "true" as const : undefined };
   switch (sub) {
     case "list": {
       const [cluster = ""] = positionals(pos, ["CLUSTER"], MAPPINGS_USAGE);
-      const { mappings } = await connect(values, io.env).call<{ mappings: MappingInput[] }>("GET", base(cluster));
+      const { mappings } = await unwrap(connect(values, io.env).GET("/v1/clusters/{name}/mappings", { params: { path: { name: cluster } } }));
       out({ mappings }, formatMappings(mappings));
       return 0;
     }
@@ -113,20 +114,20 @@ export async function mappingsCommand(args: string[], io: CliIo): Promise<number
       if (!values.file) throw new UsageError("apply needs -f FILE", MAPPINGS_USAGE);
       const desired = readMappingsFile(values.file);
       const api = connect(values, io.env);
-      const { mappings: current } = await api.call<{ mappings: MappingInput[] }>("GET", base(cluster));
+      const { mappings: current } = await unwrap(api.GET("/v1/clusters/{name}/mappings", { params: { path: { name: cluster } } }));
       const plan = planMappings(current, desired);
       if (values["dry-run"]) {
         out({ dryRun: true, plan }, formatPlan(plan));
         return 0;
       }
-      const result = await api.call<{ revision: number; mappings: MappingInput[] }>("PUT", `${base(cluster)}${values.wait ? "?wait=true" : ""}`, { mappings: desired });
+      const result = await unwrap(api.PUT("/v1/clusters/{name}/mappings", { params: { path: { name: cluster }, query }, body: { mappings: desired } }));
       out({ revision: result.revision, plan, mappings: result.mappings },
         `${formatPlan(plan)}applied: cluster ${cluster} has ${result.mappings.length} mappings at revision ${result.revision}\n`);
       return 0;
     }
     case "delete": {
       const [cluster = "", name = ""] = positionals(pos, ["CLUSTER", "NAME"], MAPPINGS_USAGE);
-      await connect(values, io.env).call("DELETE", `${base(cluster)}/${encodeURIComponent(name)}${values.wait ? "?wait=true" : ""}`);
+      await unwrap(connect(values, io.env).DELETE("/v1/clusters/{name}/mappings/{mapping}", { params: { path: { name: cluster, mapping: name }, query } }));
       out({ deleted: name, cluster }, `deleted mapping ${name} of cluster ${cluster}\n`);
       return 0;
     }

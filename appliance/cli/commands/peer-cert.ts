@@ -12,7 +12,7 @@ export const PEER_CERT_USAGE = `usage:
   the peer's ha.tls.peerCertificates file. Default DIR: /etc/egw/peer; default validity: 3650 days.
   Runs openssl; needs no daemon.`;
 
-const OPTIONS = { out: { type: "string" }, days: { type: "string" }, json: { type: "boolean" } } as const;
+export const OPTIONS = { out: { type: "string" }, days: { type: "string" }, json: { type: "boolean" } } as const;
 
 export async function peerCertCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals: pos } = parseCommandArgs(args, OPTIONS, PEER_CERT_USAGE);

@@ -1,5 +1,6 @@
 import { stringify as toYaml } from "yaml";
 import { AppError } from "../../errors.js";
+import { unwrap, type paths } from "../../../client/src/index.js";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect } from "../connection.js";
 import { readDocument } from "../document-file.js";
 import { parseCommandArgs, UsageError, type CliIo } from "../../terminal/io.js";
@@ -20,7 +21,7 @@ export const POLICY_USAGE = `usage:
 
 ${CONNECTION_USAGE}`;
 
-const OPTIONS = {
+export const OPTIONS = {
   ...CONNECTION_OPTIONS,
   file: { type: "string", short: "f" },
   wait: { type: "boolean", default: false },
@@ -57,6 +58,14 @@ export function formatEvents(events: PolicyEvent[]): string {
     events.map((e) => [e.at, e.verdict, e.mapping ?? "-", e.source, e.destination, e.protocol, e.destinationPort === null ? "-" : String(e.destinationPort)]));
 }
 
+type PolicyBody = NonNullable<paths["/v1/clusters/{name}/policy"]["put"]["requestBody"]>["content"]["application/json"];
+type FloorBody = NonNullable<paths["/v1/policy-floor"]["put"]["requestBody"]>["content"]["application/json"];
+
+/** A file's object, sent as the body it claims to be: the daemon checks it and names the offending field. */
+function readBody<T>(path: string): T {
+  return readObject(path) as T;
+}
+
 function readObject(path: string): Record<string, unknown> {
   const raw = readDocument(path);
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new AppError("validation-failed", `${path} must hold an object (a policy or a floor)`);
@@ -69,35 +78,39 @@ export async function policyCommand(args: string[], io: CliIo): Promise<number> 
   if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`, POLICY_USAGE);
   if (cluster === undefined && sub !== undefined) throw new UsageError("missing CLUSTER", POLICY_USAGE);
   const out = (value: unknown, text: string) => (values.json ? printJson(io, value) : io.stdout(text));
-  const clusterPath = `/v1/clusters/${encodeURIComponent(cluster ?? "")}`;
-  const path = mapping === undefined ? `${clusterPath}/policy` : `${clusterPath}/mappings/${encodeURIComponent(mapping)}/policy`;
-  const wait = values.wait ? "?wait=true" : "";
+  const name = cluster ?? "";
+  const query = { wait: values.wait ? "true" as const : undefined };
   const api = () => connect(values, io.env);
   switch (sub) {
     case "show": {
       if (mapping === undefined) {
-        const overview = await api().call<Overview>("GET", `${clusterPath}/policies`);
+        const overview = await unwrap(api().GET("/v1/clusters/{name}/policies", { params: { path: { name } } }));
         out(overview, formatOverview(overview));
         return 0;
       }
-      const stored = await api().call<{ policy: unknown }>("GET", path);
+      const stored = await unwrap(api().GET("/v1/clusters/{name}/mappings/{mapping}/policy", { params: { path: { name, mapping } } }));
       // YAML quotes and escapes any control character in a string itself.
       out(stored, toYaml(stored.policy));
       return 0;
     }
     case "apply": {
       if (!values.file) throw new UsageError("apply needs -f FILE", POLICY_USAGE);
-      const result = await api().call<{ revision: number; policy: { rules: unknown[] } }>("PUT", `${path}${wait}`, readObject(values.file));
+      const body = readBody<PolicyBody>(values.file);
+      const result = await unwrap(mapping === undefined
+        ? api().PUT("/v1/clusters/{name}/policy", { params: { path: { name }, query }, body })
+        : api().PUT("/v1/clusters/{name}/mappings/{mapping}/policy", { params: { path: { name, mapping }, query }, body }));
       out(result, `applied: ${mapping === undefined ? `the default policy of cluster ${cluster}` : `the policy of mapping ${mapping}`} (${result.policy.rules.length} rules) at revision ${result.revision}\n`);
       return 0;
     }
     case "delete": {
-      await api().call("DELETE", `${path}${wait}`);
+      await unwrap(mapping === undefined
+        ? api().DELETE("/v1/clusters/{name}/policy", { params: { path: { name }, query } })
+        : api().DELETE("/v1/clusters/{name}/mappings/{mapping}/policy", { params: { path: { name, mapping }, query } }));
       out({ deleted: true }, `deleted ${mapping === undefined ? `the default policy of cluster ${cluster}` : `the policy of mapping ${mapping}`}\n`);
       return 0;
     }
     case "events": {
-      const { events } = await api().call<{ events: PolicyEvent[] }>("GET", `${clusterPath}/policy-events`);
+      const { events } = await unwrap(api().GET("/v1/clusters/{name}/policy-events", { params: { path: { name } } }));
       out({ events }, formatEvents(events));
       return 0;
     }
@@ -112,23 +125,30 @@ export async function floorCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals: [sub, cluster, ...extra] } = parseCommandArgs(args, OPTIONS, FLOOR_USAGE);
   if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`, FLOOR_USAGE);
   const out = (value: unknown, text: string) => (values.json ? printJson(io, value) : io.stdout(text));
-  const path = cluster === undefined ? "/v1/policy-floor" : `/v1/clusters/${encodeURIComponent(cluster)}/policy-floor`;
   const what = cluster === undefined ? "the global floor" : `the floor of cluster ${cluster}`;
-  const wait = values.wait ? "?wait=true" : "";
+  const query = { wait: values.wait ? "true" as const : undefined };
+  const api = () => connect(values, io.env);
   switch (sub) {
     case "show": {
-      const floor = await connect(values, io.env).call<{ rules: unknown[] }>("GET", path);
+      const floor = await unwrap(cluster === undefined
+        ? api().GET("/v1/policy-floor")
+        : api().GET("/v1/clusters/{name}/policy-floor", { params: { path: { name: cluster } } }));
       out(floor, toYaml({ rules: floor.rules }));
       return 0;
     }
     case "apply": {
       if (!values.file) throw new UsageError("apply needs -f FILE", FLOOR_USAGE);
-      const result = await connect(values, io.env).call<{ revision: number; rules: unknown[] }>("PUT", `${path}${wait}`, readObject(values.file));
+      const body = readBody<FloorBody>(values.file);
+      const result = await unwrap(cluster === undefined
+        ? api().PUT("/v1/policy-floor", { params: { query }, body })
+        : api().PUT("/v1/clusters/{name}/policy-floor", { params: { path: { name: cluster }, query }, body }));
       out(result, `applied: ${what} (${result.rules.length} rules) at revision ${result.revision}\n`);
       return 0;
     }
     case "delete": {
-      await connect(values, io.env).call("DELETE", `${path}${wait}`);
+      await unwrap(cluster === undefined
+        ? api().DELETE("/v1/policy-floor", { params: { query } })
+        : api().DELETE("/v1/clusters/{name}/policy-floor", { params: { path: { name: cluster }, query } }));
       out({ deleted: true }, `deleted ${what}\n`);
       return 0;
     }

@@ -1,3 +1,4 @@
+import { unwrap } from "../../../client/src/index.js";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect } from "../connection.js";
 import { parseCommandArgs, UsageError, type CliIo } from "../../terminal/io.js";
 import { printJson, table } from "../../terminal/output.js";
@@ -10,7 +11,7 @@ export const PORTS_USAGE = `usage: egw ports [EGRESS_IP] [--top N] [--json]
 
 ${CONNECTION_USAGE}`;
 
-const OPTIONS = { ...CONNECTION_OPTIONS, top: { type: "string" } } as const;
+export const OPTIONS = { ...CONNECTION_OPTIONS, top: { type: "string" } } as const;
 
 export interface DestinationUsage {
   destinationAddress: string; destinationPort: number; protocol: string; inUse: number; available: number; utilization: number;
@@ -43,23 +44,23 @@ export function formatPortUsage(usage: EgressPortUsage): string {
 export async function portsCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals: pos } = parseCommandArgs(args, OPTIONS, PORTS_USAGE);
   if (pos.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(pos[1])}`, PORTS_USAGE);
-  let query = "";
+  let top: number | undefined;
   if (values.top !== undefined) {
     if (!/^\d+$/.test(values.top) || Number(values.top) < 1 || Number(values.top) > 100) {
       throw new UsageError(`--top must be a whole number from 1 to 100, not ${JSON.stringify(values.top)}`, PORTS_USAGE);
     }
-    query = `?top=${values.top}`;
+    top = Number(values.top);
   }
   const client = connect(values, io.env);
   const [address] = pos;
   if (address !== undefined) {
-    const usage = await client.call<EgressPortUsage>("GET", `/v1/egress-ips/${encodeURIComponent(address)}/ports${query}`);
+    const usage = await unwrap(client.GET("/v1/egress-ips/{address}/ports", { params: { path: { address }, query: { top } } }));
     if (values.json) printJson(io, usage);
     else io.stdout(formatPortUsage(usage));
     return 0;
   }
   // One request for all: GET /v1/ports answers for every egress IP this token may use (a cluster token cannot list them).
-  const { egressIps } = await client.call<{ egressIps: EgressPortUsage[] }>("GET", `/v1/ports${query}`);
+  const { egressIps } = await unwrap(client.GET("/v1/ports", { params: { query: { top } } }));
   if (values.json) printJson(io, { egressIps });
   else io.stdout(egressIps.length === 0 ? "no egress IPs\n" : egressIps.map(formatPortUsage).join("\n"));
   return 0;

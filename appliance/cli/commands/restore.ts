@@ -24,7 +24,7 @@ export const RESTORE_USAGE = `usage:
   Run it as root. Then systemctl start egw: the daemon migrates an older schema at start and makes the data
   plane match the restored store.`;
 
-const OPTIONS = {
+export const OPTIONS = {
   config: { type: "string" },
   force: { type: "boolean", default: false },
   json: { type: "boolean", default: false },

@@ -14,13 +14,14 @@ export const SHOW_USAGE = `usage:
   egw show keepalived [--diff] [--config FILE] [--json]
   Renders what the daemon would apply, from its config (default ${DEFAULT_CONFIG}) and a read-only view of
   its store, without asking the daemon. --diff compares it with what is live: the nftables table in the
-  kernel (nft -j list table), or keepalived's config file on disk; the exit status is then 1 if they differ.
+  kernel (nft -j list table), or keepalived's config file on disk. Exit status, as diff(1): 0 no
+  differences, 1 differences found, 2 trouble (78: the config is invalid).
   Run it where the daemon runs (root, same network namespace).`;
 
 /** `show` only reads: the live table, the neighbours and a diff of keepalived's file. */
 const runner: CommandRunner = new ExecaRunner();
 
-const OPTIONS = {
+export const OPTIONS = {
   config: { type: "string" },
   diff: { type: "boolean", default: false },
   json: { type: "boolean", default: false },

@@ -1,3 +1,4 @@
+import { unwrap } from "../../../client/src/index.js";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect } from "../connection.js";
 import { parseCommandArgs, positionals, type CliIo } from "../../terminal/io.js";
 import { fields, printJson, table } from "../../terminal/output.js";
@@ -59,7 +60,7 @@ export function formatStatus(status: SystemStatus): string {
 export async function statusCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals: rest } = parseCommandArgs(args, CONNECTION_OPTIONS, STATUS_USAGE);
   positionals(rest, [], STATUS_USAGE);
-  const status = await connect(values, io.env).call<SystemStatus>("GET", "/v1/status");
+  const status = await unwrap(connect(values, io.env).GET("/v1/status"));
   if (values.json) printJson(io, status);
   else io.stdout(formatStatus(status));
   return 0;
@@ -68,7 +69,7 @@ export async function statusCommand(args: string[], io: CliIo): Promise<number> 
 export async function handoverCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals: rest } = parseCommandArgs(args, CONNECTION_OPTIONS, HANDOVER_USAGE);
   positionals(rest, [], HANDOVER_USAGE);
-  const result = await connect(values, io.env).call<{ from: string; role: string }>("POST", "/v1/ha/handover");
+  const result = await unwrap(connect(values, io.env).POST("/v1/ha/handover"));
   if (values.json) printJson(io, result);
   else io.stdout(`${result.from} handed mastership over and is now ${result.role}\n`);
   return 0;

@@ -1,3 +1,4 @@
+import { unwrap } from "../../../client/src/index.js";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect } from "../connection.js";
 import { parseCommandArgs, positionals, UsageError, type CliIo } from "../../terminal/io.js";
 import { printJson, table } from "../../terminal/output.js";
@@ -11,7 +12,7 @@ export const TOKENS_USAGE = `usage:
 
 ${CONNECTION_USAGE}`;
 
-const OPTIONS = { ...CONNECTION_OPTIONS, description: { type: "string" } } as const;
+export const OPTIONS = { ...CONNECTION_OPTIONS, description: { type: "string" } } as const;
 
 export interface TokenInfo { id: string; cluster: string; description: string; createdAt: string; revokedAt: string | null }
 
@@ -22,24 +23,23 @@ export function formatTokens(tokens: TokenInfo[]): string {
 export async function tokensCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals: [sub, ...pos] } = parseCommandArgs(args, OPTIONS, TOKENS_USAGE);
   const out = (value: unknown, text: string) => (values.json ? printJson(io, value) : io.stdout(text));
-  const base = (cluster: string) => `/v1/clusters/${encodeURIComponent(cluster)}/tokens`;
   switch (sub) {
     case "list": {
       const [cluster = ""] = positionals(pos, ["CLUSTER"], TOKENS_USAGE);
-      const { tokens } = await connect(values, io.env).call<{ tokens: TokenInfo[] }>("GET", base(cluster));
+      const { tokens } = await unwrap(connect(values, io.env).GET("/v1/clusters/{name}/tokens", { params: { path: { name: cluster } } }));
       out({ tokens }, formatTokens(tokens));
       return 0;
     }
     case "issue": {
       const [cluster = ""] = positionals(pos, ["CLUSTER"], TOKENS_USAGE);
       const body = values.description !== undefined ? { description: values.description } : {};
-      const issued = await connect(values, io.env).call<TokenInfo & { token: string }>("POST", base(cluster), body);
+      const issued = await unwrap(connect(values, io.env).POST("/v1/clusters/{name}/tokens", { params: { path: { name: cluster } }, body }));
       out(issued, `issued token ${issued.id} for cluster ${issued.cluster}; the secret is shown only now:\n${issued.token}\n`);
       return 0;
     }
     case "revoke": {
       const [cluster = "", id = ""] = positionals(pos, ["CLUSTER", "ID"], TOKENS_USAGE);
-      const revoked = await connect(values, io.env).call<TokenInfo>("DELETE", `${base(cluster)}/${encodeURIComponent(id)}`);
+      const revoked = await unwrap(connect(values, io.env).DELETE("/v1/clusters/{name}/tokens/{id}", { params: { path: { name: cluster, id } } }));
       out(revoked, `revoked token ${revoked.id} of cluster ${revoked.cluster} at ${revoked.revokedAt ?? "?"}\n`);
       return 0;
     }

@@ -1,4 +1,5 @@
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect } from "../connection.js";
+import { unwrap, type paths } from "../../../client/src/index.js";
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect, numberParam } from "../connection.js";
 import { parseCommandArgs, UsageError, type CliIo } from "../../terminal/io.js";
 import { escapeControl, printJson, table } from "../../terminal/output.js";
 
@@ -17,12 +18,13 @@ export const TRACE_USAGE = `usage:
 
 ${CONNECTION_USAGE}`;
 
-const OPTIONS = {
+export const OPTIONS = {
   ...CONNECTION_OPTIONS,
   at: { type: "string" }, from: { type: "string" }, to: { type: "string" },
   pod: { type: "string" }, destination: { type: "string" }, protocol: { type: "string" }, limit: { type: "string" },
 } as const;
 
+type TraceQuery = NonNullable<paths["/v1/translations"]["get"]["parameters"]["query"]>;
 interface Endpoint { address: string; port: number }
 export interface TraceRecord {
   gateway: string; cluster: string; mapping: string; protocol: string;
@@ -77,32 +79,32 @@ export function formatTrace(answer: TraceAnswer): string {
 export async function traceCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, OPTIONS, TRACE_USAGE);
   if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`, TRACE_USAGE);
-  const params = new URLSearchParams();
+  const query: TraceQuery = {};
   const [target] = positionals;
   if (target !== undefined) {
     const { address, port } = splitEndpoint(target, "EGRESS_IP");
-    params.set("egressIp", address);
-    if (port !== undefined) params.set("egressPort", port);
+    query.egressIp = address;
+    if (port !== undefined) query.egressPort = numberParam(port);
   }
-  if (values.pod !== undefined) params.set("podIp", values.pod);
+  if (values.pod !== undefined) query.podIp = values.pod;
   if (values.destination !== undefined) {
     const { address, port } = splitEndpoint(values.destination, "--destination");
-    params.set("destinationIp", address);
-    if (port !== undefined) params.set("destinationPort", port);
+    query.destinationIp = address;
+    if (port !== undefined) query.destinationPort = numberParam(port);
   }
   if (target === undefined && values.pod === undefined && values.destination === undefined) {
     throw new UsageError("give EGRESS_IP[:PORT], --pod or --destination", TRACE_USAGE);
   }
   if (values.from !== undefined || values.to !== undefined) {
     if (values.at !== undefined) throw new UsageError("give either --at or --from and --to", TRACE_USAGE);
-    if (values.from !== undefined) params.set("from", values.from);
-    if (values.to !== undefined) params.set("to", values.to);
+    if (values.from !== undefined) query.from = values.from;
+    if (values.to !== undefined) query.to = values.to;
   } else {
-    params.set("at", values.at ?? new Date().toISOString());
+    query.at = values.at ?? new Date().toISOString();
   }
-  if (values.protocol !== undefined) params.set("protocol", values.protocol);
-  if (values.limit !== undefined) params.set("limit", values.limit);
-  const answer = await connect(values, io.env).call<TraceAnswer>("GET", `/v1/translations?${params}`);
+  if (values.protocol !== undefined) query.protocol = values.protocol as TraceQuery["protocol"];
+  if (values.limit !== undefined) query.limit = numberParam(values.limit);
+  const answer = await unwrap(connect(values, io.env).GET("/v1/translations", { params: { query } }));
   if (values.json) printJson(io, answer);
   else io.stdout(formatTrace(answer));
   return 0;

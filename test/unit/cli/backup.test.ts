@@ -118,13 +118,13 @@ describe("egw backup", () => {
     const before = readFileSync(live);
     for (const target of [live, `${live}-wal`]) {
       const { code, err } = await run("backup", "--config", config, "--output", target);
-      assert.equal(code, 1);
+      assert.equal(code, 2);
       assert.match(err, /is the live database or one of its files; a backup never writes there/);
     }
     assert.deepEqual(readFileSync(live), before);
     const empty = mkdtempSync(join(dir, "empty-"));
     const { code, err } = await run("backup", "--config", writeConfig(empty, "egw.db"));
-    assert.equal(code, 1);
+    assert.equal(code, 2);
     assert.match(err, /there is no database at .*egw\.db \(database\.path in .*egw\.json\): nothing to back up/);
     assert.deepEqual(readdirSync(empty), ["egw.json"], "not even a backups directory");
   });
@@ -207,7 +207,7 @@ describe("egw restore", { skip: isRoot ? false : "needs root (the command does)"
     const old = readFileSync(gw.database);
 
     const refused = await run("restore", backup, "--config", gw.config);
-    assert.equal(refused.code, 1);
+    assert.equal(refused.code, 2);
     assert.match(refused.err, /a database is there already \(.*egw\.db, .*egw\.db-wal, .*egw\.db-shm\); egw restore replaces it only with --force/);
     assert.deepEqual(readdirSync(gw.data).sort(), ["egw.db", "egw.db-shm", "egw.db-wal"]);
 
@@ -233,7 +233,7 @@ describe("egw restore", { skip: isRoot ? false : "needs root (the command does)"
       await once(holder, "spawn");
       closeSync(fd);
       const { code, err } = await run("restore", backup, "--config", gw.config, "--force");
-      assert.equal(code, 1);
+      assert.equal(code, 2);
       assert.match(err, new RegExp(`the database ${gw.database} is open in pid ${holder.pid} \\(sleep 600\\): stop the daemon first`));
       assert.deepEqual(readdirSync(gw.data), ["egw.db"]);
       assert.deepEqual(readFileSync(gw.database), before);
@@ -253,7 +253,7 @@ describe("egw restore", { skip: isRoot ? false : "needs root (the command does)"
     db.prepare("INSERT INTO schema_migrations VALUES (?, 'from_the_future', 'now')").run((MIGRATIONS.at(-1)?.version ?? 0) + 1);
     db.close();
     const { code, err } = await run("restore", newer, "--config", gw.config);
-    assert.equal(code, 1);
+    assert.equal(code, 2);
     assert.match(err, /newer than this version of egw knows/);
     assert.deepEqual(readdirSync(gw.data), []);
   });
@@ -262,7 +262,7 @@ describe("egw restore", { skip: isRoot ? false : "needs root (the command does)"
     const root = join(dir, "no-directory");
     mkdirSync(root);
     const { code, err } = await run("restore", backup, "--config", writeConfig(root, "state/egw.db"));
-    assert.equal(code, 1);
+    assert.equal(code, 2);
     assert.match(err, /the database directory .*\/state does not exist; .*install -d -m 0700 -o egw -g egw .*\/state/);
     assert.deepEqual(readdirSync(root), ["egw.json"]);
   });

@@ -98,9 +98,9 @@ describe("egw operator commands against a fake API on a unix socket", () => {
     assert.equal(last()?.method, "DELETE");
   });
 
-  it("shows a problem document's status, code and detail on stderr, with exit status 1", async () => {
+  it("shows a problem document's status, code and detail on stderr, with exit status 2 (trouble: 1 means differences)", async () => {
     const { code, out, err } = await run("egress-ips", "delete", "203.0.113.99");
-    assert.equal(code, 1);
+    assert.equal(code, 2);
     assert.equal(out, "");
     assert.equal(err, "egw: DELETE /v1/egress-ips/203.0.113.99: 409 in-use: egress IP 203.0.113.99 is used by mapping erp of cluster prod-eu1\n");
   });
@@ -109,7 +109,7 @@ describe("egw operator commands against a fake API on a unix socket", () => {
     const file = join(api.dir, "bad.json");
     writeFileSync(file, JSON.stringify([{ name: "erp", sourceCidr: "10.244.1.1/26", egressIp: "x" }]));
     const { code, err } = await run("mappings", "apply", "prod-eu1", "-f", file);
-    assert.equal(code, 1);
+    assert.equal(code, 2);
     assert.match(err, /^egw: PUT \/v1\/clusters\/prod-eu1\/mappings: 422 validation-failed: mappings\.0\.sourceCidr: "10\.244\.1\.1\/26" has host bits set; did you mean 10\.244\.1\.0\/26\?$/m);
     assert.match(err, /^ {2}- mappings\.1\.egressIp: not an IP address$/m);
     assert.doesNotMatch(err, /- mappings\.0\.sourceCidr/);
@@ -193,7 +193,7 @@ describe("egw operator commands against a fake API on a unix socket", () => {
       assert.equal(code, 78);
       assert.match(io.err(), /cannot read config file/);
       const io2 = captureIo();
-      assert.equal(await main(["status", "--socket", unauthorized.socket], io2), 1);
+      assert.equal(await main(["status", "--socket", unauthorized.socket], io2), 2);
       assert.equal(unauthorized.requests[0]?.headers.authorization, undefined);
       assert.match(io2.err(), /401 unauthorized/);
       assert.match(io2.err(), /--token-file FILE or EGW_TOKEN/);
@@ -227,7 +227,7 @@ describe("egw connection settings", () => {
 
   it("says clearly when nothing listens at the socket", async () => {
     const io = captureIo();
-    assert.equal(await main(["status", "--socket", join(api.dir, "missing.sock"), "--token-file", api.tokenFile], io), 1);
+    assert.equal(await main(["status", "--socket", join(api.dir, "missing.sock"), "--token-file", api.tokenFile], io), 2);
     assert.match(io.err(), /^egw: no API socket at unix:.*missing\.sock \(is egw running\? systemctl status egw; or pass --socket PATH \/ --url URL\)\n$/);
   });
 
@@ -349,7 +349,7 @@ describe("egw shows what came from the API with its control characters escaped",
 
   it("in problem details and field reasons on stderr", async () => {
     const { code, err } = await run("egress-ips", "delete", "203.0.113.10");
-    assert.equal(code, 1);
+    assert.equal(code, 2);
     noControls(err);
     assert.ok(err.includes(`used by ${escaped}`));
   });

@@ -65,7 +65,7 @@ describe("egw ports", () => {
 
   it("reports the API's refusal, and refuses a bad --top or a second address before calling", async () => {
     const refused = await run("ports", "203.0.113.20");
-    assert.equal(refused.code, 1);
+    assert.equal(refused.code, 2);
     assert.match(refused.err, /may not use egress IP 203\.0\.113\.20/);
     const asked = api.requests.length;
     for (const args of [["--top", "0"], ["--top", "ten"], ["--top", "101"], ["203.0.113.10", "203.0.113.11"]]) {
