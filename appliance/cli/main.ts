@@ -17,6 +17,7 @@ import { showCommand, SHOW_USAGE, OPTIONS as SHOW_OPTIONS } from "./commands/sho
 import { handoverCommand, HANDOVER_USAGE, statusCommand, STATUS_USAGE } from "./commands/status.js";
 import { tokensCommand, TOKENS_USAGE, OPTIONS as TOKENS_OPTIONS } from "./commands/tokens.js";
 import { traceCommand, TRACE_USAGE, OPTIONS as TRACE_OPTIONS } from "./commands/trace.js";
+import { uiCommand, UI_OPTIONS, UI_USAGE } from "./commands/ui.js";
 import { bashCompletion, type CompletionSpec } from "./completion.js";
 import { CONNECTION_OPTIONS } from "./connection.js";
 import { parseCommandArgs, positionals, processIo, UsageError, type CliIo } from "../terminal/io.js";
@@ -50,6 +51,7 @@ operating a gateway (talks to the local API; see docs/cli.md):
   handover                                 hand VRRP mastership to a peer gracefully
   trace EGRESS_IP:PORT [--at TIME]         which pod held that egress IP and port then (the translation log)
   doctor                                   check this host: sysctls, tools, conntrack, clock, config
+  ui [--listen HOST:PORT]                  the status page on loopback, for a daemon on its unix socket only
 
 the lab (root, network namespaces on this machine; see docs/lab.md):
   lab up|demo|status|fail|restore|down     two gateways, a node with pods and a server, end to end
@@ -89,6 +91,7 @@ export const COMMANDS: Record<string, Command> = {
   show: { run: showCommand, usage: SHOW_USAGE, options: SHOW_OPTIONS },
   handover: { run: handoverCommand, usage: HANDOVER_USAGE, options: CONNECTION_OPTIONS },
   trace: { run: traceCommand, usage: TRACE_USAGE, options: TRACE_OPTIONS },
+  ui: { run: uiCommand, usage: UI_USAGE, options: UI_OPTIONS },
   doctor: { run: (args, io) => doctorCommand(args, io), usage: DOCTOR_USAGE, options: CONNECTION_OPTIONS },
   "peer-cert": { run: peerCertCommand, usage: PEER_CERT_USAGE, options: PEER_CERT_OPTIONS },
   backup: { run: backupCommand, usage: BACKUP_USAGE, options: BACKUP_OPTIONS },
