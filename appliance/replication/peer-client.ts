@@ -28,11 +28,11 @@ export interface PushResult {
 
 /**
  * The request headers a forwarded write keeps: what the leader needs to read the body and shape the
- * answer. Never the client's Authorization (the backup authenticated the client and sends the principal
+ * answer (If-Match: the leader checks it inside its own write). Never the client's Authorization (the backup authenticated the client and sends the principal
  * instead), never hop-by-hop headers (Transfer-Encoding, Connection, Keep-Alive, …): the body is sent
  * whole, with its own Content-Length.
  */
-const FORWARDED_HEADERS = ["content-type", "accept"];
+const FORWARDED_HEADERS = ["content-type", "accept", "if-match"];
 
 /** Carries the principal the backup authenticated; only the peer app of the replication listener reads it. */
 export const FORWARDED_PRINCIPAL_HEADER = "egw-forwarded-principal";
