@@ -32,7 +32,7 @@ export interface PushResult {
  * instead), never hop-by-hop headers (Transfer-Encoding, Connection, Keep-Alive, …): the body is sent
  * whole, with its own Content-Length.
  */
-const FORWARDED_HEADERS = ["content-type", "accept", "if-match"];
+export const FORWARDED_HEADERS = ["content-type", "accept", "if-match"];
 
 /** Carries the principal the backup authenticated; only the peer app of the replication listener reads it. */
 export const FORWARDED_PRINCIPAL_HEADER = "egw-forwarded-principal";
