@@ -6,7 +6,7 @@ import { ClusterWriteLocks, oneBulkWritePerCluster } from "./limits/bulk-write-l
 import { FailureWindows } from "./limits/failure-window.js";
 import { TokenBuckets } from "./limits/token-bucket.js";
 import { authenticate } from "./middleware/auth.js";
-import { bodyLimit } from "./middleware/body-limit.js";
+import { bodyLimit, drainRefusedBodies } from "./middleware/body-limit.js";
 import { jsonOnly } from "./middleware/json-only.js";
 import { leaderWrites } from "./middleware/leader-writes.js";
 import { problemResponse, toProblem } from "./problem.js";
@@ -45,6 +45,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     c.set("deps", deps);
     await next();
   });
+  app.use("*", drainRefusedBodies());
   // Authentication reads headers only and comes first: no body of an unauthenticated client is buffered,
   // and none is forwarded to the leader. The bulk-write lock comes next, before the body limit (which
   // buffers a body sent without Content-Length), so that a second PUT is refused before its body is read.

@@ -54,8 +54,33 @@ export function bodyLimit(options: BodyLimitOptions): MiddlewareHandler {
   };
 }
 
-/** Reads and drops the rest of a body, until its end, `maxBytes` or `maxMs`, whichever comes first. */
-async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, maxBytes: number, maxMs: number): Promise<void> {
+/**
+ * Any other refusal (401, 403, 415, 429…) of a request whose body was never read: the body is read and
+ * dropped (bounded, as for a 413) before the answer goes out, so that a client still sending reads the
+ * refusal instead of a reset connection. A body cut short at the bound closes the connection.
+ */
+export function drainRefusedBodies(options: Pick<BodyLimitOptions, "drainBytes" | "drainMs"> = {}): MiddlewareHandler {
+  return async (c, next) => {
+    await next();
+    const body = c.req.raw.body;
+    if (c.res.status < 400 || body === null || c.req.raw.bodyUsed || body.locked) return;
+    const ended = await drain(body.getReader(), options.drainBytes ?? DEFAULT_DRAIN_BYTES, options.drainMs ?? DEFAULT_DRAIN_MS);
+    if (ended) return;
+    try {
+      c.res.headers.set("Connection", "close");
+    } catch {
+      // An answer with immutable headers (one passed through from fetch): copy it once to say so.
+      c.res = new Response(c.res.body, c.res);
+      c.res.headers.set("Connection", "close");
+    }
+  };
+}
+
+/**
+ * Reads and drops the rest of a body, until its end, `maxBytes` or `maxMs`, whichever comes first; says
+ * whether it reached the end.
+ */
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, maxBytes: number, maxMs: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeUp = new Promise<"time-up">((resolve) => {
     timer = setTimeout(() => resolve("time-up"), maxMs);
@@ -64,11 +89,14 @@ async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, maxBytes: 
   try {
     while (read <= maxBytes) {
       const next = await Promise.race([reader.read(), timeUp]);
-      if (next === "time-up" || next.done) return;
+      if (next === "time-up") return false;
+      if (next.done) return true;
       read += next.value.byteLength;
     }
+    return false;
   } catch {
     // The client went away: nothing left to drain.
+    return true;
   } finally {
     clearTimeout(timer);
     reader.cancel().catch(() => undefined);
