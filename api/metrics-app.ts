@@ -28,8 +28,8 @@ export function createMetricsApp(deps: MetricsAppDeps): Hono {
     if (deps.token !== undefined) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
       if (!match || !secretsEqual(match[1] as string, deps.token)) {
-        c.header("WWW-Authenticate", 'Bearer realm="egw-metrics"');
-        throw new AppError("unauthorized", "send the metrics token as 'Authorization: Bearer <token>'");
+        throw new AppError("unauthorized", "send the metrics token as 'Authorization: Bearer <token>'",
+          { headers: { "WWW-Authenticate": 'Bearer realm="egw-metrics"' } });
       }
     }
     return c.body(await deps.registry.metrics(), 200, { "content-type": deps.registry.contentType });

@@ -29,7 +29,7 @@ export const PROBLEM_HEADERS: Record<number, Record<string, ReturnType<typeof he
   503: { "Retry-After": header("Seconds to wait before retrying.", { type: "integer" }), ...BASE_HEADERS },
 };
 
-const requestIdParam = z.string().max(200).optional()
+const requestIdParam = z.string().optional()
   .openapi({ description: "Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record." });
 
 /** The request headers of a read: a request id, and If-None-Match for a conditional GET. */
