@@ -18,6 +18,9 @@ export const WRITE_HEADERS = {
   "Egw-Applied-Revision": header("With ?wait=true: the revision the data plane has applied.", { type: "integer" }),
   "Egw-Written-Without-Leader": header("Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable."),
   "Egw-Forwarded-To": header("In a gateway group: the leader this backup forwarded the write to."),
+  "Egw-Replicated-To": header("In a gateway group: the peers that confirmed the write before it was acknowledged."),
+  "Egw-Replication-Behind": header("In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`)."),
+  "Egw-Replication-Risk": header("In a gateway group: a revocation not yet in force on an unreachable peer."),
   ...BASE_HEADERS,
 };
 export const CREATED_HEADERS = { ...WRITE_HEADERS, Location: header("The URL path of the created resource.") };
@@ -38,10 +41,12 @@ export const readRequestHeaders = z.object({
   "x-request-id": requestIdParam,
 });
 
-/** The request headers of a write: a request id, and If-Match for a conditional write. */
+/** The request headers of a write: a request id, If-Match for a conditional write, an admin's write without a leader. */
 export const writeRequestHeaders = z.object({
   "if-match": z.string().optional()
     .openapi({ description: "Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes." }),
+  "egw-write-without-leader": z.string().optional()
+    .openapi({ description: "`true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md)." }),
   "x-request-id": requestIdParam,
 });
 
