@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { notModified } from "./etag.js";
-import { paginate, type SortKey } from "./pagination.js";
+import { paginate, type PagedSource, type SortKey } from "./pagination.js";
 
 export interface ListPage<T> {
   items: T[];
@@ -14,7 +14,7 @@ export interface ListPage<T> {
  * (a whole-set PUT, a POST of one item) compare If-Match to; a partial page has a tag of its own, good for
  * If-None-Match only.
  */
-export function listPage<T>(c: Context, items: readonly T[], keyOf: (item: T) => SortKey, descending = false): ListPage<T> {
+export function listPage<T>(c: Context, items: readonly T[] | PagedSource<T>, keyOf: (item: T) => SortKey, descending = false): ListPage<T> {
   const page = paginate(c, items, keyOf, descending);
   const representation = page.whole ? page.items : { items: page.items, next: page.next };
   return { items: page.items, next: page.next, notModified: notModified(c, representation) };

@@ -29,34 +29,59 @@ export interface Page<T> {
 }
 
 /**
- * One page of `items` in the order of `keyOf` (ascending, or descending with `descending`; the stores' lists
- * already come in that order, so the sort only settles ties). The page starts after the cursor's key, so
- * items added or removed between two calls never make a page repeat or skip one that stayed. Sets the
- * RFC 8288 Link header when there is a next page.
+ * A list that can answer one page itself (a store query with `> key ORDER BY … LIMIT`), so that paging
+ * through a large list does not read it whole for every page.
  */
-export function paginate<T>(c: Context, unsorted: readonly T[], keyOf: (item: T) => SortKey, descending = false): Page<T> {
-  const sign = descending ? -1 : 1;
-  const keyed = unsorted.map((item) => ({ item, key: keyOf(item) })).sort((a, b) => sign * compareKeys(a.key, b.key));
-  const items = keyed.map((k) => k.item);
+export interface PagedSource<T> {
+  all(): readonly T[];
+  /** Up to `count` items after `key` (from the start without one), in the list's order. */
+  after(key: SortKey | undefined, count: number): readonly T[];
+}
+
+/**
+ * One page of a list in the order of `keyOf` (ascending, or descending with `descending`; the stores' lists
+ * already come in that order, so the sort of an array only settles ties). The page starts after the
+ * cursor's key, so items added or removed between two calls never make a page repeat or skip one that
+ * stayed. Sets the RFC 8288 Link header when there is a next page.
+ */
+export function paginate<T>(c: Context, list: readonly T[] | PagedSource<T>, keyOf: (item: T) => SortKey, descending = false): Page<T> {
+  const source = isPagedSource(list) ? list : sortedSource(list, keyOf, descending);
   const limitText = c.req.query("limit");
   const cursorText = c.req.query("cursor");
   if (limitText === undefined) {
     if (cursorText !== undefined) throw invalidField("limit", "a cursor needs the limit it was paged with");
-    return { items: [...items], next: null, whole: true };
+    return { items: [...source.all()], next: null, whole: true };
   }
   const limit = Number(limitText);
   if (!/^\d+$/.test(limitText) || limit < 1 || limit > PAGE_LIMIT_MAX) throw invalidField("limit", `must be a whole number from 1 to ${PAGE_LIMIT_MAX}`);
   const after = cursorText === undefined ? undefined : decodeCursor(cursorText);
-  const start = after === undefined ? 0 : firstIndexAfter(keyed, (k) => sign * compareKeys(k.key, after) > 0);
-  const page = items.slice(start, start + limit);
-  const last = page.at(-1);
-  const next = start + limit < items.length && last !== undefined ? encodeCursor(keyed[start + page.length - 1]!.key) : null;
+  // One more than asked: whether it comes tells whether there is a next page.
+  const fetched = source.after(after, limit + 1);
+  const items = fetched.slice(0, limit);
+  const last = items.at(-1);
+  const next = fetched.length > limit && last !== undefined ? encodeCursor(keyOf(last)) : null;
   if (next !== null) {
     const url = new URL(c.req.url);
     url.searchParams.set("cursor", next);
     c.header("Link", `<${url.pathname}${url.search}>; rel="next"`);
   }
-  return { items: page, next, whole: start === 0 && next === null };
+  return { items, next, whole: after === undefined && next === null };
+}
+
+function isPagedSource<T>(list: readonly T[] | PagedSource<T>): list is PagedSource<T> {
+  return !Array.isArray(list);
+}
+
+function sortedSource<T>(unsorted: readonly T[], keyOf: (item: T) => SortKey, descending: boolean): PagedSource<T> {
+  const sign = descending ? -1 : 1;
+  const keyed = unsorted.map((item) => ({ item, key: keyOf(item) })).sort((a, b) => sign * compareKeys(a.key, b.key));
+  return {
+    all: () => keyed.map((k) => k.item),
+    after: (key, count) => {
+      const start = key === undefined ? 0 : firstIndexAfter(keyed, (k) => sign * compareKeys(k.key, key) > 0);
+      return keyed.slice(start, start + count).map((k) => k.item);
+    },
+  };
 }
 
 function firstIndexAfter<T>(items: readonly T[], isAfter: (item: T) => boolean): number {

@@ -41,7 +41,13 @@ export const mappingRoutes = new OpenAPIHono<ApiEnv>()
   }), (c) => {
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
-    const page = listPage(c, collection(name)(c.get("deps").store.db), (m) => [m.name]);
+    const db = c.get("deps").store.db;
+    requireCluster(db, name);
+    // Paged in the store: a page of a cluster with 100,000 mappings reads only that page.
+    const page = listPage(c, {
+      all: () => collection(name)(db),
+      after: (key, count) => reads.listMappingsAfter(db, name, key === undefined ? undefined : String(key[0]), count).map(view),
+    }, (m) => [m.name]);
     if (page.notModified) return c.body(null, 304);
     return c.json({ mappings: page.items, next: page.next }, 200);
   })
