@@ -1,5 +1,4 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { bodyLimit } from "hono/body-limit";
 import { AppError } from "../appliance/errors.js";
 import { fieldProblemsFromZod } from "../appliance/validation.js";
 import type { ApiDeps, ApiEnv } from "./context.js";
@@ -7,6 +6,7 @@ import { ClusterWriteLocks, oneBulkWritePerCluster } from "./limits/bulk-write-l
 import { FailureWindows } from "./limits/failure-window.js";
 import { TokenBuckets } from "./limits/token-bucket.js";
 import { authenticate } from "./middleware/auth.js";
+import { bodyLimit, drainRefusedBodies } from "./middleware/body-limit.js";
 import { jsonOnly } from "./middleware/json-only.js";
 import { leaderWrites } from "./middleware/leader-writes.js";
 import { requestLog } from "./middleware/request-log.js";
@@ -48,6 +48,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     c.set("deps", deps);
     await next();
   });
+  app.use("*", drainRefusedBodies());
   // Authentication reads headers only and comes first: no body of an unauthenticated client is buffered,
   // and none is forwarded to the leader. The bulk-write lock comes next, before the body limit (which
   // buffers a body sent without Content-Length), so that a second PUT is refused before its body is read.
@@ -62,15 +63,11 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.use("/v1/clusters/:name/mappings/:mapping/policy", oneBulkWritePerCluster(locks));
   // Only a whole-set PUT (one per cluster at a time) may be large; one item is small, so that a token's burst of
   // single writes cannot hold hundreds of megabytes of bodies in memory.
-  const limitOf = (maxSize: number, what: string) => bodyLimit({
-    maxSize,
-    onError: () => {
-      throw new AppError("payload-too-large", `${what} is larger than ${maxSize} bytes`);
-    },
-  });
-  const wholeSet = limitOf(deps.bodyLimitBytes, "the request body");
-  const oneItem = limitOf(Math.min(SINGLE_ITEM_BODY_LIMIT, deps.bodyLimitBytes), "the body of a request that is not a whole-set PUT");
-  app.use("/v1/*", (c, next) => (c.req.method === "PUT" ? wholeSet : oneItem)(c, next));
+  const wholeSet = bodyLimit({ maxBytes: deps.bodyLimitBytes, what: "the request body" });
+  const oneItem = bodyLimit({ maxBytes: Math.min(SINGLE_ITEM_BODY_LIMIT, deps.bodyLimitBytes), what: "the body of a request that is not a whole-set PUT" });
+  // A PUT of one mapping is one item, however it is sent.
+  const isWholeSet = (method: string, path: string) => method === "PUT" && !/^\/v1\/clusters\/[^/]+\/mappings\/[^/]+$/.test(path);
+  app.use("/v1/*", (c, next) => (isWholeSet(c.req.method, c.req.path) ? wholeSet : oneItem)(c, next));
   app.use("/v1/*", jsonOnly());
   app.use("/v1/*", leaderWrites());
 
@@ -108,6 +105,16 @@ export const openApiInfo = {
   info: {
     title: "Egress gateway appliance API",
     version: API_VERSION,
-    description: "Register egress IPs, clusters, mappings (source CIDR → egress IP) and routes. Errors are RFC 9457 problem documents.",
+    description: "Register egress IPs, clusters, mappings (source CIDR → egress IP) and routes. Errors are RFC 9457 problem documents.\n\n"
+      + "HTTP conventions for automation (docs/operator-guide.md, \"HTTP conventions\"): every GET answers an `ETag` computed from the "
+      + "resource's representation; every write honours `If-Match` (412 `precondition-failed` when it does not hold, checked inside the "
+      + "write's transaction) and answers the new `ETag`. Lists take `limit` (1-1000) and `cursor` and answer `next` and a "
+      + "`Link: <…>; rel=\"next\"` header; without `limit` a list is answered whole. A 201 carries `Location`; a 401 `WWW-Authenticate`; "
+      + "a 429 or 503 `Retry-After`. One mapping can be replaced (PUT) or patched (JSON merge patch) in place, in one data-plane transaction.",
+    license: { name: "Apache-2.0", identifier: "Apache-2.0" },
   },
+  servers: [{
+    url: "/",
+    description: "The gateway itself: any of its api.listen addresses (HTTPS with api.tls), or a unix:/path listener, with a client that speaks HTTP over it. Every gateway of a group answers; writes sent to a backup are forwarded to the leader.",
+  }],
 };

@@ -3,6 +3,7 @@ import type { Registry } from "prom-client";
 import { AppError } from "../appliance/errors.js";
 import { secretsEqual } from "../appliance/service/tokens.js";
 import { problemResponse, toProblem } from "./problem.js";
+import { NOT_READY_RETRY_AFTER_SECONDS } from "./routes/ops.js";
 
 export interface MetricsAppDeps {
   registry: Registry;
@@ -19,15 +20,16 @@ export function createMetricsApp(deps: MetricsAppDeps): Hono {
   const app = new Hono();
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", (c) => {
-    const ready = deps.ready();
-    return c.json({ status: ready ? "ready" : "not ready" }, ready ? 200 : 503);
+    if (deps.ready()) return c.json({ status: "ready" }, 200);
+    c.header("Retry-After", String(NOT_READY_RETRY_AFTER_SECONDS));
+    return c.json({ status: "not ready" }, 503);
   });
   app.get("/metrics", async (c) => {
     if (deps.token !== undefined) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
       if (!match || !secretsEqual(match[1] as string, deps.token)) {
-        c.header("WWW-Authenticate", 'Bearer realm="egw-metrics"');
-        throw new AppError("unauthorized", "send the metrics token as 'Authorization: Bearer <token>'");
+        throw new AppError("unauthorized", "send the metrics token as 'Authorization: Bearer <token>'",
+          { headers: { "WWW-Authenticate": 'Bearer realm="egw-metrics"' } });
       }
     }
     return c.body(await deps.registry.metrics(), 200, { "content-type": deps.registry.contentType });

@@ -28,5 +28,18 @@ export function problemResponse(c: Context, problem: AppError, instance?: string
     ...(problem.fields.length > 0 ? { fields: problem.fields } : {}),
     ...problem.extra,
   };
-  return c.body(JSON.stringify(body), problem.status as 400, { ...problem.headers, "content-type": "application/problem+json" });
+  return c.body(JSON.stringify(body), problem.status as 400, { ...defaultHeaders(problem), ...problem.headers, "content-type": "application/problem+json" });
+}
+
+/** Seconds to wait before retrying a 503: a leader is elected, a gateway becomes ready, within seconds. */
+export const RETRY_AFTER_SECONDS = 2;
+
+/**
+ * Headers a status needs to be actionable, where the error did not set its own: RFC 9110 asks for
+ * WWW-Authenticate on every 401; a 503 says when to retry — except a lookup too costly, which no retry helps.
+ */
+function defaultHeaders(problem: AppError): Record<string, string> {
+  if (problem.status === 401) return { "WWW-Authenticate": 'Bearer realm="egw"' };
+  if (problem.status === 503 && problem.code !== "lookup-too-costly") return { "Retry-After": String(RETRY_AFTER_SECONDS) };
+  return {};
 }

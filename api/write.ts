@@ -1,17 +1,34 @@
 import type { Context } from "hono";
 import { AppError } from "../appliance/errors.js";
 import { isRevocation } from "../appliance/replication/revocation.js";
+import type { Db } from "../appliance/store/database.js";
 import type { AuditEntry, WriteContext, WriteOutcome } from "../appliance/store/store.js";
 import type { ApiEnv } from "./context.js";
 import { actorOf } from "./middleware/auth.js";
+import { etagOf, requireIfMatch } from "./http/etag.js";
 import { acknowledgeReplication } from "./replication-ack.js";
+
+/**
+ * The resource a write acts on, as its GET shows it: If-Match is compared with its ETag, and the answer
+ * carries its new ETag. A POST's target is the collection it adds to; its answer's ETag is the created item's.
+ */
+export interface WriteTarget<T> {
+  /** The target's representation now; undefined when it does not exist. Read inside the write's transaction. */
+  current(db: Db): unknown;
+  /** The representation the answer's ETag is computed from, once the change ran (default: current() again; undefined: none). */
+  after?(result: T, db: Db): unknown;
+}
 
 /**
  * Runs one write as the calling principal, replicates it (api/replication-ack.ts), then honours
  * `?wait=true` by waiting (bounded) until the data plane has applied the revision. The revision travels
- * back in the `Egw-Revision` header either way.
+ * back in the `Egw-Revision` header either way, the target's new ETag in `ETag`.
+ *
+ * `If-Match` is checked inside the write's transaction (the store's precondition, under SQLite's write
+ * lock), so of two writers that read the same ETag only the first to commit passes; the other gets 412
+ * and changes nothing.
  */
-export async function performWrite<T>(c: Context<ApiEnv>, change: (tx: WriteContext) => T): Promise<WriteOutcome<T>> {
+export async function performWrite<T>(c: Context<ApiEnv>, change: (tx: WriteContext) => T, target: WriteTarget<T>): Promise<WriteOutcome<T>> {
   const deps = c.get("deps");
   const ha = deps.ha;
   const withoutLeader = c.get("withoutLeader");
@@ -22,14 +39,26 @@ export async function performWrite<T>(c: Context<ApiEnv>, change: (tx: WriteCont
   } : undefined;
   // The write's own audit records say whether it takes something away (a revocation).
   const entries: AuditEntry[] = [];
-  const recorded = (tx: WriteContext) => change({ ...tx, audit: (entry) => {
-    entries.push(entry);
-    tx.audit(entry);
-  } });
+  const db = deps.store.db;
+  const ifMatch = c.req.header("if-match");
+  const precondition = () => {
+    stillLeading?.();
+    if (ifMatch !== undefined) requireIfMatch(ifMatch, etagOrNone(target.current(db)));
+  };
+  let etag: string | undefined;
+  const recorded = (tx: WriteContext) => {
+    const result = change({ ...tx, audit: (entry) => {
+      entries.push(entry);
+      tx.audit(entry);
+    } });
+    etag = etagOrNone(target.after ? target.after(result, tx.db) : target.current(tx.db));
+    return result;
+  };
   const actor = withoutLeader === undefined ? actorOf(c.get("principal")) : `${actorOf(c.get("principal"))} [without leader: ${withoutLeader}]`;
-  const outcome = await deps.store.writeBatched(actor, recorded, stillLeading, { offLeader: withoutLeader !== undefined, requestId: c.get("requestId") })
+  const outcome = await deps.store.writeBatched(actor, recorded, precondition, { offLeader: withoutLeader !== undefined, requestId: c.get("requestId") })
     .finally(() => c.get("bulkWriteDone")?.());
   c.header("Egw-Revision", String(outcome.revision));
+  if (etag !== undefined) c.header("ETag", etag);
   if (withoutLeader !== undefined) {
     c.header("Egw-Written-Without-Leader", `${deps.status().gateway}: ${withoutLeader}; a leader's history replaces this write unless this gateway becomes leader`);
     if (outcome.changed) deps.log.warn({ revision: outcome.revision, actor, reason: withoutLeader }, "write committed without a leader, off the leader's history");
@@ -44,3 +73,5 @@ export async function performWrite<T>(c: Context<ApiEnv>, change: (tx: WriteCont
   }
   return outcome;
 }
+
+const etagOrNone = (representation: unknown): string | undefined => (representation === undefined ? undefined : etagOf(representation));

@@ -12,6 +12,8 @@ export const ERROR_CATALOGUE = {
   "conflict": { status: 409, title: "The change conflicts with existing state" },
   "overlap": { status: 409, title: "The range overlaps one that already exists" },
   "in-use": { status: 409, title: "The resource is still referenced" },
+  // If-Match named a version of the resource that is no longer (or was never) the current one.
+  "precondition-failed": { status: 412, title: "The resource changed since it was read (If-Match does not hold)" },
   "payload-too-large": { status: 413, title: "The request body is larger than the limit" },
   "unsupported-media-type": { status: 415, title: "The request body must be application/json" },
   "validation-failed": { status: 422, title: "The request is not valid" },

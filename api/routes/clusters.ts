@@ -2,10 +2,15 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import * as service from "../../appliance/service/clusters.js";
 import * as reads from "../../appliance/store/reads.js";
 import type { Cluster } from "../../appliance/model.js";
+import type { Db } from "../../appliance/store/database.js";
 import { effectiveQuotas } from "../../appliance/service/quotas.js";
 import type { ApiDeps, ApiEnv } from "../context.js";
+import { notModified } from "../http/etag.js";
+import { listPage } from "../http/list.js";
+import { nextField, pageQuery } from "../http/pagination.js";
 import { requireAdmin, requireClusterAccess } from "../middleware/auth.js";
-import { clusterNameParam, jsonBody, jsonResponse, problemResponses, waitQuery } from "../schemas/common.js";
+import { clusterNameParam, jsonBody, jsonResponse, noContent, problemResponses, waitQuery, WRITE_PROBLEMS } from "../schemas/common.js";
+import { CREATED_HEADERS, LIST_HEADERS, NOT_MODIFIED, readRequestHeaders, WRITE_HEADERS, writeRequestHeaders } from "../schemas/headers.js";
 import { cluster, clusterCreate, clusterReplace } from "../schemas/resources.js";
 import { performWrite } from "../write.js";
 
@@ -13,55 +18,74 @@ const tags = ["Clusters (admin)"];
 const security = [{ bearer: [] }];
 
 /** The stored cluster with what only this gateway knows: the quotas in force (its config's defaults) and the usage. */
-function view(deps: ApiDeps, stored: Cluster) {
-  return { ...stored, effectiveQuotas: effectiveQuotas(stored, deps.clusterQuotaDefaults), usage: reads.clusterUsage(deps.store.db, stored.name) };
+function view(deps: ApiDeps, stored: Cluster, db: Db = deps.store.db) {
+  return { ...stored, effectiveQuotas: effectiveQuotas(stored, deps.clusterQuotaDefaults), usage: reads.clusterUsage(db, stored.name) };
 }
+/** Every cluster as the list shows it, by name: what If-Match of a POST is compared with. */
+const collection = (deps: ApiDeps) => (db: Db) => reads.listClusterNames(db).map((name) => view(deps, service.requireCluster(db, name), db));
+const item = (deps: ApiDeps, name: string) => (db: Db) => {
+  const found = reads.getCluster(db, name);
+  return found && view(deps, found, db);
+};
 
 export const clusterRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
-    method: "get", path: "/", tags, security, summary: "List clusters",
-    responses: { 200: jsonResponse(z.object({ clusters: z.array(cluster) }), "All clusters"), ...problemResponses(401, 429, 403) },
+    method: "get", path: "/", tags, security, operationId: "listClusters", summary: "List clusters, by name",
+    request: { query: pageQuery, headers: readRequestHeaders },
+    responses: { 200: jsonResponse(z.object({ clusters: z.array(cluster), next: nextField }), "All clusters", LIST_HEADERS), ...NOT_MODIFIED, ...problemResponses(401, 429, 403, 422) },
   }), (c) => {
     requireAdmin(c.get("principal"));
     const deps = c.get("deps");
-    return c.json({ clusters: reads.listClusterNames(deps.store.db).map((name) => view(deps, service.requireCluster(deps.store.db, name))) }, 200);
+    const page = listPage(c, collection(deps)(deps.store.db), (cl) => [cl.name]);
+    if (page.notModified) return c.body(null, 304);
+    return c.json({ clusters: page.items, next: page.next }, 200);
   })
   .openapi(createRoute({
-    method: "post", path: "/", tags, security, summary: "Create a cluster with its source ranges, allowed egress IPs, excludable destinations and quotas",
-    request: { body: jsonBody(clusterCreate, "The cluster"), query: waitQuery },
-    responses: { 201: jsonResponse(cluster, "Created"), ...problemResponses(400, 401, 429, 403, 409, 413, 415, 422, 500, 504) },
+    method: "post", path: "/", tags, security, operationId: "createCluster",
+    summary: "Create a cluster with its source ranges, allowed egress IPs, excludable destinations and quotas",
+    request: { body: jsonBody(clusterCreate, "The cluster"), query: waitQuery, headers: writeRequestHeaders },
+    responses: { 201: jsonResponse(cluster, "Created", CREATED_HEADERS), ...problemResponses(400, ...WRITE_PROBLEMS, 403, 409, 413, 415, 422, 500, 504) },
   }), async (c) => {
     requireAdmin(c.get("principal"));
-    const { result } = await performWrite(c, (tx) => service.createCluster(tx, c.req.valid("json")));
-    return c.json(view(c.get("deps"), result), 201);
+    const deps = c.get("deps");
+    const { result } = await performWrite(c, (tx) => service.createCluster(tx, c.req.valid("json")),
+      { current: collection(deps), after: (created, db) => view(deps, created, db) });
+    c.header("Location", `/v1/clusters/${result.name}`);
+    return c.json(view(deps, result), 201);
   })
   .openapi(createRoute({
-    method: "get", path: "/{name}", tags, security, summary: "Show a cluster (its own token may read it too)",
-    request: { params: clusterNameParam },
-    responses: { 200: jsonResponse(cluster, "The cluster"), ...problemResponses(401, 429, 403, 404, 422) },
+    method: "get", path: "/{name}", tags, security, operationId: "getCluster", summary: "Show a cluster (its own token may read it too)",
+    request: { params: clusterNameParam, headers: readRequestHeaders },
+    responses: { 200: jsonResponse(cluster, "The cluster"), ...NOT_MODIFIED, ...problemResponses(401, 429, 403, 404, 422) },
   }), (c) => {
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
     const deps = c.get("deps");
-    return c.json(view(deps, service.requireCluster(deps.store.db, name)), 200);
+    const shown = view(deps, service.requireCluster(deps.store.db, name));
+    if (notModified(c, shown)) return c.body(null, 304);
+    return c.json(shown, 200);
   })
   .openapi(createRoute({
-    method: "put", path: "/{name}", tags, security, summary: "Replace a cluster's description, grants and quota overrides (what the body leaves out is reset to its default)",
-    request: { params: clusterNameParam, body: jsonBody(clusterReplace, "The new grants"), query: waitQuery },
-    responses: { 200: jsonResponse(cluster, "Replaced"), ...problemResponses(400, 401, 429, 403, 404, 409, 413, 415, 422, 500, 504) },
+    method: "put", path: "/{name}", tags, security, operationId: "replaceCluster",
+    summary: "Replace a cluster's description, grants and quota overrides (what the body leaves out is reset to its default)",
+    request: { params: clusterNameParam, body: jsonBody(clusterReplace, "The new grants"), query: waitQuery, headers: writeRequestHeaders },
+    responses: { 200: jsonResponse(cluster, "Replaced", WRITE_HEADERS), ...problemResponses(400, ...WRITE_PROBLEMS, 403, 404, 409, 413, 415, 422, 500, 504) },
   }), async (c) => {
     requireAdmin(c.get("principal"));
     const { name } = c.req.valid("param");
-    const { result } = await performWrite(c, (tx) => service.replaceCluster(tx, { name, ...c.req.valid("json") }));
-    return c.json(view(c.get("deps"), result), 200);
+    const deps = c.get("deps");
+    const { result } = await performWrite(c, (tx) => service.replaceCluster(tx, { name, ...c.req.valid("json") }), { current: item(deps, name) });
+    return c.json(view(deps, result), 200);
   })
   .openapi(createRoute({
-    method: "delete", path: "/{name}", tags, security, summary: "Delete a cluster (with cascade=true, also its mappings, routes and tokens)",
-    request: { params: clusterNameParam, query: waitQuery.extend({ cascade: z.enum(["true", "false"]).optional() }) },
-    responses: { 204: { description: "Deleted" }, ...problemResponses(401, 429, 403, 404, 409, 422, 500, 504) },
+    method: "delete", path: "/{name}", tags, security, operationId: "deleteCluster",
+    summary: "Delete a cluster (with cascade=true, also its mappings, routes and tokens)",
+    request: { params: clusterNameParam, query: waitQuery.extend({ cascade: z.enum(["true", "false"]).optional() }), headers: writeRequestHeaders },
+    responses: { 204: noContent("Deleted"), ...problemResponses(...WRITE_PROBLEMS, 403, 404, 409, 422, 500, 504) },
   }), async (c) => {
     requireAdmin(c.get("principal"));
     const cascade = c.req.valid("query").cascade === "true";
-    await performWrite(c, (tx) => service.deleteCluster(tx, c.req.valid("param").name, cascade));
+    const { name } = c.req.valid("param");
+    await performWrite(c, (tx) => service.deleteCluster(tx, name, cascade), { current: item(c.get("deps"), name) });
     return c.body(null, 204);
   });

@@ -1,11 +1,16 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { parsePrefix, toSortableBytes } from "../../appliance/net/cidr.js";
 import { requireCluster } from "../../appliance/service/clusters.js";
 import * as service from "../../appliance/service/routes.js";
+import type { Db } from "../../appliance/store/database.js";
 import * as reads from "../../appliance/store/reads.js";
 import type { Route } from "../../appliance/model.js";
 import type { ApiEnv } from "../context.js";
+import { listPage } from "../http/list.js";
+import { nextField, pageQuery } from "../http/pagination.js";
 import { requireClusterAccess } from "../middleware/auth.js";
-import { clusterNameParam, jsonBody, jsonResponse, problemResponses, waitQuery } from "../schemas/common.js";
+import { clusterNameParam, jsonBody, jsonResponse, noContent, problemResponses, waitQuery, WRITE_PROBLEMS } from "../schemas/common.js";
+import { CREATED_HEADERS, LIST_HEADERS, NOT_MODIFIED, readRequestHeaders, WRITE_HEADERS, writeRequestHeaders } from "../schemas/headers.js";
 import { route, routeInput, routeSet } from "../schemas/resources.js";
 import { performWrite } from "../write.js";
 
@@ -17,51 +22,67 @@ const routeParams = clusterNameParam.extend({
 });
 const prefixFromPath = (text: string) => (text.includes("/") ? text : text.replace(/-(\d{1,3})$/, "/$1"));
 const view = ({ cluster: _cluster, ...rest }: Route) => rest;
+const collection = (name: string) => (db: Db) => {
+  requireCluster(db, name);
+  return reads.listRoutes(db, name).map(view);
+};
+/** The store's order (IPv4 first, by first address), as a cursor can carry it. */
+const sortKey = (r: { prefix: string }) => {
+  const prefix = parsePrefix(r.prefix, "prefix");
+  return [prefix.family, toSortableBytes(prefix.start, prefix.family).toString("hex")];
+};
 
 export const podRouteRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
-    method: "get", path: "/{name}/routes", tags, security, summary: "List the cluster's routes",
-    request: { params: clusterNameParam },
-    responses: { 200: jsonResponse(z.object({ routes: z.array(route) }), "Routes"), ...problemResponses(401, 429, 403, 404, 422) },
+    method: "get", path: "/{name}/routes", tags, security, operationId: "listRoutes", summary: "List the cluster's routes, IPv4 first, by prefix",
+    request: { params: clusterNameParam, query: pageQuery, headers: readRequestHeaders },
+    responses: { 200: jsonResponse(z.object({ routes: z.array(route), next: nextField }), "Routes", LIST_HEADERS), ...NOT_MODIFIED, ...problemResponses(401, 429, 403, 404, 422) },
   }), (c) => {
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
-    const db = c.get("deps").store.db;
-    requireCluster(db, name);
-    return c.json({ routes: reads.listRoutes(db, name).map(view) }, 200);
+    const page = listPage(c, collection(name)(c.get("deps").store.db), sortKey);
+    if (page.notModified) return c.body(null, 304);
+    return c.json({ routes: page.items, next: page.next }, 200);
   })
   .openapi(createRoute({
-    method: "put", path: "/{name}/routes", tags, security, summary: "Replace the whole set of routes (declarative, idempotent)",
-    request: { params: clusterNameParam, body: jsonBody(routeSet, "The complete desired set"), query: waitQuery },
+    method: "put", path: "/{name}/routes", tags, security, operationId: "replaceRoutes", summary: "Replace the whole set of routes (declarative, idempotent)",
+    request: { params: clusterNameParam, body: jsonBody(routeSet, "The complete desired set"), query: waitQuery, headers: writeRequestHeaders },
     responses: {
-      200: jsonResponse(z.object({ revision: z.number().int(), routes: z.array(route) }), "The stored set"),
-      ...problemResponses(400, 401, 429, 403, 404, 409, 413, 415, 422, 500, 504),
+      200: jsonResponse(z.object({ revision: z.number().int(), routes: z.array(route) }), "The stored set", WRITE_HEADERS),
+      ...problemResponses(400, ...WRITE_PROBLEMS, 403, 404, 409, 413, 415, 422, 500, 504),
     },
   }), async (c) => {
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
     const { own, clusterQuotaDefaults } = c.get("deps");
-    const { result, revision } = await performWrite(c, (tx) => service.replaceRoutes(tx, name, c.req.valid("json").routes, own, clusterQuotaDefaults));
+    const { result, revision } = await performWrite(c, (tx) => service.replaceRoutes(tx, name, c.req.valid("json").routes, own, clusterQuotaDefaults),
+      { current: collection(name), after: (stored) => stored.map(view) });
     return c.json({ revision, routes: result.map(view) }, 200);
   })
   .openapi(createRoute({
-    method: "post", path: "/{name}/routes", tags, security, summary: "Add one route",
-    request: { params: clusterNameParam, body: jsonBody(routeInput, "The route"), query: waitQuery },
-    responses: { 201: jsonResponse(route, "Created"), ...problemResponses(400, 401, 429, 403, 404, 409, 413, 415, 422, 500, 504) },
+    method: "post", path: "/{name}/routes", tags, security, operationId: "createRoute", summary: "Add one route",
+    request: { params: clusterNameParam, body: jsonBody(routeInput, "The route"), query: waitQuery, headers: writeRequestHeaders },
+    responses: { 201: jsonResponse(route, "Created", CREATED_HEADERS), ...problemResponses(400, ...WRITE_PROBLEMS, 403, 404, 409, 413, 415, 422, 500, 504) },
   }), async (c) => {
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
     const { own, clusterQuotaDefaults } = c.get("deps");
-    const { result } = await performWrite(c, (tx) => service.createRoute(tx, name, c.req.valid("json"), own, clusterQuotaDefaults));
+    const { result } = await performWrite(c, (tx) => service.createRoute(tx, name, c.req.valid("json"), own, clusterQuotaDefaults),
+      { current: collection(name), after: view });
+    c.header("Location", `/v1/clusters/${name}/routes/${result.prefix.replace("/", "-")}`);
     return c.json(view(result), 201);
   })
   .openapi(createRoute({
-    method: "delete", path: "/{name}/routes/{prefix}", tags, security, summary: "Delete one route",
-    request: { params: routeParams, query: waitQuery },
-    responses: { 204: { description: "Deleted" }, ...problemResponses(401, 429, 403, 404, 422, 500, 504) },
+    method: "delete", path: "/{name}/routes/{prefix}", tags, security, operationId: "deleteRoute", summary: "Delete one route",
+    request: { params: routeParams, query: waitQuery, headers: writeRequestHeaders },
+    responses: { 204: noContent("Deleted"), ...problemResponses(...WRITE_PROBLEMS, 403, 404, 422, 500, 504) },
   }), async (c) => {
     const { name, prefix } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
-    await performWrite(c, (tx) => service.deleteRoute(tx, name, prefixFromPath(prefix)));
+    const current = (db: Db) => {
+      const found = reads.getRoute(db, name, parsePrefix(prefixFromPath(prefix), "prefix").cidr);
+      return found && view(found);
+    };
+    await performWrite(c, (tx) => service.deleteRoute(tx, name, prefixFromPath(prefix)), { current });
     return c.body(null, 204);
   });

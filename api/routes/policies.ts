@@ -6,7 +6,12 @@ import * as service from "../../appliance/service/policies.js";
 import * as reads from "../../appliance/store/reads.js";
 import type { ApiEnv } from "../context.js";
 import { requireAdmin, requireClusterAccess } from "../middleware/auth.js";
-import { clusterNameParam, dnsLabel, jsonBody, jsonResponse, problemResponses, waitQuery } from "../schemas/common.js";
+import type { Db } from "../../appliance/store/database.js";
+import { notModified } from "../http/etag.js";
+import { listPage } from "../http/list.js";
+import { nextField, pageQuery } from "../http/pagination.js";
+import { clusterNameParam, dnsLabel, jsonBody, jsonResponse, noContent, problemResponses, waitQuery, WRITE_PROBLEMS } from "../schemas/common.js";
+import { LIST_HEADERS, NOT_MODIFIED, readRequestHeaders, WRITE_HEADERS, writeRequestHeaders } from "../schemas/headers.js";
 import { clusterPolicyOverview, floorInput, policyEvent, policyFloor, policyInput, storedPolicy } from "../schemas/policies.js";
 import { floorCounter, ruleCounter, unmatchedCounter } from "../../appliance/policy/compile.js";
 import type { ApiDeps } from "../context.js";
@@ -15,7 +20,7 @@ import { performWrite } from "../write.js";
 const tags = ["Egress policy"];
 const security = [{ bearer: [] }];
 const mappingParams = clusterNameParam.extend({ mapping: dnsLabel.openapi({ param: { name: "mapping", in: "path" } }) });
-const WRITE_ERRORS = [400, 401, 429, 403, 404, 413, 415, 422, 500, 504] as const;
+const WRITE_ERRORS = [400, ...WRITE_PROBLEMS, 403, 404, 413, 415, 422, 500, 504] as const;
 
 const policyView = (mapping: string | null, policy: EgressPolicy, revision?: number) =>
   ({ ...(revision === undefined ? {} : { revision }), scope: mapping === null ? "cluster" as const : "mapping" as const, policy });
@@ -26,12 +31,17 @@ const floorView = (floor: PolicyFloor, revision?: number) =>
  * One policy resource, at the cluster (its default) or at a mapping: GET, declarative PUT, DELETE. A cluster
  * token reaches only its own cluster's.
  */
-function policyResource(app: OpenAPIHono<ApiEnv>, path: string, params: typeof clusterNameParam | typeof mappingParams, what: string): OpenAPIHono<ApiEnv> {
+function policyResource(app: OpenAPIHono<ApiEnv>, path: string, params: typeof clusterNameParam | typeof mappingParams, what: string, resource: string): OpenAPIHono<ApiEnv> {
   const target = (p: { name: string; mapping?: string }) => ({ cluster: p.name, mapping: p.mapping ?? null });
+  const stored = (cluster: string, mapping: string | null) => (db: Db) => {
+    requireCluster(db, cluster);
+    const found = reads.getPolicy(db, cluster, mapping);
+    return found && policyView(mapping, found.policy);
+  };
   return app
     .openapi(createRoute({
-      method: "get", path, tags, security, summary: `Show ${what}`, request: { params },
-      responses: { 200: jsonResponse(storedPolicy, "The stored policy"), ...problemResponses(401, 429, 403, 404, 422) },
+      method: "get", path, tags, security, operationId: `get${resource}`, summary: `Show ${what}`, request: { params, headers: readRequestHeaders },
+      responses: { 200: jsonResponse(storedPolicy, "The stored policy"), ...NOT_MODIFIED, ...problemResponses(401, 429, 403, 404, 422) },
     }), (c) => {
       const { cluster, mapping } = target(c.req.valid("param"));
       requireClusterAccess(c.get("principal"), cluster);
@@ -39,27 +49,29 @@ function policyResource(app: OpenAPIHono<ApiEnv>, path: string, params: typeof c
       requireCluster(db, cluster);
       const found = reads.getPolicy(db, cluster, mapping);
       if (!found) throw new AppError("not-found", mapping === null ? `cluster ${cluster} has no default policy` : `mapping ${mapping} of cluster ${cluster} has no policy of its own`);
-      return c.json(policyView(mapping, found.policy), 200);
+      const shown = policyView(mapping, found.policy);
+      if (notModified(c, shown)) return c.body(null, 304);
+      return c.json(shown, 200);
     })
     .openapi(createRoute({
-      method: "put", path, tags, security,
+      method: "put", path, tags, security, operationId: `put${resource}`,
       summary: `Set ${what} (declarative: re-sending the same policy changes nothing)`,
       description: "Refused with 403 `floor-conflict` when a rule allows, by prefix, what a floor (global or the cluster's) denies; the problem names each rule and floor rule.",
-      request: { params, body: jsonBody(policyInput, "The whole policy"), query: waitQuery },
-      responses: { 200: jsonResponse(storedPolicy, "The stored policy"), ...problemResponses(...WRITE_ERRORS) },
+      request: { params, body: jsonBody(policyInput, "The whole policy"), query: waitQuery, headers: writeRequestHeaders },
+      responses: { 200: jsonResponse(storedPolicy, "The stored policy", WRITE_HEADERS), ...problemResponses(...WRITE_ERRORS) },
     }), async (c) => {
       const { cluster, mapping } = target(c.req.valid("param"));
       requireClusterAccess(c.get("principal"), cluster);
-      const { result, revision } = await performWrite(c, (tx) => service.putPolicy(tx, cluster, mapping, c.req.valid("json")));
+      const { result, revision } = await performWrite(c, (tx) => service.putPolicy(tx, cluster, mapping, c.req.valid("json")), { current: stored(cluster, mapping) });
       return c.json(policyView(mapping, result.policy, revision), 200);
     })
     .openapi(createRoute({
-      method: "delete", path, tags, security, summary: `Delete ${what}`, request: { params, query: waitQuery },
-      responses: { 204: { description: "Deleted" }, ...problemResponses(401, 429, 403, 404, 422, 500, 504) },
+      method: "delete", path, tags, security, operationId: `delete${resource}`, summary: `Delete ${what}`, request: { params, query: waitQuery, headers: writeRequestHeaders },
+      responses: { 204: noContent("Deleted"), ...problemResponses(...WRITE_PROBLEMS, 403, 404, 422, 500, 504) },
     }), async (c) => {
       const { cluster, mapping } = target(c.req.valid("param"));
       requireClusterAccess(c.get("principal"), cluster);
-      await performWrite(c, (tx) => service.deletePolicy(tx, cluster, mapping));
+      await performWrite(c, (tx) => service.deletePolicy(tx, cluster, mapping), { current: stored(cluster, mapping) });
       return c.body(null, 204);
     });
 }
@@ -69,10 +81,16 @@ function floorResource(app: OpenAPIHono<ApiEnv>, path: string, global: boolean):
   const params = global ? z.object({}) : clusterNameParam;
   const scopeOf = (p: { name?: string }): string | null => (global ? null : (p.name as string));
   const what = global ? "the global floor" : "the cluster's floor";
+  const resource = global ? "GlobalFloor" : "ClusterFloor";
+  const stored = (cluster: string | null) => (db: Db) => {
+    if (cluster !== null) requireCluster(db, cluster);
+    const found = reads.getFloor(db, cluster);
+    return found && floorView(found);
+  };
   return app
     .openapi(createRoute({
-      method: "get", path, tags, security, summary: `Show ${what}`, request: { params },
-      responses: { 200: jsonResponse(policyFloor, "The floor"), ...problemResponses(401, 429, 403, 404, 422) },
+      method: "get", path, tags, security, operationId: `get${resource}`, summary: `Show ${what}`, request: { params, headers: readRequestHeaders },
+      responses: { 200: jsonResponse(policyFloor, "The floor"), ...NOT_MODIFIED, ...problemResponses(401, 429, 403, 404, 422) },
     }), (c) => {
       const cluster = scopeOf(c.req.valid("param") as { name?: string });
       if (cluster !== null) requireClusterAccess(c.get("principal"), cluster);
@@ -80,26 +98,28 @@ function floorResource(app: OpenAPIHono<ApiEnv>, path: string, global: boolean):
       if (cluster !== null) requireCluster(db, cluster);
       const found = reads.getFloor(db, cluster);
       if (!found) throw new AppError("not-found", cluster === null ? "there is no global floor" : `cluster ${cluster} has no floor`);
-      return c.json(floorView(found), 200);
+      const shown = floorView(found);
+      if (notModified(c, shown)) return c.body(null, 304);
+      return c.json(shown, 200);
     })
     .openapi(createRoute({
-      method: "put", path, tags, security, summary: `Set ${what} (admin; declarative)`,
+      method: "put", path, tags, security, operationId: `put${resource}`, summary: `Set ${what} (admin; declarative)`,
       description: "What no policy may allow. Policies stored before stay stored, but the data plane applies the floor first.",
-      request: { params, body: jsonBody(floorInput, "The whole floor"), query: waitQuery },
-      responses: { 200: jsonResponse(policyFloor, "The stored floor"), ...problemResponses(...WRITE_ERRORS) },
+      request: { params, body: jsonBody(floorInput, "The whole floor"), query: waitQuery, headers: writeRequestHeaders },
+      responses: { 200: jsonResponse(policyFloor, "The stored floor", WRITE_HEADERS), ...problemResponses(...WRITE_ERRORS) },
     }), async (c) => {
       requireAdmin(c.get("principal"));
       const cluster = scopeOf(c.req.valid("param") as { name?: string });
-      const { result, revision } = await performWrite(c, (tx) => service.putFloor(tx, cluster, c.req.valid("json")));
+      const { result, revision } = await performWrite(c, (tx) => service.putFloor(tx, cluster, c.req.valid("json")), { current: stored(cluster) });
       return c.json(floorView(result, revision), 200);
     })
     .openapi(createRoute({
-      method: "delete", path, tags, security, summary: `Delete ${what} (admin)`, request: { params, query: waitQuery },
-      responses: { 204: { description: "Deleted" }, ...problemResponses(401, 429, 403, 404, 422, 500, 504) },
+      method: "delete", path, tags, security, operationId: `delete${resource}`, summary: `Delete ${what} (admin)`, request: { params, query: waitQuery, headers: writeRequestHeaders },
+      responses: { 204: noContent("Deleted"), ...problemResponses(...WRITE_PROBLEMS, 403, 404, 422, 500, 504) },
     }), async (c) => {
       requireAdmin(c.get("principal"));
       const cluster = scopeOf(c.req.valid("param") as { name?: string });
-      await performWrite(c, (tx) => service.deleteFloor(tx, cluster));
+      await performWrite(c, (tx) => service.deleteFloor(tx, cluster), { current: stored(cluster) });
       return c.body(null, 204);
     });
 }
@@ -135,30 +155,36 @@ async function overview(deps: ApiDeps, cluster: string) {
 
 /** Mounted at /v1/clusters. */
 export const clusterPolicyRoutes = floorResource(
-  policyResource(policyResource(new OpenAPIHono<ApiEnv>(), "/{name}/policy", clusterNameParam, "the cluster's default policy"),
-    "/{name}/mappings/{mapping}/policy", mappingParams, "a mapping's own policy"),
+  policyResource(policyResource(new OpenAPIHono<ApiEnv>(), "/{name}/policy", clusterNameParam, "the cluster's default policy", "ClusterPolicy"),
+    "/{name}/mappings/{mapping}/policy", mappingParams, "a mapping's own policy", "MappingPolicy"),
   "/{name}/policy-floor", false)
   .openapi(createRoute({
-    method: "get", path: "/{name}/policies", tags, security, summary: "What the cluster's policies did on this gateway",
+    method: "get", path: "/{name}/policies", tags, security, operationId: "getPolicyOverview", summary: "What the cluster's policies did on this gateway",
     description: "Every mapping a policy governs with the connections each rule allowed first and those no rule allowed, the DNS names the policies use as this gateway resolves them, and what the floors refused. Counts are this gateway's since its table was last built.",
-    request: { params: clusterNameParam },
-    responses: { 200: jsonResponse(clusterPolicyOverview, "The overview"), ...problemResponses(401, 429, 403, 404, 422) },
+    request: { params: clusterNameParam, headers: readRequestHeaders },
+    responses: { 200: jsonResponse(clusterPolicyOverview, "The overview"), ...NOT_MODIFIED, ...problemResponses(401, 429, 403, 404, 422) },
   }), async (c) => {
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
     requireCluster(c.get("deps").store.db, name);
-    return c.json(await overview(c.get("deps"), name), 200);
+    const shown = await overview(c.get("deps"), name);
+    if (notModified(c, shown)) return c.body(null, 304);
+    return c.json(shown, 200);
   })
   .openapi(createRoute({
-    method: "get", path: "/{name}/policy-events", tags, security, summary: "The latest connections the cluster's policies refused",
+    method: "get", path: "/{name}/policy-events", tags, security, operationId: "listPolicyEvents", summary: "The latest connections the cluster's policies refused",
     description: "Newest first, as this gateway logged them (at most policy.log.ratePerSecond a second for each kind of refusal, shared by every cluster; the counters in /policies count every one). Audit mode's would-be refusals are listed as `audited`.",
-    request: { params: clusterNameParam },
-    responses: { 200: jsonResponse(z.object({ events: z.array(policyEvent) }), "Events"), ...problemResponses(401, 429, 403, 404, 422) },
+    request: { params: clusterNameParam, query: pageQuery, headers: readRequestHeaders },
+    responses: { 200: jsonResponse(z.object({ events: z.array(policyEvent), next: nextField }), "Events", LIST_HEADERS), ...NOT_MODIFIED, ...problemResponses(401, 429, 403, 404, 422) },
   }), (c) => {
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
     requireCluster(c.get("deps").store.db, name);
-    return c.json({ events: c.get("deps").policies?.events(name) ?? [] }, 200);
+    const events = c.get("deps").policies?.events(name) ?? [];
+    // Newest first; the cursor carries the last event's time and tuple, so newer events never shift a page.
+    const page = listPage(c, events, (e) => [e.at, e.source, e.destination, e.protocol, e.destinationPort ?? -1], true);
+    if (page.notModified) return c.body(null, 304);
+    return c.json({ events: page.items, next: page.next }, 200);
   });
 
 /** Mounted at /v1. */

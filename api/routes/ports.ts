@@ -5,7 +5,11 @@ import { parseAddress } from "../../appliance/net/cidr.js";
 import * as reads from "../../appliance/store/reads.js";
 import { NAT_SOURCE_PORTS, type EgressPortUsage, type PortView } from "../../appliance/translations/port-tally.js";
 import type { ApiDeps, ApiEnv, Principal } from "../context.js";
+import { notModified } from "../http/etag.js";
+import { listPage } from "../http/list.js";
+import { nextField, pageQuery } from "../http/pagination.js";
 import { ipAddress, jsonResponse, problemResponses } from "../schemas/common.js";
+import { LIST_HEADERS, NOT_MODIFIED, readRequestHeaders } from "../schemas/headers.js";
 import { egressPortUsage, portsQuery } from "../schemas/ports.js";
 
 const tags = ["Port use"];
@@ -27,26 +31,34 @@ export function portRoutes(viewOf: (deps: ApiDeps) => PortView | undefined): Ope
   };
   return new OpenAPIHono<ApiEnv>()
     .openapi(createRoute({
-      method: "get", path: "/ports", tags, security, summary: "Port use of every egress IP this token may use",
-      description: ABOUT, request: { query: portsQuery },
-      responses: { 200: jsonResponse(z.object({ egressIps: z.array(egressPortUsage) }), "One entry per egress IP, by family and address"), ...problemResponses(401, 404, 422, 429) },
+      method: "get", path: "/ports", tags, security, operationId: "listPortUse", summary: "Port use of every egress IP this token may use",
+      description: ABOUT, request: { query: portsQuery.extend(pageQuery.shape), headers: readRequestHeaders },
+      responses: {
+        200: jsonResponse(z.object({ egressIps: z.array(egressPortUsage), next: nextField }), "One entry per egress IP, by family and address", LIST_HEADERS),
+        ...NOT_MODIFIED, ...problemResponses(401, 404, 422, 429),
+      },
     }), (c) => {
       const deps = c.get("deps");
       const principal = c.get("principal");
       const visible = reads.listEgressIps(deps.store.db).filter((ip) => principal.kind === "admin" || ip.cluster === principal.cluster);
       const tally = view(deps);
       const { top } = c.req.valid("query");
-      return c.json({ egressIps: visible.map((ip) => answer(tally.forEgress(ip.address, top))) }, 200);
+      const page = listPage(c, visible.map((ip) => answer(tally.forEgress(ip.address, top))),
+        (usage) => [usage.egressAddress.includes(":") ? 6 : 4, usage.egressAddress]);
+      if (page.notModified) return c.body(null, 304);
+      return c.json({ egressIps: page.items, next: page.next }, 200);
     })
     .openapi(createRoute({
-      method: "get", path: "/egress-ips/{address}/ports", tags, security, summary: "Port use of one egress IP",
-      description: ABOUT, request: { params: addressParam, query: portsQuery },
-      responses: { 200: jsonResponse(egressPortUsage, "The egress IP's busiest destinations"), ...problemResponses(401, 403, 404, 422, 429) },
+      method: "get", path: "/egress-ips/{address}/ports", tags, security, operationId: "getPortUse", summary: "Port use of one egress IP",
+      description: ABOUT, request: { params: addressParam, query: portsQuery, headers: readRequestHeaders },
+      responses: { 200: jsonResponse(egressPortUsage, "The egress IP's busiest destinations"), ...NOT_MODIFIED, ...problemResponses(401, 403, 404, 422, 429) },
     }), (c) => {
       const deps = c.get("deps");
       const ip = visibleEgressIp(deps, c.get("principal"), c.req.valid("param").address);
       const tally = view(deps);
-      return c.json(answer(tally.forEgress(ip.address, c.req.valid("query").top)), 200);
+      const shown = answer(tally.forEgress(ip.address, c.req.valid("query").top));
+      if (notModified(c, shown)) return c.body(null, 304);
+      return c.json(shown, 200);
     });
 }
 

@@ -3,26 +3,31 @@ import { requireCluster } from "../../appliance/service/clusters.js";
 import * as reads from "../../appliance/store/reads.js";
 import type { ApiEnv } from "../context.js";
 import { requireAdmin, requireClusterAccess } from "../middleware/auth.js";
+import { notModified } from "../http/etag.js";
 import { clusterNameParam, jsonResponse, problemResponses } from "../schemas/common.js";
+import { NOT_MODIFIED, readRequestHeaders } from "../schemas/headers.js";
 import { clusterStatus, systemStatus } from "../schemas/resources.js";
 
 const security = [{ bearer: [] }];
 
 export const systemStatusRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
-    method: "get", path: "/", tags: ["Operations"], security, summary: "This gateway's role, revisions, peers and last apply",
-    responses: { 200: jsonResponse(systemStatus, "Status"), ...problemResponses(401, 429, 403) },
+    method: "get", path: "/", tags: ["Operations"], security, operationId: "getSystemStatus", summary: "This gateway's role, revisions, peers and last apply",
+    request: { headers: readRequestHeaders },
+    responses: { 200: jsonResponse(systemStatus, "Status"), ...NOT_MODIFIED, ...problemResponses(401, 429, 403) },
   }), (c) => {
     requireAdmin(c.get("principal"));
-    return c.json(c.get("deps").status(), 200);
+    const shown = c.get("deps").status();
+    if (notModified(c, shown)) return c.body(null, 304);
+    return c.json(shown, 200);
   });
 
 export const clusterStatusRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
-    method: "get", path: "/{name}/status", tags: ["Mappings (cluster)"], security,
+    method: "get", path: "/{name}/status", tags: ["Mappings (cluster)"], security, operationId: "getClusterStatus",
     summary: "The current revision and whether each gateway has applied it",
-    request: { params: clusterNameParam },
-    responses: { 200: jsonResponse(clusterStatus, "Status"), ...problemResponses(401, 429, 403, 404, 422) },
+    request: { params: clusterNameParam, headers: readRequestHeaders },
+    responses: { 200: jsonResponse(clusterStatus, "Status"), ...NOT_MODIFIED, ...problemResponses(401, 429, 403, 404, 422) },
   }), (c) => {
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
@@ -36,7 +41,9 @@ export const clusterStatusRoutes = new OpenAPIHono<ApiEnv>()
     // A cluster token sees the apply reports as they concern its own cluster: another tenant's held-back change
     // (its name, its prefixes in the kernel's error) and the other clusters' next hops are not its business.
     const forCaller = c.get("principal").kind === "admin" ? gateways : gateways.map((g) => ({ ...g, lastApply: g.lastApply && ownPart(g.lastApply, name) }));
-    return c.json({ cluster: name, revision: system.revision, ...reads.countClusterItems(db, name), gateways: forCaller }, 200);
+    const shown = { cluster: name, revision: system.revision, ...reads.countClusterItems(db, name), gateways: forCaller };
+    if (notModified(c, shown)) return c.body(null, 304);
+    return c.json(shown, 200);
   });
 
 type ApplyReportView = NonNullable<z.infer<typeof systemStatus>["lastApply"]>;

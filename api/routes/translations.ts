@@ -6,6 +6,7 @@ import { decodeCursor, encodeCursor, mergeGatewayPages, type GatewayAnswer, type
 import { parseTranslationQuery } from "../../appliance/translations/query-input.js";
 import type { ApiEnv } from "../context.js";
 import { jsonResponse, problemResponses } from "../schemas/common.js";
+import { LIST_HEADERS, readRequestHeaders } from "../schemas/headers.js";
 import { translationAnswer, translationQuery, type translationGap, type translationRecord } from "../schemas/translations.js";
 
 type ApiRecord = z.infer<typeof translationRecord>;
@@ -48,13 +49,13 @@ function peerCursor(page: { nextCursor?: string }, gateway: string): PageCursor 
 
 export const translationRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
-    method: "get", path: "/", tags: ["Translations"], security: [{ bearer: [] }],
+    method: "get", path: "/", tags: ["Translations"], security: [{ bearer: [] }], operationId: "lookupTranslations",
     summary: "Reverse lookup: which pod held an egress IP and port at a moment (or connections by pod, destination, time range)",
     description: "Answers from the translation log of this gateway and, in an HA pair, of its peer (connections move with a failover). " +
       "An admin token may ask about any translation; a cluster token only about its own cluster's, and about egress IPs its cluster may use (403 otherwise). " +
-      "Give at (an instant) or from and to (a range of at most 24 hours), and at least one of egressIp, podIp, destinationIp. Newest first; page with nextCursor.",
-    request: { query: translationQuery },
-    responses: { 200: jsonResponse(translationAnswer, "Matching translations, the log gaps that overlap the question, and gateways that could not be asked"), ...problemResponses(401, 403, 404, 422, 429, 503) },
+      "Give at (an instant) or from and to (a range of at most 24 hours), and at least one of egressIp, podIp, destinationIp. Newest first; page with nextCursor (also in the `Link: <…>; rel=\"next\"` header).",
+    request: { query: translationQuery, headers: readRequestHeaders },
+    responses: { 200: jsonResponse(translationAnswer, "Matching translations, the log gaps that overlap the question, and gateways that could not be asked", LIST_HEADERS), ...problemResponses(401, 403, 404, 422, 429, 503) },
   }), async (c) => {
     const deps = c.get("deps");
     const principal = c.get("principal");
@@ -107,6 +108,11 @@ export const translationRoutes = new OpenAPIHono<ApiEnv>()
     }));
 
     const merged = mergeGatewayPages(answers, asked ?? new Map(), query.limit, unanswered.map((u) => u.gateway));
+    if (merged.nextCursor !== undefined) {
+      const url = new URL(c.req.url);
+      url.searchParams.set("cursor", merged.nextCursor);
+      c.header("Link", `<${url.pathname}${url.search}>; rel="next"`);
+    }
     return c.json({
       translations: merged.records.map(toApiRecord),
       gaps: merged.gaps.map(toApiGap),

@@ -161,3 +161,14 @@ export const systemStatus = z.object({
   }).optional().openapi({ description: "With translationLog.enabled: the translation log's state" }),
   warnings: z.array(z.string()),
 }).openapi("SystemStatus");
+
+// ---- one mapping, by name ----
+export const mappingReplace = mappingInput.extend({ name: mappingInput.shape.name.optional() }).openapi("MappingReplace");
+/** Validated as a whole mapping once merged (appliance/service/mappings.ts patchMapping); here only its shape. */
+export const mappingPatch = z.strictObject({
+  sourceCidr: z.string().nullable().optional(),
+  egressIp: z.string().nullable().optional(),
+  destinations: z.array(z.string()).nullable().optional(),
+  excludedDestinations: z.array(z.string()).nullable().optional(),
+  labels: z.record(z.string(), z.string().nullable()).nullable().optional(),
+}).openapi("MappingPatch", { description: "JSON merge patch (RFC 7396) of a mapping: the members to change; null removes one." });

@@ -28,11 +28,12 @@ export interface PushResult {
 
 /**
  * The request headers a forwarded write keeps: what the leader needs to read the body and shape the
- * answer, and the request's id (the leader logs and audits the write under it). Never the client's
- * Authorization (the backup authenticated the client and sends the principal instead), never hop-by-hop headers (Transfer-Encoding, Connection, Keep-Alive, …): the body is sent
+ * answer (If-Match: the leader checks it inside its own write), and the request's id (the leader logs and audits
+ * the write under it). Never the client's Authorization (the backup authenticated the client and sends the
+ * principal instead), never hop-by-hop headers (Transfer-Encoding, Connection, Keep-Alive, …): the body is sent
  * whole, with its own Content-Length.
  */
-const FORWARDED_HEADERS = ["content-type", "accept", "x-request-id"];
+export const FORWARDED_HEADERS = ["content-type", "accept", "if-match", "x-request-id"];
 
 /** Carries the principal the backup authenticated; only the peer app of the replication listener reads it. */
 export const FORWARDED_PRINCIPAL_HEADER = "egw-forwarded-principal";

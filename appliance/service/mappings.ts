@@ -1,4 +1,6 @@
-import { AppError, type FieldProblem } from "../errors.js";
+import { AppError, invalidField, type FieldProblem } from "../errors.js";
+import { mappingInput } from "../schemas/inputs.js";
+import { fieldProblemsFromZod } from "../validation.js";
 import type { Cluster, Mapping, Quotas } from "../model.js";
 import { findOverlap, parseAddress, parsePrefix, prefixContains, type Prefix } from "../net/cidr.js";
 import * as reads from "../store/reads.js";
@@ -105,7 +107,7 @@ function assertPoliciesKeepTheirFamily(tx: WriteContext, cluster: string, before
     const old = before.find((m) => m.name === c.mapping.name);
     if (!old || old.sourceCidr.includes(":") === c.mapping.sourceCidr.includes(":") || !reads.getPolicy(tx.db, cluster, old.name)) continue;
     throw new AppError("validation-failed", `mapping ${old.name} has a policy for its IPv${c.source.family === 4 ? 6 : 4} source; delete the policy before moving the mapping to IPv${c.source.family}`,
-      { fields: [{ field: `${c.field}.sourceCidr`, reason: `the mapping's policy is for IPv${c.source.family === 4 ? 6 : 4}: delete it first` }] });
+      { fields: [{ field: `${c.field === "" ? "" : `${c.field}.`}sourceCidr`, reason: `the mapping's policy is for IPv${c.source.family === 4 ? 6 : 4}: delete it first` }] });
   }
 }
 
@@ -172,4 +174,59 @@ export function deleteMapping(tx: WriteContext, clusterName: string, name: strin
   rows.deleteMapping(tx.db, clusterName, name);
   tx.audit({ action: "delete", resource: `clusters/${clusterName}/mappings/${name}`, before });
   forgetMappingPolicies(tx, clusterName, [name]);
+}
+
+/**
+ * Create-or-replace of one mapping (PUT of the item): the same checks as createMapping, and for a replace the
+ * same as a whole-set PUT that changes only this mapping — its quotas counted without its old self, its
+ * source checked for overlap with everything but itself, its policy kept (of the same family). The old row
+ * and the new one change in one write, so one revision and one data-plane transaction replace it: its
+ * traffic is never left unmapped in between. Unchanged input changes nothing.
+ */
+export function putMapping(tx: WriteContext, clusterName: string, input: MappingInput, quotaDefaults: Quotas = DEFAULT_CLUSTER_QUOTAS): { mapping: Mapping; created: boolean } {
+  const cluster = requireCluster(tx.db, clusterName);
+  const before = reads.getMapping(tx.db, clusterName, input.name);
+  if (!before) return { mapping: createMapping(tx, clusterName, input, quotaDefaults), created: true };
+  const checked = checkMapping(cluster, grantsOf(cluster), input, "");
+  if (JSON.stringify(before) === JSON.stringify(checked.mapping)) return { mapping: before, created: false };
+  const usage = reads.clusterUsage(tx.db, clusterName);
+  const destinations = usage.destinations - destinationCount([before]) + destinationCount([checked.mapping]);
+  assertWithinQuota(cluster, quotaDefaults, "destinations", usage.destinations, destinations);
+  assertPoliciesKeepTheirFamily(tx, clusterName, [before], [{ ...checked, field: "" }]);
+  rows.deleteMapping(tx.db, clusterName, before.name);
+  assertNoOverlapWithStore(tx, checked);
+  rows.insertMapping(tx.db, checked.mapping, checked.source, tx.now);
+  tx.audit({ action: "update", resource: `clusters/${clusterName}/mappings/${input.name}`, before, after: checked.mapping });
+  return { mapping: checked.mapping, created: false };
+}
+
+/**
+ * JSON merge patch (RFC 7396) of one existing mapping: members of `patch` replace the mapping's, `null`
+ * removes one (a list becomes empty, a label goes), `labels` merges key by key. The result must be a valid
+ * mapping, checked as putMapping checks it; the name cannot change (it is the key).
+ */
+export function patchMapping(tx: WriteContext, clusterName: string, name: string, patch: Record<string, unknown>, quotaDefaults: Quotas = DEFAULT_CLUSTER_QUOTAS): Mapping {
+  requireCluster(tx.db, clusterName);
+  const before = reads.getMapping(tx.db, clusterName, name);
+  if (!before) throw new AppError("not-found", `cluster ${clusterName} has no mapping named ${name}`);
+  if ("name" in patch && patch.name !== name) throw invalidField("name", "the name is the mapping's key and cannot change; create a new mapping instead");
+  const { cluster: _cluster, ...current } = before;
+  const merged = mergePatch(current, patch);
+  const parsed = mappingInput.safeParse(merged);
+  if (!parsed.success) {
+    const fields = fieldProblemsFromZod(parsed.error);
+    throw new AppError("validation-failed", fields.map((f) => `${f.field || "body"}: ${f.reason}`).join("; "), { fields });
+  }
+  return putMapping(tx, clusterName, parsed.data, quotaDefaults).mapping;
+}
+
+/** RFC 7396 section 2, for JSON values. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
+  const result: Record<string, unknown> = target !== null && typeof target === "object" && !Array.isArray(target) ? { ...target as Record<string, unknown> } : {};
+  for (const [key, value] of Object.entries(patch as Record<string, unknown>)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
 }

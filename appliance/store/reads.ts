@@ -166,6 +166,14 @@ export function listMappings(db: Db, cluster?: string): Mapping[] {
   return (rows as MappingRow[]).map(mappingFromRow);
 }
 
+/** Up to `count` of a cluster's mappings named after `afterName` (from the first without one), by name: one page. */
+export function listMappingsAfter(db: Db, cluster: string, afterName: string | undefined, count: number): Mapping[] {
+  const rows = afterName === undefined
+    ? sql(db, `${MAPPING_SELECT} WHERE cluster = ? ORDER BY name LIMIT ?`).all(cluster, count)
+    : sql(db, `${MAPPING_SELECT} WHERE cluster = ? AND name > ? ORDER BY name LIMIT ?`).all(cluster, afterName, count);
+  return (rows as MappingRow[]).map(mappingFromRow);
+}
+
 export function getMapping(db: Db, cluster: string, name: string): Mapping | undefined {
   const row = sql(db, `${MAPPING_SELECT} WHERE cluster = ? AND name = ?`).get(cluster, name) as MappingRow | undefined;
   return row && mappingFromRow(row);

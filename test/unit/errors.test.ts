@@ -15,6 +15,7 @@ const EXPECTED_CODES: Record<ErrorCode, number> = {
   "conflict": 409,
   "overlap": 409,
   "in-use": 409,
+  "precondition-failed": 412,
   "payload-too-large": 413,
   "unsupported-media-type": 415,
   "validation-failed": 422,

@@ -28,7 +28,7 @@ describe("/v1/clusters", () => {
     assert.deepEqual(body, { ...stored, effectiveQuotas: DEFAULT_QUOTAS, usage: NO_USAGE });
     assert.equal(response.headers.get("Egw-Revision"), "3");
     assert.deepEqual(await expectStatus(await h.admin("GET", "/v1/clusters/prod-eu1"), 200), body);
-    assert.deepEqual(await expectStatus(await h.admin("GET", "/v1/clusters"), 200), { clusters: [body] });
+    assert.deepEqual(await expectStatus(await h.admin("GET", "/v1/clusters"), 200), { clusters: [body], next: null });
     const audit = h.audit().at(-1);
     assert.equal(audit?.action, "create");
     assert.equal(audit?.resource, "clusters/prod-eu1");

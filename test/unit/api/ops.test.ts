@@ -12,7 +12,9 @@ describe("operations endpoints", () => {
 
   it("answers /readyz with 503 until the data plane is ready, then 200", async () => {
     const h = new Harness();
-    assert.deepEqual(await expectStatus(await h.raw("/readyz"), 503), { status: "not ready" });
+    const notReady = await h.raw("/readyz");
+    assert.equal(notReady.headers.get("Retry-After"), "5");
+    assert.deepEqual(await expectStatus(notReady, 503), { status: "not ready" });
     h.dataplane.isReady = true;
     assert.deepEqual(await expectStatus(await h.raw("/readyz"), 200), { status: "ready" });
     h.dataplane.isReady = false;
@@ -21,7 +23,9 @@ describe("operations endpoints", () => {
 
   it("serves /metrics on the API listeners only to the admin: every egress IP's traffic is not for tenants", async () => {
     const { h, alpha } = await tenants();
-    await expectProblem(await h.raw("/metrics"), 401, "unauthorized");
+    const anonymous = await h.raw("/metrics");
+    assert.equal(anonymous.headers.get("WWW-Authenticate"), 'Bearer realm="egw"');
+    await expectProblem(anonymous, 401, "unauthorized");
     await expectProblem(await h.as(alpha.token, "GET", "/metrics"), 403, "forbidden");
   });
 

@@ -17,7 +17,7 @@ describe("/v1/clusters/{name}/routes", () => {
     assert.equal(body.revision, before + 1);
     assert.equal(response.headers.get("Egw-Revision"), String(before + 1));
     assert.deepEqual(body.routes, [r1, r2, r6]);
-    assert.deepEqual(await expectStatus(await h.as(alpha.token, "GET", "/v1/clusters/alpha/routes"), 200), { routes: [r1, r2, r6] });
+    assert.deepEqual(await expectStatus(await h.as(alpha.token, "GET", "/v1/clusters/alpha/routes"), 200), { routes: [r1, r2, r6], next: null });
     const audit = h.audit().at(-1);
     assert.equal(audit?.actor, `cluster:alpha/token:${alpha.id}`);
     assert.equal(audit?.action, "replace");
@@ -55,7 +55,7 @@ describe("/v1/clusters/{name}/routes", () => {
     const deleted = await h.admin("DELETE", "/v1/clusters/alpha/routes/10.244.1.0%2F24");
     await expectStatus(deleted, 204);
     assert.equal(deleted.headers.get("Egw-Revision"), String(h.revision()));
-    assert.deepEqual(await expectStatus(await h.admin("GET", "/v1/clusters/alpha/routes"), 200), { routes: [] });
+    assert.deepEqual(await expectStatus(await h.admin("GET", "/v1/clusters/alpha/routes"), 200), { routes: [], next: null });
     assert.equal(h.audit().at(-1)?.action, "delete");
   });
 
@@ -64,7 +64,7 @@ describe("/v1/clusters/{name}/routes", () => {
     await expectStatus(await h.admin("PUT", "/v1/clusters/alpha/routes", { routes: [r1, r2, r6] }), 200);
     await expectStatus(await h.as(alpha.token, "DELETE", "/v1/clusters/alpha/routes/10.244.1.0-24"), 204);
     await expectStatus(await h.as(alpha.token, "DELETE", "/v1/clusters/alpha/routes/fd00:10:244:1::-64"), 204);
-    assert.deepEqual(await expectStatus(await h.admin("GET", "/v1/clusters/alpha/routes"), 200), { routes: [r2] });
+    assert.deepEqual(await expectStatus(await h.admin("GET", "/v1/clusters/alpha/routes"), 200), { routes: [r2], next: null });
   });
 
   it("answers 404 when deleting a route that does not exist, changing nothing", async () => {

@@ -27,7 +27,7 @@ describe("/v1/clusters/{name}/tokens", () => {
     assert.ok(!listText.includes(issued.token), "the list must not contain the secret");
     assert.ok(!listText.includes(issued.token.slice(4)), "the list must not contain the secret without its prefix");
     const list = JSON.parse(listText);
-    assert.deepEqual(list, { tokens: [{ id: issued.id, cluster: "alpha", description: "ci", createdAt: issued.createdAt, revokedAt: null }] });
+    assert.deepEqual(list, { tokens: [{ id: issued.id, cluster: "alpha", description: "ci", createdAt: issued.createdAt, revokedAt: null }], next: null });
 
     // Only a hash is stored; the secret appears nowhere in the database, audit log included.
     const everything = JSON.stringify(h.snapshot());

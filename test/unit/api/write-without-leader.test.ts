@@ -26,7 +26,9 @@ async function leaderless() {
 describe("writing with no leader reachable", () => {
   it("is refused (503) without the explicit opt-in, changing nothing", async () => {
     const { h } = await leaderless();
-    const problem = await expectProblem(await h.unchanged(() => h.admin("POST", "/v1/egress-ips", { address: "203.0.113.99" })), 503, "not-ready");
+    const response = await h.unchanged(() => h.admin("POST", "/v1/egress-ips", { address: "203.0.113.99" }));
+    assert.equal(response.headers.get("Retry-After"), "2", "a 503 says when to retry");
+    const problem = await expectProblem(response, 503, "not-ready");
     assert.match(problem.detail, /Egw-Write-Without-Leader: true/);
   });
 

@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { erp, expectProblem, expectStatus, tenants } from "./harness.js";
+
+const crm = { name: "crm", sourceCidr: "10.244.2.0/24", egressIp: "203.0.113.11" };
+
+describe("ETag and If-Match", () => {
+  it("answers every GET with a strong, quoted ETag that changes only when that resource changes", async () => {
+    const { h } = await tenants();
+    await expectStatus(await h.admin("POST", "/v1/clusters/alpha/mappings", erp()), 201);
+    const list = await h.admin("GET", "/v1/clusters/alpha/mappings");
+    const item = await h.admin("GET", "/v1/clusters/alpha/mappings/erp");
+    const listTag = list.headers.get("ETag");
+    const itemTag = item.headers.get("ETag");
+    assert.match(listTag ?? "", /^"[A-Za-z0-9_-]{20,}"$/);
+    assert.match(itemTag ?? "", /^"[A-Za-z0-9_-]{20,}"$/);
+    assert.notEqual(listTag, itemTag);
+    // A write to another cluster moves the store's revision but not this cluster's tags.
+    await expectStatus(await h.admin("POST", "/v1/clusters/beta/mappings", { name: "web", sourceCidr: "10.245.1.0/24", egressIp: "203.0.113.20" }), 201);
+    assert.equal((await h.admin("GET", "/v1/clusters/alpha/mappings")).headers.get("ETag"), listTag);
+    assert.equal((await h.admin("GET", "/v1/clusters/alpha/mappings/erp")).headers.get("ETag"), itemTag);
+    // Another mapping of the same cluster changes the list's tag, not the item's.
+    await expectStatus(await h.admin("POST", "/v1/clusters/alpha/mappings", crm), 201);
+    assert.notEqual((await h.admin("GET", "/v1/clusters/alpha/mappings")).headers.get("ETag"), listTag);
+    assert.equal((await h.admin("GET", "/v1/clusters/alpha/mappings/erp")).headers.get("ETag"), itemTag);
+    for (const path of ["/v1/egress-ips", "/v1/egress-ips/203.0.113.10", "/v1/clusters", "/v1/clusters/alpha", "/v1/clusters/alpha/routes",
+      "/v1/clusters/alpha/tokens", "/v1/clusters/alpha/status", "/v1/status"]) {
+      assert.match((await h.admin("GET", path)).headers.get("ETag") ?? "", /^"/, `${path} has no ETag`);
+    }
+  });
+
+  it("answers 304 to If-None-Match with the current ETag", async () => {
+    const { h } = await tenants();
+    const first = await h.admin("GET", "/v1/clusters/alpha");
+    const tag = first.headers.get("ETag") as string;
+    const again = await h.admin("GET", "/v1/clusters/alpha", undefined, { "If-None-Match": tag });
+    assert.equal(again.status, 304);
+    assert.equal(again.headers.get("ETag"), tag);
+    assert.equal(await again.text(), "");
+    assert.equal((await h.admin("GET", "/v1/clusters/alpha", undefined, { "If-None-Match": '"stale"' })).status, 200);
+  });
+
+  it("writes with a matching If-Match and answers the new ETag, which the next GET confirms", async () => {
+    const { h } = await tenants();
+    const tag = (await h.admin("GET", "/v1/clusters/alpha/mappings")).headers.get("ETag") as string;
+    const put = await h.admin("PUT", "/v1/clusters/alpha/mappings", { mappings: [erp()] }, { "If-Match": tag });
+    await expectStatus(put, 200);
+    const after = (await h.admin("GET", "/v1/clusters/alpha/mappings")).headers.get("ETag");
+    assert.equal(put.headers.get("ETag"), after);
+    assert.notEqual(after, tag);
+    // A list of tags holds when one of them is current.
+    await expectStatus(await h.admin("PUT", "/v1/clusters/alpha/mappings", { mappings: [erp(), crm] }, { "If-Match": `"other", ${after}` }), 200);
+  });
+
+  it("refuses a write whose If-Match is stale with 412 precondition-failed, naming the current ETag, and changes nothing", async () => {
+    const { h } = await tenants();
+    // A tag of a representation no resource has now (tags are per resource: an empty list of routes and an
+    // empty list of mappings have the same one, as HTTP allows).
+    await expectStatus(await h.admin("POST", "/v1/clusters/alpha/mappings", { ...erp(), name: "old" }), 201);
+    const stale = (await h.admin("GET", "/v1/clusters/alpha/mappings")).headers.get("ETag") as string;
+    await expectStatus(await h.admin("DELETE", "/v1/clusters/alpha/mappings/old"), 204);
+    await expectStatus(await h.admin("POST", "/v1/clusters/alpha/mappings", erp()), 201);
+    const current = (await h.admin("GET", "/v1/clusters/alpha/mappings")).headers.get("ETag");
+    const writes: [string, string, unknown][] = [
+      ["PUT", "/v1/clusters/alpha/mappings", { mappings: [crm] }],
+      ["POST", "/v1/clusters/alpha/mappings", crm],
+      ["PUT", "/v1/clusters/alpha/mappings/erp", { ...erp(), egressIp: "203.0.113.11" }],
+      ["PATCH", "/v1/clusters/alpha/mappings/erp", { egressIp: "203.0.113.11" }],
+      ["DELETE", "/v1/clusters/alpha/mappings/erp", undefined],
+      ["PUT", "/v1/clusters/alpha", { sourceRanges: ["10.244.0.0/16"] }],
+      ["DELETE", "/v1/clusters/beta", undefined],
+      ["POST", "/v1/egress-ips", { address: "203.0.113.99" }],
+      ["PATCH", "/v1/egress-ips/203.0.113.10", { description: "x" }],
+      ["PUT", "/v1/clusters/alpha/routes", { routes: [] }],
+      ["POST", "/v1/clusters/alpha/tokens", {}],
+      ["PUT", "/v1/policy-floor", { rules: [] }],
+    ];
+    for (const [method, path, body] of writes) {
+      const response = await h.unchanged(() => h.admin(method, path, body, { "If-Match": stale }));
+      const problem = await expectProblem(response, 412, "precondition-failed", "If-Match");
+      assert.ok(problem.detail.includes(stale), `${method} ${path}: ${problem.detail}`);
+    }
+    const refused = await h.admin("PUT", "/v1/clusters/alpha/mappings", { mappings: [crm] }, { "If-Match": stale });
+    assert.equal(refused.headers.get("ETag"), current);
+    // A weak tag never matches (If-Match compares strongly).
+    await expectProblem(await h.unchanged(() => h.admin("PUT", "/v1/clusters/alpha/mappings", { mappings: [crm] }, { "If-Match": `W/${current}` })), 412, "precondition-failed");
+  });
+
+  it("takes If-Match: * as \"exists\": a PUT of a missing mapping is refused, of an existing one allowed", async () => {
+    const { h } = await tenants();
+    await expectProblem(await h.unchanged(() => h.admin("PUT", "/v1/clusters/alpha/mappings/erp", erp(), { "If-Match": "*" })), 412, "precondition-failed");
+    await expectStatus(await h.admin("PUT", "/v1/clusters/alpha/mappings/erp", erp()), 201);
+    await expectStatus(await h.admin("PUT", "/v1/clusters/alpha/mappings/erp", erp({ egressIp: "203.0.113.11" }), { "If-Match": "*" }), 200);
+  });
+
+  it("lets exactly one of two writers with the same If-Match win; the other gets 412 and the store holds the winner's set", async () => {
+    const { h, alpha } = await tenants();
+    await expectStatus(await h.admin("POST", "/v1/clusters/alpha/mappings", erp()), 201);
+    const tag = (await h.as(alpha.token, "GET", "/v1/clusters/alpha/mappings/erp")).headers.get("ETag") as string;
+    // Both requests are in flight together and share one group commit (Store.writeBatched): the check runs in each write's savepoint.
+    const [first, second] = await Promise.all([
+      h.admin("PUT", "/v1/clusters/alpha/mappings/erp", erp({ egressIp: "203.0.113.11" }), { "If-Match": tag }),
+      h.admin("PATCH", "/v1/clusters/alpha/mappings/erp", { destinations: ["198.51.100.0/24"] }, { "If-Match": tag }),
+    ]);
+    const statuses = [first.status, second.status].sort();
+    assert.deepEqual(statuses, [200, 412]);
+    const winner = first.status === 200 ? await first.json() : await second.json();
+    const stored = await expectStatus(await h.admin("GET", "/v1/clusters/alpha/mappings/erp"), 200);
+    assert.deepEqual(stored, winner);
+  });
+
+  it("checks a write forwarded by a backup against the leader's state: If-Match is among the forwarded headers", async () => {
+    const { FORWARDED_HEADERS } = await import("../../../appliance/replication/peer-client.js");
+    assert.ok(FORWARDED_HEADERS.includes("if-match"));
+  });
+});

@@ -1,0 +1,32 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { erp, expectStatus, tenants } from "./harness.js";
+
+describe("Location on every 201", () => {
+  it("names the created resource, which a GET (or DELETE, for a token) then finds", async () => {
+    const { h } = await tenants();
+    const creates: [string, unknown, string][] = [
+      ["/v1/egress-ips", { address: "2001:DB8::99" }, "/v1/egress-ips/2001:db8::99"],
+      ["/v1/clusters", { name: "gamma" }, "/v1/clusters/gamma"],
+      ["/v1/clusters/alpha/mappings", erp(), "/v1/clusters/alpha/mappings/erp"],
+      ["/v1/clusters/alpha/routes", { prefix: "10.244.3.0/24", via: "172.31.0.13" }, "/v1/clusters/alpha/routes/10.244.3.0-24"],
+    ];
+    const tags = new Map<string, string | null>();
+    for (const [path, body, location] of creates) {
+      const response = await h.admin("POST", path, body);
+      await expectStatus(response, 201);
+      assert.equal(response.headers.get("Location"), location, path);
+      tags.set(location, response.headers.get("ETag"));
+    }
+    for (const [, , location] of creates.filter(([path]) => !path.endsWith("/routes"))) {
+      const found = await h.admin("GET", location);
+      await expectStatus(found, 200);
+      assert.equal(found.headers.get("ETag"), tags.get(location), `the 201's ETag is the created item's: ${location}`);
+    }
+    await expectStatus(await h.admin("DELETE", "/v1/clusters/alpha/routes/10.244.3.0-24"), 204);
+    const token = await h.admin("POST", "/v1/clusters/alpha/tokens", { description: "ci" });
+    const issued = await expectStatus(token, 201);
+    assert.equal(token.headers.get("Location"), `/v1/clusters/alpha/tokens/${issued.id}`);
+    await expectStatus(await h.admin("DELETE", token.headers.get("Location") as string), 200);
+  });
+});
