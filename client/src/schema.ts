@@ -2,6 +2,57 @@
 // Regenerate: npm run client:generate
 
 export interface paths {
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Liveness: the daemon answers (no token) */
+        get: operations["getHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Readiness: the data plane has applied the configuration and the store can be written (no token) */
+        get: operations["getReadiness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics (admin token; the metrics listeners serve them to Prometheus, with their own token if any) */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/ha/handover": {
         parameters: {
             query?: never;
@@ -11,84 +62,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Graceful switchover: the master hands its VIPs to a peer (sent to a backup, it is forwarded to the master) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Mastership handed over; this gateway is now backup */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            from: string;
-                            role: string;
-                        };
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict (overlap, duplicate, still in use) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Error */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Graceful switchover: the master hands its VIPs to a peer (sent to a backup, it is forwarded to the master)
+         * @description An action, not a stored resource: it has no ETag, so If-Match holds only as `*`.
+         */
+        post: operations["handover"];
         delete?: never;
         options?: never;
         head?: never;
@@ -103,53 +81,7 @@ export interface paths {
             cookie?: never;
         };
         /** This gateway's role, revisions, peers and last apply */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Status */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["SystemStatus"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getSystemStatus"];
         put?: never;
         post?: never;
         delete?: never;
@@ -165,178 +97,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List egress IPs */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description All egress IPs */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            egressIps: components["schemas"]["EgressIp"][];
-                        };
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** List egress IPs, IPv4 first, by address */
+        get: operations["listEgressIps"];
         put?: never;
         /** Create an egress IP */
-        post: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            /** @description The address and an optional description */
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["EgressIpCreate"];
-                };
-            };
-            responses: {
-                /** @description Created */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["EgressIp"];
-                    };
-                };
-                /** @description Malformed JSON */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict (overlap, duplicate, still in use) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body is not JSON */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["createEgressIp"];
         delete?: never;
         options?: never;
         head?: never;
@@ -351,283 +116,15 @@ export interface paths {
             cookie?: never;
         };
         /** Show one egress IP */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description IPv4 or IPv6 address */
-                    address: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The egress IP */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["EgressIp"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getEgressIp"];
         put?: never;
         post?: never;
         /** Delete an unused egress IP */
-        delete: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path: {
-                    /** @description IPv4 or IPv6 address */
-                    address: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Deleted */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict (overlap, duplicate, still in use) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteEgressIp"];
         options?: never;
         head?: never;
         /** Change an egress IP's description */
-        patch: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path: {
-                    /** @description IPv4 or IPv6 address */
-                    address: string;
-                };
-                cookie?: never;
-            };
-            /** @description New description */
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["EgressIpUpdate"];
-                };
-            };
-            responses: {
-                /** @description Updated */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["EgressIp"];
-                    };
-                };
-                /** @description Malformed JSON */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body is not JSON */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        patch: operations["updateEgressIp"];
         trace?: never;
     };
     "/v1/ports": {
@@ -641,67 +138,7 @@ export interface paths {
          * Port use of every egress IP this token may use
          * @description Counted on this gateway from its translation log (open connections it translated); a backup gateway that holds no egress IP counts none.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description How many of the busiest destinations to list (1-100, default 10). */
-                    top?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description One entry per egress IP, by family and address */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            egressIps: components["schemas"]["EgressPortUsage"][];
-                        };
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["listPortUse"];
         put?: never;
         post?: never;
         delete?: never;
@@ -721,77 +158,7 @@ export interface paths {
          * Port use of one egress IP
          * @description Counted on this gateway from its translation log (open connections it translated); a backup gateway that holds no egress IP counts none.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description How many of the busiest destinations to list (1-100, default 10). */
-                    top?: number;
-                };
-                header?: never;
-                path: {
-                    /** @description IPv4 or IPv6 address */
-                    address: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The egress IP's busiest destinations */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["EgressPortUsage"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getPortUse"];
         put?: never;
         post?: never;
         delete?: never;
@@ -807,178 +174,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List clusters */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description All clusters */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            clusters: components["schemas"]["Cluster"][];
-                        };
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** List clusters, by name */
+        get: operations["listClusters"];
         put?: never;
         /** Create a cluster with its source ranges, allowed egress IPs, excludable destinations and quotas */
-        post: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            /** @description The cluster */
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["ClusterCreate"];
-                };
-            };
-            responses: {
-                /** @description Created */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Cluster"];
-                    };
-                };
-                /** @description Malformed JSON */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict (overlap, duplicate, still in use) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body is not JSON */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["createCluster"];
         delete?: never;
         options?: never;
         head?: never;
@@ -993,305 +193,12 @@ export interface paths {
             cookie?: never;
         };
         /** Show a cluster (its own token may read it too) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The cluster */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Cluster"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getCluster"];
         /** Replace a cluster's description, grants and quota overrides (what the body leaves out is reset to its default) */
-        put: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            /** @description The new grants */
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["ClusterReplace"];
-                };
-            };
-            responses: {
-                /** @description Replaced */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Cluster"];
-                    };
-                };
-                /** @description Malformed JSON */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict (overlap, duplicate, still in use) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body is not JSON */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        put: operations["replaceCluster"];
         post?: never;
         /** Delete a cluster (with cascade=true, also its mappings, routes and tokens) */
-        delete: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                    cascade?: "true" | "false";
-                };
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Deleted */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict (overlap, duplicate, still in use) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteCluster"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1304,177 +211,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List a cluster's tokens (never the secrets) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Tokens */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            tokens: components["schemas"]["Token"][];
-                        };
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** List a cluster's tokens (never the secrets), oldest first */
+        get: operations["listTokens"];
         put?: never;
         /** Issue a token; the secret is shown only in this response */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            /** @description What the token is for */
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["TokenCreate"];
-                };
-            };
-            responses: {
-                /** @description Issued */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["IssuedToken"];
-                    };
-                };
-                /** @description Malformed JSON */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body is not JSON */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["issueToken"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1492,74 +233,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Revoke a token (takes effect at once) */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Revoked */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Token"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["revokeToken"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1572,343 +246,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the cluster's mappings */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Mappings */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            mappings: components["schemas"]["Mapping"][];
-                        };
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** List the cluster's mappings, by name */
+        get: operations["listMappings"];
         /** Replace the whole set of mappings (declarative, idempotent: re-sending the same set changes nothing) */
-        put: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            /** @description The complete desired set */
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["MappingSet"];
-                };
-            };
-            responses: {
-                /** @description The stored set */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            revision: number;
-                            mappings: components["schemas"]["Mapping"][];
-                        };
-                    };
-                };
-                /** @description Malformed JSON */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict (overlap, duplicate, still in use) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body is not JSON */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        put: operations["replaceMappings"];
         /** Add one mapping */
-        post: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            /** @description The mapping */
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["MappingInput"];
-                };
-            };
-            responses: {
-                /** @description Created */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Mapping"];
-                    };
-                };
-                /** @description Malformed JSON */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict (overlap, duplicate, still in use) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body is not JSON */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["createMapping"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1923,169 +266,22 @@ export interface paths {
             cookie?: never;
         };
         /** Show one mapping */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                    mapping: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The mapping */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Mapping"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
-        put?: never;
+        get: operations["getMapping"];
+        /**
+         * Create or replace one mapping (201 when created, 200 when replaced)
+         * @description A replace changes the mapping in place, in one revision: the data plane swaps it in one transaction, so its traffic is never left untranslated in between. Same checks as adding a mapping; its own policy is kept. Re-sending the same mapping changes nothing.
+         */
+        put: operations["putMapping"];
         post?: never;
         /** Delete one mapping */
-        delete: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path: {
-                    name: string;
-                    mapping: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Deleted */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteMapping"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change some of one mapping's fields (JSON merge patch, RFC 7396)
+         * @description Send only what changes, e.g. `{"egressIp": "203.0.113.11"}`; `null` removes a member (a list becomes empty, a label goes). As application/merge-patch+json or application/json. Changed in one revision and one data-plane transaction, with the checks of a PUT.
+         */
+        patch: operations["patchMapping"];
         trace?: never;
     };
     "/v1/clusters/{name}/routes": {
@@ -2095,343 +291,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the cluster's routes */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Routes */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            routes: components["schemas"]["Route"][];
-                        };
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** List the cluster's routes, IPv4 first, by prefix */
+        get: operations["listRoutes"];
         /** Replace the whole set of routes (declarative, idempotent) */
-        put: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            /** @description The complete desired set */
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["RouteSet"];
-                };
-            };
-            responses: {
-                /** @description The stored set */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            revision: number;
-                            routes: components["schemas"]["Route"][];
-                        };
-                    };
-                };
-                /** @description Malformed JSON */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict (overlap, duplicate, still in use) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body is not JSON */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        put: operations["replaceRoutes"];
         /** Add one route */
-        post: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            /** @description The route */
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["RouteInput"];
-                };
-            };
-            responses: {
-                /** @description Created */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Route"];
-                    };
-                };
-                /** @description Malformed JSON */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict (overlap, duplicate, still in use) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body is not JSON */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["createRoute"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2449,95 +314,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Delete one route */
-        delete: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path: {
-                    name: string;
-                    prefix: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Deleted */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteRoute"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2551,289 +328,15 @@ export interface paths {
             cookie?: never;
         };
         /** Show the cluster's default policy */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The stored policy */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["StoredPolicy"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getClusterPolicy"];
         /**
          * Set the cluster's default policy (declarative: re-sending the same policy changes nothing)
          * @description Refused with 403 `floor-conflict` when a rule allows, by prefix, what a floor (global or the cluster's) denies; the problem names each rule and floor rule.
          */
-        put: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            /** @description The whole policy */
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["PolicyInput"];
-                };
-            };
-            responses: {
-                /** @description The stored policy */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["StoredPolicy"];
-                    };
-                };
-                /** @description Malformed JSON */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body is not JSON */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        put: operations["putClusterPolicy"];
         post?: never;
         /** Delete the cluster's default policy */
-        delete: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Deleted */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteClusterPolicy"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2847,292 +350,15 @@ export interface paths {
             cookie?: never;
         };
         /** Show a mapping's own policy */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                    mapping: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The stored policy */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["StoredPolicy"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getMappingPolicy"];
         /**
          * Set a mapping's own policy (declarative: re-sending the same policy changes nothing)
          * @description Refused with 403 `floor-conflict` when a rule allows, by prefix, what a floor (global or the cluster's) denies; the problem names each rule and floor rule.
          */
-        put: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path: {
-                    name: string;
-                    mapping: string;
-                };
-                cookie?: never;
-            };
-            /** @description The whole policy */
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["PolicyInput"];
-                };
-            };
-            responses: {
-                /** @description The stored policy */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["StoredPolicy"];
-                    };
-                };
-                /** @description Malformed JSON */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body is not JSON */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        put: operations["putMappingPolicy"];
         post?: never;
         /** Delete a mapping's own policy */
-        delete: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path: {
-                    name: string;
-                    mapping: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Deleted */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteMappingPolicy"];
         options?: never;
         head?: never;
         patch?: never;
@@ -3146,289 +372,15 @@ export interface paths {
             cookie?: never;
         };
         /** Show the cluster's floor */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The floor */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["PolicyFloor"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getClusterFloor"];
         /**
          * Set the cluster's floor (admin; declarative)
          * @description What no policy may allow. Policies stored before stay stored, but the data plane applies the floor first.
          */
-        put: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            /** @description The whole floor */
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["FloorInput"];
-                };
-            };
-            responses: {
-                /** @description The stored floor */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["PolicyFloor"];
-                    };
-                };
-                /** @description Malformed JSON */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body is not JSON */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        put: operations["putClusterFloor"];
         post?: never;
         /** Delete the cluster's floor (admin) */
-        delete: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Deleted */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteClusterFloor"];
         options?: never;
         head?: never;
         patch?: never;
@@ -3445,73 +397,7 @@ export interface paths {
          * What the cluster's policies did on this gateway
          * @description Every mapping a policy governs with the connections each rule allowed first and those no rule allowed, the DNS names the policies use as this gateway resolves them, and what the floors refused. Counts are this gateway's since its table was last built.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The overview */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ClusterPolicyOverview"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getPolicyOverview"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3531,75 +417,7 @@ export interface paths {
          * The latest connections the cluster's policies refused
          * @description Newest first, as this gateway logged them (at most policy.log.ratePerSecond a second for each kind of refusal, shared by every cluster; the counters in /policies count every one). Audit mode's would-be refusals are listed as `audited`.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Events */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            events: components["schemas"]["PolicyEvent"][];
-                        };
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["listPolicyEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3616,283 +434,15 @@ export interface paths {
             cookie?: never;
         };
         /** Show the global floor */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The floor */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["PolicyFloor"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getGlobalFloor"];
         /**
          * Set the global floor (admin; declarative)
          * @description What no policy may allow. Policies stored before stay stored, but the data plane applies the floor first.
          */
-        put: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            /** @description The whole floor */
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["FloorInput"];
-                };
-            };
-            responses: {
-                /** @description The stored floor */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["PolicyFloor"];
-                    };
-                };
-                /** @description Malformed JSON */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Body is not JSON */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        put: operations["putGlobalFloor"];
         post?: never;
         /** Delete the global floor (admin) */
-        delete: {
-            parameters: {
-                query?: {
-                    /** @description Answer only once the data plane has applied the change. */
-                    wait?: "true" | "false";
-                    /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
-                    waitTimeoutMs?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Deleted */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Stored, but not applied in time (with ?wait=true) */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteGlobalFloor"];
         options?: never;
         head?: never;
         patch?: never;
@@ -3906,73 +456,7 @@ export interface paths {
             cookie?: never;
         };
         /** The current revision and whether each gateway has applied it */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Status */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ClusterStatus"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getClusterStatus"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3990,106 +474,26 @@ export interface paths {
         };
         /**
          * Reverse lookup: which pod held an egress IP and port at a moment (or connections by pod, destination, time range)
-         * @description Answers from the translation log of this gateway and, in an HA pair, of its peer (connections move with a failover). An admin token may ask about any translation; a cluster token only about its own cluster's, and about egress IPs its cluster may use (403 otherwise). Give at (an instant) or from and to (a range of at most 24 hours), and at least one of egressIp, podIp, destinationIp. Newest first; page with nextCursor.
+         * @description Answers from the translation log of this gateway and, in an HA pair, of its peer (connections move with a failover). An admin token may ask about any translation; a cluster token only about its own cluster's, and about egress IPs its cluster may use (403 otherwise). Give at (an instant) or from and to (a range of at most 24 hours), and at least one of egressIp, podIp, destinationIp. Newest first; page with nextCursor (also in the `Link: <…>; rel="next"` header).
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description The egress IP the firewall saw as source */
-                    egressIp?: string;
-                    /** @description The source port the firewall saw; needs egressIp (1-65535) */
-                    egressPort?: number;
-                    /** @description The pod's own address */
-                    podIp?: string;
-                    /** @description The destination address */
-                    destinationIp?: string;
-                    /** @description The destination port; needs destinationIp (1-65535) */
-                    destinationPort?: number;
-                    protocol?: "tcp" | "udp" | "icmp" | "icmpv6" | "sctp";
-                    /** @description Connections open at this instant: RFC 3339 with a time zone, e.g. 2026-12-02T12:03:55Z */
-                    at?: string;
-                    /** @description Start of a time range (with to): RFC 3339 with a time zone, e.g. 2026-12-02T12:03:55Z */
-                    from?: string;
-                    /** @description End of a time range (with from): RFC 3339 with a time zone, e.g. 2026-12-02T12:03:55Z */
-                    to?: string;
-                    /** @description Records per page (1-1000) */
-                    limit?: number;
-                    /** @description nextCursor of the previous page */
-                    cursor?: string;
-                    /** @description pair (default): this gateway and its peer answer together; local: this gateway's log only */
-                    scope?: "pair" | "local";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Matching translations, the log gaps that overlap the question, and gateways that could not be asked */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["TranslationAnswer"];
-                    };
-                };
-                /** @description Missing, unknown or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not allowed for this token, not owned by the cluster, or over its quota */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Invalid input (per-field list) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Error */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
+        get: operations["lookupTranslations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
+        /** The newest audit records: who changed what, when, before and after */
+        get: operations["listAuditRecords"];
         put?: never;
         post?: never;
         delete?: never;
@@ -4102,6 +506,10 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        Health: {
+            /** @example ok */
+            status: string;
+        };
         Problem: {
             /** @example https://egw.dev/problems/validation-failed */
             type: string;
@@ -4109,7 +517,7 @@ export interface components {
             status: number;
             detail: string;
             /** @enum {string} */
-            code: "malformed-json" | "unauthorized" | "forbidden" | "not-owned" | "not-found" | "conflict" | "overlap" | "in-use" | "payload-too-large" | "unsupported-media-type" | "validation-failed" | "quota-exceeded" | "floor-conflict" | "rate-limited" | "apply-failed" | "apply-timeout" | "replication-refused" | "replication-timeout" | "out-of-sync" | "digest-mismatch" | "not-follower" | "stale-epoch" | "stale-message" | "peer-unreachable" | "peer-failed" | "incompatible-peer" | "not-ready" | "translation-log-off" | "lookup-too-costly" | "internal" | "config-invalid" | "database-too-new" | "database-corrupt" | "command-failed";
+            code: "malformed-json" | "unauthorized" | "forbidden" | "not-owned" | "not-found" | "conflict" | "overlap" | "in-use" | "precondition-failed" | "payload-too-large" | "unsupported-media-type" | "validation-failed" | "quota-exceeded" | "floor-conflict" | "rate-limited" | "apply-failed" | "apply-timeout" | "replication-refused" | "replication-timeout" | "out-of-sync" | "digest-mismatch" | "not-follower" | "stale-epoch" | "stale-message" | "peer-unreachable" | "peer-failed" | "incompatible-peer" | "not-ready" | "translation-log-off" | "lookup-too-costly" | "internal" | "config-invalid" | "database-too-new" | "database-corrupt" | "command-failed";
             fields?: {
                 field: string;
                 reason: string;
@@ -4394,6 +802,17 @@ export interface components {
                 [key: string]: string;
             };
         };
+        MappingReplace: components["schemas"]["MappingInput"] & Record<string, never>;
+        /** @description JSON merge patch (RFC 7396) of a mapping: the members to change; null removes one. */
+        MappingPatch: {
+            sourceCidr?: string | null;
+            egressIp?: string | null;
+            destinations?: string[] | null;
+            excludedDestinations?: string[] | null;
+            labels?: {
+                [key: string]: string | null;
+            } | null;
+        };
         Route: {
             prefix: string;
             via: string;
@@ -4654,6 +1073,21 @@ export interface components {
             /** @enum {string} */
             reason: "not-running" | "disk-full" | "store-error";
         };
+        AuditRecord: {
+            /** @description The revision the change made */
+            revision: number;
+            at: string;
+            /** @description admin, admin:NAME, or cluster:NAME/token:ID */
+            actor: string;
+            action: string;
+            resource: string;
+            /** @description The resource before the change (null when it was created) */
+            before?: unknown;
+            /** @description The resource after the change (null when it was deleted) */
+            after?: unknown;
+            /** @description The X-Request-Id of the API request that made the change, on the gateway that answered it; null on the other gateway of a pair */
+            requestId: string | null;
+        };
     };
     responses: never;
     parameters: never;
@@ -4662,4 +1096,6744 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The daemon is alive: `{"status": "ok"}` */
+            200: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready: `{"status": "ready"}` */
+            200: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description Not ready yet: `{"status": "not ready"}`; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The Prometheus text exposition format */
+            200: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    handover: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Mastership handed over; this gateway is now backup */
+            200: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        from: string;
+                        role: string;
+                    };
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict (overlap, duplicate, still in use) */
+            409: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSystemStatus: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Status */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SystemStatus"];
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEgressIps: {
+        parameters: {
+            query?: {
+                /** @description At most this many items (1 to 1000). Left out: the whole list, and `next` is null. */
+                limit?: number;
+                /** @description Opaque: the `next` of the previous page (also in its `Link: <…>; rel="next"` header). */
+                cursor?: string;
+            };
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description All egress IPs */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    /** @description RFC 8288 link to the next page (`<…?limit=…&cursor=…>; rel="next"`), present only when there is one. */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        egressIps: components["schemas"]["EgressIp"][];
+                        /** @description The cursor of the next page, or null on the last page (and whenever `limit` is left out). */
+                        next: string | null;
+                    };
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createEgressIp: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The address and an optional description */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EgressIpCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    /** @description The URL path of the created resource. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EgressIp"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict (overlap, duplicate, still in use) */
+            409: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getEgressIp: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @description IPv4 or IPv6 address */
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The egress IP */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EgressIp"];
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteEgressIp: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @description IPv4 or IPv6 address */
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict (overlap, duplicate, still in use) */
+            409: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateEgressIp: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @description IPv4 or IPv6 address */
+                address: string;
+            };
+            cookie?: never;
+        };
+        /** @description New description */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EgressIpUpdate"];
+            };
+        };
+        responses: {
+            /** @description Updated */
+            200: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EgressIp"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPortUse: {
+        parameters: {
+            query?: {
+                /** @description How many of the busiest destinations to list (1-100, default 10). */
+                top?: number;
+                /** @description At most this many items (1 to 1000). Left out: the whole list, and `next` is null. */
+                limit?: number;
+                /** @description Opaque: the `next` of the previous page (also in its `Link: <…>; rel="next"` header). */
+                cursor?: string;
+            };
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One entry per egress IP, by family and address */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    /** @description RFC 8288 link to the next page (`<…?limit=…&cursor=…>; rel="next"`), present only when there is one. */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        egressIps: components["schemas"]["EgressPortUsage"][];
+                        /** @description The cursor of the next page, or null on the last page (and whenever `limit` is left out). */
+                        next: string | null;
+                    };
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPortUse: {
+        parameters: {
+            query?: {
+                /** @description How many of the busiest destinations to list (1-100, default 10). */
+                top?: number;
+            };
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @description IPv4 or IPv6 address */
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The egress IP's busiest destinations */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EgressPortUsage"];
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listClusters: {
+        parameters: {
+            query?: {
+                /** @description At most this many items (1 to 1000). Left out: the whole list, and `next` is null. */
+                limit?: number;
+                /** @description Opaque: the `next` of the previous page (also in its `Link: <…>; rel="next"` header). */
+                cursor?: string;
+            };
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description All clusters */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    /** @description RFC 8288 link to the next page (`<…?limit=…&cursor=…>; rel="next"`), present only when there is one. */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        clusters: components["schemas"]["Cluster"][];
+                        /** @description The cursor of the next page, or null on the last page (and whenever `limit` is left out). */
+                        next: string | null;
+                    };
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createCluster: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The cluster */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClusterCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    /** @description The URL path of the created resource. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cluster"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict (overlap, duplicate, still in use) */
+            409: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getCluster: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cluster */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cluster"];
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replaceCluster: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description The new grants */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClusterReplace"];
+            };
+        };
+        responses: {
+            /** @description Replaced */
+            200: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cluster"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict (overlap, duplicate, still in use) */
+            409: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteCluster: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+                cascade?: "true" | "false";
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict (overlap, duplicate, still in use) */
+            409: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTokens: {
+        parameters: {
+            query?: {
+                /** @description At most this many items (1 to 1000). Left out: the whole list, and `next` is null. */
+                limit?: number;
+                /** @description Opaque: the `next` of the previous page (also in its `Link: <…>; rel="next"` header). */
+                cursor?: string;
+            };
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Tokens */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    /** @description RFC 8288 link to the next page (`<…?limit=…&cursor=…>; rel="next"`), present only when there is one. */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        tokens: components["schemas"]["Token"][];
+                        /** @description The cursor of the next page, or null on the last page (and whenever `limit` is left out). */
+                        next: string | null;
+                    };
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    issueToken: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description What the token is for */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenCreate"];
+            };
+        };
+        responses: {
+            /** @description Issued */
+            201: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    /** @description The URL path of the created resource. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssuedToken"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            200: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listMappings: {
+        parameters: {
+            query?: {
+                /** @description At most this many items (1 to 1000). Left out: the whole list, and `next` is null. */
+                limit?: number;
+                /** @description Opaque: the `next` of the previous page (also in its `Link: <…>; rel="next"` header). */
+                cursor?: string;
+            };
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Mappings */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    /** @description RFC 8288 link to the next page (`<…?limit=…&cursor=…>; rel="next"`), present only when there is one. */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        mappings: components["schemas"]["Mapping"][];
+                        /** @description The cursor of the next page, or null on the last page (and whenever `limit` is left out). */
+                        next: string | null;
+                    };
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replaceMappings: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description The complete desired set */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MappingSet"];
+            };
+        };
+        responses: {
+            /** @description The stored set */
+            200: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        revision: number;
+                        mappings: components["schemas"]["Mapping"][];
+                    };
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict (overlap, duplicate, still in use) */
+            409: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createMapping: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description The mapping */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MappingInput"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    /** @description The URL path of the created resource. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Mapping"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict (overlap, duplicate, still in use) */
+            409: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getMapping: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+                mapping: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The mapping */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Mapping"];
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putMapping: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+                mapping: string;
+            };
+            cookie?: never;
+        };
+        /** @description The whole mapping (its name, if given, must be the one in the path) */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MappingReplace"];
+            };
+        };
+        responses: {
+            /** @description Replaced (or unchanged) */
+            200: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Mapping"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    /** @description The URL path of the created resource. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Mapping"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict (overlap, duplicate, still in use) */
+            409: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteMapping: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+                mapping: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patchMapping: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+                mapping: string;
+            };
+            cookie?: never;
+        };
+        /** @description The members to change */
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["MappingPatch"];
+                "application/json": components["schemas"]["MappingPatch"];
+            };
+        };
+        responses: {
+            /** @description The changed mapping */
+            200: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Mapping"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict (overlap, duplicate, still in use) */
+            409: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listRoutes: {
+        parameters: {
+            query?: {
+                /** @description At most this many items (1 to 1000). Left out: the whole list, and `next` is null. */
+                limit?: number;
+                /** @description Opaque: the `next` of the previous page (also in its `Link: <…>; rel="next"` header). */
+                cursor?: string;
+            };
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Routes */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    /** @description RFC 8288 link to the next page (`<…?limit=…&cursor=…>; rel="next"`), present only when there is one. */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        routes: components["schemas"]["Route"][];
+                        /** @description The cursor of the next page, or null on the last page (and whenever `limit` is left out). */
+                        next: string | null;
+                    };
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replaceRoutes: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description The complete desired set */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RouteSet"];
+            };
+        };
+        responses: {
+            /** @description The stored set */
+            200: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        revision: number;
+                        routes: components["schemas"]["Route"][];
+                    };
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict (overlap, duplicate, still in use) */
+            409: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createRoute: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description The route */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RouteInput"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    /** @description The URL path of the created resource. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Route"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict (overlap, duplicate, still in use) */
+            409: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteRoute: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+                prefix: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getClusterPolicy: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stored policy */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredPolicy"];
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putClusterPolicy: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description The whole policy */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyInput"];
+            };
+        };
+        responses: {
+            /** @description The stored policy */
+            200: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredPolicy"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteClusterPolicy: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getMappingPolicy: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+                mapping: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stored policy */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredPolicy"];
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putMappingPolicy: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+                mapping: string;
+            };
+            cookie?: never;
+        };
+        /** @description The whole policy */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyInput"];
+            };
+        };
+        responses: {
+            /** @description The stored policy */
+            200: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredPolicy"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteMappingPolicy: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+                mapping: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getClusterFloor: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The floor */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyFloor"];
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putClusterFloor: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description The whole floor */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FloorInput"];
+            };
+        };
+        responses: {
+            /** @description The stored floor */
+            200: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyFloor"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteClusterFloor: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPolicyOverview: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The overview */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterPolicyOverview"];
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPolicyEvents: {
+        parameters: {
+            query?: {
+                /** @description At most this many items (1 to 1000). Left out: the whole list, and `next` is null. */
+                limit?: number;
+                /** @description Opaque: the `next` of the previous page (also in its `Link: <…>; rel="next"` header). */
+                cursor?: string;
+            };
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Events */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    /** @description RFC 8288 link to the next page (`<…?limit=…&cursor=…>; rel="next"`), present only when there is one. */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        events: components["schemas"]["PolicyEvent"][];
+                        /** @description The cursor of the next page, or null on the last page (and whenever `limit` is left out). */
+                        next: string | null;
+                    };
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getGlobalFloor: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The floor */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyFloor"];
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putGlobalFloor: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The whole floor */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FloorInput"];
+            };
+        };
+        responses: {
+            /** @description The stored floor */
+            200: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyFloor"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteGlobalFloor: {
+        parameters: {
+            query?: {
+                /** @description Answer only once the data plane has applied the change. */
+                wait?: "true" | "false";
+                /** @description Longest wait (capped by the daemon's api.waitTimeoutMs). */
+                waitTimeoutMs?: number;
+            };
+            header?: {
+                /** @description Write only if the target's current ETag is one of these (`*`: only if it exists); otherwise 412 and nothing changes. */
+                "if-match"?: string;
+                /** @description `true` (admin only): in a gateway group with no leader reachable, commit the write on this gateway anyway, off the leader's history (see docs/high-availability.md). */
+                "egw-write-without-leader"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    /** @description The entity tag of the written resource afterwards (absent after a delete). */
+                    ETag?: string;
+                    /** @description The store revision this write committed (or the current one, when the write changed nothing). */
+                    "Egw-Revision"?: number;
+                    /** @description With ?wait=true: the revision the data plane has applied. */
+                    "Egw-Applied-Revision"?: number;
+                    /** @description Set when an admin wrote with Egw-Write-Without-Leader: this gateway and why no leader was reachable. */
+                    "Egw-Written-Without-Leader"?: string;
+                    /** @description In a gateway group: the leader this backup forwarded the write to. */
+                    "Egw-Forwarded-To"?: string;
+                    /** @description In a gateway group: the peers that confirmed the write before it was acknowledged. */
+                    "Egw-Replicated-To"?: string;
+                    /** @description In a gateway group: the peers that did not confirm it in time, with their link's state (`gw-b=unreachable`). */
+                    "Egw-Replication-Behind"?: string;
+                    /** @description In a gateway group: a revocation not yet in force on an unreachable peer. */
+                    "Egw-Replication-Risk"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not hold: the resource changed since it was read (or does not exist); nothing was changed */
+            412: {
+                headers: {
+                    /** @description The resource's current entity tag (absent when it does not exist). */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but the data plane failed to apply it (with ?wait=true) */
+            500: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stored, but not applied in time (with ?wait=true) */
+            504: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getClusterStatus: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Status */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterStatus"];
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    lookupTranslations: {
+        parameters: {
+            query?: {
+                /** @description The egress IP the firewall saw as source */
+                egressIp?: string;
+                /** @description The source port the firewall saw; needs egressIp (1-65535) */
+                egressPort?: number;
+                /** @description The pod's own address */
+                podIp?: string;
+                /** @description The destination address */
+                destinationIp?: string;
+                /** @description The destination port; needs destinationIp (1-65535) */
+                destinationPort?: number;
+                protocol?: "tcp" | "udp" | "icmp" | "icmpv6" | "sctp";
+                /** @description Connections open at this instant: RFC 3339 with a time zone, e.g. 2026-12-02T12:03:55Z */
+                at?: string;
+                /** @description Start of a time range (with to): RFC 3339 with a time zone, e.g. 2026-12-02T12:03:55Z */
+                from?: string;
+                /** @description End of a time range (with from): RFC 3339 with a time zone, e.g. 2026-12-02T12:03:55Z */
+                to?: string;
+                /** @description Records per page (1-1000) */
+                limit?: number;
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+                /** @description pair (default): this gateway and its peer answer together; local: this gateway's log only */
+                scope?: "pair" | "local";
+            };
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Matching translations, the log gaps that overlap the question, and gateways that could not be asked */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    /** @description RFC 8288 link to the next page (`<…?limit=…&cursor=…>; rel="next"`), present only when there is one. */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TranslationAnswer"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready, or (a write in a gateway group) no leader reachable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAuditRecords: {
+        parameters: {
+            query?: {
+                /** @description How many records, newest first (1-1000, default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        records: components["schemas"]["AuditRecord"][];
+                    };
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+}
