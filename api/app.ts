@@ -24,7 +24,7 @@ import { statusPageRoutes } from "./routes/status-page.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { translationRoutes } from "./routes/translations.js";
 
-export const API_VERSION = "0.1.0";
+export const API_VERSION = "0.2.0";
 
 /** The largest body of a POST, PATCH or DELETE: one mapping with 256 destinations, 256 exclusions and 32 labels fits. */
 export const SINGLE_ITEM_BODY_LIMIT = 64 * 1024;
