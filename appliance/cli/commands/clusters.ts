@@ -134,7 +134,10 @@ export async function clustersCommand(args: string[], io: CliIo): Promise<number
       }
       const api = connect(values, io.env);
       // PUT replaces everything: start from the current state so that an option not given keeps its value.
-      const current = await unwrap(api.GET("/v1/clusters/{name}", { params: { path: { name } } }));
+      // If-Match: a change made by someone else between the read and the write is refused (412), not overwritten.
+      const read = await api.GET("/v1/clusters/{name}", { params: { path: { name } } });
+      const current = await unwrap(Promise.resolve(read));
+      const etag = read.response.headers.get("etag");
       const body = {
         description: values.description ?? current.description,
         sourceRanges: sourceRanges ?? current.sourceRanges,
@@ -142,7 +145,8 @@ export async function clustersCommand(args: string[], io: CliIo): Promise<number
         excludableDestinations: excludable ?? current.excludableDestinations ?? [],
         quotas: applyQuotaOptions(current.quotas ?? {}, values.quota),
       };
-      const updated = await unwrap(api.PUT("/v1/clusters/{name}", { params: { path: { name }, query: { wait } }, body }));
+      const header = etag === null ? {} : { "if-match": etag };
+      const updated = await unwrap(api.PUT("/v1/clusters/{name}", { params: { path: { name }, query: { wait }, header }, body }));
       out(updated, `updated cluster ${updated.name}\n${formatClusters([updated])}`);
       return 0;
     }

@@ -40,7 +40,7 @@ describe("egw operator commands against a fake API on a unix socket", () => {
       "DELETE /v1/egress-ips/203.0.113.99": () => problem(409, "in-use", "egress IP 203.0.113.99 is used by mapping erp of cluster prod-eu1"),
       "GET /v1/clusters": () => ({ status: 200, body: { clusters: [CLUSTER] } }),
       "POST /v1/clusters": (r) => ({ status: 201, body: { description: "", ...(r.body as object) } }),
-      "GET /v1/clusters/prod-eu1": () => ({ status: 200, body: CLUSTER }),
+      "GET /v1/clusters/prod-eu1": () => ({ status: 200, body: CLUSTER, headers: { etag: '"prod-eu1-v1"' } }),
       "GET /v1/clusters/prod-eu1/status": () => ({ status: 200, body: { cluster: "prod-eu1", revision: 12, mappings: 2, routes: 1, gateways: [] } }),
       "PUT /v1/clusters/prod-eu1": (r) => ({ status: 200, body: { name: "prod-eu1", ...(r.body as object) } }),
       "DELETE /v1/clusters/prod-eu1?cascade=true": () => ({ status: 204 }),
@@ -149,6 +149,7 @@ describe("egw operator commands against a fake API on a unix socket", () => {
       description: "Production", sourceRanges: ["10.244.0.0/16"], egressIps: ["203.0.113.10", "203.0.113.11"],
       excludableDestinations: ["10.0.0.0/8"], quotas: { routes: 50 },
     }, "what is not given is kept, the excludable destinations and quota overrides included");
+    assert.equal(last()?.headers["if-match"], '"prod-eu1-v1"', "the write is conditional on the state read, so a concurrent change is refused, not overwritten");
     await run("clusters", "update", "prod-eu1", "--quota", "mappings=500", "--quota", "routes=default", "--excludable-destination", "10.1.0.0/16,192.0.2.0/24");
     assert.deepEqual(last()?.body, {
       description: "Production", sourceRanges: ["10.244.0.0/16"], egressIps: ["203.0.113.10"],

@@ -16,6 +16,7 @@ export interface Reply {
   body?: unknown;
   /** Default application/json, or application/problem+json for statuses of 400 and more. */
   contentType?: string;
+  headers?: Record<string, string>;
 }
 
 export interface FakeApi {
@@ -49,7 +50,7 @@ export async function fakeApi(routes: Record<string, (request: Recorded) => Repl
       const reply: Reply = route ? route(recorded)
         : { status: 404, body: { type: "https://egw.dev/problems/not-found", title: "No such resource", status: 404, code: "not-found", detail: `no route for ${recorded.method} ${recorded.url}` } };
       const type = reply.contentType ?? (reply.status >= 400 ? "application/problem+json" : "application/json");
-      res.writeHead(reply.status, reply.body === undefined ? {} : { "content-type": type });
+      res.writeHead(reply.status, { ...reply.headers, ...(reply.body === undefined ? {} : { "content-type": type }) });
       res.end(reply.body === undefined ? undefined : JSON.stringify(reply.body));
     });
   });
