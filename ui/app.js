@@ -8,6 +8,8 @@ const TOKEN_KEY = "egw.adminToken";
 const VIEWS = ["overview", "clusters", "audit", "ports", "lookup"];
 /** A list the API pages is followed this many pages at most, so a huge store cannot stall the page. */
 const MAX_PAGES = 20;
+/** Items per page of a list (the API's maximum): few round trips, and a bounded answer each. */
+const PAGE_SIZE = 1000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -43,15 +45,16 @@ async function call(path, { text = false, auth = true } = {}) {
   return text ? response.text() : response.json();
 }
 
-/** A whole list: follows `nextCursor` where the API pages it. */
+/** A whole list, a page of PAGE_SIZE at a time: follows the API's `next` cursor, at most MAX_PAGES pages. */
 async function listAll(path, key) {
   const items = [];
+  const separator = path.includes("?") ? "&" : "?";
   let cursor;
   for (let page = 0; page < MAX_PAGES; page++) {
-    const separator = path.includes("?") ? "&" : "?";
-    const body = await call(cursor === undefined ? path : `${path}${separator}cursor=${encodeURIComponent(cursor)}`);
+    const query = `limit=${PAGE_SIZE}${cursor === undefined ? "" : `&cursor=${encodeURIComponent(cursor)}`}`;
+    const body = await call(`${path}${separator}${query}`);
     items.push(...(body[key] ?? []));
-    cursor = body.nextCursor;
+    cursor = body.next ?? undefined;
     if (!cursor) break;
   }
   return items;

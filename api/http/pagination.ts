@@ -106,7 +106,7 @@ export function encodeCursor(key: SortKey): string {
   return Buffer.from(JSON.stringify(key)).toString("base64url");
 }
 
-function decodeCursor(text: string): SortKey {
+export function decodeCursor(text: string): SortKey {
   let key: unknown;
   try {
     key = /^[A-Za-z0-9_-]+$/.test(text) ? JSON.parse(Buffer.from(text, "base64url").toString("utf8")) : undefined;

@@ -2,10 +2,16 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import * as reads from "../../appliance/store/reads.js";
 import type { ApiEnv } from "../context.js";
 import { requireAdmin } from "../middleware/auth.js";
+import { invalidField } from "../../appliance/errors.js";
+import { decodeCursor, encodeCursor, nextField, PAGE_LIMIT_MAX } from "../http/pagination.js";
+import { LIST_HEADERS } from "../schemas/headers.js";
 import { jsonResponse, problemResponses } from "../schemas/common.js";
 
 const auditQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: "How many records, newest first (1-1000, default 100)." }),
+  limit: z.coerce.number().int().min(1).max(PAGE_LIMIT_MAX).default(100)
+    .openapi({ description: `How many records, newest first (1 to ${PAGE_LIMIT_MAX}, default 100: the log holds up to audit.maxRecords, so it is always paged).` }),
+  cursor: z.string().max(2048).optional()
+    .openapi({ description: "Opaque: the `next` of the previous page (also in its `Link: <…>; rel=\"next\"` header)." }),
 });
 
 const auditRecord = z.object({
@@ -27,9 +33,25 @@ export const auditRoutes = new OpenAPIHono<ApiEnv>()
     method: "get", path: "/", tags: ["Operations"], security: [{ bearer: [] }], operationId: "listAuditRecords",
     summary: "The newest audit records: who changed what, when, before and after",
     request: { query: auditQuery },
-    responses: { 200: jsonResponse(z.object({ records: z.array(auditRecord) }), "Newest first"), ...problemResponses(401, 403, 422, 429) },
+    responses: {
+      200: jsonResponse(z.object({ records: z.array(auditRecord), next: nextField }), "Newest first", LIST_HEADERS),
+      ...problemResponses(401, 403, 422, 429),
+    },
   }), (c) => {
     requireAdmin(c.get("principal"));
-    const records = reads.recentAuditRecords(c.get("deps").store.db, c.req.valid("query").limit);
-    return c.json({ records: records.map((r) => ({ ...r, before: parsed(r.before), after: parsed(r.after) })) }, 200);
+    const { limit, cursor } = c.req.valid("query");
+    const before = cursor === undefined ? undefined : decodeCursor(cursor)[0];
+    if (before !== undefined && typeof before !== "number") throw invalidField("cursor", "not a cursor this API returned; start again without one");
+    // One more than asked: whether it comes tells whether there is a next page.
+    const fetched = reads.recentAuditRecords(c.get("deps").store.db, limit + 1, before);
+    const page = fetched.slice(0, limit);
+    const last = page.at(-1);
+    const next = fetched.length > limit && last !== undefined ? encodeCursor([last.id]) : null;
+    if (next !== null) {
+      const url = new URL(c.req.url);
+      url.searchParams.set("cursor", next);
+      c.header("Link", `<${url.pathname}${url.search}>; rel="next"`);
+    }
+    const records = page.map(({ id: _id, ...r }) => ({ ...r, before: parsed(r.before), after: parsed(r.after) }));
+    return c.json({ records, next }, 200);
   });

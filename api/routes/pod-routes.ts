@@ -6,6 +6,8 @@ import type { Db } from "../../appliance/store/database.js";
 import * as reads from "../../appliance/store/reads.js";
 import type { Route } from "../../appliance/model.js";
 import type { ApiEnv } from "../context.js";
+import { AppError } from "../../appliance/errors.js";
+import { notModified } from "../http/etag.js";
 import { listPage } from "../http/list.js";
 import { nextField, pageQuery } from "../http/pagination.js";
 import { requireClusterAccess } from "../middleware/auth.js";
@@ -71,6 +73,23 @@ export const podRouteRoutes = new OpenAPIHono<ApiEnv>()
       { current: collection(name), after: view });
     c.header("Location", `/v1/clusters/${name}/routes/${result.prefix.replace("/", "-")}`);
     return c.json(view(result), 201);
+  })
+  .openapi(createRoute({
+    method: "get", path: "/{name}/routes/{prefix}", tags, security, operationId: "getRoute", summary: "Show one route",
+    request: { params: routeParams, headers: readRequestHeaders },
+    responses: { 200: jsonResponse(route, "The route"), ...NOT_MODIFIED, ...problemResponses(401, 429, 403, 404, 422) },
+  }), (c) => {
+    const { name, prefix } = c.req.valid("param");
+    requireClusterAccess(c.get("principal"), name);
+    const db = c.get("deps").store.db;
+    const cidr = parsePrefix(prefixFromPath(prefix), "prefix").cidr;
+    const found = reads.getRoute(db, name, cidr);
+    if (!found) {
+      requireCluster(db, name);
+      throw new AppError("not-found", `cluster ${name} has no route for ${cidr}`);
+    }
+    if (notModified(c, view(found))) return c.body(null, 304);
+    return c.json(view(found), 200);
   })
   .openapi(createRoute({
     method: "delete", path: "/{name}/routes/{prefix}", tags, security, operationId: "deleteRoute", summary: "Delete one route",

@@ -4,6 +4,8 @@ import * as service from "../../appliance/service/tokens.js";
 import type { Db } from "../../appliance/store/database.js";
 import * as reads from "../../appliance/store/reads.js";
 import type { ApiEnv } from "../context.js";
+import { AppError } from "../../appliance/errors.js";
+import { notModified } from "../http/etag.js";
 import { listPage } from "../http/list.js";
 import { nextField, pageQuery } from "../http/pagination.js";
 import { requireAdmin } from "../middleware/auth.js";
@@ -44,6 +46,22 @@ export const tokenRoutes = new OpenAPIHono<ApiEnv>()
     c.header("Cache-Control", "no-store");
     c.header("Location", `/v1/clusters/${name}/tokens/${result.id}`);
     return c.json(result, 201);
+  })
+  .openapi(createRoute({
+    method: "get", path: "/{name}/tokens/{id}", tags, security, operationId: "getToken", summary: "Show one token (never its secret)",
+    request: { params: tokenParams, headers: readRequestHeaders },
+    responses: { 200: jsonResponse(tokenInfo, "The token"), ...NOT_MODIFIED, ...problemResponses(401, 429, 403, 404, 422) },
+  }), (c) => {
+    requireAdmin(c.get("principal"));
+    const { name, id } = c.req.valid("param");
+    const db = c.get("deps").store.db;
+    const found = reads.getToken(db, name, id);
+    if (!found) {
+      requireCluster(db, name);
+      throw new AppError("not-found", `cluster ${name} has no token ${id}`);
+    }
+    if (notModified(c, found)) return c.body(null, 304);
+    return c.json(found, 200);
   })
   .openapi(createRoute({
     method: "delete", path: "/{name}/tokens/{id}", tags, security, operationId: "revokeToken", summary: "Revoke a token (takes effect at once)",

@@ -223,10 +223,12 @@ export function auditRecordsFrom(db: Db, revision: number): AuditRecord[] {
     .all(revision) as AuditRecord[];
 }
 
-/** This gateway's newest `limit` audit records, newest first. */
-export function recentAuditRecords(db: Db, limit: number): AuditRecord[] {
-  return sql(db, "SELECT revision, at, actor, action, resource, before, after, request_id AS requestId FROM audit_log ORDER BY id DESC LIMIT ?")
-    .all(limit) as AuditRecord[];
+/** This gateway's newest `limit` audit records (before the record `beforeId`, when given), newest first. */
+export function recentAuditRecords(db: Db, limit: number, beforeId?: number): (AuditRecord & { id: number })[] {
+  const columns = "id, revision, at, actor, action, resource, before, after, request_id AS requestId";
+  return (beforeId === undefined
+    ? sql(db, `SELECT ${columns} FROM audit_log ORDER BY id DESC LIMIT ?`).all(limit)
+    : sql(db, `SELECT ${columns} FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?`).all(beforeId, limit)) as (AuditRecord & { id: number })[];
 }
 
 // ---- egress policies and floors ----------------------------------------------------------------------------

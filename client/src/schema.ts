@@ -229,7 +229,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** Show one token (never its secret) */
+        get: operations["getToken"];
         put?: never;
         post?: never;
         /** Revoke a token (takes effect at once) */
@@ -310,7 +311,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** Show one route */
+        get: operations["getRoute"];
         put?: never;
         post?: never;
         /** Delete one route */
@@ -3436,6 +3438,108 @@ export interface operations {
             };
         };
     };
+    getToken: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The token */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     revokeToken: {
         parameters: {
             query?: never;
@@ -5333,6 +5437,108 @@ export interface operations {
             /** @description Stored, but not applied in time (with ?wait=true) */
             504: {
                 headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRoute: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description An ETag read before: the answer is 304 without a body if it is still current. */
+                "if-none-match"?: string;
+                /** @description Optional: an id for this request, echoed in X-Request-Id and kept in the request log and audit record. */
+                "x-request-id"?: string;
+            };
+            path: {
+                name: string;
+                prefix: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The route */
+            200: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Route"];
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag */
+            304: {
+                headers: {
+                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
+                    ETag?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="egw"`, with `error="invalid_token"` when a token was sent and is not valid. */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this token, not owned by the cluster, or over its quota */
+            403: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input (per-field list) */
+            422: {
+                headers: {
+                    /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (rate limit, failed authentications, a bulk write of the cluster in flight); see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
                     "X-Request-Id"?: string;
                     [name: string]: unknown;
@@ -7762,8 +7968,10 @@ export interface operations {
     listAuditRecords: {
         parameters: {
             query?: {
-                /** @description How many records, newest first (1-1000, default 100). */
+                /** @description How many records, newest first (1 to 1000, default 100: the log holds up to audit.maxRecords, so it is always paged). */
                 limit?: number;
+                /** @description Opaque: the `next` of the previous page (also in its `Link: <…>; rel="next"` header). */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -7778,11 +7986,15 @@ export interface operations {
                     ETag?: string;
                     /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
                     "X-Request-Id"?: string;
+                    /** @description RFC 8288 link to the next page (`<…?limit=…&cursor=…>; rel="next"`), present only when there is one. */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
                         records: components["schemas"]["AuditRecord"][];
+                        /** @description The cursor of the next page, or null on the last page (and whenever `limit` is left out). */
+                        next: string | null;
                     };
                 };
             };

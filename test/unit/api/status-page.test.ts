@@ -50,4 +50,22 @@ describe("status page files and the audit list", () => {
     assert.ok(body.records[0].revision > created.revision);
     await expectProblem(await h.admin("GET", "/v1/audit?limit=0"), 422, "validation-failed", "limit");
   });
+
+  it("pages the audit log newest first with a cursor, never repeating or skipping a record", async () => {
+    const { h } = await tenants();
+    const whole = await expectStatus(await h.admin("GET", "/v1/audit?limit=1000"), 200);
+    assert.equal(whole.next, null);
+    const seen: number[] = [];
+    let cursor: string | null = null;
+    do {
+      const response = await h.admin("GET", `/v1/audit?limit=2${cursor === null ? "" : `&cursor=${cursor}`}`);
+      const page = await expectStatus(response, 200);
+      seen.push(...page.records.map((r: { revision: number }) => r.revision));
+      cursor = page.next;
+      if (cursor !== null) assert.match(response.headers.get("link") ?? "", /cursor=.*rel="next"/);
+    } while (cursor !== null);
+    assert.deepEqual(seen, whole.records.map((r: { revision: number }) => r.revision));
+    assert.ok(seen.length > 2, "more than one page");
+    await expectProblem(await h.admin("GET", "/v1/audit?limit=2&cursor=WyJ4Il0"), 422, "validation-failed", "cursor");
+  });
 });
