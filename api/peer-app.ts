@@ -1,15 +1,12 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { AppError } from "../appliance/errors.js";
-import { FORWARDED_PRINCIPAL_HEADER } from "../appliance/replication/peer-client.js";
+import { FORWARDED_HEADERS, FORWARDED_PRINCIPAL_HEADER } from "../appliance/replication/peer-client.js";
 import type { ApiDeps, ApiEnv, ForwardedRequest } from "./context.js";
 import { parseForwardedPrincipal } from "./middleware/forwarded-principal.js";
 import { peerProtocol } from "./middleware/peer-protocol.js";
 import { problemResponse, toProblem } from "./problem.js";
 import { replicationRoutes } from "./routes/replication.js";
-
-/** The request headers a forwarded write hands to the public app (the request id checked again there); everything else stays on this hop. */
-const PASSED_HEADERS = ["content-type", "accept", "x-request-id"];
 
 /**
  * The app of the replication listener, which only the peer gateway can reach (it binds to the sync link,
@@ -42,8 +39,10 @@ export function createPeerApp(
     const forwarded: ForwardedRequest = { principal: parseForwardedPrincipal(c.req.header(FORWARDED_PRINCIPAL_HEADER)), by: options.peerName };
     const url = new URL(c.req.url);
     const path = url.pathname.slice("/internal/v1/forward".length);
+    // Exactly the headers the backup forwards (one list, so a precondition such as If-Match cannot be lost on
+    // this hop), handed to the public app (the request id checked again there); everything else stays here.
     const headers = new Headers();
-    for (const name of PASSED_HEADERS) {
+    for (const name of FORWARDED_HEADERS) {
       const value = c.req.header(name);
       if (value !== undefined) headers.set(name, value);
     }

@@ -7,7 +7,9 @@ import { AppError } from "../../appliance/errors.js";
  * store's global revision: a write elsewhere (another cluster, another mapping) leaves this resource's tag
  * as it was, so automation's If-Match fails only when what it read has really changed. The same state
  * gives the same tag on every gateway of a group (a backup's GET, a write forwarded to the leader), and
- * the tag survives changelog pruning, snapshots and restores. Strong: equal tags mean byte-equal JSON.
+ * the tag survives changelog pruning, snapshots and restores. Strong: equal tags mean byte-equal JSON of
+ * what was hashed — for a cluster, its stored fields only, not the usage and quotas in force its answer adds
+ * (api/routes/clusters.ts).
  */
 export function etagOf(representation: unknown): string {
   return `"${createHash("sha256").update(JSON.stringify(representation)).digest("base64url").slice(0, 27)}"`;

@@ -21,12 +21,15 @@ const security = [{ bearer: [] }];
 function view(deps: ApiDeps, stored: Cluster, db: Db = deps.store.db) {
   return { ...stored, effectiveQuotas: effectiveQuotas(stored, deps.clusterQuotaDefaults), usage: reads.clusterUsage(db, stored.name) };
 }
-/** Every cluster as the list shows it, by name: what If-Match of a POST is compared with. */
-const collection = (deps: ApiDeps) => (db: Db) => reads.listClusterNames(db).map((name) => view(deps, service.requireCluster(db, name), db));
-const item = (deps: ApiDeps, name: string) => (db: Db) => {
-  const found = reads.getCluster(db, name);
-  return found && view(deps, found, db);
-};
+/**
+ * Every stored cluster, by name: what the list's ETag and a POST's If-Match are computed from. A cluster's ETag
+ * comes from the stored cluster only, never from its view: the quotas in force come from each gateway's own
+ * config (a backup's tag would never match on the leader), and the usage changes with every mapping the
+ * cluster's own controller writes (an admin's update would keep failing with 412). So the tag changes when the
+ * cluster's own fields do; the usage an answer shows may be newer than its tag.
+ */
+const collection = (db: Db) => reads.listClusterNames(db).map((name) => service.requireCluster(db, name));
+const item = (name: string) => (db: Db) => reads.getCluster(db, name);
 
 export const clusterRoutes = new OpenAPIHono<ApiEnv>()
   .openapi(createRoute({
@@ -36,9 +39,9 @@ export const clusterRoutes = new OpenAPIHono<ApiEnv>()
   }), (c) => {
     requireAdmin(c.get("principal"));
     const deps = c.get("deps");
-    const page = listPage(c, collection(deps)(deps.store.db), (cl) => [cl.name]);
+    const page = listPage(c, collection(deps.store.db), (cl) => [cl.name]);
     if (page.notModified) return c.body(null, 304);
-    return c.json({ clusters: page.items, next: page.next }, 200);
+    return c.json({ clusters: page.items.map((stored) => view(deps, stored)), next: page.next }, 200);
   })
   .openapi(createRoute({
     method: "post", path: "/", tags, security, operationId: "createCluster",
@@ -49,7 +52,7 @@ export const clusterRoutes = new OpenAPIHono<ApiEnv>()
     requireAdmin(c.get("principal"));
     const deps = c.get("deps");
     const { result } = await performWrite(c, (tx) => service.createCluster(tx, c.req.valid("json")),
-      { current: collection(deps), after: (created, db) => view(deps, created, db) });
+      { current: collection, after: (created) => created });
     c.header("Location", `/v1/clusters/${result.name}`);
     return c.json(view(deps, result), 201);
   })
@@ -61,9 +64,9 @@ export const clusterRoutes = new OpenAPIHono<ApiEnv>()
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
     const deps = c.get("deps");
-    const shown = view(deps, service.requireCluster(deps.store.db, name));
-    if (notModified(c, shown)) return c.body(null, 304);
-    return c.json(shown, 200);
+    const stored = service.requireCluster(deps.store.db, name);
+    if (notModified(c, stored)) return c.body(null, 304);
+    return c.json(view(deps, stored), 200);
   })
   .openapi(createRoute({
     method: "put", path: "/{name}", tags, security, operationId: "replaceCluster",
@@ -74,7 +77,7 @@ export const clusterRoutes = new OpenAPIHono<ApiEnv>()
     requireAdmin(c.get("principal"));
     const { name } = c.req.valid("param");
     const deps = c.get("deps");
-    const { result } = await performWrite(c, (tx) => service.replaceCluster(tx, { name, ...c.req.valid("json") }), { current: item(deps, name) });
+    const { result } = await performWrite(c, (tx) => service.replaceCluster(tx, { name, ...c.req.valid("json") }), { current: item(name) });
     return c.json(view(deps, result), 200);
   })
   .openapi(createRoute({
@@ -86,6 +89,6 @@ export const clusterRoutes = new OpenAPIHono<ApiEnv>()
     requireAdmin(c.get("principal"));
     const cascade = c.req.valid("query").cascade === "true";
     const { name } = c.req.valid("param");
-    await performWrite(c, (tx) => service.deleteCluster(tx, name, cascade), { current: item(c.get("deps"), name) });
+    await performWrite(c, (tx) => service.deleteCluster(tx, name, cascade), { current: item(name) });
     return c.body(null, 204);
   });

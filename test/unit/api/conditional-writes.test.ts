@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { erp, expectProblem, expectStatus, tenants } from "./harness.js";
+import { erp, expectProblem, expectStatus, Harness, tenants } from "./harness.js";
 
 const crm = { name: "crm", sourceCidr: "10.244.2.0/24", egressIp: "203.0.113.11" };
 
@@ -107,6 +107,35 @@ describe("ETag and If-Match", () => {
     const winner = first.status === 200 ? await first.json() : await second.json();
     const stored = await expectStatus(await h.admin("GET", "/v1/clusters/alpha/mappings/erp"), 200);
     assert.deepEqual(stored, winner);
+  });
+
+  it("gives a cluster a tag of its own fields only: its mappings and this gateway's quota defaults leave it as it was, its grants change it", async () => {
+    const { h, alpha } = await tenants();
+    const read = async (path: string) => (await h.admin("GET", path)).headers.get("ETag") as string;
+    const [itemTag, listTag] = [await read("/v1/clusters/alpha"), await read("/v1/clusters")];
+    const before = await expectStatus(await h.admin("GET", "/v1/clusters/alpha"), 200);
+    // The cluster's own controller adds a mapping: the usage the answer shows changes, the tag does not.
+    await expectStatus(await h.as(alpha.token, "POST", "/v1/clusters/alpha/mappings", erp()), 201);
+    const after = await expectStatus(await h.admin("GET", "/v1/clusters/alpha"), 200);
+    assert.notDeepEqual(after.usage, before.usage);
+    assert.equal(await read("/v1/clusters/alpha"), itemTag);
+    assert.equal(await read("/v1/clusters"), listTag);
+    assert.equal((await h.admin("GET", "/v1/clusters/alpha", undefined, { "If-None-Match": itemTag })).status, 304);
+    // So the admin's update with the tag it read before the mapping still goes through…
+    const grants = { description: after.description, sourceRanges: after.sourceRanges, egressIps: after.egressIps, excludableDestinations: after.excludableDestinations, quotas: after.quotas };
+    const put = await h.admin("PUT", "/v1/clusters/alpha", { ...grants, egressIps: ["203.0.113.10", "2001:db8::10"] }, { "If-Match": itemTag });
+    await expectStatus(put, 200);
+    // …and changes the tag, which the answer and the next GET carry; the old one is refused now.
+    const changed = await read("/v1/clusters/alpha");
+    assert.notEqual(changed, itemTag);
+    assert.equal(put.headers.get("ETag"), changed);
+    assert.notEqual(await read("/v1/clusters"), listTag);
+    await expectProblem(await h.unchanged(() => h.admin("PUT", "/v1/clusters/alpha", grants, { "If-Match": itemTag })), 412, "precondition-failed", "If-Match");
+    // A gateway whose quota defaults differ shows other quotas in force for the same cluster, under the same tag.
+    const other = (await tenants(new Harness({ quotas: { mappings: 7 } }))).h;
+    const there = await other.admin("GET", "/v1/clusters/beta");
+    assert.notDeepEqual((await expectStatus(there.clone(), 200)).effectiveQuotas, (await expectStatus(await h.admin("GET", "/v1/clusters/beta"), 200)).effectiveQuotas);
+    assert.equal(there.headers.get("ETag"), await read("/v1/clusters/beta"));
   });
 
   it("checks a write forwarded by a backup against the leader's state: If-Match is among the forwarded headers", async () => {

@@ -113,6 +113,30 @@ describe("writes a backup forwards to the leader", () => {
     assert.deepEqual(Object.keys(pair.sent[0]?.headers ?? {}).sort(), ["accept", "content-type", FORWARDED_PRINCIPAL_HEADER, PROTOCOL_HEADER, PROTOCOL_ACCEPTS_HEADER, "x-request-id"].sort());
   });
 
+  it("keep their If-Match: the leader checks it, refuses a stale one with 412 and changes nothing, takes the current one", async () => {
+    const { alpha } = pair.tenants;
+    // The backup's own quota defaults differ from the leader's: the cluster's tag does not depend on them.
+    pair.backup.deps.clusterQuotaDefaults = { ...pair.backup.deps.clusterQuotaDefaults, mappings: 3 };
+    const read = await pair.backup.admin("GET", "/v1/clusters/alpha");
+    const cluster = await expectStatus(read.clone(), 200);
+    const tag = read.headers.get("ETag") as string;
+    const grants = { description: "changed through the backup", sourceRanges: cluster.sourceRanges, egressIps: cluster.egressIps, excludableDestinations: cluster.excludableDestinations, quotas: cluster.quotas };
+    const revision = pair.leader.deps.store.revision();
+    const put = await pair.backup.admin("PUT", "/v1/clusters/alpha", grants, { "If-Match": tag });
+    await expectStatus(put, 200);
+    assert.equal(pair.sent.at(-1)?.headers["if-match"], tag);
+    assert.ok(pair.leader.deps.store.revision() > revision);
+    // The same tag again is stale now: refused by the leader, which changes nothing.
+    const stale = await pair.leader.unchanged(() => pair.backup.admin("PUT", "/v1/clusters/alpha", { ...grants, description: "lost update" }, { "If-Match": tag }));
+    await expectProblem(stale, 412, "precondition-failed", "If-Match");
+    assert.equal(stale.headers.get("ETag"), put.headers.get("ETag"));
+    // A cluster token's write of a mapping set, the same way.
+    const mappingsTag = (await pair.leader.admin("GET", "/v1/clusters/alpha/mappings")).headers.get("ETag") as string;
+    await expectProblem(await pair.leader.unchanged(() => pair.backup.call("PUT", "/v1/clusters/alpha/mappings", { token: alpha.token, body: { mappings: [erp()] }, headers: { "If-Match": '"stale"' } })), 412, "precondition-failed");
+    await expectStatus(await pair.backup.call("PUT", "/v1/clusters/alpha/mappings", { token: alpha.token, body: { mappings: [erp()] }, headers: { "If-Match": mappingsTag } }), 200);
+    assert.equal(pair.leader.audit().at(-1)?.resource, "clusters/alpha/mappings");
+  });
+
   it("with a chunked body (no Content-Length) sent to the backup over real HTTP work", async () => {
     const dir = mkdtempSync(join(tmpdir(), "egw-fwd-"));
     const socket = join(dir, "api.sock");
