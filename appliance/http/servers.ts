@@ -21,7 +21,7 @@ export interface ApiTls {
 export async function listenApi(fetch: Fetch, listen: string, tls: ApiTls | undefined, files: SystemFiles): Promise<Server> {
   const unixPath = listen.startsWith("unix:") ? listen.slice("unix:".length) : undefined;
   if (unixPath !== undefined) {
-    const server = createAdaptorServer({ fetch }) as Server;
+    const server = createAdaptorServer({ fetch, serverOptions: CHECK_TIMEOUTS }) as Server;
     limitRequests(server);
     files.removeFile(unixPath);
     await bind(server, (done) => server.listen(unixPath, done));
@@ -31,9 +31,9 @@ export async function listenApi(fetch: Fetch, listen: string, tls: ApiTls | unde
   const server = (tls
     ? createAdaptorServer({
       fetch, createServer: createHttpsServer,
-      serverOptions: { ...tls.credentials.current.options, requestCert: tls.requestClientCert, rejectUnauthorized: tls.requireClientCert },
+      serverOptions: { ...tls.credentials.current.options, requestCert: tls.requestClientCert, rejectUnauthorized: tls.requireClientCert, ...CHECK_TIMEOUTS },
     })
-    : createAdaptorServer({ fetch })) as Server;
+    : createAdaptorServer({ fetch, serverOptions: CHECK_TIMEOUTS })) as Server;
   limitRequests(server);
   if (tls) followCredentials(server as unknown as HttpsServer, tls.credentials);
   const { host, port } = splitHostPort(listen);
@@ -51,6 +51,9 @@ export const API_SERVER_LIMITS = {
   requestTimeoutMs: 60_000,
   maxConnections: 1024,
 } as const;
+
+/** Node checks the two timeouts only this often (30 s by default, which would triple the headers timeout). */
+const CHECK_TIMEOUTS = { connectionsCheckingInterval: 1_000 };
 
 function limitRequests(server: Server): void {
   const http = server as Server & { headersTimeout: number; requestTimeout: number };
