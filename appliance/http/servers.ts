@@ -21,7 +21,8 @@ export interface ApiTls {
 export async function listenApi(fetch: Fetch, listen: string, tls: ApiTls | undefined, files: SystemFiles): Promise<Server> {
   const unixPath = listen.startsWith("unix:") ? listen.slice("unix:".length) : undefined;
   if (unixPath !== undefined) {
-    const server = createAdaptorServer({ fetch }) as Server;
+    const server = createAdaptorServer({ fetch, serverOptions: CHECK_TIMEOUTS }) as Server;
+    limitRequests(server);
     files.removeFile(unixPath);
     await bind(server, (done) => server.listen(unixPath, done));
     files.setMode(unixPath, 0o660);
@@ -30,13 +31,35 @@ export async function listenApi(fetch: Fetch, listen: string, tls: ApiTls | unde
   const server = (tls
     ? createAdaptorServer({
       fetch, createServer: createHttpsServer,
-      serverOptions: { ...tls.credentials.current.options, requestCert: tls.requestClientCert, rejectUnauthorized: tls.requireClientCert },
+      serverOptions: { ...tls.credentials.current.options, requestCert: tls.requestClientCert, rejectUnauthorized: tls.requireClientCert, ...CHECK_TIMEOUTS },
     })
-    : createAdaptorServer({ fetch })) as Server;
+    : createAdaptorServer({ fetch, serverOptions: CHECK_TIMEOUTS })) as Server;
+  limitRequests(server);
   if (tls) followCredentials(server as unknown as HttpsServer, tls.credentials);
   const { host, port } = splitHostPort(listen);
   await bind(server, (done) => server.listen(port, host, done));
   return server;
+}
+
+/**
+ * Limits on what one client may hold of an API listener. Node's `requestTimeout` covers receiving a
+ * request (headers and body), not computing its answer, so a whole-set PUT with ?wait=true that takes long
+ * to apply is not cut short by it; 60 s receives the largest allowed body over a slow link.
+ */
+export const API_SERVER_LIMITS = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  maxConnections: 1024,
+} as const;
+
+/** Node checks the two timeouts only this often (30 s by default, which would triple the headers timeout). */
+const CHECK_TIMEOUTS = { connectionsCheckingInterval: 1_000 };
+
+function limitRequests(server: Server): void {
+  const http = server as Server & { headersTimeout: number; requestTimeout: number };
+  http.headersTimeout = API_SERVER_LIMITS.headersTimeoutMs;
+  http.requestTimeout = API_SERVER_LIMITS.requestTimeoutMs;
+  server.maxConnections = API_SERVER_LIMITS.maxConnections;
 }
 
 export interface PeerListener {
