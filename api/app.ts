@@ -106,7 +106,7 @@ export const openApiInfo = {
     title: "Egress gateway appliance API",
     version: API_VERSION,
     description: "Register egress IPs, clusters, mappings (source CIDR → egress IP) and routes. Errors are RFC 9457 problem documents.\n\n"
-      + "HTTP conventions for automation (docs/operator-guide.md, \"HTTP conventions\"): every GET answers an `ETag` computed from the "
+      + "HTTP conventions for automation (docs/operator-guide.md, \"HTTP conventions\"): every GET of a resource or list answers an `ETag` computed from the "
       + "resource's representation; every write honours `If-Match` (412 `precondition-failed` when it does not hold, checked inside the "
       + "write's transaction) and answers the new `ETag`. Lists take `limit` (1-1000) and `cursor` and answer `next` and a "
       + "`Link: <…>; rel=\"next\"` header; without `limit` a list is answered whole. A 201 carries `Location`; a 401 `WWW-Authenticate`; "

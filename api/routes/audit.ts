@@ -4,7 +4,7 @@ import type { ApiEnv } from "../context.js";
 import { requireAdmin } from "../middleware/auth.js";
 import { invalidField } from "../../appliance/errors.js";
 import { decodeCursor, encodeCursor, nextField, PAGE_LIMIT_MAX } from "../http/pagination.js";
-import { LIST_HEADERS } from "../schemas/headers.js";
+import { BASE_HEADERS, LIST_HEADERS } from "../schemas/headers.js";
 import { jsonResponse, problemResponses } from "../schemas/common.js";
 
 const auditQuery = z.object({
@@ -25,6 +25,9 @@ const auditRecord = z.object({
   requestId: z.string().nullable().openapi({ description: "The X-Request-Id of the API request that made the change, on the gateway that answered it; null on the other gateway of a pair" }),
 }).openapi("AuditRecord");
 
+/** The audit log changes with every write: it answers no ETag, only the request id and the next page's link. */
+const AUDIT_HEADERS = { ...BASE_HEADERS, Link: LIST_HEADERS.Link };
+
 const parsed = (json: string | null): unknown => (json === null ? null : JSON.parse(json));
 
 /** The audit log as this gateway holds it, for the status page and the network team's own tools. */
@@ -34,7 +37,7 @@ export const auditRoutes = new OpenAPIHono<ApiEnv>()
     summary: "The newest audit records: who changed what, when, before and after",
     request: { query: auditQuery },
     responses: {
-      200: jsonResponse(z.object({ records: z.array(auditRecord), next: nextField }), "Newest first", LIST_HEADERS),
+      200: jsonResponse(z.object({ records: z.array(auditRecord), next: nextField }), "Newest first", AUDIT_HEADERS),
       ...problemResponses(401, 403, 422, 429),
     },
   }), (c) => {

@@ -169,7 +169,15 @@ describe("a gateway pair of Debian 13 machines under systemd, installed from the
     const routes = await api(master, "PUT", "/v1/clusters/prod/routes?wait=true", { routes: [{ prefix: "10.244.0.0/16", via: HA_ADDR.node.v4 }] });
     assert.equal(routes.status, 200, JSON.stringify(routes.body));
     await waitFor(async () => (await seenAs("a")) === EGRESS[0], 20_000, "pod a's traffic to leave with its egress IP");
-    assert.equal(await seenAs("b"), EGRESS[1]);
+    // Each egress IP is a floating address keepalived adds on its own reload: pod b's may come a moment later.
+    const seenB = await waitFor(async () => (await seenAs("b")) === EGRESS[1], 20_000, "pod b's traffic to leave with its egress IP")
+      .then(() => "ok", async (error: Error) => `${error.message}
+${await diagnostics()}
+--- master's addresses ---
+${(await machines[master].run("ip", ["-o", "addr"], { reject: false })).stdout}
+--- ruleset ---
+${(await machines[master].run("nft", ["list", "table", "inet", "egress_gateway"], { reject: false })).stdout.slice(0, 6000)}`);
+    assert.equal(seenB, "ok");
     // With the Vagrant lab's loose reverse-path filtering, which stays on: replies to pods pass it by their mark.
     const rpFilter = await machines[master].run("sysctl", ["-n", "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.outside.src_valid_mark"]);
     assert.deepEqual(rpFilter.stdout.trim().split("\n"), ["2", "1"]);

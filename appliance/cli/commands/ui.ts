@@ -22,7 +22,8 @@ export const UI_OPTIONS = {
 
 export async function uiCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parseCommandArgs(args, UI_OPTIONS, UI_USAGE);
-  const { endpoint } = resolveConnection({ socket: values.socket, config: values.config }, { ...io.env, EGW_URL: undefined });
+  // Only the socket: the page signs in with its own token, so an unreadable token file must not stop the proxy.
+  const { endpoint } = resolveConnection({ socket: values.socket, config: values.config }, { ...io.env, EGW_URL: undefined, EGW_TOKEN: undefined, EGW_TOKEN_FILE: undefined });
   if (!("socket" in endpoint)) throw new UsageError("egw ui proxies the local unix socket; open the page on a TCP listener directly", UI_USAGE);
   let proxy;
   try {
