@@ -106,6 +106,9 @@ export class Replicator implements LinkOwner {
     this.log.info({ epoch }, "leading configuration replication");
     for (const link of this.links) {
       link.acked = undefined;
+      // A previous term's confirmation is not this term's: its revision may predate what the follower wrote while
+      // it led, and its time would make the follower look silent since then. Until it confirms, leadingSince counts.
+      link.confirmed = undefined;
       link.announced = false;
       link.kick();
     }

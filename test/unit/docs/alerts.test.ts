@@ -52,9 +52,10 @@ describe("docs/examples/alerts.yml", () => {
     expect("ApplyFailing", 'sum without (kind, result) (increase(egw_apply_total{result="error"}[5m])) > 0 and (time() - egw_apply_last_success_timestamp_seconds) > 300', "1m", "critical");
     expect("DriftRepairedRepeatedly", "increase(egw_drift_repairs_total[1h]) > 3", undefined, "warning");
     expect("ReplicationPeerBehind", "egw_replication_peer_lag_revisions > 10 or (time() - egw_replication_peer_last_confirmed_timestamp_seconds) > 60", "2m", "warning");
-    expect("NoVrrpMaster", 'max without (instance, gateway) (egw_ha_role{role="master"}) < 1', "30s", "critical");
-    expect("VrrpFailover", 'changes(egw_ha_role{role="master"}[10m]) > 0 and egw_ha_role{role="master"} == 1', undefined, "info");
-    assert.equal(byName.size, 10);
+    expect("EgressGatewayDown", 'up{job=~"egw.*"} == 0', "1m", "critical");
+    expect("NoVrrpMaster", 'max without (instance, gateway) (egw_ha_role{role="master"}) < 1 unless on(job) (min by (job) (up) == 0)', "30s", "critical");
+    expect("VrrpFailover", 'egw_ha_role{role="master"} == 1 and ignoring(role) changes(egw_ha_role{role="backup"}[10m]) > 0', undefined, "info");
+    assert.equal(byName.size, 11);
   });
 
   it("uses only metrics the daemon registers (with the translation log on, in a gateway group)", async () => {

@@ -93,6 +93,26 @@ describe("Replicator with stubbed peers backed by real followers", () => {
       r.stepDown();
       assert.deepEqual(r.confirmations(), []);
     });
+
+    it("forgets the previous term's confirmation when it leads again (A, then B, then A): no lag until the follower confirms", async () => {
+      const b = new StubPeer("gw-b", openStore("gw-b"));
+      const r = replicator([b]);
+      await r.becomeLeader();
+      const { revision } = mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
+      await held(r.replicate(revision));
+      await until(() => r.confirmations()[0]?.revision === revision, 5_000, "gw-b to confirm");
+      const firstTerm = r.confirmations()[0];
+      r.stepDown();
+      b.down = true;
+      // The second term must begin on a later millisecond than the confirmation, or the time check proves nothing.
+      await until(() => Date.now() > (firstTerm?.atMs ?? Infinity), 1_000, "the clock to move on");
+      const secondTermBegins = Date.now();
+      await r.becomeLeader();
+      const secondTerm = r.confirmations();
+      assert.equal(secondTerm.length, 1);
+      assert.equal(secondTerm[0]?.revision, null, "no lag series: gw-b has not confirmed anything in this term");
+      assert.ok((secondTerm[0]?.atMs ?? 0) >= secondTermBegins, "silent since this term began, not since the last one's confirmation");
+    });
   });
 
   describe("replicate", () => {
