@@ -42,11 +42,13 @@ export function connectionError(where: string, overSocket: boolean, error: unkno
 
 /**
  * The system error code behind a fetch failure: undici wraps it ("fetch failed", cause: the socket's error), and a
- * timeout is an AbortSignal's TimeoutError or undici's own connect timeout.
+ * timeout is an AbortSignal's TimeoutError or one of undici's own (connect, headers, idle body).
  */
+const UNDICI_TIMEOUTS = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+
 function errorCode(error: unknown): string | undefined {
   for (let e: unknown = error; e instanceof Error; e = e.cause) {
-    if (e.name === "TimeoutError" || (e as { code?: unknown }).code === "UND_ERR_CONNECT_TIMEOUT") return "ETIMEDOUT";
+    if (e.name === "TimeoutError" || UNDICI_TIMEOUTS.has(String((e as { code?: unknown }).code))) return "ETIMEDOUT";
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return code;
     // OpenSSL's verdicts on the peer's certificate (DEPTH_ZERO_SELF_SIGNED_CERT, ERR_TLS_CERT_ALTNAME_INVALID…).

@@ -7982,8 +7982,6 @@ export interface operations {
             /** @description Newest first */
             200: {
                 headers: {
-                    /** @description Strong entity tag of the resource's current representation (a hash of its JSON). Send it back in If-Match to write only if nothing changed in between, or in If-None-Match to be told 304. */
-                    ETag?: string;
                     /** @description The request's id: the client's X-Request-Id when it sent a usable one, else one the daemon made up. It is in the daemon's request log and in the audit record of the write. */
                     "X-Request-Id"?: string;
                     /** @description RFC 8288 link to the next page (`<…?limit=…&cursor=…>; rel="next"`), present only when there is one. */

@@ -20,19 +20,22 @@ export const requestOf = new WeakMap<Response, { method: string; path: string }>
 
 /**
  * Sends requests with this package's undici (never the global fetch, whose undici version follows Node's), over
- * the unix socket or TCP, each bounded by the timeout. A connection that fails becomes an EgwConnectionError.
+ * the unix socket or TCP. The timeout bounds the connect, the wait for the answer's headers and each silence while
+ * its body arrives, not the whole exchange: a large list over a slow link is not cut off while it keeps coming.
+ * A connection that fails becomes an EgwConnectionError.
  */
 export function createTransport(target: Target, timeoutMs: number): Transport {
   const overSocket = "socket" in target;
+  const timeouts = { headersTimeout: timeoutMs, bodyTimeout: timeoutMs };
   let base: URL;
   let agent: Agent;
   if (overSocket) {
     base = new URL("http://localhost");
-    agent = new Agent({ connect: { socketPath: target.socket } });
+    agent = new Agent({ ...timeouts, connect: { socketPath: target.socket, timeout: timeoutMs } });
   } else {
     base = new URL(target.url);
     if (base.protocol !== "http:" && base.protocol !== "https:") throw new TypeError(`the API's URL must be http:// or https://, not ${base.protocol}`);
-    agent = new Agent(target.ca === undefined ? {} : { connect: { ca: target.ca } });
+    agent = new Agent({ ...timeouts, connect: target.ca === undefined ? { timeout: timeoutMs } : { ca: target.ca, timeout: timeoutMs } });
   }
   const where = overSocket ? `unix:${target.socket}` : base.origin;
   const prefix = base.pathname.replace(/\/$/, "");
@@ -41,11 +44,9 @@ export function createTransport(target: Target, timeoutMs: number): Transport {
     where,
     Request: UndiciRequest as unknown as typeof Request,
     fetch: async (request) => {
-      const timeout = AbortSignal.timeout(timeoutMs);
-      const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
       let response: Response;
       try {
-        response = (await undiciFetch(request as unknown as UndiciRequest, { dispatcher: agent, signal })) as unknown as Response;
+        response = (await undiciFetch(request as unknown as UndiciRequest, { dispatcher: agent })) as unknown as Response;
       } catch (error) {
         // A caller's own abort stays an abort; everything else is the connection's fault.
         if (request.signal?.aborted) throw error;
