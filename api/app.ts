@@ -48,7 +48,8 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     c.set("deps", deps);
     await next();
   });
-  app.use("*", drainRefusedBodies());
+  const drainTime = deps.bodyDrainMs === undefined ? {} : { drainMs: deps.bodyDrainMs };
+  app.use("*", drainRefusedBodies(drainTime));
   // Authentication reads headers only and comes first: no body of an unauthenticated client is buffered,
   // and none is forwarded to the leader. The bulk-write lock comes next, before the body limit (which
   // buffers a body sent without Content-Length), so that a second PUT is refused before its body is read.
@@ -63,8 +64,8 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.use("/v1/clusters/:name/mappings/:mapping/policy", oneBulkWritePerCluster(locks));
   // Only a whole-set PUT (one per cluster at a time) may be large; one item is small, so that a token's burst of
   // single writes cannot hold hundreds of megabytes of bodies in memory.
-  const wholeSet = bodyLimit({ maxBytes: deps.bodyLimitBytes, what: "the request body" });
-  const oneItem = bodyLimit({ maxBytes: Math.min(SINGLE_ITEM_BODY_LIMIT, deps.bodyLimitBytes), what: "the body of a request that is not a whole-set PUT" });
+  const wholeSet = bodyLimit({ maxBytes: deps.bodyLimitBytes, what: "the request body", ...drainTime });
+  const oneItem = bodyLimit({ maxBytes: Math.min(SINGLE_ITEM_BODY_LIMIT, deps.bodyLimitBytes), what: "the body of a request that is not a whole-set PUT", ...drainTime });
   // A PUT of one mapping is one item, however it is sent.
   const isWholeSet = (method: string, path: string) => method === "PUT" && !/^\/v1\/clusters\/[^/]+\/mappings\/[^/]+$/.test(path);
   app.use("/v1/*", (c, next) => (isWholeSet(c.req.method, c.req.path) ? wholeSet : oneItem)(c, next));

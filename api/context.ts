@@ -91,6 +91,8 @@ export interface ApiDeps {
   /** The port tally (connections per egress IP and destination); absent while the translation log is off. */
   ports?: PortView;
   bodyLimitBytes: number;
+  /** How long, at most, a refused body is read and dropped so its sender reads the answer; absent: 2 s. Tests on loaded machines lengthen it. */
+  bodyDrainMs?: number;
   waitTimeoutMs: number;
   /** limits.clusterDefaults: the quotas of a cluster that sets none of its own. */
   clusterQuotaDefaults: Quotas;

@@ -29,7 +29,7 @@ describe("egw (the typed client) against a real daemon", { skip: isRoot ? false 
     const d = daemon as DaemonHandle;
     const env = { ...process.env, EGW_TOKEN: token ?? d.adminToken, EGW_SOCKET: d.socket, EGW_URL: "", EGW_TOKEN_FILE: "" };
     try {
-      const { stdout, stderr } = await run(process.execPath, [EGW_BIN, ...args], { encoding: "utf8", env });
+      const { stdout, stderr } = await run(process.execPath, [EGW_BIN, ...args], { encoding: "utf8", env, timeout: 60_000 });
       return { code: 0, stdout, stderr };
     } catch (error) {
       const failed = error as { code?: number; stdout?: string; stderr?: string };

@@ -68,7 +68,10 @@ describe("two gateways: VRRP, conntrackd and configuration replication", { skip:
     // The backup's request id travels with the forwarded write: the leader logs the request under it.
     const requestId = String(viaBackup.headers["x-request-id"]);
     assert.match(requestId, /^[0-9a-f-]{36}$/);
-    assert.match(a.log(), new RegExp(`"requestId":"${requestId}","method":"PUT","route":"/v1/clusters/:name/mappings","status":200[^\n]*"client":"peer:gw-b"`));
+    // The log arrives through its own pipe, after the answer: wait for the line rather than read it once.
+    const forwardedLine = new RegExp(`"requestId":"${requestId}","method":"PUT","route":"/v1/clusters/:name/mappings","status":200[^\n]*"client":"peer:gw-b"`);
+    await waitFor(async () => forwardedLine.test(a.log()), 10_000, "gw-a to log the forwarded request").catch(() => undefined);
+    assert.match(a.log(), forwardedLine);
     const routes = await a.api("PUT", "/v1/clusters/prod/routes?wait=true", {
       routes: [{ prefix: "10.244.0.0/16", via: HA_ADDR.node.v4 }, { prefix: "fd00:10:244::/48", via: HA_ADDR.node.v6 }],
     });

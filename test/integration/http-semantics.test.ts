@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { startDaemon, type DaemonHandle } from "../../lab/daemon.js";
 import { leftovers } from "../../lab/leftovers.js";
 import { ADDR, buildGatewayTopology, type GatewayTopology } from "../../lab/topology.js";
 import { startWhoamiServer, whoami } from "../../lab/whoami-client.js";
+
+const isRoot = process.getuid?.() === 0;
 
 interface Answer {
   status: number;
@@ -40,7 +43,7 @@ function call(d: DaemonHandle, method: string, path: string, body?: unknown, hea
  * wins), and a PATCH of a mapping's egress IP while a pod keeps opening connections (each one leaves with
  * the old or the new egress IP, none fails: the mapping is replaced in one nft transaction).
  */
-describe("HTTP semantics end to end", () => {
+describe("HTTP semantics end to end", { skip: isRoot ? false : "needs root for network namespaces" }, () => {
   let topo: GatewayTopology;
   let daemon: DaemonHandle | undefined;
   const seenAs = async () => {
@@ -98,28 +101,42 @@ describe("HTTP semantics end to end", () => {
     const start = (await call(d, "GET", "/v1/clusters/prod/mappings/app-a")).body as { egressIp: string };
     let probing = true;
     const results: string[] = [];
+    let proberFailure: unknown;
     const prober = (async () => {
       while (probing) results.push(await seenAs());
-    })();
+    })().catch((error: unknown) => { proberFailure = error ?? new Error("the prober failed"); });
     const sequence = ["203.0.113.10", "203.0.113.11", "203.0.113.12", "203.0.113.10", "203.0.113.11", "203.0.113.12"].filter((ip, i) => i > 0 || ip !== start.egressIp);
-    const changes: { at: number; egressIp: string }[] = [];
-    for (const egressIp of sequence) {
-      const patched = await call(d, "PATCH", "/v1/clusters/prod/mappings/app-a?wait=true", { egressIp }, { "content-type": "application/merge-patch+json" });
-      assert.equal(patched.status, 200, JSON.stringify(patched.body));
-      assert.equal(patched.headers["egw-applied-revision"], patched.headers["egw-revision"], "wait=true answered after the apply");
-      changes.push({ at: results.length, egressIp });
-      // Let some connections run on this egress IP before the next change.
-      const seen = results.length;
-      while (results.length < seen + 3) await new Promise((resolve) => setImmediate(resolve));
+    // Per change: how many connections had finished when it was sent and when it was answered.
+    const changes: { sent: number; at: number; egressIp: string }[] = [];
+    try {
+      for (const egressIp of sequence) {
+        const sent = results.length;
+        const patched = await call(d, "PATCH", "/v1/clusters/prod/mappings/app-a?wait=true", { egressIp }, { "content-type": "application/merge-patch+json" });
+        assert.equal(patched.status, 200, JSON.stringify(patched.body));
+        assert.equal(patched.headers["egw-applied-revision"], patched.headers["egw-revision"], "wait=true answered after the apply");
+        changes.push({ sent, at: results.length, egressIp });
+        // Let some connections run on this egress IP before the next change. Sleeps between looks: the prober
+        // waits on subprocesses, which need the CPU a spinning loop would take.
+        const seen = results.length;
+        const deadline = Date.now() + 30_000;
+        while (results.length < seen + 3) {
+          if (proberFailure !== undefined) throw proberFailure;
+          assert.ok(Date.now() < deadline, `the prober made ${results.length - seen} connections in 30 s after the change to ${egressIp}`);
+          await sleep(50);
+        }
+      }
+    } finally {
+      probing = false;
+      await prober;
     }
-    probing = false;
-    await prober;
+    if (proberFailure !== undefined) throw proberFailure;
     const allowed = new Set(["ok:203.0.113.10", "ok:203.0.113.11", "ok:203.0.113.12"]);
     assert.deepEqual(results.filter((r) => !allowed.has(r)), [], "no connection failed or left untranslated");
     assert.ok(results.length >= sequence.length * 3, `the prober ran during the changes (${results.length} connections)`);
     // After each applied change, the connections that started later left with its egress IP.
     for (const [i, change] of changes.entries()) {
-      const until = changes[i + 1]?.at ?? results.length;
+      // Until the next change was sent: a connection made while it was applied may already leave with its IP.
+      const until = changes[i + 1]?.sent ?? results.length;
       const later = results.slice(change.at + 1, until);
       assert.ok(later.length > 0 && later.every((r) => r === `ok:${change.egressIp}`), `after the change to ${change.egressIp}: ${later.join(", ")}`);
     }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startDaemon, type DaemonHandle } from "../../lab/daemon.js";
+import { waitFor } from "../../lab/ha-group.js";
 import { leftovers } from "../../lab/leftovers.js";
 import { buildGatewayTopology, type GatewayTopology } from "../../lab/topology.js";
 import { startWhoamiServer, whoami } from "../../lab/whoami-client.js";
@@ -170,7 +171,10 @@ describe("single gateway end to end", { skip: isRoot ? false : "needs root for n
     assert.ok(value("process_cpu_seconds_total") > 0);
     assert.doesNotMatch(metrics, /^egw_process_/m);
     // One log line per request, with the level by name.
-    const logged = d.log().split("\n").filter((l) => l.includes(`"requestId":"${String(requestId)}"`));
+    // The log arrives through its own pipe, after the answer: wait for the line, then count.
+    const linesOf = () => d.log().split("\n").filter((l) => l.includes(`"requestId":"${String(requestId)}"`));
+    await waitFor(async () => linesOf().length > 0, 10_000, "the request's log line").catch(() => undefined);
+    const logged = linesOf();
     assert.equal(logged.length, 1, d.log().slice(-2000));
     assert.match(logged[0] ?? "", /"level":"info".*"route":"\/v1\/clusters\/:name\/mappings".*"status":200.*"actor":"admin".*"msg":"request"/);
   });

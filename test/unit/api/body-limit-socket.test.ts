@@ -77,7 +77,8 @@ describe("a body over the limit, sent over a real socket", () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "egw-413-"));
     socketPath = join(dir, "api.sock");
-    h = new Harness();
+    // A loaded runner may take more than the daemon's 2 s to send 2 MiB: the drain must outlast the upload.
+    h = new Harness({ bodyDrainMs: 30_000 });
     server = createAdaptorServer({ fetch: h.app.fetch }) as Server;
     await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   });

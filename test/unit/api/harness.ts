@@ -72,6 +72,8 @@ export interface HarnessOptions {
   rateLimit?: ApiDeps["rateLimit"];
   authFailures?: ApiDeps["authFailures"];
   bodyLimitBytes?: number;
+  /** How long a refused body is drained (the daemon's 2 s when absent). */
+  bodyDrainMs?: number;
 }
 
 export interface CallOptions {
@@ -136,6 +138,7 @@ export class Harness {
       },
       metrics: this.metrics,
       bodyLimitBytes: options.bodyLimitBytes ?? BODY_LIMIT,
+      ...(options.bodyDrainMs === undefined ? {} : { bodyDrainMs: options.bodyDrainMs }),
       waitTimeoutMs: WAIT_TIMEOUT_MS,
       clusterQuotaDefaults: { ...DEFAULT_CLUSTER_QUOTAS, ...options.quotas },
       rateLimit: options.rateLimit ?? { requestsPerSecond: 50, burst: 200 },

@@ -31,7 +31,8 @@ describe("the OpenAPI document", () => {
       const { stdout } = await run(join(PACKAGE_ROOT, "node_modules/.bin/redocly"),
         ["lint", "--format=json", `--config=${join(PACKAGE_ROOT, "redocly.yaml")}`, file], {
           cwd: dir,
-          env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true", NO_PROXY: "*", HTTPS_PROXY: "http://127.0.0.1:9" },
+          // A dead proxy keeps redocly offline; an inherited no_proxy would let it bypass that, so it is cleared.
+          env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true", HTTPS_PROXY: "http://127.0.0.1:9", https_proxy: "http://127.0.0.1:9", NO_PROXY: "", no_proxy: "" },
           timeout: 120_000,
         }).catch((error: { stdout?: string; message: string }) => {
         // redocly exits non-zero when it finds errors; its report is still on stdout.

@@ -1,16 +1,18 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { createEgwClient, EgwApiError, EgwConnectionError, unwrap } from "../../../client/src/index.js";
 import { generateSchemaSource, SCHEMA_FILE } from "../../../client/codegen/schema-source.js";
 import { PACKAGE_ROOT } from "../../../appliance/paths.js";
-import { hostCommandsAndFiles } from "../../../appliance/system/system.js";
-import { createPeerCertificate } from "../../../appliance/tls/peer-cert.js";
 import { fakeApi, type FakeApi } from "../cli/fake-api.js";
+
+const run = promisify(execFile);
 
 describe("the typed client package (client/)", () => {
   it("its committed schema.ts is what the current OpenAPI document generates (else: npm run client:generate)", async () => {
@@ -73,14 +75,17 @@ describe("createEgwClient over a unix socket", () => {
     const missing = await createEgwClient({ socket: join(api.dir, "missing.sock") }).GET("/v1/status").catch((e: unknown) => e);
     assert.ok(missing instanceof EgwConnectionError);
     assert.match(missing.message, /^no API socket at unix:.*missing\.sock \(is egw running\?/);
-    // A port that was just free: nothing listens there now.
+    // A socket file nothing listens on (moved away before its server closed), in this test's own directory: unlike
+    // a TCP port just freed, no other process can take it meanwhile.
+    const stale = join(api.dir, "stale.sock");
     const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as { port: number };
+    await new Promise<void>((resolve) => server.listen(join(api.dir, "listening.sock"), resolve));
+    renameSync(join(api.dir, "listening.sock"), stale);
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    const refused = await createEgwClient({ url: `http://127.0.0.1:${port}` }).GET("/v1/status").catch((e: unknown) => e);
+    const refused = await createEgwClient({ socket: stale }).GET("/v1/status").catch((e: unknown) => e);
     assert.ok(refused instanceof EgwConnectionError);
-    assert.equal(refused.message, `nothing is listening at http://127.0.0.1:${port}`);
+    assert.equal(refused.code, "ECONNREFUSED");
+    assert.equal(refused.message, `nothing is listening at unix:${stale} (is egw running? systemctl status egw; or pass --socket PATH / --url URL)`);
   });
 
   it("gives up after its timeout with a message that says so", async () => {
@@ -128,17 +133,23 @@ describe("createEgwClient over http(s)", () => {
     const dir = mkdtempSync(join(tmpdir(), "egw-client-tls-"));
     const server = createTlsServer({}, echo);
     try {
-      const files = await createPeerCertificate(hostCommandsAndFiles(), "localhost", dir);
+      // An IPv4 address, not "localhost" (which may be ::1 where IPv6 is off), so the certificate names that address.
+      const files = { cert: join(dir, "api.crt"), key: join(dir, "api.key") };
+      await run("openssl", [
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", files.key, "-out", files.cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+        "-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE",
+      ], { timeout: 30_000 });
       const cert = readFileSync(files.cert);
       server.setSecureContext({ cert, key: readFileSync(files.key) });
-      await new Promise<void>((resolve) => server.listen(0, "localhost", resolve));
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
       const { port } = server.address() as { port: number };
-      const trusted = createEgwClient({ url: `https://localhost:${port}`, ca: cert });
+      const trusted = createEgwClient({ url: `https://127.0.0.1:${port}`, ca: cert });
       assert.deepEqual((await unwrap(trusted.GET("/v1/egress-ips"))).egressIps, []);
       await trusted.close();
-      const untrusted = await createEgwClient({ url: `https://localhost:${port}` }).GET("/v1/egress-ips").catch((e: unknown) => e);
+      const untrusted = await createEgwClient({ url: `https://127.0.0.1:${port}` }).GET("/v1/egress-ips").catch((e: unknown) => e);
       assert.ok(untrusted instanceof EgwConnectionError);
-      assert.match(untrusted.message, new RegExp(`^the certificate of https://localhost:${port} is not trusted \\(self.signed certificate\\): give its CA`));
+      assert.match(untrusted.message, new RegExp(`^the certificate of https://127.0.0.1:${port} is not trusted \\(self.signed certificate\\): give its CA`));
     } finally {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
