@@ -1,5 +1,4 @@
-import { AppError } from "../../errors.js";
-import { readDocument } from "../document-file.js";
+import { readSetDocument } from "../document-file.js";
 import { unwrap } from "../../../client/src/index.js";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect } from "../connection.js";
 import { parseCommandArgs, positionals, UsageError, type CliIo } from "../../terminal/io.js";
@@ -86,16 +85,7 @@ export function formatMappings(mappings: MappingInput[]): string {
 
 /** Reads a mappings file: a YAML or JSON list, or an object with a "mappings" list. */
 export function readMappingsFile(path: string): MappingInput[] {
-  const raw = readDocument(path);
-  const items = Array.isArray(raw) ? raw : (raw as { mappings?: unknown } | null)?.mappings;
-  if (!Array.isArray(items)) throw new AppError("validation-failed", `${path} must hold a list of mappings, or an object with a "mappings" list`);
-  items.forEach((item, i) => {
-    if (!item || typeof item !== "object" || typeof (item as { name?: unknown }).name !== "string") {
-      throw new AppError("validation-failed", `${path}: mappings.${i} must be an object with a name`);
-    }
-  });
-  // Everything else is checked by the daemon, which names the offending field.
-  return items as MappingInput[];
+  return readSetDocument<MappingInput>(path, "mappings", "name");
 }
 
 export async function mappingsCommand(args: string[], io: CliIo): Promise<number> {

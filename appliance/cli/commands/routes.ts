@@ -1,6 +1,5 @@
-import { AppError } from "../../errors.js";
 import { unwrap } from "../../../client/src/index.js";
-import { readDocument } from "../document-file.js";
+import { readSetDocument } from "../document-file.js";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect } from "../connection.js";
 import { parseCommandArgs, positionals, UsageError, type CliIo } from "../../terminal/io.js";
 import { escapeControl, printJson, table } from "../../terminal/output.js";
@@ -66,16 +65,7 @@ export function formatRoutes(routes: RouteInput[]): string {
 
 /** Reads a routes file: a YAML or JSON list, or an object with a "routes" list. */
 export function readRoutesFile(path: string): RouteInput[] {
-  const raw = readDocument(path);
-  const items = Array.isArray(raw) ? raw : (raw as { routes?: unknown } | null)?.routes;
-  if (!Array.isArray(items)) throw new AppError("validation-failed", `${path} must hold a list of routes, or an object with a "routes" list`);
-  items.forEach((item, i) => {
-    if (!item || typeof item !== "object" || typeof (item as { prefix?: unknown }).prefix !== "string") {
-      throw new AppError("validation-failed", `${path}: routes.${i} must be an object with a prefix`);
-    }
-  });
-  // Everything else is checked by the daemon, which names the offending field.
-  return items as RouteInput[];
+  return readSetDocument<RouteInput>(path, "routes", "prefix");
 }
 
 export async function routesCommand(args: string[], io: CliIo): Promise<number> {
