@@ -44,9 +44,10 @@ export interface PagedSource<T> {
  * cursor's key, so items added or removed between two calls never make a page repeat or skip one that
  * stayed. Sets the RFC 8288 Link header when there is a next page.
  */
-export function paginate<T>(c: Context, list: readonly T[] | PagedSource<T>, keyOf: (item: T) => SortKey, descending = false): Page<T> {
+export function paginate<T>(c: Context, list: readonly T[] | PagedSource<T>, keyOf: (item: T) => SortKey, descending = false, defaultLimit?: number): Page<T> {
   const source = isPagedSource(list) ? list : sortedSource(list, keyOf, descending);
-  const limitText = c.req.query("limit");
+  // A list too long to answer whole (the audit log) pages even without `limit`.
+  const limitText = c.req.query("limit") ?? (defaultLimit === undefined ? undefined : String(defaultLimit));
   const cursorText = c.req.query("cursor");
   if (limitText === undefined) {
     if (cursorText !== undefined) throw invalidField("limit", "a cursor needs the limit it was paged with");
@@ -106,7 +107,7 @@ export function encodeCursor(key: SortKey): string {
   return Buffer.from(JSON.stringify(key)).toString("base64url");
 }
 
-export function decodeCursor(text: string): SortKey {
+function decodeCursor(text: string): SortKey {
   let key: unknown;
   try {
     key = /^[A-Za-z0-9_-]+$/.test(text) ? JSON.parse(Buffer.from(text, "base64url").toString("utf8")) : undefined;

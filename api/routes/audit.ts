@@ -3,12 +3,14 @@ import * as reads from "../../appliance/store/reads.js";
 import type { ApiEnv } from "../context.js";
 import { requireAdmin } from "../middleware/auth.js";
 import { invalidField } from "../../appliance/errors.js";
-import { decodeCursor, encodeCursor, nextField, PAGE_LIMIT_MAX } from "../http/pagination.js";
+import { nextField, PAGE_LIMIT_MAX, paginate } from "../http/pagination.js";
 import { BASE_HEADERS, LIST_HEADERS } from "../schemas/headers.js";
 import { jsonResponse, problemResponses } from "../schemas/common.js";
 
+const DEFAULT_AUDIT_PAGE = 100;
+
 const auditQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(PAGE_LIMIT_MAX).default(100)
+  limit: z.coerce.number().int().min(1).max(PAGE_LIMIT_MAX).default(DEFAULT_AUDIT_PAGE)
     .openapi({ description: `How many records, newest first (1 to ${PAGE_LIMIT_MAX}, default 100: the log holds up to audit.maxRecords, so it is always paged).` }),
   cursor: z.string().max(2048).optional()
     .openapi({ description: "Opaque: the `next` of the previous page (also in its `Link: <…>; rel=\"next\"` header)." }),
@@ -42,19 +44,15 @@ export const auditRoutes = new OpenAPIHono<ApiEnv>()
     },
   }), (c) => {
     requireAdmin(c.get("principal"));
-    const { limit, cursor } = c.req.valid("query");
-    const before = cursor === undefined ? undefined : decodeCursor(cursor)[0];
-    if (before !== undefined && typeof before !== "number") throw invalidField("cursor", "not a cursor this API returned; start again without one");
-    // One more than asked: whether it comes tells whether there is a next page.
-    const fetched = reads.recentAuditRecords(c.get("deps").store.db, limit + 1, before);
-    const page = fetched.slice(0, limit);
-    const last = page.at(-1);
-    const next = fetched.length > limit && last !== undefined ? encodeCursor([last.id]) : null;
-    if (next !== null) {
-      const url = new URL(c.req.url);
-      url.searchParams.set("cursor", next);
-      c.header("Link", `<${url.pathname}${url.search}>; rel="next"`);
-    }
-    const records = page.map(({ id: _id, ...r }) => ({ ...r, before: parsed(r.before), after: parsed(r.after) }));
-    return c.json({ records, next }, 200);
+    const db = c.get("deps").store.db;
+    const page = paginate(c, {
+      // Never asked for: with a default limit, the log is always answered a page at a time.
+      all: () => [],
+      after: (key, count) => {
+        if (key !== undefined && typeof key[0] !== "number") throw invalidField("cursor", "not a cursor this API returned; start again without one");
+        return reads.recentAuditRecords(db, count, key?.[0] as number | undefined);
+      },
+    }, (r) => [r.id], true, DEFAULT_AUDIT_PAGE);
+    const records = page.items.map(({ id: _id, ...r }) => ({ ...r, before: parsed(r.before), after: parsed(r.after) }));
+    return c.json({ records, next: page.next }, 200);
   });
