@@ -16,6 +16,11 @@ export interface Figure {
   met: boolean | null;
   notes?: string;
   samples?: number[];
+  /**
+   * A point of the cost curve: the figure measured at `size` mappings (or rules). Figures with the same `series`
+   * form one line of the plot in docs/benchmarks.md, so a reader sees how the cost grows with the work.
+   */
+  curve?: { series: string; size: number };
 }
 
 export interface BenchReport {
