@@ -7,6 +7,7 @@ import { cleanupAll } from "../lab/netns.js";
 import { benchControlplane } from "./controlplane.js";
 import { benchDataplane, benchPortRange } from "./dataplane.js";
 import { benchFailover } from "./failover.js";
+import { benchMappingChurn } from "./mapping-churn.js";
 import { benchPolicy } from "./policy.js";
 import { renderBenchmarkTables } from "./report.js";
 import { benchTranslationLog } from "./translation-log.js";
@@ -42,6 +43,7 @@ async function main(): Promise<number> {
     ["dataplane", () => benchDataplane({ quick, log })],
     ["portrange", async () => [await benchPortRange({ quick, log })]],
     ["controlplane", () => benchControlplane({ quick, log })],
+    ["churn", () => benchMappingChurn({ quick, log })],
     ["failover", () => benchFailover({ quick, log })],
     ["translation-lookup", () => benchTranslationLookup({ quick, log })],
     ["translation-log", () => benchTranslationLog({ quick, log })],
