@@ -4,7 +4,7 @@ import { startDaemon, type ApiResponse, type DaemonHandle } from "../lab/daemon.
 import type { Netns } from "../lab/netns.js";
 import { ADDR, buildGatewayTopology, type PodName } from "../lab/topology.js";
 import type { Figure } from "./lib/results.js";
-import { round } from "./lib/stats.js";
+import { median, round } from "./lib/stats.js";
 
 export interface ChurnOptions { quick: boolean; log: (line: string) => void }
 
@@ -53,7 +53,7 @@ interface SinkReport { [tag: string]: { bySource: Record<string, number>; distin
 interface SenderReport { attempted: number; sent: number; errors: number }
 
 /** One writer: a kind of change repeated until `until`, each written with ?wait=true so it is live before the next. */
-interface Writer { pod: PodName; kind: string; changes: number; errors: string[]; egress: Set<string> }
+interface Writer { pod: PodName; kind: string; changes: number; errors: string[]; egress: Set<string>; latencies: number[] }
 
 async function must(response: Promise<ApiResponse>, what: string): Promise<void> {
   const r = await response;
@@ -103,12 +103,14 @@ export async function benchMappingChurn(options: ChurnOptions): Promise<Figure[]
     const senders = await Promise.all(pods.map((pod) => background(topo.pods[pod], SENDER, [ADDR.server.v4, String(SINK_PORT), String(rate), pod], "sending")));
 
     const writers: Record<PodName, Writer> = {
-      a: { pod: "a", kind: "PATCH egress IP", changes: 0, errors: [], egress: new Set([podA.egressIp]) },
-      b: { pod: "b", kind: "DELETE + POST", changes: 0, errors: [], egress: new Set([podB.egressIp]) },
-      c: { pod: "c", kind: `PUT of the whole set (${(fillers + 1).toLocaleString("en")})`, changes: 0, errors: [], egress: new Set([podC.egressIp]) },
+      a: { pod: "a", kind: "PATCH egress IP", changes: 0, errors: [], egress: new Set([podA.egressIp]), latencies: [] },
+      b: { pod: "b", kind: "DELETE + POST", changes: 0, errors: [], egress: new Set([podB.egressIp]), latencies: [] },
+      c: { pod: "c", kind: `PUT of the whole set (${(fillers + 1).toLocaleString("en")})`, changes: 0, errors: [], egress: new Set([podC.egressIp]), latencies: [] },
     };
     const write = async (writer: Writer, method: string, path: string, body?: unknown) => {
+      const begun = performance.now();
       const r = await d.api(method, path, body);
+      writer.latencies.push(performance.now() - begun);
       if (r.status >= 300) writer.errors.push(`${method} ${path}: ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
       else writer.changes++;
     };
@@ -164,7 +166,7 @@ export async function benchMappingChurn(options: ChurnOptions): Promise<Figure[]
       options.log(`  pod ${pod} (${writer.kind}): ${writer.changes} changes, ${report.sent} flows sent, ${got.distinct} arrived (${sources}), misses ${podMisses}`);
       if (podMisses > 0) missNotes.push(`pod ${pod}: ${wrong.map(([source, n]) => `${n} from ${source} (e.g. flows ${got.samples[source]?.join(", ")})`).join("; ")}`);
       dropNotes.push(`pod ${pod} ${report.sent - got.distinct}`);
-      changeNotes.push(`pod ${pod} ${writer.kind}: ${writer.changes}${writer.errors.length > 0 ? ` (${writer.errors.length} failed)` : ""}`);
+      changeNotes.push(`pod ${pod} ${writer.kind}: ${writer.changes} (each live after ${round(median(writer.latencies), 0)} ms, median)${writer.errors.length > 0 ? ` (${writer.errors.length} failed)` : ""}`);
     });
     if (errors.length > 0) options.log(`  failed writes: ${errors.join(" | ")}`);
     const context = `${fillers.toLocaleString("en")} other mappings present, ${round(elapsed, 0)} s`;

@@ -12,10 +12,14 @@ import { benchPolicy } from "./policy.js";
 import { renderBenchmarkTables } from "./report.js";
 import { benchTranslationLog } from "./translation-log.js";
 import { benchTranslationLookup } from "./translation-lookup.js";
-import { machineInfo, writeReport, type BenchReport, type Figure } from "./lib/results.js";
+import { curveSeries, renderCostCurveSvg } from "./lib/cost-curve.js";
+import { mergeReports } from "./lib/merge-report.js";
+import { machineInfo, readLatest, writeReport, type BenchReport, type Figure } from "./lib/results.js";
 
 const BEGIN = "<!-- bench:results:begin -->";
 const END = "<!-- bench:results:end -->";
+/** The cost-curve plot, beside docs/benchmarks.md (which links it). */
+const COST_CURVE = "benchmarks-cost-curve.svg";
 
 /**
  * `npm run bench` (or `-- --quick`): every figure of shared/performance.md beside its baseline, in one run,
@@ -33,7 +37,7 @@ async function main(): Promise<number> {
   const version = async (cmd: string, args: string[]) => String((await execa(cmd, args, { reject: false, all: true })).all ?? "").split("\n")[0]?.trim() ?? "";
   const report: BenchReport = {
     date: new Date().toISOString(),
-    command: `npm run bench${quick ? " -- --quick" : ""}${only ? ` -- --only ${only.join(",")}` : ""}`,
+    command: `npm run bench${quick || only ? " --" : ""}${quick ? " --quick" : ""}${only ? ` --only ${only.join(",")}` : ""}`,
     quick,
     machine: machineInfo({ kernel: await version("uname", ["-r"]), nft: await version("nft", ["--version"]), keepalived: await version("keepalived", ["--version"]) }),
     figures: [],
@@ -49,30 +53,37 @@ async function main(): Promise<number> {
     ["translation-log", () => benchTranslationLog({ quick, log })],
     ["policy", () => benchPolicy({ quick, log })],
   ];
+  const covered: string[] = [];
   for (const [name, run] of suites) {
     if (only && !only.includes(name)) continue;
     log(`== ${name}`);
     try {
-      report.figures.push(...(await run()));
+      report.figures.push(...(await run()).map((f) => ({ ...f, suite: name, run: report.date })));
+      covered.push(name);
     } catch (error) {
       report.errors.push({ bench: name, error: error instanceof Error ? error.message.slice(0, 2000) : String(error) });
       log(`  FAILED: ${String(error)}`);
     }
   }
   await cleanupAll();
-  const files = writeReport(report);
+  // The docs show every suite: those this run did not cover (or that failed) keep their last measured figures.
+  const merged = mergeReports(report, covered, suites.map(([name]) => name), readLatest(quick));
+  const files = writeReport(report, merged);
   log(`results: ${files.join(", ")}`);
+  const plot = !quick && curveSeries(merged.figures).length > 0;
+  const tables = renderBenchmarkTables(merged, plot ? { costCurveImage: COST_CURVE } : {});
+  if (plot) writeFileSync(join(PACKAGE_ROOT, "docs", COST_CURVE), renderCostCurveSvg(merged.figures, `Cost curve — ${merged.date}`));
   if (!quick) {
     const docs = join(PACKAGE_ROOT, "docs", "benchmarks.md");
     const text = readFileSync(docs, "utf8");
     const start = text.indexOf(BEGIN);
     const end = text.indexOf(END);
     if (start >= 0 && end > start) {
-      writeFileSync(docs, `${text.slice(0, start + BEGIN.length)}\n${renderBenchmarkTables(report)}\n${text.slice(end)}`);
-      log("docs/benchmarks.md updated");
+      writeFileSync(docs, `${text.slice(0, start + BEGIN.length)}\n${tables}\n${text.slice(end)}`);
+      log(`docs/benchmarks.md${plot ? ` and docs/${COST_CURVE}` : ""} updated`);
     }
   }
-  console.log(renderBenchmarkTables(report));
+  console.log(tables);
   return report.errors.length === 0 ? 0 : 1;
 }
 
