@@ -1,7 +1,8 @@
 // Opens new UDP flows from a pod, as fast as asked: every datagram leaves from a new socket bound to the next
 // source port of a range, so each one is a new conntrack flow that takes the NAT decision of that moment (a random
 // ephemeral port could repeat one whose conntrack entry still lives, and reuse an old translation).
-// Payload `TAG:SEQ`, so the sink can tell which flows arrived and from where. On SIGTERM it prints one JSON line.
+// Payload `TAG:SEQ:SENT_MS` (stamped just before the send), so the sink can tell which flows arrived, from where,
+// and within which interval the flow crossed the gateway. On SIGTERM it prints one JSON line.
 import { createSocket } from "node:dgram";
 
 const [host = "", portText = "9999", rateText = "500", tag = "p", firstText = "10000", lastText = "59999"] = process.argv.slice(2);
@@ -22,7 +23,7 @@ function sendOne(): void {
     socket.close();
   });
   socket.bind({ port: first + (id % span), address: "0.0.0.0", exclusive: true }, () => {
-    socket.send(`${tag}:${id}`, port, host, (error) => {
+    socket.send(`${tag}:${id}:${Date.now()}`, port, host, (error) => {
       if (error) errors++;
       else sent++;
       socket.close();
