@@ -188,7 +188,7 @@ export async function benchMappingChurn(options: ChurnOptions): Promise<Figure[]
         id: "churn-drops", section: "data plane",
         title: `new flows that never arrived while the mappings change (${context})`,
         value: drops, unit: "flows", target: "reported (pod b is unmapped between its DELETE and POST: dropped, fail closed)", met: null,
-        notes: `${dropNotes.join(", ")}, of ${flows.toLocaleString("en")}`,
+        notes: `${dropNotes.join(", ")}, of ${flows.toLocaleString("en")}; pods a and c always have a mapping, so their drops are the ones a change itself caused`,
       },
       {
         id: "churn-changes", section: "data plane",
