@@ -49,7 +49,8 @@ export async function benchFailover(options: FailoverOptions): Promise<Figure[]>
   let group: HaGroup | undefined;
   try {
     await startWhoamiServer(topo.server, { stream: true });
-    group = await startHaGroup(topo);
+    // A gateway restarted with 10k mappings is ready after its first full apply: slower on a busy machine.
+    group = await startHaGroup(topo, { daemon: () => ({ readyTimeoutMs: 120_000 }) });
     await register(group);
     const hard: Trial[] = [];
     const graceful: Trial[] = [];
