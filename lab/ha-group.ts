@@ -55,7 +55,7 @@ async function ensureGroupCertificates(directory: string): Promise<void> {
 
 /** Per-gateway daemon options the lab sets (directories, log files); tests use the defaults. */
 export interface HaGroupOptions {
-  daemon?: (key: GatewayKey) => Pick<DaemonOptions, "dir" | "logFile" | "logLevel" | "translationLog" | "listen">;
+  daemon?: (key: GatewayKey) => Pick<DaemonOptions, "dir" | "logFile" | "logLevel" | "translationLog" | "listen" | "readyTimeoutMs">;
   /** Where each gateway's NAME.crt and NAME.key live (created when missing, kept); default: a directory of this group's, removed by stop(). */
   certificates?: string;
 }

@@ -37,6 +37,7 @@ export class ConntrackdManager {
     const text = renderTemplate("conntrackd.conf.hbs", this.view);
     if (this.process.kind === "supervised") {
       this.files.writeFile(this.configPath, text, 0o644);
+      await this.clearStaleLock();
       this.process.supervisor.start();
       return;
     }
@@ -44,6 +45,24 @@ export class ConntrackdManager {
     // A daemon restarting beside a running conntrackd leaves an unchanged file alone: a conntrackd restart would
     // stop the state sync to the peer for a moment, for nothing.
     if (this.files.readText(this.configPath) !== text) this.files.writeFile(this.configPath, text, 0o644);
+  }
+
+  /**
+   * conntrackd creates its lock file exclusively and removes it only when it exits cleanly: one that was killed (a
+   * gateway whose processes all died while its run directory survived, a crash, the OOM killer) leaves it behind,
+   * and every conntrackd started after it refuses to run ("lockfile exists, perhaps conntrackd already running?").
+   * The gateway then syncs no connection state at all: keepalived still makes it master, and every connection it
+   * opens as master is unknown to its peer, which resets it when it takes over. The lock is stale when no conntrackd
+   * answers on the control socket; one that answers (left running by an earlier daemon) keeps its lock.
+   * Called before the first start and before every restart of a supervised conntrackd.
+   */
+  async clearStaleLock(): Promise<void> {
+    const { lockFile } = this.view;
+    if (!this.files.exists(lockFile)) return;
+    const asked = await this.runner.run("conntrackd", ["-C", this.configPath, "-s"], { okExitCodes: [1], timeoutMs: 5_000 });
+    if (asked.exitCode === 0) return;
+    this.files.removeFile(lockFile);
+    this.log.warn({ lockFile }, "removed the lock file of a conntrackd that was killed; no conntrackd answers on its socket");
   }
 
   /** A gateway that becomes backup asks the new master for its full state, so it can take over again later. */

@@ -106,7 +106,11 @@ export class HaMode {
       lockFile: join(run, "conntrackd.lock"),
       controlSocket: join(run, "conntrackd.ctl"),
     }, supervised
-      ? { kind: "supervised", supervisor: new Supervisor({ name: "conntrackd", command: "conntrackd", args: ["-C", conntrackdPath] }, log.child({ component: "conntrackd" })) }
+      ? { kind: "supervised", supervisor: new Supervisor({
+        name: "conntrackd", command: "conntrackd", args: ["-C", conntrackdPath],
+        // A conntrackd that died left its lock file: the next one would refuse to start.
+        beforeRestart: () => this.conntrackd.clearStaleLock(),
+      }, log.child({ component: "conntrackd" })) }
       : { kind: "systemd" }, log.child({ component: "conntrackd" }));
     this.peerTransport = new PeerTransport({ name: ha.peer.name, address: ha.peer.address, port: ha.ports.replication }, this.peerCredentials);
     const replicationLog = log.child({ component: "replication" });

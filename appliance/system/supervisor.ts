@@ -8,6 +8,8 @@ export interface SupervisedSpec {
   name: string;
   command: string;
   args: string[];
+  /** Runs before each restart after an exit (not before start()): e.g. clearing what the dead child left behind. */
+  beforeRestart?: () => Promise<void>;
 }
 
 export interface ChildExit {
@@ -57,6 +59,11 @@ export class Supervisor extends EventEmitter<{ spawn: [pid: number | undefined];
     this.child = undefined;
   }
 
+  private async restart(): Promise<void> {
+    await this.spec.beforeRestart?.().catch((error: unknown) => this.log.warn({ process: this.spec.name, err: error }, "preparing the restart failed; restarting anyway"));
+    if (!this.stopping) this.spawn();
+  }
+
   private spawn(): void {
     const { name, command, args } = this.spec;
     const child = execa(command, args, {
@@ -74,7 +81,7 @@ export class Supervisor extends EventEmitter<{ spawn: [pid: number | undefined];
       this.restarts++;
       const delay = Math.min(500 * 2 ** Math.min(this.restarts - 1, 5), 15_000);
       this.log.error({ process: name, exitCode: result.exitCode, signal: result.signal, restartInMs: delay }, "exited; restarting");
-      this.restartTimer = setTimeout(() => this.spawn(), delay);
+      this.restartTimer = setTimeout(() => void this.restart(), delay);
       this.restartTimer.unref();
     });
   }
