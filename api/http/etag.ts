@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { Context } from "hono";
 import { AppError } from "../../appliance/errors.js";
 
@@ -12,7 +12,8 @@ import { AppError } from "../../appliance/errors.js";
  * (api/routes/clusters.ts).
  */
 export function etagOf(representation: unknown): string {
-  return `"${createHash("sha256").update(JSON.stringify(representation)).digest("base64url").slice(0, 27)}"`;
+  // The one-shot hash: no Hash object per request.
+  return `"${hash("sha256", JSON.stringify(representation), "base64url").slice(0, 27)}"`;
 }
 
 /**
