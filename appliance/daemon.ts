@@ -19,7 +19,7 @@ import { createMetrics } from "./metrics.js";
 import { NftClient } from "./nft/nft-client.js";
 import { rulesetOptions } from "./nft/ruleset-options.js";
 import { MIGRATIONS_DIR } from "./paths.js";
-import { dataplaneRevision, readDesiredState } from "./reconcile/desired-state.js";
+import { dataplaneRevision, egressIpAddresses, readDesiredState } from "./reconcile/desired-state.js";
 import { KernelWatch } from "./reconcile/kernel-watch.js";
 import { ReconcileLoop } from "./reconcile/loop.js";
 import { Reconciler } from "./reconcile/reconciler.js";
@@ -136,7 +136,7 @@ export class Daemon {
     await policyLog?.start();
     const reconciler = new Reconciler({
       readDesired: () => readDesiredState(db),
-      readRevisions: () => ({ store: store.revision(), dataplane: dataplaneRevision(db) }),
+      readRevisions: () => ({ store: store.revision(), dataplane: dataplaneRevision(db), egressIps: egressIpAddresses(db) }),
       nft,
       routes: new RouteManager(runner, config.dataplane.routeProtocol, inside),
       neighbours: ruleset.sourceBinding === "next-hop" ? new NeighbourManager(runner, inside) : undefined,

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { Context } from "hono";
 import { AppError } from "../../appliance/errors.js";
 
@@ -12,7 +12,13 @@ import { AppError } from "../../appliance/errors.js";
  * (api/routes/clusters.ts).
  */
 export function etagOf(representation: unknown): string {
-  return `"${createHash("sha256").update(JSON.stringify(representation)).digest("base64url").slice(0, 27)}"`;
+  return etagOfJson(JSON.stringify(representation));
+}
+
+/** The tag of a representation already serialized (JSON.stringify of what etagOf would be given). */
+export function etagOfJson(json: string): string {
+  // The one-shot hash: no Hash object per request.
+  return `"${hash("sha256", json, "base64url").slice(0, 27)}"`;
 }
 
 /**
@@ -39,7 +45,11 @@ export function requireIfMatch(header: string | undefined, current: string | und
  * comparison): then the route answers 304 without a body.
  */
 export function notModified(c: Context, representation: unknown): boolean {
-  const etag = etagOf(representation);
+  return notModifiedTag(c, etagOf(representation));
+}
+
+/** notModified, for a caller that has the tag already. */
+export function notModifiedTag(c: Context, etag: string): boolean {
   c.header("ETag", etag);
   const ifNoneMatch = c.req.header("if-none-match");
   return ifNoneMatch !== undefined && noneMatchFails(ifNoneMatch, etag);

@@ -18,7 +18,20 @@ export function clientKey(c: Context): string {
   return address ? addressKey(address) : "unix";
 }
 
+/** Recent clients' keys: parsing an address costs more than the rest of a request's logging; bounded, it starts over when full. */
+const recentKeys = new Map<string, string>();
+const MAX_RECENT_KEYS = 1_024;
+
 export function addressKey(address: string): string {
+  const known = recentKeys.get(address);
+  if (known !== undefined) return known;
+  const key = keyOf(address);
+  if (recentKeys.size >= MAX_RECENT_KEYS) recentKeys.clear();
+  recentKeys.set(address, key);
+  return key;
+}
+
+function keyOf(address: string): string {
   if (!ipaddr.isValid(address)) return address;
   const parsed = ipaddr.process(address);
   if (parsed.kind() === "ipv4") return parsed.toString();

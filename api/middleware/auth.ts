@@ -1,11 +1,11 @@
 import type { MiddlewareHandler } from "hono";
 import { AppError } from "../../appliance/errors.js";
-import { authenticateClusterToken, secretsEqual } from "../../appliance/service/tokens.js";
-import type { AdminToken, ApiEnv, Principal } from "../context.js";
+import type { ApiEnv, Principal } from "../context.js";
 import { clientKey } from "../limits/client-address.js";
 import type { FailureWindows } from "../limits/failure-window.js";
 import type { TokenBuckets } from "../limits/token-bucket.js";
 import { acceptForwardedPrincipal } from "./forwarded-principal.js";
+import { Principals } from "./principals.js";
 
 export interface AuthLimits {
   /** Failed authentications per client address. */
@@ -23,6 +23,7 @@ const REALM = 'Bearer realm="egw"';
  * rate-limited: the network team must be able to act while tenants are busy.
  */
 export function authenticate(limits: AuthLimits): MiddlewareHandler<ApiEnv> {
+  const principals = new Principals();
   return async (c, next) => {
     const deps = c.get("deps");
     const limitRate = (principal: { cluster: string; tokenId: string }) => {
@@ -55,7 +56,7 @@ export function authenticate(limits: AuthLimits): MiddlewareHandler<ApiEnv> {
     if (header === undefined) throw unauthorized("send the token as 'Authorization: Bearer <token>'", false);
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) failed(unauthorized("send the token as 'Authorization: Bearer <token>'", false));
-    const principal = resolve(deps.adminTokens, (match as RegExpExecArray)[1] as string, (token) => authenticateClusterToken(deps.store.db, token));
+    const principal = principals.resolve(deps.adminTokens, deps.store, (match as RegExpExecArray)[1] as string);
     if (!principal) return failed(unauthorized("the token is unknown or has been revoked", true));
     if (principal.kind === "cluster") {
       limitRate(principal);
@@ -63,15 +64,6 @@ export function authenticate(limits: AuthLimits): MiddlewareHandler<ApiEnv> {
     c.set("principal", principal);
     await next();
   };
-}
-
-/** Every admin token is compared, matching or not, so the time taken says nothing about which one matched. */
-function resolve(admins: AdminToken[], token: string, cluster: (token: string) => { id: string; cluster: string } | undefined): Principal | undefined {
-  let admin: string | undefined;
-  for (const candidate of admins) if (secretsEqual(token, candidate.token)) admin = candidate.name;
-  if (admin !== undefined) return { kind: "admin", name: admin };
-  const found = cluster(token);
-  return found && { kind: "cluster", cluster: found.cluster, tokenId: found.id };
 }
 
 /** RFC 6750: a 401 names the scheme and realm, and says invalid_token when a token was sent but is no good. */

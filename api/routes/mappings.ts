@@ -6,7 +6,8 @@ import type { Db } from "../../appliance/store/database.js";
 import * as reads from "../../appliance/store/reads.js";
 import type { Mapping } from "../../appliance/model.js";
 import type { ApiEnv } from "../context.js";
-import { notModified } from "../http/etag.js";
+import { notModifiedTag } from "../http/etag.js";
+import { itemAnswers } from "../http/item-answers.js";
 import { listPage } from "../http/list.js";
 import { nextField, pageQuery } from "../http/pagination.js";
 import { requireClusterAccess } from "../middleware/auth.js";
@@ -85,14 +86,16 @@ export const mappingRoutes = new OpenAPIHono<ApiEnv>()
   }), (c) => {
     const { name, mapping: key } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
-    const db = c.get("deps").store.db;
-    const found = item(name, key)(db);
+    const store = c.get("deps").store;
+    // Names are DNS labels: no "/" in either, so the key names one mapping of one cluster.
+    const found = itemAnswers(store).answer(`mappings/${name}/${key}`, () => item(name, key)(store.db));
     if (!found) {
-      requireCluster(db, name);
+      requireCluster(store.db, name);
       throw new AppError("not-found", `cluster ${name} has no mapping named ${key}`);
     }
-    if (notModified(c, found)) return c.body(null, 304);
-    return c.json(found, 200);
+    if (notModifiedTag(c, found.etag)) return c.body(null, 304);
+    // Exactly what c.json would send: the same JSON.stringify of the same representation.
+    return c.body(found.body, 200, { "Content-Type": "application/json" });
   })
   .openapi(createRoute({
     method: "put", path: "/{name}/mappings/{mapping}", tags, security, operationId: "putMapping",

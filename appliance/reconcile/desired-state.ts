@@ -24,7 +24,7 @@ export function readDesiredState(db: Db): DesiredState {
     revision: currentRevision(db),
     mappings: reads.listMappings(db),
     routes: reads.listRoutes(db),
-    egressIps: reads.listEgressIps(db).map((ip) => ip.address),
+    egressIps: egressIpAddresses(db),
     sourceRanges: reads.listSourceRanges(db),
     policies: effectivePolicies(db).map(({ cluster, mapping, policy }) => ({ cluster, mapping, policy })),
     floors: reads.listFloors(db),
@@ -38,10 +38,19 @@ export function clusterSourcesOf(desired: DesiredState): Map<string, string[]> {
   return byCluster;
 }
 
-/** The tables the data plane is built from: a write to any other (tokens, clusters, the audit log) costs the reconciler nothing. */
-const DATAPLANE_TABLES = ["mappings", "routes", "egress_ips", "cluster_source_ranges", "egress_policies", "policy_floors"] as const;
+/**
+ * The tables the data plane is built from, but for egress_ips: a write to any other (tokens, clusters, the audit
+ * log) costs the reconciler nothing. Of an egress IP the data plane uses its address only, so the reconciler
+ * compares the list of addresses instead (egressIpAddresses): a changed description moves no packet.
+ */
+const DATAPLANE_TABLES = ["mappings", "routes", "cluster_source_ranges", "egress_policies", "policy_floors"] as const;
 
-/** The newest revision that changed anything the data plane is built from (the reconciler's revision-based skip). */
+/** The newest revision that changed anything the data plane is built from, egress IPs aside (the reconciler's revision-based skip). */
 export function dataplaneRevision(db: Db): number {
   return newestChangeTo(db, DATAPLANE_TABLES);
+}
+
+/** The egress IPs' addresses, in the order the desired state lists them: all the data plane takes from that table. */
+export function egressIpAddresses(db: Db): string[] {
+  return reads.listEgressIps(db).map((ip) => ip.address);
 }

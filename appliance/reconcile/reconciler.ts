@@ -24,10 +24,11 @@ export interface OwnedAddressLedger {
 export interface ReconcilerDeps {
   readDesired: () => DesiredState;
   /**
-   * Cheap shortcut: the store's revision and the newest revision that touched the data plane's inputs.
-   * When the latter has not moved since a pass that realized everything, no pass is needed at all.
+   * Cheap shortcut: the store's revision, the newest revision that touched the data plane's inputs other than
+   * the egress IPs, and the egress IPs' addresses (all the data plane takes from them: a description changes
+   * none). When neither has moved since a pass that realized everything, no pass is needed at all.
    */
-  readRevisions?: () => { store: number; dataplane: number };
+  readRevisions?: () => { store: number; dataplane: number; egressIps: readonly string[] };
   nft: NftClient;
   routes: RouteManager;
   /** Source binding: the next hops' managed neighbour entries and MACs (required when ruleset.sourceBinding is "next-hop"). */
@@ -76,6 +77,7 @@ export class Reconciler {
   private readonly binding: NextHopBinding | undefined;
   private realizedFailClosed = false;
   private realizedDataplaneRevision: number | undefined;
+  private realizedEgressIps: readonly string[] | undefined;
   private realizedNamesVersion: number | undefined;
   appliedRevision = 0;
   lastReport: ApplyReport | undefined;
@@ -90,7 +92,8 @@ export class Reconciler {
     const started = performance.now();
     const revisions = this.deps.readRevisions?.();
     const namesVersion = this.deps.policyNames?.version();
-    if (revisions && this.allRealized() && revisions.dataplane === this.realizedDataplaneRevision && namesVersion === this.realizedNamesVersion) {
+    if (revisions && this.allRealized() && revisions.dataplane === this.realizedDataplaneRevision
+      && sameList(revisions.egressIps, this.realizedEgressIps) && namesVersion === this.realizedNamesVersion) {
       this.appliedRevision = revisions.store;
       this.lastReport = this.report(revisions.store, started, "none");
       return this.lastReport;
@@ -114,6 +117,7 @@ export class Reconciler {
       await this.convergeAddresses(desired.egressIps, "remove");
       this.appliedRevision = desired.revision;
       this.realizedDataplaneRevision = revisions?.dataplane;
+      this.realizedEgressIps = revisions?.egressIps;
       this.realizedNamesVersion = namesVersion;
       this.lastReport = this.report(desired.revision, started, kind, [...macs].filter(([, mac]) => mac === undefined).map(([via]) => via));
       return this.lastReport;
@@ -256,6 +260,10 @@ export class Reconciler {
     }
     this.realizedAddresses = wanted;
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[] | undefined): boolean {
+  return b !== undefined && a.length === b.length && a.every((item, i) => item === b[i]);
 }
 
 function sameRouteSet(a: KernelRoute[], b: KernelRoute[]): boolean {

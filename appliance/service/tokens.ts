@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { hash, randomBytes, timingSafeEqual } from "node:crypto";
 import { AppError } from "../errors.js";
 import type { TokenInfo } from "../model.js";
 import * as reads from "../store/reads.js";
@@ -14,7 +14,7 @@ import { requireCluster } from "./clusters.js";
 const TOKEN_PREFIX = "egw_";
 
 export function hashToken(token: string): Buffer {
-  return createHash("sha256").update(token, "utf8").digest();
+  return hash("sha256", token, "buffer");
 }
 
 /** Compares two secrets in time independent of where they differ (both are hashed to equal length first). */
@@ -44,9 +44,17 @@ export function revokeToken(tx: WriteContext, cluster: string, id: string): Toke
 }
 
 export function authenticateClusterToken(db: Db, token: string): { id: string; cluster: string } | undefined {
-  if (!token.startsWith(TOKEN_PREFIX)) return undefined;
-  const hash = hashToken(token);
-  const row = reads.findActiveTokenByHash(db, hash);
-  if (!row || !timingSafeEqual(row.hash, hash)) return undefined;
+  return isClusterTokenShaped(token) ? activeClusterToken(db, hashToken(token)) : undefined;
+}
+
+/** Only tokens we issued can be cluster tokens: anything else is not looked up at all. */
+export function isClusterTokenShaped(token: string): boolean {
+  return token.startsWith(TOKEN_PREFIX);
+}
+
+/** The active (not revoked) cluster token whose SHA-256 is `tokenHash`, for a caller that has hashed the token already. */
+export function activeClusterToken(db: Db, tokenHash: Buffer): { id: string; cluster: string } | undefined {
+  const row = reads.findActiveTokenByHash(db, tokenHash);
+  if (!row || !timingSafeEqual(row.hash, tokenHash)) return undefined;
   return { id: row.id, cluster: row.cluster };
 }

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { dataplaneRevision, readDesiredState } from "../../appliance/reconcile/desired-state.js";
+import { dataplaneRevision, egressIpAddresses, readDesiredState } from "../../appliance/reconcile/desired-state.js";
 import { exportSnapshot, importSnapshot } from "../../appliance/replication/log.js";
 import { createCluster } from "../../appliance/service/clusters.js";
-import { createEgressIp } from "../../appliance/service/egress-ips.js";
+import { createEgressIp, deleteEgressIp, updateEgressIp } from "../../appliance/service/egress-ips.js";
 import { issueToken, revokeToken } from "../../appliance/service/tokens.js";
 import { mustWrite, openStore, OWN } from "./replication/replication-helpers.js";
 
@@ -11,8 +11,8 @@ describe("dataplaneRevision: the reconciler's question to the changelog's owner"
   it("moves with writes to what the data plane is built from, and stays put for the rest", () => {
     const store = openStore();
     assert.equal(dataplaneRevision(store.db), 0);
-    const ip = mustWrite(store, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN)).revision;
-    assert.equal(dataplaneRevision(store.db), ip);
+    mustWrite(store, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
+    assert.equal(dataplaneRevision(store.db), 0, "egress IPs are compared by their addresses instead (egressIpAddresses)");
     const cluster = mustWrite(store, (tx) => createCluster(tx, { name: "prod", sourceRanges: ["10.244.0.0/16"], egressIps: ["203.0.113.10"] })).revision;
     assert.equal(dataplaneRevision(store.db), cluster, "source ranges are guarded by the data plane");
     const token = mustWrite(store, (tx) => issueToken(tx, "prod", "ci")).result.id;
@@ -28,6 +28,21 @@ describe("dataplaneRevision: the reconciler's question to the changelog's owner"
     follower.applyExternal(1, () => importSnapshot(follower.db, exportSnapshot(leader.db)));
     assert.equal(follower.revision(), 1);
     assert.equal(dataplaneRevision(follower.db), 0);
+  });
+});
+
+describe("egressIpAddresses: what the data plane takes from the egress IPs", () => {
+  it("changes when an address is added or removed, and not when a description changes", () => {
+    const store = openStore();
+    assert.deepEqual(egressIpAddresses(store.db), []);
+    mustWrite(store, (tx) => createEgressIp(tx, { address: "203.0.113.11" }, OWN));
+    mustWrite(store, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
+    assert.deepEqual(egressIpAddresses(store.db), ["203.0.113.10", "203.0.113.11"]);
+    mustWrite(store, (tx) => updateEgressIp(tx, "203.0.113.10", { description: "moved to rack 4" }));
+    assert.deepEqual(egressIpAddresses(store.db), ["203.0.113.10", "203.0.113.11"]);
+    mustWrite(store, (tx) => deleteEgressIp(tx, "203.0.113.11"));
+    assert.deepEqual(egressIpAddresses(store.db), ["203.0.113.10"]);
+    assert.deepEqual(egressIpAddresses(store.db), readDesiredState(store.db).egressIps, "the same list the desired state holds");
   });
 });
 

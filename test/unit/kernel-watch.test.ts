@@ -36,7 +36,7 @@ describe("KernelWatch: monitors trigger checks and repairs at once", () => {
     };
     reconciler = new Reconciler({
       readDesired: () => structuredClone(desired),
-      readRevisions: () => ({ store: desired.revision, dataplane: desired.revision }),
+      readRevisions: () => ({ store: desired.revision, dataplane: desired.revision, egressIps: desired.egressIps }),
       nft: new NftClient(system),
       routes: new RouteManager(system, 211, "inside"),
       neighbours: new NeighbourManager(system, "inside"),

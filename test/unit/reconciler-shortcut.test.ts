@@ -9,13 +9,14 @@ import { FakeSystem } from "../helpers/fake-system.js";
 
 /**
  * The daemon's shortcut: when the newest revision that touched the data plane's inputs has not moved since a
- * pass that realized everything, the pass reads nothing and calls nothing, and only the store revision (a token
- * issued, an audit-only change) advances. The daemon always runs with it, so it is tested on its own.
+ * pass that realized everything, and the egress IPs' addresses are the ones realized, the pass reads nothing and
+ * calls nothing, and only the store revision (a token issued, an audit-only change, an egress IP's description)
+ * advances. The daemon always runs with it, so it is tested on its own.
  */
 describe("Reconciler: the revision shortcut", () => {
   const setup = () => {
     const system = new FakeSystem();
-    const revisions = { store: 5, dataplane: 5 };
+    const revisions = { store: 5, dataplane: 5, egressIps: ["203.0.113.10"] };
     let reads = 0;
     const desired: DesiredState = {
       revision: 5,
@@ -25,9 +26,9 @@ describe("Reconciler: the revision shortcut", () => {
     const reconciler = new Reconciler({
       readDesired: () => {
         reads++;
-        return { ...structuredClone(desired), revision: revisions.store };
+        return { ...structuredClone(desired), revision: revisions.store, egressIps: [...revisions.egressIps] };
       },
-      readRevisions: () => ({ ...revisions }),
+      readRevisions: () => ({ ...revisions, egressIps: [...revisions.egressIps] }),
       nft: new NftClient(system),
       routes: new RouteManager(system, 211, "inside"),
       ruleset: { table: "egress_gateway", insideInterface: "inside", outsideInterface: "outside", unmappedTraffic: "drop" },
@@ -58,6 +59,40 @@ describe("Reconciler: the revision shortcut", () => {
     await reconciler.reconcile();
     assert.equal(reads(), before + 1);
     assert.equal(reconciler.appliedRevision, 10);
+  });
+
+  it("runs a pass when an egress IP was added or removed, though no other input moved", async () => {
+    const { system, revisions, reconciler, reads } = setup();
+    await reconciler.reconcile();
+    const before = reads();
+    revisions.store = 11;
+    revisions.egressIps = ["203.0.113.10", "203.0.113.11"];
+    system.calls = [];
+    await reconciler.reconcile();
+    assert.equal(reads(), before + 1, "a new egress IP is read");
+    assert.ok(system.calls.length > 0, "and applied");
+    revisions.store = 12;
+    revisions.egressIps = ["203.0.113.10"];
+    await reconciler.reconcile();
+    assert.equal(reads(), before + 2, "a removed one too");
+    revisions.store = 13;
+    revisions.egressIps = ["203.0.113.11"];
+    await reconciler.reconcile();
+    assert.equal(reads(), before + 3, "and one replaced by another, the count unchanged");
+    assert.equal(reconciler.appliedRevision, 13);
+  });
+
+  it("skips when the egress IPs are the same addresses again (a description changed)", async () => {
+    const { system, revisions, reconciler, reads } = setup();
+    await reconciler.reconcile();
+    const before = reads();
+    system.calls = [];
+    revisions.store = 14;
+    const report = await reconciler.reconcile();
+    assert.equal(report.kind, "none");
+    assert.equal(reads(), before);
+    assert.deepEqual(system.calls, []);
+    assert.equal(reconciler.appliedRevision, 14);
   });
 
   it("never skips before everything was realized once (the first pass, or after drift)", async () => {

@@ -47,6 +47,37 @@ describe("API authentication", () => {
   });
 });
 
+describe("API authentication: a cluster token already seen", () => {
+  // Each case uses the token first, so that it is known to the API when it stops being valid.
+  it("is refused on the very next request once its cluster is deleted (its tokens go with it)", async () => {
+    const { h, beta } = await tenants();
+    await expectStatus(await h.as(beta.token, "GET", "/v1/clusters/beta/mappings"), 200);
+    await expectStatus(await h.admin("DELETE", "/v1/clusters/beta"), 204);
+    await expectProblem(await h.as(beta.token, "GET", "/v1/clusters/beta/mappings"), 401, "unauthorized");
+  });
+
+  it("is refused on the very next request once a replicated revision revoked it", async () => {
+    const { h, alpha } = await tenants();
+    await expectStatus(await h.as(alpha.token, "GET", "/v1/clusters/alpha/mappings"), 200);
+    // What a follower does with the leader's revocation: rows changed in one transaction, then announced.
+    h.store.applyExternal(h.revision() + 1, () => {
+      h.db.prepare("UPDATE revision SET value = value + 1 WHERE id = 1").run();
+      h.db.prepare("UPDATE tokens SET revoked_at = ? WHERE id = ?").run(new Date().toISOString(), alpha.id);
+    });
+    await expectProblem(await h.as(alpha.token, "GET", "/v1/clusters/alpha/mappings"), 401, "unauthorized");
+  });
+
+  it("keeps its own cluster after other writes: a token never reaches another cluster's data", async () => {
+    const { h, alpha, beta } = await tenants();
+    await expectStatus(await h.as(alpha.token, "GET", "/v1/clusters/alpha/mappings"), 200);
+    await expectStatus(await h.as(beta.token, "GET", "/v1/clusters/beta/mappings"), 200);
+    await expectStatus(await h.admin("POST", "/v1/clusters/alpha/tokens", { description: "another" }), 201);
+    await expectProblem(await h.as(alpha.token, "GET", "/v1/clusters/beta/mappings"), 403, "forbidden");
+    await expectProblem(await h.as(beta.token, "GET", "/v1/clusters/alpha/mappings"), 403, "forbidden");
+    await expectStatus(await h.as(alpha.token, "GET", "/v1/clusters/alpha/mappings"), 200);
+  });
+});
+
 describe("API authorization", () => {
   const adminOnly: [string, string, unknown?][] = [
     ["GET", "/v1/egress-ips"],

@@ -77,3 +77,43 @@ describe("PUT and PATCH of one mapping", () => {
     await expectProblem(response, 415, "unsupported-media-type");
   });
 });
+
+describe("GET of one mapping read again", () => {
+  // Each case reads the mapping first, so that its answer is known to the API when the mapping changes.
+  it("answers what the store holds after a write: the new body and a new ETag, and 304 only for the current one", async () => {
+    const { h, alpha } = await tenants();
+    await expectStatus(await h.as(alpha.token, "PUT", "/v1/clusters/alpha/mappings/erp", erp()), 201);
+    const first = await h.as(alpha.token, "GET", "/v1/clusters/alpha/mappings/erp");
+    const tag = first.headers.get("ETag") ?? "";
+    assert.equal((await expectStatus(first, 200)).egressIp, "203.0.113.10");
+    assert.equal(first.headers.get("Content-Type"), "application/json");
+    const unchanged = await h.call("GET", "/v1/clusters/alpha/mappings/erp", { token: alpha.token, headers: { "if-none-match": tag } });
+    assert.equal(unchanged.status, 304);
+    await expectStatus(await h.as(alpha.token, "PATCH", "/v1/clusters/alpha/mappings/erp", { egressIp: "203.0.113.11" }), 200);
+    const changed = await h.call("GET", "/v1/clusters/alpha/mappings/erp", { token: alpha.token, headers: { "if-none-match": tag } });
+    assert.equal((await expectStatus(changed, 200)).egressIp, "203.0.113.11");
+    assert.notEqual(changed.headers.get("ETag"), tag);
+    await expectStatus(await h.as(alpha.token, "DELETE", "/v1/clusters/alpha/mappings/erp"), 204);
+    await expectProblem(await h.as(alpha.token, "GET", "/v1/clusters/alpha/mappings/erp"), 404, "not-found");
+  });
+
+  it("answers what a replicated revision changed on the very next request", async () => {
+    const { h, alpha } = await tenants();
+    await expectStatus(await h.as(alpha.token, "PUT", "/v1/clusters/alpha/mappings/erp", erp()), 201);
+    await expectStatus(await h.as(alpha.token, "GET", "/v1/clusters/alpha/mappings/erp"), 200);
+    // What a follower does with the leader's change: rows changed in one transaction, then announced.
+    h.store.applyExternal(h.revision() + 1, () => {
+      h.db.prepare("UPDATE revision SET value = value + 1 WHERE id = 1").run();
+      h.db.prepare("UPDATE mappings SET egress_ip = ? WHERE cluster = ? AND name = ?").run("203.0.113.11", "alpha", "erp");
+    });
+    assert.equal((await expectStatus(await h.as(alpha.token, "GET", "/v1/clusters/alpha/mappings/erp"), 200)).egressIp, "203.0.113.11");
+  });
+
+  it("never answers one cluster's mapping for another's of the same name, nor to another cluster's token", async () => {
+    const { h, alpha, beta } = await tenants();
+    await expectStatus(await h.as(alpha.token, "PUT", "/v1/clusters/alpha/mappings/erp", erp()), 201);
+    await expectStatus(await h.as(alpha.token, "GET", "/v1/clusters/alpha/mappings/erp"), 200);
+    await expectProblem(await h.as(beta.token, "GET", "/v1/clusters/alpha/mappings/erp"), 403, "forbidden");
+    await expectProblem(await h.as(beta.token, "GET", "/v1/clusters/beta/mappings/erp"), 404, "not-found");
+  });
+});
