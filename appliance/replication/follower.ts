@@ -7,7 +7,7 @@ import { isConstraintViolation } from "../store/database.js";
 import type { Store } from "../store/store.js";
 import { DigestCache } from "./digest.js";
 import { discardedWrites } from "./discarded.js";
-import { applyChanges, importSnapshot, position, replicationState, setReplicationState, type HistoryPosition } from "./log.js";
+import { applyChanges, importSnapshot, noteHistoryRestarted, position, replicationState, setReplicationState, type HistoryPosition } from "./log.js";
 import { checkChangesMessage, checkSender, checkSnapshotMessage } from "./message-rules.js";
 import { changesMessageSchema, heartbeatMessageSchema, parseMessage, snapshotMessageSchema } from "./messages.js";
 import type { PeerView } from "./peer-view.js";
@@ -90,6 +90,7 @@ export class Follower {
         assertStoreInvariants(db, fullScope(), this.context.own);
         this.recordLeader(message.epoch, message.leader);
       });
+      noteHistoryRestarted(db, snapshot.revision);
       if (here.revision !== snapshot.revision || here.revisionEpoch !== snapshot.revisionEpoch) {
         this.log.warn({ from: here, to: { revision: snapshot.revision, revisionEpoch: snapshot.revisionEpoch }, leader: message.leader },
           "replaced this gateway's configuration with the leader's snapshot");

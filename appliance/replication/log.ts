@@ -10,7 +10,7 @@ import { setRevision } from "../store/revision.js";
  * The history itself (changelog, revision epochs) and replication's state are the store's; they are
  * re-exported here because they are what replication speaks in.
  */
-export { changesSince, epochOfRevision, position, type ChangeEntry, type HistoryPosition, type RevisionChanges } from "../store/changelog.js";
+export { changesSince, epochOfRevision, noteHistoryRestarted, position, type ChangeEntry, type HistoryPosition, type RevisionChanges } from "../store/changelog.js";
 export { replicationState, setReplicationState } from "../store/replication-state.js";
 
 export interface Snapshot {

@@ -68,11 +68,25 @@ export function changesSince(db: Db, from: number, to: number): RevisionChanges[
 }
 
 /**
- * The newest revision that changed any of `tables` (0 when the changelog no longer holds one: older changes
+ * The revision of the last snapshot this process committed to a store. Kept in memory: whoever compares
+ * newestChangeTo's answers (the reconciler) starts afresh with the process.
+ */
+const historyRestarts = new WeakMap<Db, number>();
+
+/** Called once a snapshot's transaction has committed (never for one rolled back, whose revision may come again). */
+export function noteHistoryRestarted(db: Db, revision: number): void {
+  historyRestarts.set(db, revision);
+}
+
+/**
+ * The newest revision that changed any of `tables` (the revision of the last snapshot this process took when that is
+ * newer; 0 when the changelog no longer holds one: older changes
  * are part of whatever was realized since). One index lookup per table (changelog_by_table).
  */
 export function newestChangeTo(db: Db, tables: readonly string[]): number {
-  let newest = 0;
+  // After a snapshot the changelog is empty, yet anything may have changed up to the snapshot's revision: two
+  // snapshots in a row must not both answer 0.
+  let newest = historyRestarts.get(db) ?? 0;
   for (const table of tables) {
     const row = sql(db, "SELECT max(revision) AS revision FROM changelog WHERE tbl = ?").get(table) as { revision: number | null };
     newest = Math.max(newest, row.revision ?? 0);

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { dataplaneRevision, egressIpAddresses, readDesiredState } from "../../appliance/reconcile/desired-state.js";
-import { exportSnapshot, importSnapshot } from "../../appliance/replication/log.js";
+import { exportSnapshot, importSnapshot, noteHistoryRestarted } from "../../appliance/replication/log.js";
 import { createCluster } from "../../appliance/service/clusters.js";
+import { createMapping } from "../../appliance/service/mappings.js";
 import { createEgressIp, deleteEgressIp, updateEgressIp } from "../../appliance/service/egress-ips.js";
 import { issueToken, revokeToken } from "../../appliance/service/tokens.js";
 import { mustWrite, openStore, OWN } from "./replication/replication-helpers.js";
@@ -21,13 +22,31 @@ describe("dataplaneRevision: the reconciler's question to the changelog's owner"
     assert.equal(dataplaneRevision(store.db), cluster, "tokens are none of the data plane's business");
   });
 
-  it("is 0 once a snapshot restarted the history: what came before is realized or replaced whole", () => {
+  it("is 0 once a snapshot restarted the history, until this process notes the snapshot as committed", () => {
     const leader = openStore();
     mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
     const follower = openStore();
     follower.applyExternal(1, () => importSnapshot(follower.db, exportSnapshot(leader.db)));
     assert.equal(follower.revision(), 1);
     assert.equal(dataplaneRevision(follower.db), 0);
+    noteHistoryRestarted(follower.db, 1);
+    assert.equal(dataplaneRevision(follower.db), 1);
+  });
+
+  it("differs after each of two snapshots in a row that change only mappings (the reconciler's skip must not take the second)", () => {
+    const leader = openStore();
+    mustWrite(leader, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
+    mustWrite(leader, (tx) => createCluster(tx, { name: "prod", sourceRanges: ["10.244.0.0/16"], egressIps: ["203.0.113.10"] }));
+    const follower = openStore();
+    const seen: number[] = [];
+    for (const name of ["web", "api"]) {
+      mustWrite(leader, (tx) => createMapping(tx, "prod", { name, sourceCidr: name === "web" ? "10.244.1.0/24" : "10.244.2.0/24", egressIp: "203.0.113.10" }));
+      const snapshot = exportSnapshot(leader.db);
+      follower.applyExternal(snapshot.revision, () => importSnapshot(follower.db, snapshot));
+      noteHistoryRestarted(follower.db, snapshot.revision);
+      seen.push(dataplaneRevision(follower.db));
+    }
+    assert.notEqual(seen[0], seen[1]);
   });
 });
 
