@@ -25,7 +25,7 @@ export interface BenchTopology {
   gatewayInsideMac: string;
   clientMac: string;
   workDir: string;
-  /** Loads an nft JSON batch into the gateway namespace. */
+  /** Loads an nft JSON batch (or its JSON text, which a caller may keep to load it again) into the gateway namespace. */
   nft(batch: unknown): Promise<void>;
   /** UDP packets counted at the server so far. */
   serverCount(): Promise<number>;
@@ -72,7 +72,7 @@ export async function buildBenchTopology(): Promise<BenchTopology> {
       clientMac: await mac(client, "eth0"),
       nft: async (batch) => {
         const file = join(workDir, `batch-${batches++}.json`);
-        writeFileSync(file, JSON.stringify(batch));
+        writeFileSync(file, typeof batch === "string" ? batch : JSON.stringify(batch));
         await gateway.exec("nft", ["-j", "-f", file]);
         rmSync(file);
       },
