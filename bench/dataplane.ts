@@ -135,20 +135,23 @@ const linearWith = (count: number): Case => ({
   },
 });
 
-async function measureRate(topo: BenchTopology, seconds: number): Promise<number> {
+interface Measured { value: number; perCpu?: number | undefined }
+
+/** New flows per second of wall time and per CPU-second trafgen was given (see flood). */
+async function measureRate(topo: BenchTopology, seconds: number): Promise<Measured> {
   await topo.gateway.exec("conntrack", ["-F"], { reject: false });
   await new Promise((resolve) => setTimeout(resolve, 300));
   const result = await flood(topo, seconds);
-  return result.received / result.seconds;
+  return { value: result.received / result.seconds, perCpu: result.cpuSeconds ? result.received / result.cpuSeconds : undefined };
 }
 
-async function measureThroughput(topo: BenchTopology, seconds: number): Promise<number> {
+async function measureThroughput(topo: BenchTopology, seconds: number): Promise<Measured> {
   const server = topo.server.spawn("iperf3", ["-s", "-1", "-p", "5201"], { reject: false });
   await new Promise((resolve) => setTimeout(resolve, 300));
   const client = await topo.client.exec("iperf3", ["-c", BENCH_ADDR.server, "-p", "5201", "-t", String(seconds), "-J"], { reject: false });
   await server;
   const report = JSON.parse(String(client.stdout) || "{}") as { end?: { sum_received?: { bits_per_second: number } } };
-  return (report.end?.sum_received?.bits_per_second ?? 0) / 1e9;
+  return { value: (report.end?.sum_received?.bits_per_second ?? 0) / 1e9 };
 }
 
 export interface DataplaneOptions { quick: boolean; log: (line: string) => void }
@@ -171,9 +174,10 @@ const fmt = (n: number) => Math.round(n).toLocaleString("en");
  */
 async function measureRounds(
   topo: BenchTopology, cases: readonly Case[], scale: Scale, options: DataplaneOptions,
-  measure: (topo: BenchTopology, seconds: number) => Promise<number>, label: string, format: (v: number) => string,
-): Promise<{ samples: Map<string, number[]>; dropped: Map<string, string> }> {
+  measure: (topo: BenchTopology, seconds: number) => Promise<Measured>, label: string, format: (v: number) => string,
+): Promise<{ samples: Map<string, number[]>; perCpu: Map<string, number[]>; dropped: Map<string, string> }> {
   const dropped = new Map<string, string>();
+  const perCpu = new Map<string, number[]>(cases.map((c) => [c.id, []]));
   const contenders: Contender[] = cases.map((c) => ({
     id: c.id,
     measure: async () => {
@@ -191,14 +195,16 @@ async function measureRounds(
         options.log(`  ${label} ${c.title}: ${dropped.get(c.id)}`);
         return undefined;
       }
-      const value = await measure(topo, scale.seconds);
-      options.log(`  ${label} ${c.title.padEnd(40)} ${format(value)}${loadMs > 5_000 ? ` (loaded in ${(loadMs / 1000).toFixed(1)} s)` : ""}`);
+      const { value, perCpu: cpuRate } = await measure(topo, scale.seconds);
+      if (cpuRate !== undefined) perCpu.get(c.id)?.push(cpuRate);
+      options.log(`  ${label} ${c.title.padEnd(40)} ${format(value)}${cpuRate === undefined ? "" : ` (${fmt(cpuRate)} per CPU-second)`}`
+        + `${loadMs > 5_000 ? ` (loaded in ${(loadMs / 1000).toFixed(1)} s)` : ""}`);
       return value;
     },
   }));
   const samples = await interleave(scale.rounds, contenders);
   await clearTables(topo);
-  return { samples, dropped };
+  return { samples, perCpu, dropped };
 }
 
 /**
@@ -223,13 +229,18 @@ export async function benchDataplane(options: DataplaneOptions): Promise<Figure[
     const throughput = await measureRounds(topo, throughputCases, scale, options, measureThroughput, "throughput  ", (v) => `${v.toFixed(2)} Gbit/s`);
     const m = (id: string, from = rates.samples) => median(from.get(id) ?? []);
     const how = `${scale.seconds} s per case, all cases in turn, ${scale.rounds} round${scale.rounds === 1 ? "" : "s"}: median of the per-round ratios`;
+    const cpuNote = (valueId: string, baseId: string): string => {
+      const cpu = ratioSummary(roundRatios(rates.perCpu, valueId, baseId));
+      return cpu.samples.length === 0 ? "" : `; per CPU-second of the sender (the per-packet work, whatever share of a core it got): median ${round(cpu.ratio, 3)}, ${cpu.spread}`;
+    };
     const ratioFigure = (id: string, title: string, valueId: string, baseId: string, target: number, targetText: string, unit = "flows/s", from = rates.samples): Figure => {
       const { ratio, samples, spread } = ratioSummary(roundRatios(from, valueId, baseId));
       const digits = unit === "flows/s" ? 0 : 2;
       return {
         id, section: "data plane", title, value: round(m(valueId, from), digits), unit,
         baseline: { title: baseId, value: round(m(baseId, from), digits), unit }, ratio: round(ratio, 3),
-        target: targetText, met: options.quick ? null : ratio >= target, samples, notes: `${how}; ${spread}`,
+        target: targetText, met: options.quick ? null : ratio >= target, samples,
+        notes: `${how}; ${spread}${unit === "flows/s" ? cpuNote(valueId, baseId) : ""}`,
       };
     };
     const n = largest.toLocaleString("en");
@@ -269,7 +280,7 @@ export async function benchDataplane(options: DataplaneOptions): Promise<Figure[
         value: round(m(id), 0), unit: "flows/s", baseline: { title: "no-nat", value: round(m("no-nat"), 0), unit: "flows/s" },
         ratio: round(vsNoNat.ratio, 3), target: "reported", met: null, samples: (rates.samples.get(id) ?? []).map((v) => round(v, 0)),
         curve: { series: "new flows/s (our rules)", size },
-        notes: `${how}; vs no NAT: ${vsNoNat.spread}; vs 1 mapping: median ${round(vsOne.ratio, 3)}, ${vsOne.spread}`
+        notes: `${how}; vs no NAT: ${vsNoNat.spread}; vs 1 mapping: median ${round(vsOne.ratio, 3)}, ${vsOne.spread}${cpuNote(id, "maps-1")}`
           + (dropped ? `; dropped after ${(rates.samples.get(id) ?? []).length} round(s): ${dropped}` : ""),
       });
     }
