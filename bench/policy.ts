@@ -8,6 +8,7 @@ import type { Netns } from "../lab/netns.js";
 import { benchGuards, RULESET, syntheticMappings } from "./dataplane.js";
 import { BENCH_ADDR, buildBenchTopology, flood, type BenchTopology } from "./lib/bench-topology.js";
 import { changeRule, ownMappingLayout, spreadLayout, type PolicyLayout } from "./lib/policy-workload.js";
+import { interleave, ratioSummary, roundRatios, type Contender } from "./lib/interleave.js";
 import type { Figure } from "./lib/results.js";
 import { median, percentile, round } from "./lib/stats.js";
 
@@ -72,35 +73,31 @@ async function rate(topo: BenchTopology, seconds: number, layout: PolicyLayout |
 async function benchRate(options: PolicyBenchOptions, scale: Scale): Promise<Figure[]> {
   const mappings = syntheticMappings(scale.rules / scale.perMapping);
   const layouts = [spreadLayout(mappings, scale.perMapping), ownMappingLayout(mappings, scale.rules, scale.perRule)];
-  const rates = new Map<string, number[]>([["none", []], ...layouts.map((l): [string, number[]] => [l.id, []])]);
-  const ratios = new Map<string, number[]>(layouts.map((l) => [l.id, []]));
   const topo = await buildBenchTopology();
+  let samples: Map<string, number[]>;
   try {
-    for (let pair = 0; pair < scale.pairs; pair++) {
-      await load(topo, mappings, undefined);
-      const base = await rate(topo, scale.seconds, undefined);
-      rates.get("none")?.push(base);
-      options.log(`  new flows/s  no policy (${mappings.length} mappings)${" ".repeat(28)} ${fmt(base)}`);
-      for (const layout of layouts) {
+    const contender = (layout: PolicyLayout | undefined): Contender => ({
+      id: layout?.id ?? "none",
+      measure: async () => {
         await load(topo, mappings, layout);
         const value = await rate(topo, scale.seconds, layout);
-        rates.get(layout.id)?.push(value);
-        ratios.get(layout.id)?.push(value / base);
-        options.log(`  new flows/s  ${layout.title.padEnd(58)} ${fmt(value)} (${(value / base).toFixed(3)}×)`);
-      }
-    }
+        options.log(`  new flows/s  ${(layout?.title ?? `no policy (${mappings.length} mappings)`).padEnd(58)} ${fmt(value)}`);
+        return value;
+      },
+    });
+    samples = await interleave(scale.pairs, [contender(undefined), ...layouts.map(contender)]);
   } finally {
     await topo.destroy();
   }
-  const base = median(rates.get("none") ?? []);
+  const base = median(samples.get("none") ?? []);
   return layouts.map((layout): Figure => {
-    const ratio = median(ratios.get(layout.id) ?? []);
+    const { ratio, samples: ratios, spread } = ratioSummary(roundRatios(samples, layout.id, "none"));
     return {
       id: `pol-rate-${layout.id}`, section: "data plane",
       title: `new connections/s allowed by an egress policy of ${layout.title} vs no policy (same table, policy sets empty)`,
-      value: round(median(rates.get(layout.id) ?? []), 0), unit: "flows/s", baseline: { title: "no policy", value: round(base, 0), unit: "flows/s" },
-      ratio: round(ratio, 3), target: "≥ 0.9×", met: options.quick ? null : ratio >= 0.9, samples: (ratios.get(layout.id) ?? []).map((r) => round(r, 3)),
-      notes: `unpaced trafgen, one-packet UDP flows, each counted by the allow rule; ${mappings.length} mappings; ${scale.seconds} s per case, median ratio of ${scale.pairs} alternating pairs (samples are the ratios)`,
+      value: round(median(samples.get(layout.id) ?? []), 0), unit: "flows/s", baseline: { title: "no policy", value: round(base, 0), unit: "flows/s" },
+      ratio: round(ratio, 3), target: "≥ 0.9×", met: options.quick ? null : ratio >= 0.9, samples: ratios,
+      notes: `unpaced trafgen, one-packet UDP flows, each counted by the allow rule; ${mappings.length} mappings; ${scale.seconds} s per case, median ratio of ${scale.pairs} alternating pairs; ${spread}`,
     };
   });
 }

@@ -51,10 +51,13 @@ export const SPOOFED_SETS: SetSpec[] = (["v4", "v6"] as const).map((v) => ({
 
 /**
  * Only new connections are checked: one lookup in `claimed` and, for claimed sources, one in `bound` per
- * connection; packets of established connections skip the rule after the cheap ct state test. The residual
- * is blind injection into a connection that already exists (the forger must guess its ports and sequence).
+ * connection; packets of established connections never get here (the forward chain accepts them first, see
+ * ruleset.ts). The residual is blind injection into a connection that already exists (the forger must guess its
+ * ports and sequence). The rules sit behind the forward chain's gate, so every packet reaching them came in by
+ * the inside interface. The source test comes first: its family check is what ends the rule at once for a packet
+ * of the other family.
  */
-export function spoofGuardRules(insideInterface: string): RuleSpec[] {
+export function spoofGuardRules(): RuleSpec[] {
   return (["v4", "v6"] as const).map((v) => {
     const p = v === "v4" ? "ip" : "ip6";
     const key: Expr = { concat: [etherSaddr, saddr(p)] };
@@ -62,9 +65,8 @@ export function spoofGuardRules(insideInterface: string): RuleSpec[] {
       chain: "forward",
       comment: `egw:spoof-guard-${v}`,
       expr: [
-        { match: { op: "==", left: meta("iifname"), right: insideInterface } },
-        { match: { op: "in", left: { ct: { key: "state" } }, right: "new" } },
         { match: { op: "==", left: saddr(p), right: `@claimed_${v}` } },
+        { match: { op: "in", left: { ct: { key: "state" } }, right: "new" } },
         { match: { op: "!=", left: key, right: `@bound_${v}` } },
         { set: { op: "update", elem: key, set: `@spoofed_${v}` } },
         { counter: guardCounter("spoofed") },
@@ -78,7 +80,8 @@ export function spoofGuardRules(insideInterface: string): RuleSpec[] {
  * Every packet from the inside gets our mark bit. A policy rule outside this table black-holes forwarded
  * inside traffic without the bit, so if this table disappears, pods are cut off instead of leaving with
  * their own addresses. It sits in the prerouting chain we already have: one more base chain would cost
- * a traversal per packet.
+ * a traversal per packet. Nothing else in that chain concerns a packet from the inside (the rest counts what
+ * arrives from the outside), so it ends the chain there: accept ends this chain only, every other hook still runs.
  */
 export function markRule(insideInterface: string, mark: number): RuleSpec {
   const markExpr: Expr = meta("mark");
@@ -88,6 +91,7 @@ export function markRule(insideInterface: string, mark: number): RuleSpec {
     expr: [
       { match: { op: "==", left: meta("iifname"), right: insideInterface } },
       { mangle: { key: markExpr, value: { "|": [markExpr, mark] } } },
+      { accept: null },
     ],
   };
 }

@@ -30,12 +30,11 @@ const prefixOf = (verdict: PolicyVerdict): string => {
 
 const thDport: Expr = dport("th");
 
-/** The jump into the policy: last in the forward chain, after the guards. */
-export function policyJumpRule(insideInterface: string, outsideInterface: string): RuleSpec {
+/** The jump into the policy: last in the forward chain, after the guards and behind its gate (only packets from the inside get there). */
+export function policyJumpRule(outsideInterface: string): RuleSpec {
   return {
     chain: "forward", comment: "egw:policy",
     expr: [
-      { match: { op: "==", left: meta("iifname"), right: insideInterface } },
       { match: { op: "==", left: meta("oifname"), right: outsideInterface } },
       { match: { op: "in", left: { ct: { key: "state" } }, right: ["new"] } },
       { jump: { target: "egress_policy" } },
@@ -76,7 +75,11 @@ export function policyRules(log: PolicyLogOptions): RuleSpec[] {
     // none of them matches returns to the forward chain, not here); the rest are refused as a floor would.
     { chain: "egress_policy", comment: "egw:ports-readable", expr: [{ match: { op: "==", left: thDport, right: { range: [0, 65535] } } }, { goto: { target: "policy_lookup" } }] },
     { chain: "egress_policy", comment: "egw:transport-short", expr: [{ counter: null }, { jump: { target: "floor_deny" } }] },
-    ...lookups("v4"), ...lookups("v6"),
+    ...lookups("v4"),
+    // An IPv4 packet none of the IPv4 lookups took can match no IPv6 rule (each begins with the family check): spare
+    // it those four. The chain was entered by goto, so return goes back to the forward chain, as falling off its end does.
+    { chain: "policy_lookup", comment: "egw:v4-done", expr: [{ match: { op: "==", left: meta("nfproto"), right: "ipv4" } }, { return: null }] },
+    ...lookups("v6"),
     ...logged("floor_deny", prefixOf("floor-denied")), ...refuse("floor_deny"),
     ...logged("policy_deny", prefixOf("denied")), ...refuse("policy_deny"),
     ...logged("policy_audit", prefixOf("audited")), { chain: "policy_audit", comment: name("policy_audit", "pass"), expr: [pass] },

@@ -1,5 +1,5 @@
 import { execa } from "execa";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Netns, uniqueSuffix, veth } from "../../lab/netns.js";
@@ -25,7 +25,7 @@ export interface BenchTopology {
   gatewayInsideMac: string;
   clientMac: string;
   workDir: string;
-  /** Loads an nft JSON batch into the gateway namespace. */
+  /** Loads an nft JSON batch (or its JSON text, which a caller may keep to load it again) into the gateway namespace. */
   nft(batch: unknown): Promise<void>;
   /** UDP packets counted at the server so far. */
   serverCount(): Promise<number>;
@@ -72,7 +72,7 @@ export async function buildBenchTopology(): Promise<BenchTopology> {
       clientMac: await mac(client, "eth0"),
       nft: async (batch) => {
         const file = join(workDir, `batch-${batches++}.json`);
-        writeFileSync(file, JSON.stringify(batch));
+        writeFileSync(file, typeof batch === "string" ? batch : JSON.stringify(batch));
         await gateway.exec("nft", ["-j", "-f", file]);
         rmSync(file);
       },
@@ -93,8 +93,16 @@ export async function buildBenchTopology(): Promise<BenchTopology> {
   }
 }
 
-/** Runs trafgen in the client namespace for `seconds`: every packet a new UDP flow (random ports). */
-export async function flood(topo: BenchTopology, seconds: number, options: { sources?: string[]; destinationPort?: number; gapMicros?: number; ratePps?: number } = {}): Promise<{ sent: number; received: number; seconds: number }> {
+/** perf, when installed: its task-clock is the CPU time trafgen used, to the microsecond (see flood). */
+const PERF = "/usr/bin/perf";
+
+/**
+ * Runs trafgen in the client namespace for `seconds`: every packet a new UDP flow (random ports). `cpuSeconds` is the
+ * CPU time trafgen was given (perf stat's task-clock; absent without perf). Sending on a veth runs the whole
+ * forwarding path — the gateway's hooks, NAT, the server's counter — in the sender's own system call, so packets per
+ * CPU-second price the per-packet work even on a machine so busy that trafgen gets a fraction of a core.
+ */
+export async function flood(topo: BenchTopology, seconds: number, options: { sources?: string[]; destinationPort?: number; gapMicros?: number; ratePps?: number } = {}): Promise<{ sent: number; received: number; seconds: number; cpuSeconds?: number }> {
   const sources = options.sources ?? [BENCH_ADDR.client];
   const packets = sources.map((source) => `{
   eth(da=${topo.gatewayInsideMac}, sa=${topo.clientMac}),
@@ -110,10 +118,13 @@ export async function flood(topo: BenchTopology, seconds: number, options: { sou
   if (options.gapMicros) args.push("-t", `${options.gapMicros}us`);
   // trafgen's own rate limit keeps its pace (it spins on its CPU); a gap sleeps per packet and tops out near 15k/s.
   if (options.ratePps) args.push("-b", `${options.ratePps}pps`);
-  const result = await execa("ip", args, { reject: false, all: true });
+  const result = existsSync(PERF)
+    ? await execa(PERF, ["stat", "-x", ",", "-e", "task-clock", "--", "ip", ...args], { reject: false, all: true })
+    : await execa("ip", args, { reject: false, all: true });
   const elapsed = (performance.now() - started) / 1000;
   await new Promise((resolve) => setTimeout(resolve, 200));
   const received = (await topo.serverCount()) - before;
   const sent = Number(/(\d+) packets outgoing/.exec(String(result.all))?.[1] ?? 0);
-  return { sent, received, seconds: elapsed };
+  const cpuMs = /^([\d.]+),msec,task-clock/m.exec(String(result.all));
+  return { sent, received, seconds: elapsed, ...(cpuMs ? { cpuSeconds: Number(cpuMs[1]) / 1000 } : {}) };
 }

@@ -45,7 +45,7 @@ export const REWRITES: RuleRewrite[] = [
   // Anonymous counters that have counted, flags in another order, an explicit protocol that the port match
   // implies (nft leaves it out of the listing itself).
   { chain: "postrouting", comment: "egw:unmapped-masquerade", rule: "counter packets 42 bytes 4200 masquerade", drift: false },
-  { chain: "forward", comment: "egw:drop-untranslatable", rule: 'iifname "inside" oifname "outside" ct state untracked,invalid counter packets 3 bytes 180 drop', drift: false },
+  { chain: "forward", comment: "egw:drop-untranslatable", rule: 'oifname "outside" ct state untracked,invalid counter packets 3 bytes 180 drop', drift: false },
   { chain: "input", comment: "egw:replication-guard", rule: 'meta l4proto tcp tcp dport 8443 counter name "guard_replication" drop', drift: false },
   // Edited in place: the guard now lets through what it dropped, under the same comment.
   { chain: "input", comment: "egw:conntrackd-guard", rule: 'udp dport 3780 counter name "guard_conntrackd" accept', drift: true },

@@ -149,11 +149,18 @@ describe("single gateway end to end", { skip: isRoot ? false : "needs root for n
     assert.equal(await seenAs("a", 4), "203.0.113.11");
   });
 
-  it("exposes per-egress-IP traffic counters as metrics", async () => {
+  it("exposes per-egress-IP traffic counters as metrics, both directions, both families", async () => {
+    // One connection each way out and its answers back (a restart above rebuilt the table and its counters).
+    assert.equal(await seenAs("a", 4), "203.0.113.11");
+    assert.equal(await seenAs("a", 6), "2001:db8::10");
     const metrics = (await (daemon as DaemonHandle).api("GET", "/metrics", undefined, undefined)).body as string;
-    const line = metrics.split("\n").find((l) => l.startsWith('egw_egress_ip_packets_total{egress_ip="203.0.113.11",direction="out"}'));
-    assert.ok(line, "the counter is exported");
-    assert.ok(Number(line.split(" ").pop()) > 0, line);
+    for (const address of ["203.0.113.11", "2001:db8::10"]) {
+      for (const direction of ["out", "in"]) {
+        const line = metrics.split("\n").find((l) => l.startsWith(`egw_egress_ip_packets_total{egress_ip="${address}",direction="${direction}"}`));
+        assert.ok(line, `the counter of ${address} ${direction} is exported`);
+        assert.ok(Number(line.split(" ").pop()) > 0, line);
+      }
+    }
   });
 
   it("exposes build info, the last successful apply, API requests by route pattern and the standard process metrics", async () => {

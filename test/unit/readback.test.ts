@@ -289,7 +289,7 @@ describe("readback against the real nft in a network namespace", { skip: isRoot 
     await nft(["flush", "chain", "inet", OPTIONS.table, "forward"]);
     assert.deepEqual(diffStates(desired, await readBack()), [
       { what: "set snat_v6", detail: "0 missing, 1 different, 0 unexpected" },
-      { what: "chain forward", detail: "rules [], expected [egw:spoof-guard-v4, egw:spoof-guard-v6, egw:drop-untranslatable, egw:policy]" },
+      { what: "chain forward", detail: "rules [], expected [egw:established, egw:forward-only-inside, egw:spoof-guard-v4, egw:spoof-guard-v6, egw:drop-untranslatable, egw:policy]" },
     ]);
   });
 

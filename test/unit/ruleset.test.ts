@@ -201,18 +201,21 @@ describe("guards", () => {
   it("source binding: new connections from claimed sources must come from a bound MAC, else recorded, counted and dropped", () => {
     const options: RulesetOptions = { ...PLAIN, sourceBinding: "next-hop" };
     const forward = rulesOf(options, "forward");
-    assert.deepEqual(forward.map((r) => r["comment"]), ["egw:spoof-guard-v4", "egw:spoof-guard-v6", "egw:drop-untranslatable", "egw:policy"]);
+    assert.deepEqual(forward.map((r) => r["comment"]),
+      ["egw:established", "egw:forward-only-inside", "egw:spoof-guard-v4", "egw:spoof-guard-v6", "egw:drop-untranslatable", "egw:policy"]);
+    // The gate: packets of known connections, and packets not from the inside, are done before any guard.
+    assert.deepEqual(forward[0]?.["expr"], [{ match: { op: "in", left: { ct: { key: "state" } }, right: ["established", "related"] } }, { accept: null }]);
+    assert.deepEqual(forward[1]?.["expr"], [{ match: { op: "!=", left: { meta: { key: "iifname" } }, right: "inside" } }, { accept: null }]);
     const key = { concat: [{ payload: { protocol: "ether", field: "saddr" } }, { payload: { protocol: "ip", field: "saddr" } }] };
-    assert.deepEqual(forward[0]?.["expr"], [
-      { match: { op: "==", left: { meta: { key: "iifname" } }, right: "inside" } },
-      { match: { op: "in", left: { ct: { key: "state" } }, right: "new" } },
+    assert.deepEqual(forward[2]?.["expr"], [
       { match: { op: "==", left: { payload: { protocol: "ip", field: "saddr" } }, right: "@claimed_v4" } },
+      { match: { op: "in", left: { ct: { key: "state" } }, right: "new" } },
       { match: { op: "!=", left: key, right: "@bound_v4" } },
       { set: { op: "update", elem: key, set: "@spoofed_v4" } },
       { counter: "guard_spoofed" },
       { drop: null },
     ]);
-    assert.match(JSON.stringify(forward[1]?.["expr"]), /"protocol":"ip6".*@claimed_v6.*@bound_v6.*@spoofed_v6/);
+    assert.match(JSON.stringify(forward[3]?.["expr"]), /"protocol":"ip6".*@claimed_v6.*@bound_v6.*@spoofed_v6/);
     assert.deepEqual(names(options, /^add counter$/).filter((n) => n.startsWith("guard_")), ["guard_spoofed"]);
     assert.deepEqual(names(options, /^add (set|map)$/).filter((n) => /^(claimed|bound|spoofed)/.test(n)),
       ["claimed_v4", "claimed_v6", "bound_v4", "bound_v6", "spoofed_v4", "spoofed_v6"]);
@@ -240,6 +243,7 @@ describe("guards", () => {
       expr: [
         { match: { op: "==", left: { meta: { key: "iifname" } }, right: "inside" } },
         { mangle: { key: { meta: { key: "mark" } }, value: { "|": [{ meta: { key: "mark" } }, 0x400] } } },
+        { accept: null },
       ],
     });
     assert.equal(rulesOf(PLAIN, "count_in").length, 2, "without the option: counting only");
@@ -473,7 +477,7 @@ describe("diffStates and cloneState", () => {
       { what: "set nonat_v4", detail: "1 missing, 0 different, 1 unexpected" },
     ]);
     assert.deepEqual(differences.find((d) => d.what === "counters"), { what: "counters", detail: "1 missing, 1 unexpected" });
-    assert.deepEqual(differences.find((d) => d.what === "chain forward"), { what: "chain forward", detail: "rules [], expected [egw:spoof-guard-v4, egw:spoof-guard-v6, egw:drop-untranslatable, egw:policy]" });
+    assert.deepEqual(differences.find((d) => d.what === "chain forward"), { what: "chain forward", detail: "rules [], expected [egw:established, egw:forward-only-inside, egw:spoof-guard-v4, egw:spoof-guard-v6, egw:drop-untranslatable, egw:policy]" });
     assert.deepEqual(differences.find((d) => d.what === "chain count_in"), { what: "chain count_in", detail: "missing" });
     assert.deepEqual(differences.find((d) => d.what === "chain mine"), { what: "chain mine", detail: "unexpected" });
     assert.ok(differences.some((d) => d.what === "chain postrouting"), "rule order matters");
