@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { startDaemon, type DaemonHandle } from "../lab/daemon.js";
 import { buildGatewayTopology } from "../lab/topology.js";
 import { errorMessage } from "../appliance/errors.js";
@@ -43,7 +44,23 @@ async function seed(daemon: DaemonHandle, count: number, first: boolean): Promis
     await expectOk(daemon.api("POST", "/v1/clusters", { name: "bench", sourceRanges: ["10.0.0.0/8"], egressIps: [...BENCH_ADDR.egress], quotas }), "cluster");
   }
   const mappings = syntheticMappings(count).map(({ name, sourceCidr, egressIp }) => ({ name, sourceCidr, egressIp }));
-  await expectOk(daemon.api("PUT", "/v1/clusters/bench/mappings?wait=true&waitTimeoutMs=120000", { mappings }), `PUT ${count} mappings`);
+  // Not ?wait=true: the lab's client gives up on an answer after 30 s, and a big apply on a busy machine takes longer.
+  const put = await daemon.api("PUT", "/v1/clusters/bench/mappings", { mappings });
+  if (put.status >= 300) throw new Error(`PUT ${count} mappings failed with ${put.status}: ${JSON.stringify(put.body).slice(0, 500)}`);
+  await appliedAtLeast(daemon, (put.body as { revision: number }).revision, `PUT ${count} mappings`);
+}
+
+/** Waits until the gateway reports the revision applied (or an apply error), for at most ten minutes. */
+async function appliedAtLeast(daemon: DaemonHandle, revision: number, what: string): Promise<void> {
+  const deadline = performance.now() + 600_000;
+  for (;;) {
+    const status = await daemon.api("GET", "/v1/clusters/bench/status");
+    const self = (status.body as { gateways?: { appliedRevision?: number; lastApply?: { ok?: boolean; error?: string } }[] }).gateways?.[0];
+    if ((self?.appliedRevision ?? 0) >= revision) return;
+    if (self?.lastApply?.ok === false) throw new Error(`${what}: the apply failed: ${self.lastApply.error ?? "?"}`);
+    if (performance.now() > deadline) throw new Error(`${what}: revision ${revision} not applied within 600 s`);
+    await sleep(250);
+  }
 }
 
 /** The daemon's resident memory, from /proc. */
