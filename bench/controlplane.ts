@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startDaemon, type DaemonHandle } from "../lab/daemon.js";
+import { callApi, startDaemon, type DaemonHandle } from "../lab/daemon.js";
 import { buildGatewayTopology } from "../lab/topology.js";
 import { errorMessage } from "../appliance/errors.js";
 import { NftClient } from "../appliance/nft/nft-client.js";
@@ -44,8 +44,9 @@ async function seed(daemon: DaemonHandle, count: number, first: boolean): Promis
     await expectOk(daemon.api("POST", "/v1/clusters", { name: "bench", sourceRanges: ["10.0.0.0/8"], egressIps: [...BENCH_ADDR.egress], quotas }), "cluster");
   }
   const mappings = syntheticMappings(count).map(({ name, sourceCidr, egressIp }) => ({ name, sourceCidr, egressIp }));
-  // Not ?wait=true: the lab's client gives up on an answer after 30 s, and a big apply on a busy machine takes longer.
-  const put = await daemon.api("PUT", "/v1/clusters/bench/mappings", { mappings });
+  // Not ?wait=true (its longest wait is 120 s): stored first, then the applied revision is awaited. A big PUT on a
+  // busy machine takes longer than the lab client's usual 30 s.
+  const put = await callApi(daemon.socket, "PUT", "/v1/clusters/bench/mappings", daemon.adminToken, { mappings }, 600_000);
   if (put.status >= 300) throw new Error(`PUT ${count} mappings failed with ${put.status}: ${JSON.stringify(put.body).slice(0, 500)}`);
   await appliedAtLeast(daemon, (put.body as { revision: number }).revision, `PUT ${count} mappings`);
 }
