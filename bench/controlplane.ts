@@ -28,6 +28,8 @@ function writesAt(size: number, quick: boolean): number {
   return size <= 10_000 ? 100 : size <= 100_000 ? 20 : 5;
 }
 
+const BODY_LIMIT = 64 * 1024 * 1024;
+
 const sizeText = (size: number): string => size.toLocaleString("en");
 
 async function expectOk(response: Promise<{ status: number; body: unknown }>, what: string): Promise<void> {
@@ -86,14 +88,14 @@ export async function benchControlplane(options: ControlplaneOptions): Promise<F
       name: "gw-bench",
       listen: [`127.0.0.1:${API_PORT}`],
       // The largest body the config allows (64 MiB): a million mappings need more, which is where the curve stops.
-      api: { bodyLimitBytes: 64 * 1024 * 1024, waitTimeoutMs: 120_000 },
+      api: { bodyLimitBytes: BODY_LIMIT, waitTimeoutMs: 120_000 },
       dataplane: { driftCheckIntervalMs: 3_600_000 },
     });
     daemon.log(); // keep the handle's output buffer short-lived
     let first = true;
     let largest: number | undefined;
     for (const size of sizes) {
-      const refused = await seed(daemon, size, first).then(() => undefined, (error: unknown) => errorMessage(error));
+      const refused = await seed(daemon, size, first).then(() => undefined, (error: unknown) => bodyNote(size, errorMessage(error)));
       first = false;
       if (refused !== undefined) {
         const reason = `${sizeText(size)} mappings not measured: ${refused.slice(0, 300)}`;
@@ -122,6 +124,13 @@ export async function benchControlplane(options: ControlplaneOptions): Promise<F
   const applies = await benchFullApply(options);
   figures.push(...applies);
   return figures;
+}
+
+/** The size of a PUT of `size` mappings, said beside its failure when it is over the largest body the config allows. */
+function bodyNote(size: number, error: string): string {
+  const mappings = syntheticMappings(size).map(({ name, sourceCidr, egressIp }) => ({ name, sourceCidr, egressIp }));
+  const bytes = Buffer.byteLength(JSON.stringify({ mappings }));
+  return bytes > BODY_LIMIT ? `${error} (the PUT body is ${(bytes / 2 ** 20).toFixed(0)} MiB, over api.bodyLimitBytes' maximum of 64 MiB)` : error;
 }
 
 /** Says in the notes of the largest size's figures why the curve stops there. */
