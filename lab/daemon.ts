@@ -17,8 +17,11 @@ export interface ApiResponse {
   body: unknown;
 }
 
-/** Calls the daemon's API over its Unix socket: sockets are files, so the test needs no route into the namespace. */
-export function callApi(socketPath: string, method: string, path: string, token: string | undefined, body?: unknown): Promise<ApiResponse> {
+/**
+ * Calls the daemon's API over its Unix socket: sockets are files, so the test needs no route into the namespace.
+ * `timeoutMs`: how long the answer may be silent (a benchmark's PUT of 100k mappings on a busy machine takes longer).
+ */
+export function callApi(socketPath: string, method: string, path: string, token: string | undefined, body?: unknown, timeoutMs = 30_000): Promise<ApiResponse> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = request({
@@ -42,7 +45,7 @@ export function callApi(socketPath: string, method: string, path: string, token:
       });
     });
     req.on("error", reject);
-    req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path} timed out`)));
     if (payload) req.write(payload);
     req.end();
   });

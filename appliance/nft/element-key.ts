@@ -62,19 +62,30 @@ function partText(expr: unknown, kind: Kind, hostLength: boolean): string {
   if (kind === "number") return numberText(expr);
   if (kind === "mac" && typeof expr === "string") return expr.toLowerCase();
   if (typeof expr === "string") {
-    const address = parseAddress(expr, "element").address;
+    const address = canonicalAddress(expr);
     return hostLength ? `${address}/${hostPrefixLength(address)}` : address;
   }
   const e = expr as Json;
   if (e["prefix"]) {
     const prefix = e["prefix"] as { addr: string; len: number };
-    return `${parseAddress(prefix.addr, "element").address}/${prefix.len}`;
+    return `${canonicalAddress(prefix.addr)}/${prefix.len}`;
   }
   if (e["range"]) {
     const [low, high] = (e["range"] as [string, string]).map((a) => parseAddress(a, "element"));
     return rangeText(low as ReturnType<typeof parseAddress>, high as ReturnType<typeof parseAddress>);
   }
   return JSON.stringify(expr);
+}
+
+/** Dotted decimal without leading zeros: already canonical, as nft prints every IPv4 address. */
+const CANONICAL_V4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+/**
+ * An address in its canonical text. A listing of 100k elements is 100k addresses, and the full parse (ipaddr.js,
+ * BigInt) was most of the readback's own time; an IPv4 address already in canonical form is therefore taken as it is.
+ */
+export function canonicalAddress(text: string, field = "element"): string {
+  return CANONICAL_V4.test(text) ? text : parseAddress(text, field).address;
 }
 
 /** nft may list as a range what is one prefix (or one address): the prefix is the one spelling. */

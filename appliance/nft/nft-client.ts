@@ -15,8 +15,9 @@ export interface ChainListing {
 }
 
 /**
- * Talks to nft. Every change is one JSON batch: first dry-run with `-c`, then applied; nft applies a batch
- * as one kernel transaction, so a failure anywhere leaves the previous ruleset entirely in force.
+ * Talks to nft. Every change is one JSON batch, which nft applies as one kernel transaction, so a failure
+ * anywhere leaves the previous ruleset entirely in force; `check` runs the same batch with `-c` (evaluated and
+ * sent, then aborted), which tells whether a refused batch's content is at fault.
  */
 export class NftClient {
   constructor(private readonly runner: CommandRunner, private readonly nftBinary = "nft") {}

@@ -21,9 +21,17 @@ export class NftTable {
     await this.nft.check(renderFull(this.options, state));
   }
 
+  /**
+   * Replaces the whole table in one transaction, without reading it back (see replace). Throws what nft
+   * refused; the kernel then still holds what it held before.
+   */
+  async apply(state: NftState): Promise<void> {
+    await this.nft.apply(renderFull(this.options, state));
+  }
+
   /** Replaces the whole table in one transaction, then reads it back: what the kernel does not hold as sent. */
   async replace(state: NftState): Promise<{ unconfirmed: string[] }> {
-    await this.nft.apply(renderFull(this.options, state));
+    await this.apply(state);
     return { unconfirmed: (await this.differences(state)).map((d) => `${d.what}: ${d.detail}`) };
   }
 

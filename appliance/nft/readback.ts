@@ -1,5 +1,4 @@
-import { parseAddress } from "../net/cidr.js";
-import { elementKey, type SetType } from "./element-key.js";
+import { canonicalAddress, elementKey, type SetType } from "./element-key.js";
 import { ruleForm } from "./rule-form.js";
 import { emptySets, SET_NAMES, type NftState, type SetName } from "./state.js";
 
@@ -48,6 +47,6 @@ export function parseTableListing(listing: unknown): NftState {
 }
 
 function valueText(value: unknown): string {
-  if (typeof value === "string") return value.includes(".") || value.includes(":") ? parseAddress(value, "value").address : value;
+  if (typeof value === "string") return value.includes(".") || value.includes(":") ? canonicalAddress(value, "value") : value;
   return JSON.stringify(value);
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { elementKey } from "../../appliance/nft/element-key.js";
+import { canonicalAddress, elementKey } from "../../appliance/nft/element-key.js";
 
 const FLOOR = ["ipv4_addr", "inet_proto", "inet_service"];
 const ALLOW6 = ["ipv6_addr", "ipv6_addr", "inet_proto", "inet_service"];
@@ -36,5 +36,14 @@ describe("elementKey with protocols and ports", () => {
     assert.equal(elementKey({ concat: ["02:00:00:00:00:AA", { prefix: { addr: "10.0.0.0", len: 8 } }] }, true), "02:00:00:00:00:aa . 10.0.0.0/8");
     assert.equal(elementKey("10.0.0.1", false), "10.0.0.1");
     assert.equal(elementKey({ concat: [{ prefix: { addr: "10.0.0.0", len: 24 } }, 6, { range: [1, 2] }] }, true), "10.0.0.0/24 . 6 . 1-2");
+  });
+});
+
+describe("canonicalAddress", () => {
+  it("takes canonical IPv4 text as it is and parses everything else strictly", () => {
+    assert.equal(canonicalAddress("10.0.0.1"), "10.0.0.1");
+    assert.equal(canonicalAddress("255.255.255.0"), "255.255.255.0");
+    assert.equal(canonicalAddress("2001:DB8:0::1"), "2001:db8::1");
+    for (const text of ["256.1.1.1", "010.1.2.3", "1.2.3"]) assert.throws(() => canonicalAddress(text), /not an IPv4 or IPv6 address/, text);
   });
 });

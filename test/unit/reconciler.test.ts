@@ -51,16 +51,16 @@ describe("Reconciler against a fake system", () => {
     });
   });
 
-  it("first pass replaces the whole table after a check, reads it back, installs routes and addresses", async () => {
+  it("first pass replaces the whole table in one apply without a dry run, reads it back, installs routes and addresses", async () => {
     const report = await reconciler.reconcile();
     assert.equal(report.ok, true);
     assert.equal(report.kind, "full");
     assert.equal(reconciler.appliedRevision, 3);
     const batches = system.callsOf("nft", "-f");
-    assert.equal(batches.length, 2, "one check and one apply");
-    assert.ok(batches[0]?.args.includes("-c"), "the check comes first");
-    assert.deepEqual(batches[0]?.batch, batches[1]?.batch, "the checked batch is the applied batch");
-    assert.ok(system.callsOf("nft", "list").length >= 1, "the table is read back");
+    assert.equal(batches.length, 1, "one apply, no check");
+    assert.ok(!batches[0]?.args.includes("-c"), "the batch is applied, not dry-run");
+    const list = system.calls.findIndex((c) => c.command === "nft" && c.args.includes("list") && c.args.includes("table"));
+    assert.ok(list > system.calls.indexOf(batches[0] as (typeof system.calls)[number]), "the table is read back after the apply");
     assert.deepEqual([...system.routes.keys()], ["10.244.1.0/24"]);
     assert.deepEqual(system.addresses.map((a) => a.local).sort(), ["2001:db8::10", "203.0.113.1", "203.0.113.10"]);
     assert.deepEqual(ledger.sort(), ["2001:db8::10", "203.0.113.10"]);
@@ -108,6 +108,19 @@ describe("Reconciler against a fake system", () => {
     assert.equal(report.ok, true);
     assert.equal(report.kind, "full", "after a failure nothing is assumed about the kernel");
     assert.equal(reconciler.appliedRevision, 5);
+  });
+
+  it("a refused full replace leaves the kernel as it was; a check after it tells the moment's failure from the content's", async () => {
+    system.failNextApply = "Error: Could not process rule: Device or resource busy";
+    await assert.rejects(reconciler.reconcile(), /Device or resource busy/);
+    assert.equal(system.tableExists, false, "nothing of the refused transaction is in the kernel");
+    const batches = system.callsOf("nft", "-f");
+    assert.deepEqual(batches.map((b) => b.args.includes("-c")), [false, true], "the apply, then a check of the same batch");
+    assert.deepEqual(batches[1]?.batch, batches[0]?.batch);
+    assert.deepEqual(reconciler.lastReport?.isolated ?? [], [], "a valid state refused by the moment isolates no tenant");
+    const report = await reconciler.reconcile();
+    assert.equal(report.ok, true);
+    assert.equal(report.kind, "full");
   });
 
   it("an element batch that fails although its state is valid is followed by a full replace in the same pass", async () => {
