@@ -166,6 +166,16 @@ export function listMappings(db: Db, cluster?: string): Mapping[] {
   return (rows as MappingRow[]).map(mappingFromRow);
 }
 
+/**
+ * Which mappings exist (cluster and name only), in listMappings' order: for callers that need no more, since
+ * 100k full mappings (parsed lists and labels) are ≈28 MB of objects.
+ */
+export function listMappingKeys(db: Db, cluster?: string): { cluster: string; name: string }[] {
+  return (cluster === undefined
+    ? sql(db, "SELECT cluster, name FROM mappings ORDER BY family, range_start").all()
+    : sql(db, "SELECT cluster, name FROM mappings WHERE cluster = ? ORDER BY name").all(cluster)) as { cluster: string; name: string }[];
+}
+
 /** Up to `count` of a cluster's mappings named after `afterName` (from the first without one), by name: one page. */
 export function listMappingsAfter(db: Db, cluster: string, afterName: string | undefined, count: number): Mapping[] {
   const rows = afterName === undefined
