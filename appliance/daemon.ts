@@ -16,6 +16,7 @@ import { ForwardingSwitch } from "./kernel/forwarding.js";
 import { NeighbourManager } from "./kernel/neighbours.js";
 import { RouteManager } from "./kernel/routes.js";
 import { createMetrics } from "./metrics.js";
+import { HeapRelief } from "./heap-relief.js";
 import { NftClient } from "./nft/nft-client.js";
 import { rulesetOptions } from "./nft/ruleset-options.js";
 import { MIGRATIONS_DIR } from "./paths.js";
@@ -170,7 +171,9 @@ export class Daemon {
         translationLog: { status: () => translationLog.status(), tally: () => translationLog.tally, conntrackStats: () => readConntrackStats(runner, sysctls) },
       } : {}),
     }, { kernelReadingMaxAgeMs: config.metrics.kernelReadingMaxAgeMs });
+    const heapRelief = new HeapRelief();
     loop.onReport = (report) => {
+      heapRelief.afterBurst();
       metrics.recordApply(report);
       ha?.onApplyReport(report);
       if (!report.ok) return;
