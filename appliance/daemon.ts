@@ -173,7 +173,9 @@ export class Daemon {
     }, { kernelReadingMaxAgeMs: config.metrics.kernelReadingMaxAgeMs });
     const heapRelief = new HeapRelief();
     loop.onReport = (report) => {
-      heapRelief.afterBurst();
+      // Once the waiters' answers are made and their requests' frames are gone: a whole-set PUT's answer and
+      // body are garbage by then too.
+      setTimeout(() => heapRelief.afterBurst(), 0).unref();
       metrics.recordApply(report);
       ha?.onApplyReport(report);
       if (!report.ok) return;

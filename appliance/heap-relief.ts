@@ -20,7 +20,8 @@ const DEFAULT_THRESHOLD_BYTES = 48 * 1024 * 1024;
  * and an idle daemon gives it no reason to collect: after a 100k-mapping PUT (its body, validation, the nft
  * batch and its readback) the heap held ≈100 MB of garbage 20 s later, RSS unchanged. After each data-plane
  * pass, a heap that has grown by more than the threshold since the last collection is collected in full
- * (≈0.1–0.3 s at 100k mappings, on the pass's own time, before its waiters are answered).
+ * (≈0.1 s at 100k mappings; the daemon asks just after the pass's waiters are answered, so that
+ * their answers are garbage too).
  */
 export class HeapRelief {
   private readonly collect: FullCollection | undefined;
