@@ -16,6 +16,7 @@ import { ForwardingSwitch } from "./kernel/forwarding.js";
 import { NeighbourManager } from "./kernel/neighbours.js";
 import { RouteManager } from "./kernel/routes.js";
 import { createMetrics } from "./metrics.js";
+import { HeapRelief } from "./heap-relief.js";
 import { NftClient } from "./nft/nft-client.js";
 import { rulesetOptions } from "./nft/ruleset-options.js";
 import { MIGRATIONS_DIR } from "./paths.js";
@@ -170,7 +171,11 @@ export class Daemon {
         translationLog: { status: () => translationLog.status(), tally: () => translationLog.tally, conntrackStats: () => readConntrackStats(runner, sysctls) },
       } : {}),
     }, { kernelReadingMaxAgeMs: config.metrics.kernelReadingMaxAgeMs });
+    const heapRelief = new HeapRelief();
     loop.onReport = (report) => {
+      // Once the waiters' answers are made and their requests' frames are gone: a whole-set PUT's answer and
+      // body are garbage by then too.
+      setTimeout(() => heapRelief.afterBurst(), 0).unref();
       metrics.recordApply(report);
       ha?.onApplyReport(report);
       if (!report.ok) return;

@@ -8,8 +8,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Netns } from "./netns.js";
 
 const EGW_BIN = fileURLToPath(new URL("../bin/egw.js", import.meta.url));
-/** The same Node flags as templates/systemd/egw.service, so the lab and the benchmarks run the daemon as production does. */
-const DAEMON_NODE_FLAGS = ["--max-old-space-size=256"];
+/** The same Node flags and environment as templates/systemd/egw.service, so the lab and the benchmarks run the daemon as production does. */
+const DAEMON_NODE_FLAGS = ["--max-old-space-size=256", "--max-semi-space-size=2", "--expose-gc"];
+const DAEMON_ENVIRONMENT = { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131072" };
 
 export interface ApiResponse {
   status: number;
@@ -128,7 +129,7 @@ export async function startDaemon(ns: Netns, options: DaemonOptions = {}): Promi
 
   const start = async () => {
     const command = [...(user ? unprivilegedPrefix(user) : []), process.execPath, ...DAEMON_NODE_FLAGS, EGW_BIN, "serve", "--config", join(dir, "egw.json")];
-    child = ns.spawn(command[0] as string, command.slice(1), { all: true, buffer: false, reject: false });
+    child = ns.spawn(command[0] as string, command.slice(1), { all: true, buffer: false, reject: false, env: DAEMON_ENVIRONMENT });
     if (logFile) child.all?.pipe(createWriteStream(logFile, { flags: "a" }));
     else child.all?.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
     const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);

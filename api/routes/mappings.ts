@@ -14,7 +14,7 @@ import { requireClusterAccess } from "../middleware/auth.js";
 import { clusterNameParam, dnsLabel, jsonBody, jsonResponse, noContent, problemResponses, waitQuery, WRITE_PROBLEMS } from "../schemas/common.js";
 import { CREATED_HEADERS, LIST_HEADERS, NOT_MODIFIED, readRequestHeaders, WRITE_HEADERS, writeRequestHeaders } from "../schemas/headers.js";
 import { mapping, mappingInput, mappingPatch, mappingReplace, mappingSet } from "../schemas/resources.js";
-import { performWrite } from "../write.js";
+import { performSetWrite, performWrite } from "../write.js";
 
 const tags = ["Mappings (cluster)"];
 const security = [{ bearer: [] }];
@@ -63,9 +63,8 @@ export const mappingRoutes = new OpenAPIHono<ApiEnv>()
   }), async (c) => {
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
-    const { result, revision } = await performWrite(c, (tx) => service.replaceMappings(tx, name, c.req.valid("json").mappings, c.get("deps").clusterQuotaDefaults),
-      { current: collection(name), after: (stored) => stored.map(view) });
-    return c.json({ revision, mappings: result.map(view) }, 200);
+    return performSetWrite(c, (tx) => service.replaceMappings(tx, name, c.req.valid("json").mappings, c.get("deps").clusterQuotaDefaults),
+      { current: collection(name), after: (stored) => stored.map(view) }, ({ result, revision }) => ({ revision, mappings: result.map(view) }));
   })
   .openapi(createRoute({
     method: "post", path: "/{name}/mappings", tags, security, operationId: "createMapping", summary: "Add one mapping",

@@ -14,7 +14,7 @@ import { requireClusterAccess } from "../middleware/auth.js";
 import { clusterNameParam, jsonBody, jsonResponse, noContent, problemResponses, waitQuery, WRITE_PROBLEMS } from "../schemas/common.js";
 import { CREATED_HEADERS, LIST_HEADERS, NOT_MODIFIED, readRequestHeaders, WRITE_HEADERS, writeRequestHeaders } from "../schemas/headers.js";
 import { route, routeInput, routeSet } from "../schemas/resources.js";
-import { performWrite } from "../write.js";
+import { performSetWrite, performWrite } from "../write.js";
 
 const tags = ["Routes (cluster)"];
 const security = [{ bearer: [] }];
@@ -57,9 +57,8 @@ export const podRouteRoutes = new OpenAPIHono<ApiEnv>()
     const { name } = c.req.valid("param");
     requireClusterAccess(c.get("principal"), name);
     const { own, clusterQuotaDefaults } = c.get("deps");
-    const { result, revision } = await performWrite(c, (tx) => service.replaceRoutes(tx, name, c.req.valid("json").routes, own, clusterQuotaDefaults),
-      { current: collection(name), after: (stored) => stored.map(view) });
-    return c.json({ revision, routes: result.map(view) }, 200);
+    return performSetWrite(c, (tx) => service.replaceRoutes(tx, name, c.req.valid("json").routes, own, clusterQuotaDefaults),
+      { current: collection(name), after: (stored) => stored.map(view) }, ({ result, revision }) => ({ revision, routes: result.map(view) }));
   })
   .openapi(createRoute({
     method: "post", path: "/{name}/routes", tags, security, operationId: "createRoute", summary: "Add one route",

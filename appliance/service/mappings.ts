@@ -103,8 +103,10 @@ function assertNoOverlapWithStore(tx: WriteContext, checked: CheckedMapping): vo
  * and it would refuse everything. The policy goes first (or is replaced), then the mapping moves.
  */
 function assertPoliciesKeepTheirFamily(tx: WriteContext, cluster: string, before: readonly Mapping[], checked: readonly CheckedMapping[]): void {
+  // By name: a search of `before` per mapping is 5·10⁹ comparisons when 100k mappings are re-sent.
+  const byName = new Map(before.map((m) => [m.name, m]));
   for (const c of checked) {
-    const old = before.find((m) => m.name === c.mapping.name);
+    const old = byName.get(c.mapping.name);
     if (!old || old.sourceCidr.includes(":") === c.mapping.sourceCidr.includes(":") || !reads.getPolicy(tx.db, cluster, old.name)) continue;
     throw new AppError("validation-failed", `mapping ${old.name} has a policy for its IPv${c.source.family === 4 ? 6 : 4} source; delete the policy before moving the mapping to IPv${c.source.family}`,
       { fields: [{ field: `${c.field === "" ? "" : `${c.field}.`}sourceCidr`, reason: `the mapping's policy is for IPv${c.source.family === 4 ? 6 : 4}: delete it first` }] });

@@ -64,9 +64,11 @@ export function forgetMappingPolicies(tx: WriteContext, cluster: string, gone: r
  */
 export function effectivePolicies(db: Db, cluster?: string): { cluster: string; mapping: string; scope: "mapping" | "cluster"; policy: EgressPolicy }[] {
   const stored = reads.listPolicies(db, cluster);
+  // Every data-plane pass and every metrics scrape asks: without policies, the mappings need not be read at all.
+  if (stored.length === 0) return [];
   const own = new Map(stored.filter((p) => p.mapping !== null).map((p) => [`${p.cluster}/${p.mapping}`, p.policy]));
   const defaults = new Map(stored.filter((p) => p.mapping === null).map((p) => [p.cluster, p.policy]));
-  return reads.listMappings(db, cluster).flatMap((m) => {
+  return reads.listMappingKeys(db, cluster).flatMap((m) => {
     const mine = own.get(`${m.cluster}/${m.name}`);
     const fallback = defaults.get(m.cluster);
     const scope: "mapping" | "cluster" = mine ? "mapping" : "cluster";
