@@ -33,6 +33,7 @@ import * as reads from "./store/reads.js";
 import { StorageHealth } from "./store/storage-health.js";
 import { Store } from "./store/store.js";
 import { notifySystemd, startWatchdog } from "./system/notify.js";
+import type { NetfilterTransactions } from "./system/netlink.js";
 import { hostSystem, type System } from "./system/system.js";
 import { readConntrackStats } from "./kernel/conntrack-stats.js";
 import { TranslationLog } from "./translations/translation-log.js";
@@ -67,6 +68,7 @@ export class Daemon {
   private credentials: WatchedCredentials | undefined;
   private auditRetention: { stop(): void } | undefined;
   private watchdog: { stop(): void } | undefined;
+  private netfilter: NetfilterTransactions | undefined;
   private readonly warnings: string[] = [];
   private chosenSystem: System | undefined;
 
@@ -134,10 +136,13 @@ export class Daemon {
       : undefined;
     this.policyLog = policyLog;
     await policyLog?.start();
+    this.netfilter = config.dataplane.elementChanges === "netlink" ? this.system.netfilter?.() : undefined;
     const reconciler = new Reconciler({
       readDesired: () => readDesiredState(db),
       readRevisions: () => ({ store: store.revision(), dataplane: dataplaneRevision(db) }),
       nft,
+      // The daemon runs in the gateway's network namespace: its socket and its nft act on the same tables.
+      netfilter: this.netfilter,
       routes: new RouteManager(runner, config.dataplane.routeProtocol, inside),
       neighbours: ruleset.sourceBinding === "next-hop" ? new NeighbourManager(runner, inside) : undefined,
       failClosed: new FailClosedRules(runner, { insideInterface: inside, mark: config.dataplane.failClosed.mark, priority: config.dataplane.failClosed.rulePriority }),
@@ -278,6 +283,7 @@ export class Daemon {
     this.auditRetention?.stop();
     await this.watch?.stop();
     await this.loop?.stop();
+    this.netfilter?.close();
     await this.ha?.stop();
     await this.translationLog?.stop();
     this.policyNames?.stop();

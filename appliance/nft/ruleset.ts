@@ -32,7 +32,7 @@ export interface RulesetOptions {
  * only mappings that restrict destinations need the slower concatenated-range type, so the common case
  * pays for one lookup whatever the number of mappings.
  */
-const SET_SPECS: Record<SetName, Omit<SetSpec, "name" | "elem">> = {
+export const SET_SPECS: Record<SetName, Omit<SetSpec, "name" | "elem">> = {
   ...POLICY_SET_SPECS,
   snat_v4: { type: "ipv4_addr", map: "ipv4_addr", flags: ["interval"] },
   snat_v6: { type: "ipv6_addr", map: "ipv6_addr", flags: ["interval"] },
