@@ -143,7 +143,7 @@ export function desiredNftState(
 }
 
 /** How much later than the daemon the kernel lets a DNS-derived element expire: the daemon removes it first. */
-const KERNEL_EXPIRY_GRACE_MS = 2_000;
+export const KERNEL_EXPIRY_GRACE_MS = 2_000;
 
 const isPolicySet = (name: SetName): name is PolicySetName => (POLICY_SET_NAMES as readonly string[]).includes(name);
 

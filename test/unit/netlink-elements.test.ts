@@ -4,12 +4,15 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { encodeChanges } from "../../appliance/nft/netlink-elements.js";
 import { emptySets, type NftState, type SetName, type StateChanges } from "../../appliance/nft/state.js";
+import { KERNEL_EXPIRY_GRACE_MS } from "../../appliance/nft/ruleset.js";
 import { PACKAGE_ROOT } from "../../appliance/paths.js";
+
+const NOW = 1_800_000_000_000;
 
 interface Captured {
   name: string;
   nft: string;
-  state: { set?: SetName; emptyBefore?: boolean; added?: [string, string][]; removed?: [string, string][]; counterAdded?: string; counterRemoved?: string };
+  state: { set?: SetName; emptyBefore?: boolean; added?: [string, string][]; removed?: [string, string][]; counterAdded?: string; counterRemoved?: string; timeouts?: Record<string, number> };
   messages: { type: number; family: number; hex: string }[];
 }
 
@@ -30,14 +33,16 @@ function changesOf(c: Captured["state"]): { changes: StateChanges; to: NftState 
     // A set that was not empty before holds something else too (its own element is never part of a message).
     if (!c.emptyBefore) sets[c.set].set("unrelated", "");
   }
-  return { changes, to: { sets, counters: new Set(), chains: {}, ruleForms: {} } };
+  // An element with a timeout of N seconds is one that expires N seconds from now, less the kernel's grace.
+  const expiries = c.set && c.timeouts ? { [c.set]: new Map(Object.entries(c.timeouts).map(([key, seconds]) => [key, NOW + seconds * 1000 - KERNEL_EXPIRY_GRACE_MS])) } : {};
+  return { changes, to: { sets, counters: new Set(), chains: {}, ruleForms: {}, expiries } };
 }
 
 describe("netlink element encoding: the bytes nft sends", () => {
   for (const captured of CAPTURES) {
     it(`${captured.name} (nft ${captured.nft})`, () => {
       const { changes, to } = changesOf(captured.state);
-      const messages = encodeChanges("t", changes, to);
+      const messages = encodeChanges("t", changes, to, NOW);
       assert.ok(messages, "encodable");
       assert.deepEqual(
         messages.map((m) => ({ type: m.type, family: m.family, hex: m.body.toString("hex") })),
@@ -58,12 +63,12 @@ describe("netlink element encoding: the bytes nft sends", () => {
     assert.equal(elements, 2 * 3000 + 1);
   });
 
-  it("leaves a change with a policy set to nft, whole", () => {
+  it("leaves a change with anything it cannot encode to nft, whole", () => {
     const sets = emptySets();
-    sets.policy_verdict_v4.set("10.0.0.0/24", JSON.stringify({ accept: null }));
+    sets.policy_verdict_v4.set("10.0.0.0/24", JSON.stringify({ queue: { num: 1 } }));
     sets.snat_v4.set("10.0.0.0/24", "192.0.2.1");
     const changes: StateChanges = {
-      sets: [{ name: "snat_v4", added: [["10.0.0.0/24", "192.0.2.1"]], removed: [] }, { name: "policy_verdict_v4", added: [["10.0.0.0/24", JSON.stringify({ accept: null })]], removed: [] }],
+      sets: [{ name: "snat_v4", added: [["10.0.0.0/24", "192.0.2.1"]], removed: [] }, { name: "policy_verdict_v4", added: [["10.0.0.0/24", JSON.stringify({ queue: { num: 1 } })]], removed: [] }],
       counters: { added: [], removed: [] },
     };
     assert.equal(encodeChanges("t", changes, { sets, counters: new Set(), chains: {}, ruleForms: {} }), undefined);
