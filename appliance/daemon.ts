@@ -33,6 +33,7 @@ import * as reads from "./store/reads.js";
 import { StorageHealth } from "./store/storage-health.js";
 import { Store } from "./store/store.js";
 import { notifySystemd, startWatchdog } from "./system/notify.js";
+import { errorMessage } from "./errors.js";
 import type { NetfilterTransactions } from "./system/netlink.js";
 import { hostSystem, type System } from "./system/system.js";
 import { readConntrackStats } from "./kernel/conntrack-stats.js";
@@ -136,7 +137,7 @@ export class Daemon {
       : undefined;
     this.policyLog = policyLog;
     await policyLog?.start();
-    this.netfilter = config.dataplane.elementChanges === "netlink" ? this.system.netfilter?.() : undefined;
+    this.netfilter = config.dataplane.elementChanges === "netlink" ? openNetfilter(this.system, warn) : undefined;
     const reconciler = new Reconciler({
       readDesired: () => readDesiredState(db),
       readRevisions: () => ({ store: store.revision(), dataplane: dataplaneRevision(db) }),
@@ -301,5 +302,15 @@ export class Daemon {
   private get system(): System {
     this.chosenSystem ??= this.options.system ?? hostSystem(this.log.child({ component: "monitor" }));
     return this.chosenSystem;
+  }
+}
+
+/** The netlink socket for element changes; without one (no koffi binary for this machine, say) nft does them all. */
+function openNetfilter(system: System, warn: (warning: string) => void): NetfilterTransactions | undefined {
+  try {
+    return system.netfilter?.();
+  } catch (error) {
+    warn(`element changes go through nft: no nf_tables netlink socket (${errorMessage(error)})`);
+    return undefined;
   }
 }

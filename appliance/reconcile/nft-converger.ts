@@ -66,11 +66,12 @@ export class NftConverger {
 
   /**
    * Two paths. A full replace (start, drift, recovery, rule changes) is dry-run with `nft -c`, applied as
-   * one transaction and read back in full. An element change is applied as one transaction with --echo,
-   * whose output is the kernel's own account of what it did and is compared with what was meant: at 10k+
-   * elements every nft invocation first lists the whole set (≈85 ms at 10k, 1.5 s at 100k with nft 1.0.6),
-   * so a separate check and listing would triple the time until a change is live. The drift timer still
-   * reads everything back. When the kernel refuses the content, the refused clusters are isolated.
+   * one transaction and read back in full. An element change is applied as one transaction confirmed by the
+   * kernel itself: over netlink, its acknowledgement of every message; through nft, the --echo output compared
+   * with what was meant. At 10k+ elements every nft invocation first lists every set (≈85 ms at 10k, 1.5 s at
+   * 100k with nft 1.0.6), which netlink does not; a separate check and listing would multiply the time until a
+   * change is live. The drift timer still reads everything back. When the kernel refuses the content, the refused
+   * clusters are isolated.
    */
   async converge(desired: Contributions, egressIps: readonly string[], policy: PolicyContext = NO_POLICY_CONTEXT): Promise<"none" | "incremental" | "full"> {
     const effective = this.isolation.effective(desired);
@@ -83,7 +84,7 @@ export class NftConverger {
     const changes = realized !== undefined && sameRules(realized, wanted) ? stateChanges(realized, wanted) : undefined;
     let refusal: { error: string; cause: unknown };
     // Large differences go the full way: the echo of a huge batch overruns netlink buffers (ENOBUFS), and
-    // past a few thousand elements one table replace costs no more than the changes.
+    // past a few thousand elements one table replace costs no more than the changes through nft.
     if (changes && changeCount(changes) <= MAX_INCREMENTAL_ELEMENTS) {
       try {
         const { unconfirmed } = await this.table.update(changes, wanted);
