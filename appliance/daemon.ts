@@ -34,6 +34,8 @@ import * as reads from "./store/reads.js";
 import { StorageHealth } from "./store/storage-health.js";
 import { Store } from "./store/store.js";
 import { notifySystemd, startWatchdog } from "./system/notify.js";
+import { errorMessage } from "./errors.js";
+import type { NetfilterTransactions } from "./system/netlink.js";
 import { hostSystem, type System } from "./system/system.js";
 import { readConntrackStats } from "./kernel/conntrack-stats.js";
 import { TranslationLog } from "./translations/translation-log.js";
@@ -68,6 +70,7 @@ export class Daemon {
   private credentials: WatchedCredentials | undefined;
   private auditRetention: { stop(): void } | undefined;
   private watchdog: { stop(): void } | undefined;
+  private netfilter: NetfilterTransactions | undefined;
   private readonly warnings: string[] = [];
   private chosenSystem: System | undefined;
 
@@ -135,10 +138,13 @@ export class Daemon {
       : undefined;
     this.policyLog = policyLog;
     await policyLog?.start();
+    this.netfilter = config.dataplane.elementChanges === "netlink" ? openNetfilter(this.system, warn) : undefined;
     const reconciler = new Reconciler({
       readDesired: () => readDesiredState(db),
       readRevisions: () => ({ store: store.revision(), dataplane: dataplaneRevision(db), egressIps: egressIpAddresses(db) }),
       nft,
+      // The daemon runs in the gateway's network namespace: its socket and its nft act on the same tables.
+      netfilter: this.netfilter,
       routes: new RouteManager(runner, config.dataplane.routeProtocol, inside),
       neighbours: ruleset.sourceBinding === "next-hop" ? new NeighbourManager(runner, inside) : undefined,
       failClosed: new FailClosedRules(runner, { insideInterface: inside, mark: config.dataplane.failClosed.mark, priority: config.dataplane.failClosed.rulePriority }),
@@ -283,6 +289,7 @@ export class Daemon {
     this.auditRetention?.stop();
     await this.watch?.stop();
     await this.loop?.stop();
+    this.netfilter?.close();
     await this.ha?.stop();
     await this.translationLog?.stop();
     this.policyNames?.stop();
@@ -300,5 +307,15 @@ export class Daemon {
   private get system(): System {
     this.chosenSystem ??= this.options.system ?? hostSystem(this.log.child({ component: "monitor" }));
     return this.chosenSystem;
+  }
+}
+
+/** The netlink socket for element changes; without one (no koffi binary for this machine, say) nft does them all. */
+function openNetfilter(system: System, warn: (warning: string) => void): NetfilterTransactions | undefined {
+  try {
+    return system.netfilter?.();
+  } catch (error) {
+    warn(`element changes go through nft: no nf_tables netlink socket (${errorMessage(error)})`);
+    return undefined;
   }
 }

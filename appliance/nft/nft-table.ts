@@ -1,6 +1,8 @@
 import type { Mapping } from "../model.js";
+import type { NetfilterTransactions } from "../system/netlink.js";
 import type { CompiledPolicies } from "../policy/compile.js";
 import type { ChainListing, NftClient } from "./nft-client.js";
+import { encodeChanges } from "./netlink-elements.js";
 import { chainSpecs, desiredNftState, renderChanges, renderFull, type RulesetOptions } from "./ruleset.js";
 import { diffStates, type GuardInputs, type NftState, type StateChanges, type StateDifference } from "./state.js";
 
@@ -9,7 +11,11 @@ import { diffStates, type GuardInputs, type NftState, type StateChanges, type St
  * confirm; rendering nft's JSON and reading its listings stay here, behind the client.
  */
 export class NftTable {
-  constructor(private readonly nft: NftClient, private readonly options: RulesetOptions) {}
+  /**
+   * `netlink`: element changes go to the kernel as nf_tables messages over this socket instead of through nft (which
+   * fetches every set first); it must act on the same network namespace as the client's nft. Without it, nft only.
+   */
+  constructor(private readonly nft: NftClient, private readonly options: RulesetOptions, private readonly netlink?: NetfilterTransactions) {}
 
   /** The state these mappings, egress IPs, guard inputs and compiled policies make of our table under its options. */
   desired(mappings: readonly Mapping[], egressIps: readonly string[], guards?: GuardInputs, policies?: CompiledPolicies): NftState {
@@ -36,11 +42,16 @@ export class NftTable {
   }
 
   /**
-   * Element and counter changes between two states with the same rules (see stateChanges), in one
-   * transaction, confirmed by nft's echo instead of a listing: what the echo did not report as done.
+   * Element and counter changes between two states with the same rules (see stateChanges), in one transaction:
+   * what the kernel did not confirm. Over netlink, the kernel's acknowledgement of every message of the batch is
+   * that confirmation (a refusal throws, and nothing was applied). Through nft (no socket, or a change netlink does
+   * not encode yet: the whole batch then, never split over two transactions), nft's echo is compared with what was sent.
    */
-  update(changes: StateChanges, to: NftState): Promise<{ unconfirmed: string[] }> {
-    return this.nft.applyWithEcho(renderChanges(this.options, changes, to));
+  async update(changes: StateChanges, to: NftState): Promise<{ unconfirmed: string[] }> {
+    const messages = this.netlink ? encodeChanges(this.options.table, changes, to) : undefined;
+    if (!this.netlink || !messages) return this.nft.applyWithEcho(renderChanges(this.options, changes, to));
+    this.netlink.commit(messages);
+    return { unconfirmed: [] };
   }
 
   /** How the kernel's table differs from `state` (empty when it holds exactly that); a missing table is one difference. */

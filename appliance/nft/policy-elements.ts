@@ -49,6 +49,10 @@ export function policyElementJson(set: PolicySetName, key: string, element: Plan
   const val = parts.length === 1 ? parts[0] : { concat: parts };
   const value = spec.map === "verdict" ? JSON.parse(element.value) as unknown : element.value;
   if (element.expiresAt === undefined) return [val, value];
-  const timeout = Math.max(1, Math.ceil((element.expiresAt + graceMs - nowMs) / 1000));
-  return [{ elem: { val, timeout } }, value];
+  return [{ elem: { val, timeout: kernelTimeoutSeconds(element.expiresAt, nowMs, graceMs) } }, value];
+}
+
+/** The timeout (whole seconds, at least one) an element expiring at `expiresAt` is given in the kernel: `graceMs` later. */
+export function kernelTimeoutSeconds(expiresAt: number, nowMs: number, graceMs: number): number {
+  return Math.max(1, Math.ceil((expiresAt + graceMs - nowMs) / 1000));
 }

@@ -32,7 +32,7 @@ export interface RulesetOptions {
  * only mappings that restrict destinations need the slower concatenated-range type, so the common case
  * pays for one lookup whatever the number of mappings.
  */
-const SET_SPECS: Record<SetName, Omit<SetSpec, "name" | "elem">> = {
+export const SET_SPECS: Record<SetName, Omit<SetSpec, "name" | "elem">> = {
   ...POLICY_SET_SPECS,
   snat_v4: { type: "ipv4_addr", map: "ipv4_addr", flags: ["interval"] },
   snat_v6: { type: "ipv6_addr", map: "ipv6_addr", flags: ["interval"] },
@@ -150,7 +150,7 @@ export function desiredNftState(
 }
 
 /** How much later than the daemon the kernel lets a DNS-derived element expire: the daemon removes it first. */
-const KERNEL_EXPIRY_GRACE_MS = 2_000;
+export const KERNEL_EXPIRY_GRACE_MS = 2_000;
 
 const isPolicySet = (name: SetName): name is PolicySetName => (POLICY_SET_NAMES as readonly string[]).includes(name);
 

@@ -69,11 +69,12 @@ export class NftConverger {
    * back in full. It is not dry-run first: `nft -c` runs the same evaluation and the same kernel transaction,
    * only aborted, so it can refuse nothing the real apply would accept; and a refused transaction changes
    * nothing, so the last good table stays in force. Only after a refusal does a check tell whether the content
-   * is at fault (0.9 s of 3.5 s at 100k mappings was that dry run). An element change is applied as one transaction with --echo,
-   * whose output is the kernel's own account of what it did and is compared with what was meant: at 10k+
-   * elements every nft invocation first lists the whole set (≈85 ms at 10k, 1.5 s at 100k with nft 1.0.6),
-   * so a separate check and listing would triple the time until a change is live. The drift timer still
-   * reads everything back. When the kernel refuses the content, the refused clusters are isolated.
+   * is at fault (0.9 s of 3.5 s at 100k mappings was that dry run). An element change is applied as one
+   * transaction confirmed by the kernel itself: over netlink, its acknowledgement of every message; through nft,
+   * the --echo output compared with what was meant. At 10k+ elements every nft invocation first lists every set
+   * (≈85 ms at 10k, 1.5 s at 100k with nft 1.0.6), which netlink does not; a separate check and listing would
+   * multiply the time until a change is live. The drift timer still reads everything back. When the kernel
+   * refuses the content, the refused clusters are isolated.
    */
   async converge(desired: Contributions, egressIps: readonly string[], policy: PolicyContext = NO_POLICY_CONTEXT): Promise<"none" | "incremental" | "full"> {
     const effective = this.isolation.effective(desired);
@@ -86,7 +87,7 @@ export class NftConverger {
     const changes = realized !== undefined && sameRules(realized, wanted) ? stateChanges(realized, wanted) : undefined;
     let refusal: { error: string; cause: unknown };
     // Large differences go the full way: the echo of a huge batch overruns netlink buffers (ENOBUFS), and
-    // past a few thousand elements one table replace costs no more than the changes.
+    // past a few thousand elements one table replace costs no more than the changes through nft.
     if (changes && changeCount(changes) <= MAX_INCREMENTAL_ELEMENTS) {
       try {
         const { unconfirmed } = await this.table.update(changes, wanted);

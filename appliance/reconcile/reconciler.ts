@@ -6,6 +6,7 @@ import type { NeighbourEvent, NeighbourManager } from "../kernel/neighbours.js";
 import { routeKey, type KernelRoute, type RouteManager } from "../kernel/routes.js";
 import type { NftClient } from "../nft/nft-client.js";
 import { NftTable } from "../nft/nft-table.js";
+import type { NetfilterTransactions } from "../system/netlink.js";
 import type { RulesetOptions } from "../nft/ruleset.js";
 import { contributionsByCluster } from "./contributions.js";
 import type { BatchFailure } from "../kernel/ip-batch.js";
@@ -30,6 +31,8 @@ export interface ReconcilerDeps {
    */
   readRevisions?: () => { store: number; dataplane: number; egressIps: readonly string[] };
   nft: NftClient;
+  /** Element changes over netlink (see NftTable); absent: through nft. */
+  netfilter?: NetfilterTransactions | undefined;
   routes: RouteManager;
   /** Source binding: the next hops' managed neighbour entries and MACs (required when ruleset.sourceBinding is "next-hop"). */
   neighbours?: NeighbourManager | undefined;
@@ -83,7 +86,7 @@ export class Reconciler {
   lastReport: ApplyReport | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {
-    this.nftState = new NftConverger(new NftTable(deps.nft, deps.ruleset), deps.log);
+    this.nftState = new NftConverger(new NftTable(deps.nft, deps.ruleset, deps.netfilter), deps.log);
     this.binding = deps.neighbours && deps.ruleset.sourceBinding === "next-hop" ? new NextHopBinding(deps.neighbours, deps.log) : undefined;
   }
 

@@ -89,6 +89,7 @@ describe("loadConfig: a minimal file", () => {
       manageSysctls: true,
       routeProtocol: 211,
       driftCheckIntervalMs: 30_000,
+      elementChanges: "netlink",
       retryInitialMs: 500,
       retryMaxMs: 30_000,
       sourceBinding: "next-hop",

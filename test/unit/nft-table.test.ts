@@ -4,7 +4,8 @@ import type { Mapping } from "../../appliance/model.js";
 import { NftClient } from "../../appliance/nft/nft-client.js";
 import { NftTable } from "../../appliance/nft/nft-table.js";
 import type { RulesetOptions } from "../../appliance/nft/ruleset.js";
-import { stateChanges } from "../../appliance/nft/state.js";
+import { cloneState, stateChanges } from "../../appliance/nft/state.js";
+import { NetlinkRefusal, type NetfilterTransactions, type NftMessage } from "../../appliance/system/netlink.js";
 import { FakeSystem } from "../helpers/fake-system.js";
 
 const OPTIONS: RulesetOptions = {
@@ -77,5 +78,47 @@ describe("NftTable: our table in states", () => {
     const input = system.chains.find((c) => c.name === "input");
     if (input) input.prio = 10;
     assert.deepEqual((await table.chainDifferences()).map((d) => d.what), ["chains"]);
+  });
+
+  describe("with a netlink socket", () => {
+    class FakeNetfilter implements NetfilterTransactions {
+      batches: NftMessage[][] = [];
+      refuse = false;
+      commit(messages: readonly NftMessage[]): void {
+        if (this.refuse) throw new NetlinkRefusal(2, 0, messages[0]?.label ?? "");
+        this.batches.push([...messages]);
+      }
+      close(): void {}
+    }
+    let netfilter: FakeNetfilter;
+    const after = () => table.desired([mapping("a", "10.244.1.0/26", "203.0.113.10"), mapping("b", "10.244.2.0/24", "203.0.113.10")], ["203.0.113.10"], GUARDS);
+
+    beforeEach(async () => {
+      netfilter = new FakeNetfilter();
+      table = new NftTable(new NftClient(system), OPTIONS, netfilter);
+      await table.replace(state());
+      system.calls = [];
+    });
+
+    it("update commits the changes as one batch and runs no nft: the kernel's acknowledgement is the confirmation", async () => {
+      assert.deepEqual(await table.update(stateChanges(state(), after()), after()), { unconfirmed: [] });
+      assert.equal(system.callsOf("nft").length, 0);
+      assert.deepEqual(netfilter.batches.map((b) => b.map((m) => m.label)), [["add 10.244.2.0/24 to snat_v4"]]);
+    });
+
+    it("a refused batch is an error, not a confirmation", async () => {
+      netfilter.refuse = true;
+      await assert.rejects(table.update(stateChanges(state(), after()), after()), /refused the nf_tables batch at message 1 \(add 10\.244\.2\.0\/24 to snat_v4\): ENOENT/);
+    });
+
+    it("a change with anything netlink does not encode goes through nft, all of it", async () => {
+      const odd = cloneState(after());
+      odd.sets.policy_verdict_v4.set("10.244.0.0/16", JSON.stringify({ queue: null }));
+      await table.update(stateChanges(state(), odd), odd).catch(() => undefined);
+      assert.equal(netfilter.batches.length, 0, "nothing went over netlink");
+      const batch = system.callsOf("nft")[0]?.batch?.nftables ?? [];
+      const sets = batch.map((c) => ((c["add"] as { element?: { name: string } } | undefined)?.element?.name)).filter(Boolean);
+      assert.deepEqual(sets.sort(), ["policy_verdict_v4", "snat_v4"], "both changes in the one nft batch");
+    });
   });
 });
