@@ -12,7 +12,7 @@ const FLOORS: [room: string, floor: number][] = [
   // The typed API client is a package of its own: it imports nothing of this repository (floor 0, its own room).
   ["client", 0],
   ["appliance/errors.ts", 0], ["appliance/model.ts", 0], ["appliance/log.ts", 0], ["appliance/paths.ts", 0],
-  ["appliance/cached-reading.ts", 0], ["appliance/ha-metrics.ts", 0], ["appliance/http-metrics.ts", 0], ["appliance/translation-model.ts", 0], ["appliance/schemas", 0],
+  ["appliance/cached-reading.ts", 0], ["appliance/heap-relief.ts", 0], ["appliance/ha-metrics.ts", 0], ["appliance/http-metrics.ts", 0], ["appliance/translation-model.ts", 0], ["appliance/schemas", 0],
   ["appliance/validation.ts", 1], ["appliance/version.ts", 1], ["appliance/net", 1], ["appliance/system", 1], ["appliance/terminal", 1],
   ["appliance/store", 2], ["appliance/kernel", 2], ["appliance/tls", 2], ["appliance/policy", 2],
   ["appliance/service", 3], ["appliance/http", 3],
