@@ -76,6 +76,8 @@ rm -rf "$lib/node_modules/better-sqlite3/deps" "$lib/node_modules/better-sqlite3
   "$lib/node_modules/better-sqlite3/build/Release/obj" "$lib/node_modules/better-sqlite3/build/Release/obj.target" \
   "$lib/node_modules/better-sqlite3/build/Release/.deps" "$lib/node_modules/better-sqlite3/build/Release/test_extension.node" \
   "$lib/node_modules/better-sqlite3/build/Release/sqlite3.a" "$lib/node_modules/.package-lock.json"
+# koffi (the netlink socket's FFI) ships prebuilt binaries for some twenty platforms; the package is amd64.
+find "$lib/node_modules/koffi/build/koffi" -mindepth 1 -maxdepth 1 ! -name linux_x64 -exec rm -rf {} +
 chmod 0755 "$lib/dist/bin/egw.js"
 ln -s ../lib/egw/dist/bin/egw.js "$stage/usr/bin/egw"
 # bash completion, generated from the CLI's own command table (so it lists exactly the commands it has).
