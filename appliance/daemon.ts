@@ -17,7 +17,8 @@ import { NeighbourManager } from "./kernel/neighbours.js";
 import { RouteManager } from "./kernel/routes.js";
 import { createMetrics } from "./metrics.js";
 import { HeapRelief } from "./heap-relief.js";
-import { NftClient } from "./nft/nft-client.js";
+import { egressCountersOf, guardCountersOf, NftClient } from "./nft/nft-client.js";
+import { CachedReading } from "./cached-reading.js";
 import { rulesetOptions } from "./nft/ruleset-options.js";
 import { MIGRATIONS_DIR } from "./paths.js";
 import { dataplaneRevision, egressIpAddresses, readDesiredState } from "./reconcile/desired-state.js";
@@ -159,14 +160,17 @@ export class Daemon {
     this.loop = loop;
     const forwarding = new ForwardingSwitch(sysctls, { manage: config.dataplane.manageSysctls, ha: ha !== undefined, outsideInterface: outside }, warn);
 
+    // One scrape asks for three views of the same counters; nft 1.0.6 lists every set element before it lists
+    // counters (seconds at 100k mappings), so they share one reading.
+    const counters = new CachedReading(() => nft.readCounters(ruleset.table), COUNTER_READING_MAX_AGE_MS);
     const metrics = createMetrics({
       storeRevision: () => store.revision(),
       appliedRevision: () => loop.appliedRevision,
       counts: () => reads.countAll(db),
-      egressCounters: () => nft.readEgressCounters(ruleset.table, reads.listEgressIps(db).map((ip) => ip.address)),
-      guardDrops: () => nft.readGuardCounters(ruleset.table),
+      egressCounters: async () => egressCountersOf(await counters.get(), reads.listEgressIps(db).map((ip) => ip.address)),
+      guardDrops: async () => guardCountersOf(await counters.get()),
       policy: {
-        counters: () => nft.readCounters(ruleset.table),
+        counters: () => counters.get(),
         governed: () => effectivePolicies(db),
         floors: () => reads.listFloors(db),
         names: () => names.status(),
@@ -227,7 +231,7 @@ export class Daemon {
       ...(ha ? { ha: ha.forApi() } : {}),
       ...(translationLog ? { translations: { gateway: config.gateway.name, query: (q) => translationLog.query(q) }, ports: translationLog.tally } : {}),
       policies: {
-        counters: async () => new Map([...(await nft.readCounters(ruleset.table))].map(([name, value]) => [name, value.packets])),
+        counters: async () => new Map([...(await counters.get())].map(([name, value]) => [name, value.packets])),
         names: () => names.status(),
         events: (cluster) => (policyLog?.recent.ofCluster(cluster) ?? []).map((e) => ({
           at: new Date(e.atMs).toISOString(), verdict: e.verdict, cluster: e.cluster, mapping: e.mapping, source: e.source,
@@ -309,6 +313,9 @@ export class Daemon {
     return this.chosenSystem;
   }
 }
+
+/** How long one reading of the named counters serves every caller (a scrape's metrics, the policy API). */
+const COUNTER_READING_MAX_AGE_MS = 1_000;
 
 /** The netlink socket for element changes; without one (no koffi binary for this machine, say) nft does them all. */
 function openNetfilter(system: System, warn: (warning: string) => void): NetfilterTransactions | undefined {

@@ -7,6 +7,25 @@ import { batch, type Command } from "./json.js";
 import { parseTableListing } from "./readback.js";
 import type { NftState } from "./state.js";
 
+export interface CounterValue { packets: number; bytes: number }
+export interface EgressCounter extends CounterValue { address: string; direction: "out" | "in" }
+
+/** Traffic through each egress IP from one reading of the named counters (zero where a counter does not exist yet). */
+export function egressCountersOf(values: ReadonlyMap<string, CounterValue>, addresses: readonly string[]): EgressCounter[] {
+  return addresses.flatMap((address) => (["out", "in"] as const).map((direction) => ({
+    address, direction, ...(values.get(counterName(direction, address)) ?? { packets: 0, bytes: 0 }),
+  })));
+}
+
+/** The guards' drop counters from one reading of the named counters (`guard_spoofed` → "spoofed"). */
+export function guardCountersOf(values: ReadonlyMap<string, CounterValue>): Map<string, CounterValue> {
+  const guards = new Map<string, CounterValue>();
+  for (const [name, value] of values) {
+    if (name.startsWith(GUARD_PREFIX)) guards.set(name.slice(GUARD_PREFIX.length), value);
+  }
+  return guards;
+}
+
 export interface ChainListing {
   name: string;
   hook?: string;
@@ -64,20 +83,13 @@ export class NftClient {
   }
 
   /** Traffic through each egress IP, both directions (zero for an address whose counters do not exist yet). */
-  async readEgressCounters(table: string, addresses: readonly string[]): Promise<{ address: string; direction: "out" | "in"; packets: number; bytes: number }[]> {
-    const values = await this.readCounters(table);
-    return addresses.flatMap((address) => (["out", "in"] as const).map((direction) => ({
-      address, direction, ...(values.get(counterName(direction, address)) ?? { packets: 0, bytes: 0 }),
-    })));
+  async readEgressCounters(table: string, addresses: readonly string[]): Promise<EgressCounter[]> {
+    return egressCountersOf(await this.readCounters(table), addresses);
   }
 
   /** Drops counted per guard (`guard_spoofed` → "spoofed"); empty when the table does not exist. */
-  async readGuardCounters(table: string): Promise<Map<string, { packets: number; bytes: number }>> {
-    const guards = new Map<string, { packets: number; bytes: number }>();
-    for (const [name, value] of await this.readCounters(table)) {
-      if (name.startsWith(GUARD_PREFIX)) guards.set(name.slice(GUARD_PREFIX.length), value);
-    }
-    return guards;
+  async readGuardCounters(table: string): Promise<Map<string, CounterValue>> {
+    return guardCountersOf(await this.readCounters(table));
   }
 
   /**

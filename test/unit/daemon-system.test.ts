@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
@@ -59,5 +60,23 @@ describe("Daemon on the fake system", () => {
     assert.deepEqual([...system.files.files.entries()].map(([path, file]) => [path, file.mode]), [[join(dir, "egw.db"), 0o600]]);
     assert.deepEqual(system.streams.map((s) => s.spec.command).sort(), ["ip", "nft"]);
     assert.deepEqual([...new Set(system.calls.map((c) => c.command))].sort(), ["ip", "nft"], "nothing else ran");
+  });
+
+  it("a scrape of /metrics lists the counters once, however many families read them", async () => {
+    const scrape = () => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ socketPath: join(dir, "api.sock"), path: "/metrics", headers: { authorization: "Bearer Yk3vQ9pZ2mT7xW4rB8nL1cF6sH0dJ5gAe2uRt9Ko" } }, (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => { body += chunk; });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    const before = system.callsOf("nft", "counters").length;
+    const answer = await scrape();
+    assert.equal(answer.status, 200);
+    assert.match(answer.body, /egw_egress_ip_/, "the egress IPs' counters are among what it read");
+    assert.equal(system.callsOf("nft", "counters").length - before, 1);
   });
 });
