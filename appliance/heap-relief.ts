@@ -10,20 +10,10 @@ export interface HeapReliefOptions {
   heapBytes?: () => number;
   /** Growth since the last collection that makes one worth its pause. */
   thresholdBytes?: number;
-  /**
-   * The least time between two collections. A workload whose steady heap lies above the threshold (a 10,000-rule
-   * policy compiled on every change) would otherwise pay a full collection, ≈0.1 s, on every write. A burst that
-   * comes sooner is collected once the interval is over.
-   */
-  minIntervalMs?: number;
-  now?: () => number;
-  /** Runs `check` later (default: an unref'd timer). */
-  later?: (check: () => void, delayMs: number) => void;
 }
 
 /** ≈100k mappings' worth of garbage: a small write never pays for a collection. */
 const DEFAULT_THRESHOLD_BYTES = 48 * 1024 * 1024;
-const DEFAULT_MIN_INTERVAL_MS = 10_000;
 
 /**
  * Returns the memory of a burst to the system. V8 keeps the pages a burst of allocation grew its heap into,
@@ -38,38 +28,18 @@ export class HeapRelief {
   private readonly heapBytes: () => number;
   private readonly thresholdBytes: number;
   private baseline: number;
-  private readonly minIntervalMs: number;
-  private readonly now: () => number;
-  private readonly later: (check: () => void, delayMs: number) => void;
-  private lastCollectedAt = Number.NEGATIVE_INFINITY;
-  private deferred = false;
 
   constructor(options: HeapReliefOptions = {}) {
     this.collect = "collect" in options ? options.collect : (globalThis as { gc?: FullCollection }).gc;
     this.heapBytes = options.heapBytes ?? (() => getHeapStatistics().total_heap_size);
     this.thresholdBytes = options.thresholdBytes ?? DEFAULT_THRESHOLD_BYTES;
-    this.minIntervalMs = options.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS;
-    this.now = options.now ?? (() => performance.now());
-    this.later = options.later ?? ((check, delayMs) => setTimeout(check, delayMs).unref());
     this.baseline = this.heapBytes();
   }
 
-  /** Collects when the heap has grown past the threshold and the last collection is long enough ago; says whether it did. */
+  /** Collects when the heap has grown past the threshold; says whether it did. */
   afterBurst(): boolean {
     if (!this.collect || this.heapBytes() - this.baseline < this.thresholdBytes) return false;
-    const wait = this.lastCollectedAt + this.minIntervalMs - this.now();
-    if (wait > 0) {
-      if (!this.deferred) {
-        this.deferred = true;
-        this.later(() => {
-          this.deferred = false;
-          this.afterBurst();
-        }, wait);
-      }
-      return false;
-    }
     this.collect();
-    this.lastCollectedAt = this.now();
     this.baseline = this.heapBytes();
     return true;
   }
