@@ -314,8 +314,8 @@ export class Daemon {
   }
 }
 
-/** How long one reading of the named counters serves every caller (a scrape's metrics, the policy API). */
-const COUNTER_READING_MAX_AGE_MS = 1_000;
+/** Callers share only a reading in flight (one scrape's families): a later caller, a policy read after traffic, reads anew. */
+const COUNTER_READING_MAX_AGE_MS = 0;
 
 /** The netlink socket for element changes; without one (no koffi binary for this machine, say) nft does them all. */
 function openNetfilter(system: System, warn: (warning: string) => void): NetfilterTransactions | undefined {
