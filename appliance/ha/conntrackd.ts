@@ -59,8 +59,12 @@ export class ConntrackdManager {
   async clearStaleLock(): Promise<void> {
     const { lockFile } = this.view;
     if (!this.files.exists(lockFile)) return;
-    const asked = await this.runner.run("conntrackd", ["-C", this.configPath, "-s"], { okExitCodes: [1], timeoutMs: 5_000 });
-    if (asked.exitCode === 0) return;
+    // When unsure (the question timed out, conntrackd answered oddly) the lock stays: never start a second one.
+    const asked = await this.runner.run("conntrackd", ["-C", this.configPath, "-s"], { okExitCodes: [1], timeoutMs: 5_000 }).catch((error: unknown) => {
+      this.log.warn({ err: error, lockFile }, "could not ask conntrackd whether it runs; its lock file stays");
+      return undefined;
+    });
+    if (asked === undefined || asked.exitCode === 0) return;
     this.files.removeFile(lockFile);
     this.log.warn({ lockFile }, "removed the lock file of a conntrackd that was killed; no conntrackd answers on its socket");
   }

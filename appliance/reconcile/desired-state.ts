@@ -1,6 +1,6 @@
 import type { EgressPolicy, Mapping, PolicyFloor, Route } from "../model.js";
 import { effectivePolicies } from "../service/policies.js";
-import { newestChangeTo } from "../store/changelog.js";
+import { newestChangeTo, snapshotsCommitted } from "../store/changelog.js";
 import type { Db } from "../store/database.js";
 import * as reads from "../store/reads.js";
 import { currentRevision } from "../store/revision.js";
@@ -53,4 +53,9 @@ export function dataplaneRevision(db: Db): number {
 /** The egress IPs' addresses, in the order the desired state lists them: all the data plane takes from that table. */
 export function egressIpAddresses(db: Db): string[] {
   return reads.listEgressIps(db).map((ip) => ip.address);
+}
+
+/** How many configuration snapshots this process has taken: one may replace everything at an unchanged revision. */
+export function snapshotsTaken(db: Db): number {
+  return snapshotsCommitted(db);
 }

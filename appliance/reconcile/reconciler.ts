@@ -27,9 +27,10 @@ export interface ReconcilerDeps {
   /**
    * Cheap shortcut: the store's revision, the newest revision that touched the data plane's inputs other than
    * the egress IPs, and the egress IPs' addresses (all the data plane takes from them: a description changes
-   * none). When neither has moved since a pass that realized everything, no pass is needed at all.
+   * none), and how many snapshots were taken (one may replace everything at an unchanged revision). When none has
+   * moved since a pass that realized everything, no pass is needed at all.
    */
-  readRevisions?: () => { store: number; dataplane: number; egressIps: readonly string[] };
+  readRevisions?: () => { store: number; dataplane: number; egressIps: readonly string[]; snapshots?: number };
   nft: NftClient;
   /** Element changes over netlink (see NftTable); absent: through nft. */
   netfilter?: NetfilterTransactions | undefined;
@@ -80,6 +81,7 @@ export class Reconciler {
   private readonly binding: NextHopBinding | undefined;
   private realizedFailClosed = false;
   private realizedDataplaneRevision: number | undefined;
+  private realizedSnapshots: number | undefined;
   private realizedEgressIps: readonly string[] | undefined;
   private realizedNamesVersion: number | undefined;
   appliedRevision = 0;
@@ -96,6 +98,7 @@ export class Reconciler {
     const revisions = this.deps.readRevisions?.();
     const namesVersion = this.deps.policyNames?.version();
     if (revisions && this.allRealized() && revisions.dataplane === this.realizedDataplaneRevision
+      && revisions.snapshots === this.realizedSnapshots
       && sameList(revisions.egressIps, this.realizedEgressIps) && namesVersion === this.realizedNamesVersion) {
       this.appliedRevision = revisions.store;
       this.lastReport = this.report(revisions.store, started, "none");
@@ -120,6 +123,7 @@ export class Reconciler {
       await this.convergeAddresses(desired.egressIps, "remove");
       this.appliedRevision = desired.revision;
       this.realizedDataplaneRevision = revisions?.dataplane;
+      this.realizedSnapshots = revisions?.snapshots;
       this.realizedEgressIps = revisions?.egressIps;
       this.realizedNamesVersion = namesVersion;
       this.lastReport = this.report(desired.revision, started, kind, [...macs].filter(([, mac]) => mac === undefined).map(([via]) => via));

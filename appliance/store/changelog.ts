@@ -68,14 +68,23 @@ export function changesSince(db: Db, from: number, to: number): RevisionChanges[
 }
 
 /**
- * The revision of the last snapshot this process committed to a store. Kept in memory: whoever compares
- * newestChangeTo's answers (the reconciler) starts afresh with the process.
+ * The snapshots this process committed to a store: the revision of the last one and how many. Kept in memory:
+ * whoever compares them (the reconciler) starts afresh with the process.
  */
-const historyRestarts = new WeakMap<Db, number>();
+const historyRestarts = new WeakMap<Db, { revision: number; count: number }>();
 
 /** Called once a snapshot's transaction has committed (never for one rolled back, whose revision may come again). */
 export function noteHistoryRestarted(db: Db, revision: number): void {
-  historyRestarts.set(db, revision);
+  historyRestarts.set(db, { revision, count: (historyRestarts.get(db)?.count ?? 0) + 1 });
+}
+
+/**
+ * How many snapshots this process has committed to the store. A snapshot may replace everything at the very revision
+ * the store already had (after a partition the leader's history wins, or a re-seed at the same position), so a
+ * revision alone cannot tell the reconciler that anything moved.
+ */
+export function snapshotsCommitted(db: Db): number {
+  return historyRestarts.get(db)?.count ?? 0;
 }
 
 /**
@@ -86,7 +95,7 @@ export function noteHistoryRestarted(db: Db, revision: number): void {
 export function newestChangeTo(db: Db, tables: readonly string[]): number {
   // After a snapshot the changelog is empty, yet anything may have changed up to the snapshot's revision: two
   // snapshots in a row must not both answer 0.
-  let newest = historyRestarts.get(db) ?? 0;
+  let newest = historyRestarts.get(db)?.revision ?? 0;
   for (const table of tables) {
     const row = sql(db, "SELECT max(revision) AS revision FROM changelog WHERE tbl = ?").get(table) as { revision: number | null };
     newest = Math.max(newest, row.revision ?? 0);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { dataplaneRevision, egressIpAddresses, readDesiredState } from "../../appliance/reconcile/desired-state.js";
+import { dataplaneRevision, egressIpAddresses, readDesiredState, snapshotsTaken } from "../../appliance/reconcile/desired-state.js";
 import { exportSnapshot, importSnapshot, noteHistoryRestarted } from "../../appliance/replication/log.js";
 import { createCluster } from "../../appliance/service/clusters.js";
 import { createMapping } from "../../appliance/service/mappings.js";
@@ -47,6 +47,7 @@ describe("dataplaneRevision: the reconciler's question to the changelog's owner"
       seen.push(dataplaneRevision(follower.db));
     }
     assert.notEqual(seen[0], seen[1]);
+    assert.equal(snapshotsTaken(follower.db), 2, "counted, for a snapshot at an unchanged revision");
   });
 });
 

@@ -16,7 +16,7 @@ import { FakeSystem } from "../helpers/fake-system.js";
 describe("Reconciler: the revision shortcut", () => {
   const setup = () => {
     const system = new FakeSystem();
-    const revisions = { store: 5, dataplane: 5, egressIps: ["203.0.113.10"] };
+    const revisions = { store: 5, dataplane: 5, egressIps: ["203.0.113.10"], snapshots: 0 };
     let reads = 0;
     const desired: DesiredState = {
       revision: 5,
@@ -48,6 +48,15 @@ describe("Reconciler: the revision shortcut", () => {
     assert.equal(reconciler.appliedRevision, 9, "the store's revision counts as applied");
     assert.equal(reads(), readsAfterFirst, "the desired state was not even read");
     assert.deepEqual(system.calls, []);
+  });
+
+  it("runs a pass after a snapshot that replaced everything at the very revision it had (a partition's loser)", async () => {
+    const { revisions, reconciler, reads } = setup();
+    await reconciler.reconcile();
+    const before = reads();
+    revisions.snapshots = 1;
+    await reconciler.reconcile();
+    assert.equal(reads(), before + 1, "same store and data-plane revision, yet another history: read and realized");
   });
 
   it("runs a pass as soon as the data plane's inputs moved", async () => {

@@ -45,6 +45,13 @@ describe("ConntrackdManager: the lock file a killed conntrackd leaves", () => {
     assert.equal(existsSync(lockFile), true);
   });
 
+  it("keeps the lock, and does not throw, when the question itself fails (a wedged conntrackd times out)", async () => {
+    writeFileSync(lockFile, "");
+    const timesOut: CommandRunner = { run: () => Promise.reject(new Error("Command timed out after 5000 milliseconds")) };
+    await manager(timesOut).clearStaleLock();
+    assert.equal(existsSync(lockFile), true);
+  });
+
   it("asks nothing when there is no lock", async () => {
     rmSync(lockFile, { force: true });
     const conntrackd = new Conntrackd();
