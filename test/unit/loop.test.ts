@@ -46,7 +46,8 @@ describe("ReconcileLoop", () => {
     const fake = new ScriptedReconciler(30);
     const loop = loopFor(fake);
     loop.start();
-    await sleep(5); // the start pass is now running
+    // Wait for the condition, not a time: on a busy machine the start pass may begin later than 5 ms.
+    while (fake.passes === 0) await sleep(1);
     for (let i = 0; i < 50; i++) {
       fake.storeRevision++;
       loop.trigger();
