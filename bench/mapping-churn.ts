@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startDaemon, type ApiResponse, type DaemonHandle } from "../lab/daemon.js";
-import type { Netns } from "../lab/netns.js";
+import { background } from "../lab/ha-group.js";
 import { ADDR, buildGatewayTopology, type PodName } from "../lab/topology.js";
 import { judgeFlows, type Change, type Flow } from "./lib/churn-judge.js";
 import type { Figure } from "./lib/results.js";
@@ -25,31 +25,6 @@ function fillerMappings(count: number): { name: string; sourceCidr: string; egre
     const ip = [24, 16, 8, 0].map((shift) => Math.floor(at / 2 ** shift) % 256).join(".");
     return { name: `f${i}`, sourceCidr: `${ip}/30`, egressIp: EGRESS.bulk[i % 2] as string };
   });
-}
-
-interface Background { finish(): Promise<unknown> }
-
-/** A bench/lib script in `ns`, resolved once it prints `readyLine`; finish() sends SIGTERM and parses its last line. */
-async function background(ns: Netns, script: string, args: string[], readyLine: string): Promise<Background> {
-  const child = ns.spawn(process.execPath, [script, ...args], { reject: false });
-  let out = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} did not start: ${out}`)), 10_000);
-    child.stdout?.on("data", (chunk: Buffer) => {
-      out += chunk.toString("utf8");
-      if (out.includes(readyLine)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  return {
-    finish: async () => {
-      child.kill("SIGTERM");
-      const result = await child;
-      return JSON.parse(String(result.stdout).trim().split("\n").pop() ?? "{}") as unknown;
-    },
-  };
 }
 
 interface SenderReport { attempted: number; sent: number; errors: number }

@@ -108,7 +108,8 @@ export interface Background<T> {
   finish(): Promise<T>;
 }
 
-async function background<T>(ns: Netns, script: string, args: string[], readyLine: string): Promise<Background<T>> {
+/** A node script in `ns`, resolved once it prints `readyLine`; finish() stops it and parses its last line as JSON. */
+export async function background<T>(ns: Netns, script: string, args: string[], readyLine: string): Promise<Background<T>> {
   const child = ns.spawn(process.execPath, [script, ...args], { reject: false });
   let out = "";
   await new Promise<void>((resolve, reject) => {
