@@ -21,7 +21,7 @@ import { egressCountersOf, guardCountersOf, NftClient } from "./nft/nft-client.j
 import { CachedReading } from "./cached-reading.js";
 import { rulesetOptions } from "./nft/ruleset-options.js";
 import { MIGRATIONS_DIR } from "./paths.js";
-import { dataplaneRevision, egressIpAddresses, readDesiredState, snapshotsTaken } from "./reconcile/desired-state.js";
+import { dataplaneRevision, egressIpAddresses, readDesiredState, readMappingChanges, snapshotsTaken } from "./reconcile/desired-state.js";
 import { KernelWatch } from "./reconcile/kernel-watch.js";
 import { ReconcileLoop } from "./reconcile/loop.js";
 import { Reconciler } from "./reconcile/reconciler.js";
@@ -143,6 +143,7 @@ export class Daemon {
     const reconciler = new Reconciler({
       readDesired: () => readDesiredState(db),
       readRevisions: () => ({ store: store.revision(), dataplane: dataplaneRevision(db), egressIps: egressIpAddresses(db), snapshots: snapshotsTaken(db) }),
+      readMappingChanges: (since, limit) => readMappingChanges(db, since, limit),
       nft,
       // The daemon runs in the gateway's network namespace: its socket and its nft act on the same tables.
       netfilter: this.netfilter,

@@ -80,12 +80,7 @@ export function desiredSets(
   const family = (cidr: string) => (cidr.includes(":") ? "v6" : "v4");
   for (const cidr of guards.claimed) sets[`claimed_${family(cidr)}`].set(cidr, "");
   for (const { mac, prefix } of guards.bound) sets[`bound_${family(prefix)}`].set(`${mac.toLowerCase()} . ${prefix}`, "");
-  for (const m of mappings) {
-    const v = m.sourceCidr.includes(":") ? "v6" : "v4";
-    for (const excluded of m.excludedDestinations) sets[`nonat_${v}`].set(`${m.sourceCidr} . ${excluded}`, "");
-    if (m.destinations.length === 0) sets[`snat_${v}`].set(m.sourceCidr, m.egressIp);
-    for (const destination of m.destinations) sets[`snat_dst_${v}`].set(`${m.sourceCidr} . ${destination}`, m.egressIp);
-  }
+  for (const m of mappings) mappingElements(m, (name, key, value) => sets[name].set(key, value));
   for (const address of egressIps) {
     const v = address.includes(":") ? "v6" : "v4";
     for (const direction of ["out", "in"] as const) {
@@ -95,6 +90,17 @@ export function desiredSets(
     }
   }
   return { sets, counters, expiries };
+}
+
+/**
+ * The elements one mapping puts into the mapping sets, given to `add`. Mapping sources never overlap (the store
+ * refuses it), so no two mappings share a key: what a mapping adds is its own.
+ */
+export function mappingElements(m: Pick<Mapping, "sourceCidr" | "egressIp" | "destinations" | "excludedDestinations">, add: (set: SetName, key: string, value: string) => void): void {
+  const v = m.sourceCidr.includes(":") ? "v6" : "v4";
+  for (const excluded of m.excludedDestinations) add(`nonat_${v}`, `${m.sourceCidr} . ${excluded}`, "");
+  if (m.destinations.length === 0) add(`snat_${v}`, m.sourceCidr, m.egressIp);
+  for (const destination of m.destinations) add(`snat_dst_${v}`, `${m.sourceCidr} . ${destination}`, m.egressIp);
 }
 
 export interface StateDifference {
@@ -198,4 +204,24 @@ export function cloneState(state: NftState): NftState {
     ruleForms: Object.fromEntries(Object.entries(state.ruleForms).map(([k, v]) => [k, [...v]])),
     ...(state.expiries ? { expiries: Object.fromEntries(Object.entries(state.expiries).map(([k, v]) => [k, new Map(v)])) } : {}),
   };
+}
+
+/** Makes `state` hold what `changes` lead to, in place (the kernel's side is the caller's). */
+export function applyStateChanges(state: NftState, changes: StateChanges): void {
+  for (const { name, removed, added } of changes.sets) {
+    for (const [key] of removed) state.sets[name].delete(key);
+    for (const [key, value] of added) state.sets[name].set(key, value);
+  }
+  for (const counter of changes.counters.removed) state.counters.delete(counter);
+  for (const counter of changes.counters.added) state.counters.add(counter);
+}
+
+/** Undoes applyStateChanges (for a batch the kernel refused as a whole). */
+export function revertStateChanges(state: NftState, changes: StateChanges): void {
+  for (const { name, removed, added } of changes.sets) {
+    for (const [key] of added) state.sets[name].delete(key);
+    for (const [key, value] of removed) state.sets[name].set(key, value);
+  }
+  for (const counter of changes.counters.added) state.counters.delete(counter);
+  for (const counter of changes.counters.removed) state.counters.add(counter);
 }

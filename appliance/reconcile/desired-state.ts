@@ -1,6 +1,6 @@
 import type { EgressPolicy, Mapping, PolicyFloor, Route } from "../model.js";
 import { effectivePolicies } from "../service/policies.js";
-import { newestChangeTo, snapshotsCommitted } from "../store/changelog.js";
+import { changeCountSince, changesSince, newestChangeTo, snapshotsCommitted } from "../store/changelog.js";
 import type { Db } from "../store/database.js";
 import * as reads from "../store/reads.js";
 import { currentRevision } from "../store/revision.js";
@@ -58,4 +58,49 @@ export function egressIpAddresses(db: Db): string[] {
 /** How many configuration snapshots this process has taken: one may replace everything at an unchanged revision. */
 export function snapshotsTaken(db: Db): number {
   return snapshotsCommitted(db);
+}
+
+/** What changed since a revision when only mappings did (see readMappingChanges). */
+export interface MappingChanges {
+  revision: number;
+  /** dataplaneRevision at `revision`. */
+  dataplane: number;
+  egressIps: string[];
+  /** snapshotsTaken at `revision`: a snapshot empties the changelog, so a pass must not take "no entries" for "no change". */
+  snapshots: number;
+  /** Each mapping changed since: as the store holds it now, or undefined when it is gone. */
+  mappings: { cluster: string; name: string; now: Mapping | undefined }[];
+}
+
+/**
+ * The mappings changed after `since`, read with everything the shortcut depends on in one read transaction, or undefined
+ * when the shortcut does not apply: the changelog no longer covers `since`, more than `limit` rows changed, another
+ * data-plane table changed, or a changed mapping's cluster has policies (a new mapping may get its cluster's default;
+ * the policy compiler must see it).
+ */
+export function readMappingChanges(db: Db, since: number, limit: number): MappingChanges | undefined {
+  return db.transaction((): MappingChanges | undefined => {
+    const revision = currentRevision(db);
+    // Counted first: a whole-set PUT of 100k mappings is not parsed only to be told to take the full path.
+    if (changeCountSince(db, since, revision) > limit) return undefined;
+    const history = changesSince(db, since, revision);
+    if (!history) return undefined;
+    const changed = new Map<string, { cluster: string; name: string }>();
+    for (const { entries } of history) {
+      for (const entry of entries) {
+        if (entry.tbl === "mappings") {
+          const key = { cluster: String(entry.pk["cluster"]), name: String(entry.pk["name"]) };
+          changed.set(`${key.cluster}/${key.name}`, key);
+        } else if ((DATAPLANE_TABLES as readonly string[]).includes(entry.tbl)) {
+          return undefined;
+        }
+      }
+    }
+    const clusters = new Set([...changed.values()].map((key) => key.cluster));
+    if ([...clusters].some((cluster) => reads.clusterHasPolicies(db, cluster))) return undefined;
+    return {
+      revision, dataplane: dataplaneRevision(db), egressIps: egressIpAddresses(db), snapshots: snapshotsCommitted(db),
+      mappings: [...changed.values()].map((key) => ({ ...key, now: reads.getMapping(db, key.cluster, key.name) })),
+    };
+  })();
 }

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { Mapping } from "../model.js";
 import { signature, stillWanted, type Contribution, type Contributions } from "./contributions.js";
 
 export interface IsolatedCluster {
@@ -49,6 +50,17 @@ export class ClusterIsolation {
   /** Records what the kernel now holds, after a successful apply. */
   realized(applied: Contributions): void {
     this.lastGood = new Map(applied);
+  }
+
+  /** The mappings of a cluster's last realized contribution (what the kernel holds of them). */
+  realizedMappings(cluster: string): readonly Mapping[] {
+    return this.lastGood.get(cluster)?.mappings ?? [];
+  }
+
+  /** After an element change of a cluster's mappings alone: its last realized contribution now holds `mappings`. */
+  realizedMappingsChanged(cluster: string, mappings: Mapping[]): void {
+    const good = this.lastGood.get(cluster) ?? { mappings: [], policies: [], claimed: [], bound: [] };
+    this.lastGood.set(cluster, { ...good, mappings });
   }
 
   /**

@@ -2,8 +2,10 @@ import type { Logger } from "pino";
 import { AppError, errorMessage } from "../errors.js";
 import type { NftTable } from "../nft/nft-table.js";
 import { sameRules } from "../nft/ruleset.js";
-import { changeCount, stateChanges, type NftState, type StateDifference } from "../nft/state.js";
-import type { PolicyFloor } from "../model.js";
+import { applyStateChanges, changeCount, revertStateChanges, stateChanges, type NftState, type StateDifference } from "../nft/state.js";
+import { NetlinkRefusal } from "../system/netlink.js";
+import { mappingStateChanges, type MappingChange } from "./mapping-delta.js";
+import type { Mapping, PolicyFloor } from "../model.js";
 import { PolicyCompiler, type ResolvedAddress } from "../policy/compile.js";
 import { flatten, type Contributions } from "./contributions.js";
 
@@ -24,6 +26,8 @@ import { ClusterIsolation, type IsolatedCluster } from "./isolation.js";
  */
 export class NftConverger {
   private realized: NftState | undefined;
+  /** Moves whenever this converger starts changing the kernel's table: a drift check that saw it move compared too late. */
+  private changesMade = 0;
   private readonly isolation: ClusterIsolation;
   private readonly policies = new PolicyCompiler();
 
@@ -44,10 +48,18 @@ export class NftConverger {
     this.realized = undefined;
   }
 
-  /** Reads the kernel back; a difference from what we realized is returned and forgotten. */
+  /**
+   * Reads the kernel back; a difference from what we realized is returned and forgotten. A pass that changed the
+   * table while the readback ran makes its comparison meaningless (the realized state is changed in place): then
+   * nothing is reported, and the next check compares again.
+   */
   async detectDrift(): Promise<string[]> {
-    if (!this.realized) return [];
-    return this.forgetOn(await this.table.differences(this.realized));
+    const realized = this.realized;
+    if (!realized) return [];
+    const changesBefore = this.changesMade;
+    const differences = await this.table.differences(realized);
+    if (this.changesMade !== changesBefore) return [];
+    return this.forgetOn(differences);
   }
 
   /**
@@ -56,7 +68,10 @@ export class NftConverger {
    */
   async detectChainDrift(): Promise<string[]> {
     if (!this.realized) return [];
-    return this.forgetOn(await this.table.chainDifferences());
+    const changesBefore = this.changesMade;
+    const differences = await this.table.chainDifferences();
+    if (this.changesMade !== changesBefore) return [];
+    return this.forgetOn(differences);
   }
 
   private forgetOn(differences: StateDifference[]): string[] {
@@ -87,6 +102,7 @@ export class NftConverger {
     if (changes && changeCount(changes) === 0) return "none";
     // Until the kernel confirms the change, we do not claim to know what it holds.
     this.realized = undefined;
+    this.changesMade++;
     let refusal: { error: string; cause: unknown };
     // Large differences go the full way: the echo of a huge batch overruns netlink buffers (ENOBUFS), and
     // past a few thousand elements one table replace costs no more than the changes through nft.
@@ -127,6 +143,56 @@ export class NftConverger {
     return "full";
   }
 
+  /**
+   * The shortcut for a change of mappings alone (no policy governs them, no cluster is held back): their elements
+   * change in one transaction, without reading, rendering or walking the rest of the state (at 100k mappings that
+   * walk, not the kernel, was most of the time until a change is live). Undefined when the shortcut does not apply,
+   * or the batch failed: the caller then takes the full way, which also tells a tenant's refused change (and
+   * isolates it) from a moment's failure. A batch the kernel refused changed nothing, so what was realized stays.
+   */
+  async convergeMappings(changed: readonly { cluster: string; name: string; now: Mapping | undefined }[]): Promise<"none" | "incremental" | undefined> {
+    const realized = this.realized;
+    if (!realized || this.isolation.isolated().length > 0) return undefined;
+    const changes: MappingChange[] = [];
+    const lists = new Map<string, Mapping[]>();
+    for (const [cluster, items] of groupByCluster(changed)) {
+      const names = new Map(items.map((item) => [item.name, item.now]));
+      const kept: Mapping[] = [];
+      const known = new Set<string>();
+      for (const mapping of this.isolation.realizedMappings(cluster)) {
+        if (!names.has(mapping.name)) {
+          kept.push(mapping);
+          continue;
+        }
+        known.add(mapping.name);
+        changes.push({ before: mapping, after: names.get(mapping.name) });
+      }
+      for (const item of items) if (!known.has(item.name)) changes.push({ before: undefined, after: item.now });
+      lists.set(cluster, [...kept, ...items.flatMap((item) => (item.now ? [item.now] : []))]);
+    }
+    const delta = mappingStateChanges(realized, changes);
+    if (!delta || changeCount(delta) > MAX_INCREMENTAL_ELEMENTS) return undefined;
+    if (changeCount(delta) > 0) {
+      this.realized = undefined;
+      this.changesMade++;
+      applyStateChanges(realized, delta);
+      try {
+        const { unconfirmed } = await this.table.update(delta, realized);
+        if (unconfirmed.length > 0) throw new AppError("apply-failed", `nft did not confirm ${unconfirmed.length} change(s), e.g. ${unconfirmed[0]}`);
+      } catch (error) {
+        if (error instanceof NetlinkRefusal) {
+          revertStateChanges(realized, delta);
+          this.realized = realized;
+        }
+        this.log.info({ err: error }, "a change of mappings alone did not apply; taking the full way");
+        return undefined;
+      }
+      this.realized = realized;
+    }
+    for (const [cluster, mappings] of lists) this.isolation.realizedMappingsChanged(cluster, mappings);
+    return changeCount(delta) > 0 ? "incremental" : "none";
+  }
+
   private render(contributions: Contributions, egressIps: readonly string[], policy: PolicyContext): NftState {
     const { mappings, policies, guards } = flatten(contributions);
     const compiled = this.policies.compile({ policies, floors: policy.floors, clusterSources: policy.clusterSources, addressesOf: policy.addressesOf });
@@ -161,4 +227,14 @@ export class NftConverger {
   }
 }
 
-const MAX_INCREMENTAL_ELEMENTS = 2_000;
+export const MAX_INCREMENTAL_ELEMENTS = 2_000;
+
+function groupByCluster<T extends { cluster: string }>(items: readonly T[]): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groups.get(item.cluster);
+    if (group) group.push(item);
+    else groups.set(item.cluster, [item]);
+  }
+  return groups;
+}

@@ -10,11 +10,11 @@ import type { NetfilterTransactions } from "../system/netlink.js";
 import type { RulesetOptions } from "../nft/ruleset.js";
 import { contributionsByCluster } from "./contributions.js";
 import type { BatchFailure } from "../kernel/ip-batch.js";
-import { clusterSourcesOf, type DesiredState } from "./desired-state.js";
+import { clusterSourcesOf, type DesiredState, type MappingChanges } from "./desired-state.js";
 import type { ResolvedAddress } from "../policy/compile.js";
 import type { IsolatedCluster } from "./isolation.js";
 import { NextHopBinding } from "./next-hop-binding.js";
-import { NftConverger } from "./nft-converger.js";
+import { MAX_INCREMENTAL_ELEMENTS, NftConverger } from "./nft-converger.js";
 
 export interface OwnedAddressLedger {
   list(): string[];
@@ -31,6 +31,11 @@ export interface ReconcilerDeps {
    * moved since a pass that realized everything, no pass is needed at all.
    */
   readRevisions?: () => { store: number; dataplane: number; egressIps: readonly string[]; snapshots?: number };
+  /**
+   * The shortcut when only mappings changed since `since` (readMappingChanges with the converger's limit): their
+   * current rows, and the revisions they were read at; undefined when the full pass is needed.
+   */
+  readMappingChanges?: (since: number, limit: number) => MappingChanges | undefined;
   nft: NftClient;
   /** Element changes over netlink (see NftTable); absent: through nft. */
   netfilter?: NetfilterTransactions | undefined;
@@ -84,6 +89,8 @@ export class Reconciler {
   private realizedSnapshots: number | undefined;
   private realizedEgressIps: readonly string[] | undefined;
   private realizedNamesVersion: number | undefined;
+  /** The store revision everything realized was read at: where the changelog's shortcut starts. */
+  private realizedRevision: number | undefined;
   appliedRevision = 0;
   lastReport: ApplyReport | undefined;
 
@@ -101,9 +108,14 @@ export class Reconciler {
       && revisions.snapshots === this.realizedSnapshots
       && sameList(revisions.egressIps, this.realizedEgressIps) && namesVersion === this.realizedNamesVersion) {
       this.appliedRevision = revisions.store;
+      // Nothing the data plane is built from moved up to here: what is realized is the store at this revision.
+      this.realizedRevision = revisions.store;
       this.lastReport = this.report(revisions.store, started, "none");
       return this.lastReport;
     }
+    const mappingsOnly = revisions ? await this.convergeMappingsOnly(namesVersion, started) : undefined;
+    if (mappingsOnly) return mappingsOnly;
+    this.realizedRevision = undefined;
     const desired = this.deps.readDesired();
     let kind: ApplyReport["kind"] = "none";
     try {
@@ -126,12 +138,32 @@ export class Reconciler {
       this.realizedSnapshots = revisions?.snapshots;
       this.realizedEgressIps = revisions?.egressIps;
       this.realizedNamesVersion = namesVersion;
+      this.realizedRevision = revisions ? desired.revision : undefined;
       this.lastReport = this.report(desired.revision, started, kind, [...macs].filter(([, mac]) => mac === undefined).map(([via]) => via));
       return this.lastReport;
     } catch (error) {
       this.lastReport = { ...this.report(desired.revision, started, kind), ok: false, error: errorMessage(error) };
       throw error;
     }
+  }
+
+  /**
+   * When only mappings changed since everything was realized, and nothing else the pass depends on moved: their
+   * elements alone change (see NftConverger.convergeMappings), read from the changelog instead of re-reading,
+   * re-rendering and diffing every mapping. Undefined: the full pass follows.
+   */
+  private async convergeMappingsOnly(namesVersion: number | undefined, started: number): Promise<ApplyReport | undefined> {
+    const since = this.realizedRevision;
+    const read = this.deps.readMappingChanges;
+    if (!read || since === undefined || !this.allRealized() || namesVersion !== this.realizedNamesVersion) return undefined;
+    const changed = read(since, MAX_INCREMENTAL_ELEMENTS);
+    if (!changed || changed.snapshots !== this.realizedSnapshots || !sameList(changed.egressIps, this.realizedEgressIps)) return undefined;
+    const kind = await this.nftState.convergeMappings(changed.mappings);
+    if (kind === undefined) return undefined;
+    this.appliedRevision = this.realizedRevision = changed.revision;
+    this.realizedDataplaneRevision = changed.dataplane;
+    this.lastReport = this.report(changed.revision, started, kind);
+    return this.lastReport;
   }
 
   private report(revision: number, started: number, kind: ApplyReport["kind"], unresolved?: string[]): ApplyReport {

@@ -67,6 +67,11 @@ export function changesSince(db: Db, from: number, to: number): RevisionChanges[
   return epochs.map((e) => ({ revision: e.revision, epoch: e.epoch, entries: byRevision.get(e.revision) ?? [] }));
 }
 
+/** How many row changes the changelog holds for revisions after `from` up to `to`: one index range count. */
+export function changeCountSince(db: Db, from: number, to: number): number {
+  return (sql(db, "SELECT count(*) AS n FROM changelog WHERE revision > ? AND revision <= ?").get(from, to) as { n: number }).n;
+}
+
 /**
  * The snapshots this process committed to a store: the revision of the last one and how many. Kept in memory:
  * whoever compares them (the reconciler) starts afresh with the process.

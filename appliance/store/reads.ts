@@ -273,6 +273,11 @@ const policyFromRow = (row: PolicyRow): StoredPolicy => ({
 });
 
 /** Every stored policy (or one cluster's), cluster defaults first within a cluster. */
+/** Whether any policy (a mapping's own or the cluster's default) is stored for `cluster`. */
+export function clusterHasPolicies(db: Db, cluster: string): boolean {
+  return sql(db, "SELECT 1 FROM egress_policies WHERE cluster = ? LIMIT 1").get(cluster) !== undefined;
+}
+
 export function listPolicies(db: Db, cluster?: string): StoredPolicy[] {
   const rows = cluster === undefined
     ? sql(db, "SELECT cluster, mapping, policy FROM egress_policies ORDER BY cluster, mapping").all()
