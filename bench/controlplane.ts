@@ -85,7 +85,7 @@ export async function benchControlplane(options: ControlplaneOptions): Promise<F
   let daemon: DaemonHandle | undefined;
   try {
     daemon = await startDaemon(topo.gateway, {
-      name: "gw-bench",
+      name: "gw-bench", logLevel: "info",
       listen: [`127.0.0.1:${API_PORT}`],
       // The largest body the config allows (64 MiB): a million mappings need more, which is where the curve stops.
       api: { bodyLimitBytes: BODY_LIMIT, waitTimeoutMs: 120_000 },

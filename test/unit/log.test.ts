@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { pino } from "pino";
-import { createLogger, journalDestination, journalPriority, stdoutIsJournal } from "../../appliance/log.js";
+import { createLogger, isoTimeOfMillisecond, journalDestination, journalPriority, stdoutIsJournal } from "../../appliance/log.js";
 
 describe("journald priorities", () => {
   it("maps pino's levels to syslog priorities: trace and debug 7, info 6, warn 4, error 3, fatal 2", () => {
@@ -57,5 +57,13 @@ describe("stdoutIsJournal: the prefix only when fd 1 is the stream systemd conne
   it("createLogger ignores a JOURNAL_STREAM that is not its stdout (inherited, or stdout redirected)", () => {
     const log = createLogger("info", "egw", { JOURNAL_STREAM: "1:1" });
     assert.equal(log.level, "info");
+  });
+});
+
+describe("isoTimeOfMillisecond", () => {
+  it("gives pino's isoTime field for the millisecond it is asked about, also after answering for another", () => {
+    for (const now of [0, 1_700_000_000_123, 1_700_000_000_123, 1_700_000_000_124, 1_700_000_000_000]) {
+      assert.equal(isoTimeOfMillisecond(now), `,"time":"${new Date(now).toISOString()}"`);
+    }
   });
 });
