@@ -201,6 +201,21 @@ export class PolicyCompiler {
     return finish(sets, counters, elementsPerMapping, floors);
   }
 
+  /**
+   * The elements and counters one mapping's policy puts into the policy maps, as compile() would add them, or undefined
+   * when the policy names DNS destinations (their elements expire: only a full render keeps the expiries). Uses and
+   * fills the same cache as compile(), without counting as a call.
+   */
+  elementsOf(input: MappingPolicyInput): { elements: [PolicySetName, string, string][]; counters: string[] } | undefined {
+    if (namesOf(input.policy.rules).length > 0) return undefined;
+    const none = () => [];
+    const plane = this.remembered(this.mappings, mappingKey(input, none), this.calls, () => compileMapping(input, none));
+    const family = v(plane.family);
+    const elements: [PolicySetName, string, string][] = plane.allow.map(([key, element]) => [`policy_allow_${family}`, key, element.value]);
+    elements.push([`policy_unmatched_${family}`, plane.source, plane.unmatched.value], [`policy_verdict_${family}`, plane.source, plane.verdict.value]);
+    return { elements, counters: plane.counters.map(([name]) => name) };
+  }
+
   private remembered<T>(cache: Map<string, { plane: T; used: number }>, key: string, call: number, make: () => T): T {
     const entry = cache.get(key) ?? { plane: make(), used: call };
     entry.used = call;

@@ -60,7 +60,7 @@ export function snapshotsTaken(db: Db): number {
   return snapshotsCommitted(db);
 }
 
-/** What changed since a revision when only mappings did (see readMappingChanges). */
+/** What changed since a revision when only mappings and their policies did (see readMappingChanges). */
 export interface MappingChanges {
   revision: number;
   /** dataplaneRevision at `revision`. */
@@ -68,15 +68,17 @@ export interface MappingChanges {
   egressIps: string[];
   /** snapshotsTaken at `revision`: a snapshot empties the changelog, so a pass must not take "no entries" for "no change". */
   snapshots: number;
-  /** Each mapping changed since: as the store holds it now, or undefined when it is gone. */
-  mappings: { cluster: string; name: string; now: Mapping | undefined }[];
+  /**
+   * Each mapping changed since, or governed by a policy changed since: as the store holds it now (undefined: gone),
+   * with the policy that governs it now (its own or its cluster's default).
+   */
+  mappings: { cluster: string; name: string; now: Mapping | undefined; policy: EgressPolicy | undefined }[];
 }
 
 /**
- * The mappings changed after `since`, read with everything the shortcut depends on in one read transaction, or undefined
- * when the shortcut does not apply: the changelog no longer covers `since`, more than `limit` rows changed, another
- * data-plane table changed, or a changed mapping's cluster has policies (a new mapping may get its cluster's default;
- * the policy compiler must see it).
+ * The mappings changed after `since`, and those whose policy changed, read with everything the shortcut depends on in
+ * one read transaction; undefined when the shortcut does not apply: the changelog no longer covers `since`, more than
+ * `limit` rows or mappings changed, or another data-plane table (routes, source ranges, floors) changed.
  */
 export function readMappingChanges(db: Db, since: number, limit: number): MappingChanges | undefined {
   return db.transaction((): MappingChanges | undefined => {
@@ -86,21 +88,30 @@ export function readMappingChanges(db: Db, since: number, limit: number): Mappin
     const history = changesSince(db, since, revision);
     if (!history) return undefined;
     const changed = new Map<string, { cluster: string; name: string }>();
+    const add = (cluster: string, name: string) => changed.set(`${cluster}/${name}`, { cluster, name });
     for (const { entries } of history) {
       for (const entry of entries) {
+        const cluster = String(entry.pk["cluster"]);
         if (entry.tbl === "mappings") {
-          const key = { cluster: String(entry.pk["cluster"]), name: String(entry.pk["name"]) };
-          changed.set(`${key.cluster}/${key.name}`, key);
+          add(cluster, String(entry.pk["name"]));
+        } else if (entry.tbl === "egress_policies") {
+          const mapping = String(entry.pk["mapping"]);
+          // A cluster's default governs each of its mappings without a policy of its own.
+          if (mapping !== "") add(cluster, mapping);
+          else for (const name of reads.mappingsWithoutOwnPolicy(db, cluster, limit + 1)) add(cluster, name);
         } else if ((DATAPLANE_TABLES as readonly string[]).includes(entry.tbl)) {
           return undefined;
         }
+        if (changed.size > limit) return undefined;
       }
     }
-    const clusters = new Set([...changed.values()].map((key) => key.cluster));
-    if ([...clusters].some((cluster) => reads.clusterHasPolicies(db, cluster))) return undefined;
     return {
       revision, dataplane: dataplaneRevision(db), egressIps: egressIpAddresses(db), snapshots: snapshotsCommitted(db),
-      mappings: [...changed.values()].map((key) => ({ ...key, now: reads.getMapping(db, key.cluster, key.name) })),
+      mappings: [...changed.values()].map(({ cluster, name }) => {
+        const now = reads.getMapping(db, cluster, name);
+        const policy = now && (reads.getPolicy(db, cluster, name) ?? reads.getPolicy(db, cluster, null))?.policy;
+        return { cluster, name, now, policy };
+      }),
     };
   })();
 }

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Mapping } from "../model.js";
+import type { MappingPolicyInput } from "../policy/compile.js";
 import { signature, stillWanted, type Contribution, type Contributions } from "./contributions.js";
 
 export interface IsolatedCluster {
@@ -52,15 +53,15 @@ export class ClusterIsolation {
     this.lastGood = new Map(applied);
   }
 
-  /** The mappings of a cluster's last realized contribution (what the kernel holds of them). */
-  realizedMappings(cluster: string): readonly Mapping[] {
-    return this.lastGood.get(cluster)?.mappings ?? [];
+  /** A cluster's last realized contribution (what the kernel holds of it). */
+  realizedContribution(cluster: string): Contribution | undefined {
+    return this.lastGood.get(cluster);
   }
 
-  /** After an element change of a cluster's mappings alone: its last realized contribution now holds `mappings`. */
-  realizedMappingsChanged(cluster: string, mappings: Mapping[]): void {
+  /** After an element change of a cluster's mappings (and their policies) alone: what its realized contribution now holds. */
+  realizedMappingsChanged(cluster: string, mappings: Mapping[], policies: MappingPolicyInput[]): void {
     const good = this.lastGood.get(cluster) ?? { mappings: [], policies: [], claimed: [], bound: [] };
-    this.lastGood.set(cluster, { ...good, mappings });
+    this.lastGood.set(cluster, { ...good, mappings, policies });
   }
 
   /**

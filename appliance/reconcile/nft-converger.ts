@@ -4,9 +4,9 @@ import type { NftTable } from "../nft/nft-table.js";
 import { sameRules } from "../nft/ruleset.js";
 import { applyStateChanges, changeCount, revertStateChanges, stateChanges, type NftState, type StateDifference } from "../nft/state.js";
 import { NetlinkRefusal } from "../system/netlink.js";
-import { mappingStateChanges, type MappingChange } from "./mapping-delta.js";
-import type { Mapping, PolicyFloor } from "../model.js";
-import { PolicyCompiler, type ResolvedAddress } from "../policy/compile.js";
+import { mappingStateChanges, type MappingChange, type MappingSide } from "./mapping-delta.js";
+import type { EgressPolicy, Mapping, PolicyFloor } from "../model.js";
+import { PolicyCompiler, type MappingPolicyInput, type ResolvedAddress } from "../policy/compile.js";
 import { flatten, type Contributions } from "./contributions.js";
 
 /** What the policies are compiled against besides the clusters' contributions: the admin's floors and the DNS answers. */
@@ -144,31 +144,42 @@ export class NftConverger {
   }
 
   /**
-   * The shortcut for a change of mappings alone (no policy governs them, no cluster is held back): their elements
-   * change in one transaction, without reading, rendering or walking the rest of the state (at 100k mappings that
-   * walk, not the kernel, was most of the time until a change is live). Undefined when the shortcut does not apply,
-   * or the batch failed: the caller then takes the full way, which also tells a tenant's refused change (and
-   * isolates it) from a moment's failure. A batch the kernel refused changed nothing, so what was realized stays.
+   * The shortcut for a change of some mappings and their policies alone (no DNS name in those policies, no cluster
+   * held back): their elements change in one transaction, without reading, rendering or walking the rest of the state
+   * (at 100k mappings that walk, not the kernel, was most of the time until a change is live). Undefined when the
+   * shortcut does not apply, or the batch failed: the caller then takes the full way, which also tells a tenant's
+   * refused change (and isolates it) from a moment's failure. A batch the kernel refused changed nothing, so what was
+   * realized stays.
    */
-  async convergeMappings(changed: readonly { cluster: string; name: string; now: Mapping | undefined }[]): Promise<"none" | "incremental" | undefined> {
+  async convergeMappings(changed: readonly ChangedMapping[]): Promise<"none" | "incremental" | undefined> {
     const realized = this.realized;
     if (!realized || this.isolation.isolated().length > 0) return undefined;
     const changes: MappingChange[] = [];
-    const lists = new Map<string, Mapping[]>();
+    const contributions = new Map<string, { mappings: Mapping[]; policies: MappingPolicyInput[] }>();
     for (const [cluster, items] of groupByCluster(changed)) {
-      const names = new Map(items.map((item) => [item.name, item.now]));
-      const kept: Mapping[] = [];
-      const known = new Set<string>();
-      for (const mapping of this.isolation.realizedMappings(cluster)) {
-        if (!names.has(mapping.name)) {
-          kept.push(mapping);
-          continue;
-        }
-        known.add(mapping.name);
-        changes.push({ before: mapping, after: names.get(mapping.name) });
+      const now = new Map(items.map((item) => [item.name, item]));
+      const good = this.isolation.realizedContribution(cluster);
+      const goodPolicies = new Map((good?.policies ?? []).map((p) => [p.mapping, p]));
+      const mappings: Mapping[] = [];
+      const before = new Map<string, Mapping>();
+      for (const mapping of good?.mappings ?? []) {
+        if (now.has(mapping.name)) before.set(mapping.name, mapping);
+        else mappings.push(mapping);
       }
-      for (const item of items) if (!known.has(item.name)) changes.push({ before: undefined, after: item.now });
-      lists.set(cluster, [...kept, ...items.flatMap((item) => (item.now ? [item.now] : []))]);
+      const policies = (good?.policies ?? []).filter((p) => !now.has(p.mapping));
+      for (const item of items) {
+        const old = before.get(item.name);
+        const oldPolicy = goodPolicies.get(item.name);
+        const newPolicy: MappingPolicyInput | undefined = item.now && item.policy
+          ? { cluster, mapping: item.name, sourceCidr: item.now.sourceCidr, policy: item.policy } : undefined;
+        const beforeSide = old && this.side(old, oldPolicy);
+        const afterSide = item.now && this.side(item.now, newPolicy);
+        if ((old && !beforeSide) || (item.now && !afterSide)) return undefined;
+        changes.push({ before: beforeSide, after: afterSide });
+        if (item.now) mappings.push(item.now);
+        if (newPolicy) policies.push(newPolicy);
+      }
+      contributions.set(cluster, { mappings, policies });
     }
     const delta = mappingStateChanges(realized, changes);
     if (!delta || changeCount(delta) > MAX_INCREMENTAL_ELEMENTS) return undefined;
@@ -189,8 +200,15 @@ export class NftConverger {
       }
       this.realized = realized;
     }
-    for (const [cluster, mappings] of lists) this.isolation.realizedMappingsChanged(cluster, mappings);
+    for (const [cluster, { mappings, policies }] of contributions) this.isolation.realizedMappingsChanged(cluster, mappings, policies);
     return changeCount(delta) > 0 ? "incremental" : "none";
+  }
+
+  /** A mapping with what its policy adds; undefined when the policy's elements are not for the shortcut (DNS names). */
+  private side(mapping: Mapping, policy: MappingPolicyInput | undefined): MappingSide | undefined {
+    if (!policy) return { mapping };
+    const elements = this.policies.elementsOf(policy);
+    return elements && { mapping, policy: elements };
   }
 
   private render(contributions: Contributions, egressIps: readonly string[], policy: PolicyContext): NftState {
@@ -228,6 +246,14 @@ export class NftConverger {
 }
 
 export const MAX_INCREMENTAL_ELEMENTS = 2_000;
+
+/** A mapping that changed since the realized revision: as the store holds it now (undefined: gone) and the policy that governs it now. */
+export interface ChangedMapping {
+  cluster: string;
+  name: string;
+  now: Mapping | undefined;
+  policy: EgressPolicy | undefined;
+}
 
 function groupByCluster<T extends { cluster: string }>(items: readonly T[]): Map<string, T[]> {
   const groups = new Map<string, T[]>();

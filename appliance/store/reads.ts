@@ -273,9 +273,11 @@ const policyFromRow = (row: PolicyRow): StoredPolicy => ({
 });
 
 /** Every stored policy (or one cluster's), cluster defaults first within a cluster. */
-/** Whether any policy (a mapping's own or the cluster's default) is stored for `cluster`. */
-export function clusterHasPolicies(db: Db, cluster: string): boolean {
-  return sql(db, "SELECT 1 FROM egress_policies WHERE cluster = ? LIMIT 1").get(cluster) !== undefined;
+/** The names of a cluster's mappings that have no policy of their own (its default governs them), at most `limit`. */
+export function mappingsWithoutOwnPolicy(db: Db, cluster: string, limit: number): string[] {
+  return (sql(db, `SELECT m.name FROM mappings m WHERE m.cluster = ?
+    AND NOT EXISTS (SELECT 1 FROM egress_policies p WHERE p.cluster = m.cluster AND p.mapping = m.name) ORDER BY m.name LIMIT ?`)
+    .all(cluster, limit) as { name: string }[]).map((row) => row.name);
 }
 
 export function listPolicies(db: Db, cluster?: string): StoredPolicy[] {

@@ -9,7 +9,7 @@ import { Reconciler } from "../../appliance/reconcile/reconciler.js";
 import { createCluster, replaceCluster } from "../../appliance/service/clusters.js";
 import { createEgressIp } from "../../appliance/service/egress-ips.js";
 import { createMapping, deleteMapping, patchMapping, putMapping, replaceMappings } from "../../appliance/service/mappings.js";
-import { putPolicy } from "../../appliance/service/policies.js";
+import { deletePolicy, putFloor, putPolicy } from "../../appliance/service/policies.js";
 import { NetlinkRefusal, type NetfilterTransactions, type NftMessage } from "../../appliance/system/netlink.js";
 import type { Store } from "../../appliance/store/store.js";
 import { FakeSystem } from "../helpers/fake-system.js";
@@ -97,7 +97,7 @@ describe("Reconciler: passes driven by the changelog when only mappings changed"
     assert.equal(fast.fullReads(), reads);
   });
 
-  it("matches the full pass through a long run of random creates, updates, deletes and whole-set replacements", async () => {
+  it("matches the full pass through a long run of random creates, updates, deletes, whole-set replacements and policies", async () => {
     const { store, fast, pass } = setup();
     const random = seededRandom(7);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
@@ -111,6 +111,10 @@ describe("Reconciler: passes driven by the changelog when only mappings changed"
       egressIp: pick(egress[cluster]),
       ...(random() < 0.3 ? { destinations: [pick(["198.51.100.0/24", "192.0.2.0/25", "2001:db8::/64"].slice(0, 2))] } : {}),
     });
+    const policyInput = () => ({
+      defaultAction: pick(["deny", "allow"] as const),
+      rules: names.filter(() => random() < 0.4).map((_, i) => ({ destinations: [{ cidr: `198.51.${100 + i}.0/24` }], protocol: pick(["tcp", "udp"] as const), ports: [{ port: 443 + i }] })),
+    });
     await pass();
     let passes = 0;
     for (let step = 0; step < 150; step++) {
@@ -121,7 +125,9 @@ describe("Reconciler: passes driven by the changelog when only mappings changed"
         try {
           if (kind < 0.45) mustWrite(store, (tx) => putMapping(tx, cluster, input(cluster, pick(names))));
           else if (kind < 0.7) mustWrite(store, (tx) => deleteMapping(tx, cluster, pick(names)));
-          else if (kind < 0.85) mustWrite(store, (tx) => patchMapping(tx, cluster, pick(names), { egressIp: pick(egress[cluster]) }));
+          else if (kind < 0.8) mustWrite(store, (tx) => patchMapping(tx, cluster, pick(names), { egressIp: pick(egress[cluster]) }));
+          else if (kind < 0.87) mustWrite(store, (tx) => putPolicy(tx, cluster, random() < 0.3 ? null : pick(names), policyInput()));
+          else if (kind < 0.9) mustWrite(store, (tx) => deletePolicy(tx, cluster, random() < 0.3 ? null : pick(names)));
           else mustWrite(store, (tx) => replaceMappings(tx, cluster, names.filter(() => random() < 0.5).map((name) => input(cluster, name))));
         } catch {
           // An overlap, a missing mapping: refused by the store, nothing changed; the next write goes on.
@@ -134,27 +140,38 @@ describe("Reconciler: passes driven by the changelog when only mappings changed"
     assert.ok(fast.fullReads() <= 3, `the shortcut carried the run (${fast.fullReads()} full reads)`);
   });
 
-  it("takes the full pass when a changed mapping's cluster has a policy, or anything else the data plane uses changed", async () => {
+  it("takes policies along (a mapping's own, a cluster's default), and the full pass for DNS names, floors and source ranges", async () => {
     const { store, fast, pass } = setup();
     mustWrite(store, (tx) => createMapping(tx, "prod", { name: "web", sourceCidr: "10.244.1.0/24", egressIp: "203.0.113.10" }));
     await pass();
-    let reads = fast.fullReads();
+    const reads = fast.fullReads();
+    const cidrPolicy = { rules: [{ destinations: [{ cidr: "198.51.100.0/24" }], protocol: "tcp" as const, ports: [{ port: 443 }] }] };
 
-    mustWrite(store, (tx) => putPolicy(tx, "dev", null, { rules: [{ destinations: [{ cidr: "198.51.100.0/24" }], protocol: "tcp", ports: [{ port: 443 }] }] }));
-    await pass();
-    assert.equal(fast.fullReads(), ++reads, "a policy is not a mapping");
+    mustWrite(store, (tx) => putPolicy(tx, "dev", null, cidrPolicy));
+    assert.equal((await pass()).kind, "none", "a default with no mapping to govern moves nothing");
     mustWrite(store, (tx) => createMapping(tx, "dev", { name: "web", sourceCidr: "10.245.1.0/24", egressIp: "203.0.113.12" }));
+    mustWrite(store, (tx) => createMapping(tx, "dev", { name: "api", sourceCidr: "10.245.2.0/24", egressIp: "203.0.113.12" }));
+    assert.equal((await pass()).kind, "incremental", "dev's default governs its new mappings");
+    assert.ok(kernelSets(fast.system)["policy_allow_v4"]?.some((e) => e.includes("10.245.2.0")), "with the default's elements");
+    mustWrite(store, (tx) => putPolicy(tx, "dev", "api", { ...cidrPolicy, defaultAction: "allow" }));
+    mustWrite(store, (tx) => putPolicy(tx, "dev", null, { rules: [...cidrPolicy.rules, { destinations: [{ cidr: "192.0.2.0/24" }], protocol: "udp" as const, ports: [{ port: 53 }] }] }));
     await pass();
-    assert.equal(fast.fullReads(), ++reads, "dev's default policy governs its new mapping: the policy compiler must see it");
-
-    mustWrite(store, (tx) => createMapping(tx, "prod", { name: "api", sourceCidr: "10.244.2.0/24", egressIp: "203.0.113.10" }));
+    mustWrite(store, (tx) => deletePolicy(tx, "dev", "api"));
     await pass();
-    assert.equal(fast.fullReads(), reads, "prod has no policy: the shortcut");
+    mustWrite(store, (tx) => deleteMapping(tx, "dev", "web"));
+    await pass();
+    assert.equal(fast.fullReads(), reads, "every one of those through the changelog");
 
+    mustWrite(store, (tx) => putPolicy(tx, "prod", "web", { rules: [{ destinations: [{ name: "api.example.com" }], protocol: "tcp" as const, ports: [{ port: 443 }] }] }));
+    await pass();
+    assert.equal(fast.fullReads(), reads + 1, "a DNS name's elements expire: the full pass keeps them");
+    mustWrite(store, (tx) => putFloor(tx, null, { rules: [{ destinations: [{ cidr: "10.0.0.0/8" }] }] }));
+    await pass();
+    assert.equal(fast.fullReads(), reads + 2, "a floor");
     mustWrite(store, (tx) => replaceCluster(tx, { name: "prod", sourceRanges: ["10.244.0.0/16", "10.246.0.0/16"], egressIps: ["203.0.113.10", "203.0.113.11"] }));
     mustWrite(store, (tx) => createMapping(tx, "prod", { name: "batch", sourceCidr: "10.246.1.0/24", egressIp: "203.0.113.10" }));
     await pass();
-    assert.equal(fast.fullReads(), ++reads, "a source range changed too");
+    assert.equal(fast.fullReads(), reads + 3, "a source range changed too");
   });
 
   it("isolates a refused mapping the way the full pass does", async () => {
