@@ -155,11 +155,18 @@ export class Reconciler {
   private async convergeMappingsOnly(namesVersion: number | undefined, started: number): Promise<ApplyReport | undefined> {
     const since = this.realizedRevision;
     const read = this.deps.readMappingChanges;
-    if (!read || since === undefined || !this.allRealized() || namesVersion !== this.realizedNamesVersion) return undefined;
+    if (!read) return undefined;
+    const fullPass = (reason: string) => {
+      this.deps.log.debug({ reason }, "the changelog's shortcut does not apply; full pass");
+      return undefined;
+    };
+    if (since === undefined || !this.allRealized()) return fullPass("nothing realized yet, or drift was found");
+    if (namesVersion !== this.realizedNamesVersion) return fullPass("DNS answers moved");
     const changed = read(since, MAX_INCREMENTAL_ELEMENTS);
-    if (!changed || changed.snapshots !== this.realizedSnapshots || !sameList(changed.egressIps, this.realizedEgressIps)) return undefined;
+    if (!changed) return fullPass("more than mappings and their policies changed, or too many, or the changelog no longer covers it");
+    if (changed.snapshots !== this.realizedSnapshots || !sameList(changed.egressIps, this.realizedEgressIps)) return fullPass("a snapshot or the egress IPs moved");
     const kind = await this.nftState.convergeMappings(changed.mappings);
-    if (kind === undefined) return undefined;
+    if (kind === undefined) return fullPass("the changed mappings' elements are not for the shortcut (a held-back cluster, DNS names, a large or failed batch)");
     this.appliedRevision = this.realizedRevision = changed.revision;
     this.realizedDataplaneRevision = changed.dataplane;
     this.lastReport = this.report(changed.revision, started, kind);
