@@ -14,6 +14,14 @@ export interface TableOptions {
  * docs/benchmarks.md's tables of figures, from one report. A merged report (figures of several runs, see
  * lib/merge-report.ts) lists its runs and gets a column saying which run measured each figure.
  */
+function machineText(m: BenchReport["machine"]): string {
+  return `${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, kernel ${m.kernel}, Node ${m.node}, ${m.nft}, ${m.keepalived}`;
+}
+
+function sameMachine(a: BenchReport["machine"] | undefined, b: BenchReport["machine"]): boolean {
+  return a !== undefined && machineText(a) === machineText(b);
+}
+
 export function renderBenchmarkTables(report: BenchReport, options: TableOptions = {}): string {
   const runs = report.runs ?? [];
   const merged = runs.length > 1;
@@ -23,13 +31,14 @@ export function renderBenchmarkTables(report: BenchReport, options: TableOptions
   ];
   if (merged) {
     lines.push("This run covered only some suites; the others' figures are kept from the runs that last measured them (column *run*):", "");
-    for (const run of runs) lines.push(`- ${shortDate(run.date)} — \`${run.command}\`: ${run.suites.join(", ")}`);
+    for (const run of runs) {
+      // Absolute figures (ms, s, MiB) of runs on different machines do not compare; ratios within a run do.
+      const where = sameMachine(run.machine, report.machine) ? "" : ` (on ${run.machine ? machineText(run.machine) : "a machine not recorded"})`;
+      lines.push(`- ${shortDate(run.date)} — \`${run.command}\`: ${run.suites.join(", ")}${where}`);
+    }
     lines.push("");
   }
-  lines.push(
-    `Machine: ${report.machine.cpus} × ${report.machine.cpuModel}, ${report.machine.memoryGiB} GiB, kernel ${report.machine.kernel}, Node ${report.machine.node}, ${report.machine.nft}, ${report.machine.keepalived}.`,
-    "",
-  );
+  lines.push(`Machine: ${machineText(report.machine)}.`, "");
   for (const section of ["data plane", "control plane", "failover", "translation log"] as const) {
     const figures = report.figures.filter((f) => f.section === section);
     if (figures.length === 0) continue;

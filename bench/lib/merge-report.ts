@@ -35,10 +35,12 @@ export function mergeReports(current: BenchReport, covered: string[], order: str
   const figures = [...mine, ...kept].map((f, i) => ({ f, i })).sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i).map(({ f }) => f);
 
   const earlier: RunInfo[] = previous?.runs ?? (previous ? [{ date: previous.date, command: previous.command, suites: [] }] : []);
-  const runs: RunInfo[] = [{ date: current.date, command: current.command, suites: covered }];
+  const runs: RunInfo[] = [{ date: current.date, command: current.command, suites: covered, machine: current.machine }];
   for (const run of earlier) {
     const suites = [...new Set(kept.filter((f) => f.run === run.date).map((f) => f.suite))];
-    if (suites.length > 0 && run.date !== current.date) runs.push({ date: run.date, command: run.command, suites });
+    // The previous report's own run ran on the previous report's machine.
+    const machine = run.machine ?? (run.date === previous?.date ? previous.machine : undefined);
+    if (suites.length > 0 && run.date !== current.date) runs.push({ date: run.date, command: run.command, suites, ...(machine ? { machine } : {}) });
   }
   return { ...current, figures, runs };
 }

@@ -28,7 +28,8 @@ export interface Figure {
 }
 
 /** One run whose figures a merged report holds. */
-export interface RunInfo { date: string; command: string; suites: string[] }
+/** One run a merged report holds figures of, and the machine it ran on (absent: not recorded, a report before 0.6.1). */
+export interface RunInfo { date: string; command: string; suites: string[]; machine?: BenchReport["machine"] }
 
 export interface BenchReport {
   date: string;

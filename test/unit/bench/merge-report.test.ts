@@ -38,8 +38,8 @@ describe("merging a partial run into the last report", () => {
       ["pol-compile-spread", 3, "policy", "2026-12-01T00:00:00.000Z"],
     ], "cp-gone is not kept: its suite ran; mystery is not kept: its suite is unknown");
     assert.deepEqual(merged.runs, [
-      { date: "2026-12-03T00:00:00.000Z", command: "npm run bench -- --only controlplane", suites: ["controlplane"] },
-      { date: "2026-12-01T00:00:00.000Z", command: "npm run bench", suites: ["dataplane", "policy"] },
+      { date: "2026-12-03T00:00:00.000Z", command: "npm run bench -- --only controlplane", suites: ["controlplane"], machine },
+      { date: "2026-12-01T00:00:00.000Z", command: "npm run bench", suites: ["dataplane", "policy"], machine },
     ]);
     assert.equal(current.figures.length, 1, "this run's own report is left as it was (it goes to the dated file)");
 
@@ -82,5 +82,18 @@ describe("merging a partial run into the last report", () => {
     assert.match(text, /- 2026-12-01 08:30 — `npm run bench`: failover/);
     assert.match(text, /\| churn-misses \| 0 ms \|.*\| 2026-12-03 10:27 \|/);
     assert.match(text, /\| fo-hard \| 900 ms \|.*\| 2026-12-01 08:30 \|/);
+  });
+
+  it("says which machine a kept run ran on when it is not the latest run's: absolute figures do not compare across machines", () => {
+    const other = { ...machine, cpuModel: "another CPU" };
+    const previous = report("2026-12-01T08:30:00.000Z", "npm run bench", [figure("fo-hard", 900, { section: "failover" })], { machine: other });
+    const current = report("2026-12-03T10:27:00.000Z", "npm run bench -- --only churn", [figure("churn-misses", 0, { suite: "churn", section: "data plane" })]);
+    const merged = mergeReports(current, ["churn"], ORDER, previous);
+    assert.deepEqual(merged.runs?.map((r) => r.machine?.cpuModel), ["test", "another CPU"]);
+    const text = renderBenchmarkTables(merged);
+    assert.match(text, /`npm run bench`: failover \(on 2 × another CPU, 4 GiB/);
+    assert.doesNotMatch(text, /`npm run bench -- --only churn`: churn \(on/, "the latest run's machine is the one the table names");
+    const older = mergeReports(report("2026-12-04T00:00:00.000Z", "npm run bench -- --only churn", [], {}), ["churn"], ORDER, { ...merged, runs: merged.runs?.map(({ machine: _m, ...run }) => run) });
+    assert.match(renderBenchmarkTables(older), /failover \(on a machine not recorded\)/);
   });
 });
