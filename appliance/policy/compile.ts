@@ -180,7 +180,7 @@ export class PolicyCompiler {
   constructor(private readonly keepForCalls = 8) {}
 
   compile(input: PolicyPlaneInput): CompiledPolicies {
-    const call = ++this.calls;
+    const call = this.nextCall();
     const sets = Object.fromEntries(POLICY_SET_NAMES.map((name) => [name, new Map<string, PlaneElement>()])) as Record<PolicySetName, Map<string, PlaneElement>>;
     const counters = new Map<string, CounterOwner>();
     const elementsPerMapping = new Map<string, number>();
@@ -195,10 +195,24 @@ export class PolicyCompiler {
     }
     const floorKey = JSON.stringify([input.floors, input.floors.map((f) => (f.cluster === null ? [] : input.clusterSources.get(f.cluster) ?? []))]);
     const floors = this.remembered(this.floors, floorKey, call, () => compileFloors(input.floors, input.clusterSources));
+    return finish(sets, counters, elementsPerMapping, floors);
+  }
+
+  /**
+   * Starts a call (compile() does; the reconciler's changelog shortcut, which asks elementsOf, does too): entries no
+   * call among the last few used are dropped, so the old versions of changed policies do not pile up.
+   */
+  nextCall(): number {
+    const call = ++this.calls;
     for (const cache of [this.mappings, this.floors] as Map<string, { used: number }>[]) {
       for (const [key, entry] of cache) if (entry.used <= call - this.keepForCalls) cache.delete(key);
     }
-    return finish(sets, counters, elementsPerMapping, floors);
+    return call;
+  }
+
+  /** How many mapping planes are remembered (for tests). */
+  get rememberedPlanes(): number {
+    return this.mappings.size;
   }
 
   /**

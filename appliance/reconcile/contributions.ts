@@ -105,3 +105,50 @@ export function stillWanted(good: Contribution | undefined, desired: Contributio
     bound: good.bound.filter((b) => bound.has(JSON.stringify(b))),
   };
 }
+
+/** Where a mapping sits in the store's order (listMappings: family, then the start of its source range). */
+function storeOrderKey(mapping: Mapping): { family: number; start: bigint } {
+  const prefix = parsePrefix(mapping.sourceCidr, "sourceCidr");
+  return { family: prefix.family, start: prefix.start };
+}
+
+function beforeInStore(a: { family: number; start: bigint }, b: { family: number; start: bigint }): boolean {
+  return a.family !== b.family ? a.family < b.family : a.start < b.start;
+}
+
+/**
+ * `kept` (in the store's order, as a full read gives it) with `added` put in their places: a last-good contribution the
+ * changelog's shortcut patched stays exactly what a full read would give, so the isolation's comparisons and the
+ * order of a rendered batch do not depend on which way a pass went. A binary search per added mapping: a few prefix
+ * parses, not one per kept mapping.
+ */
+export function mergeInStoreOrder(kept: readonly Mapping[], added: readonly Mapping[]): Mapping[] {
+  const placed = added.map((mapping) => {
+    const key = storeOrderKey(mapping);
+    let lo = 0;
+    let hi = kept.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (beforeInStore(storeOrderKey(kept[mid] as Mapping), key)) lo = mid + 1;
+      else hi = mid;
+    }
+    return { at: lo, key, mapping };
+  }).sort((a, b) => a.at - b.at || (beforeInStore(a.key, b.key) ? -1 : beforeInStore(b.key, a.key) ? 1 : 0));
+  const merged: Mapping[] = [];
+  let next = 0;
+  for (const { at, mapping } of placed) {
+    while (next < at) merged.push(kept[next++] as Mapping);
+    merged.push(mapping);
+  }
+  while (next < kept.length) merged.push(kept[next++] as Mapping);
+  return merged;
+}
+
+/** `policies` in the order of the mappings they govern, as contributionsByCluster lists them. */
+export function policiesInMappingOrder(mappings: readonly Mapping[], policies: readonly MappingPolicyInput[]): MappingPolicyInput[] {
+  const byMapping = new Map(policies.map((p) => [p.mapping, p]));
+  return mappings.flatMap((m) => {
+    const policy = byMapping.get(m.name);
+    return policy ? [policy] : [];
+  });
+}

@@ -89,6 +89,7 @@ export function readMappingChanges(db: Db, since: number, limit: number): Mappin
     if (!history) return undefined;
     const changed = new Map<string, { cluster: string; name: string }>();
     const add = (cluster: string, name: string) => changed.set(`${cluster}/${name}`, { cluster, name });
+    const defaultsChanged = new Set<string>();
     for (const { entries } of history) {
       for (const entry of entries) {
         const cluster = String(entry.pk["cluster"]);
@@ -98,12 +99,16 @@ export function readMappingChanges(db: Db, since: number, limit: number): Mappin
           const mapping = String(entry.pk["mapping"]);
           // A cluster's default governs each of its mappings without a policy of its own.
           if (mapping !== "") add(cluster, mapping);
-          else for (const name of reads.mappingsWithoutOwnPolicy(db, cluster, limit + 1)) add(cluster, name);
+          else defaultsChanged.add(cluster);
         } else if ((DATAPLANE_TABLES as readonly string[]).includes(entry.tbl)) {
           return undefined;
         }
         if (changed.size > limit) return undefined;
       }
+    }
+    for (const cluster of defaultsChanged) {
+      for (const name of reads.mappingsWithoutOwnPolicy(db, cluster, limit + 1)) add(cluster, name);
+      if (changed.size > limit) return undefined;
     }
     return {
       revision, dataplane: dataplaneRevision(db), egressIps: egressIpAddresses(db), snapshots: snapshotsCommitted(db),

@@ -20,9 +20,12 @@ export interface ReconcilePasses {
   readonly lastReport: ApplyReport | undefined;
   /** One pass: brings the kernel to the newest revision; throws when it could not, leaving lastReport to say why. */
   reconcile(): Promise<ApplyReport>;
-  /** What differs between the kernel and what was applied: the whole table, or only our base chains (cheap). */
-  detectDrift(): Promise<string[]>;
-  detectChainDrift(): Promise<string[]>;
+  /**
+   * What differs between the kernel and what was applied: the whole table, or only our base chains (cheap).
+   * Undefined: a pass changed the table while it was read back, so the comparison means nothing; ask again.
+   */
+  detectDrift(): Promise<string[] | undefined>;
+  detectChainDrift(): Promise<string[] | undefined>;
   /** Drops what is known of the next hops' MACs, so the next pass reads them again. */
   forgetNeighbours(): void;
 }
@@ -182,7 +185,7 @@ export class ReconcileLoop {
       this.deferredCheck ??= "chains";
       return;
     }
-    await this.repairIfDrifted(() => (kind === "full" ? this.reconciler.detectDrift() : this.reconciler.detectChainDrift()));
+    await this.repairIfDrifted(kind, () => (kind === "full" ? this.reconciler.detectDrift() : this.reconciler.detectChainDrift()));
   }
 
   private async onePass(): Promise<void> {
@@ -249,12 +252,18 @@ export class ReconcileLoop {
 
   private async checkDrift(): Promise<void> {
     if (this.stopped || this.running) return;
-    await this.repairIfDrifted(() => this.reconciler.detectDrift());
+    await this.repairIfDrifted("full", () => this.reconciler.detectDrift());
   }
 
-  private async repairIfDrifted(detect: () => Promise<string[]>): Promise<void> {
+  private async repairIfDrifted(kind: CheckKind, detect: () => Promise<string[] | undefined>): Promise<void> {
     try {
       const drift = await detect();
+      if (drift === undefined) {
+        // Overtaken by a pass: the same check once it is over (not downgraded, as a monitor's echo of our own pass is).
+        if (this.running) this.deferredCheck = kind === "full" ? "full" : (this.deferredCheck ?? "chains");
+        else this.requestCheck(kind);
+        return;
+      }
       if (drift.length > 0) {
         this.onDrift?.(drift);
         this.log.warn({ drift }, "kernel state drifted from what the daemon applied; repairing");

@@ -7,7 +7,7 @@ import { NetlinkRefusal } from "../system/netlink.js";
 import { mappingStateChanges, type MappingChange, type MappingSide } from "./mapping-delta.js";
 import type { EgressPolicy, Mapping, PolicyFloor } from "../model.js";
 import { PolicyCompiler, type MappingPolicyInput, type ResolvedAddress } from "../policy/compile.js";
-import { flatten, type Contributions } from "./contributions.js";
+import { flatten, mergeInStoreOrder, policiesInMappingOrder, type Contributions } from "./contributions.js";
 
 /** What the policies are compiled against besides the clusters' contributions: the admin's floors and the DNS answers. */
 export interface PolicyContext {
@@ -50,15 +50,15 @@ export class NftConverger {
 
   /**
    * Reads the kernel back; a difference from what we realized is returned and forgotten. A pass that changed the
-   * table while the readback ran makes its comparison meaningless (the realized state is changed in place): then
-   * nothing is reported, and the next check compares again.
+   * table while the readback ran makes its comparison meaningless (the realized state is changed in place): then the
+   * answer is undefined, and the caller checks again once the pass is over.
    */
-  async detectDrift(): Promise<string[]> {
+  async detectDrift(): Promise<string[] | undefined> {
     const realized = this.realized;
     if (!realized) return [];
     const changesBefore = this.changesMade;
     const differences = await this.table.differences(realized);
-    if (this.changesMade !== changesBefore) return [];
+    if (this.changesMade !== changesBefore) return undefined;
     return this.forgetOn(differences);
   }
 
@@ -66,11 +66,11 @@ export class NftConverger {
    * The cheap check after tampering was reported: only the base chains are listed (no set contents), which
    * is enough to see a deleted table or chain or a changed hook, priority or policy.
    */
-  async detectChainDrift(): Promise<string[]> {
+  async detectChainDrift(): Promise<string[] | undefined> {
     if (!this.realized) return [];
     const changesBefore = this.changesMade;
     const differences = await this.table.chainDifferences();
-    if (this.changesMade !== changesBefore) return [];
+    if (this.changesMade !== changesBefore) return undefined;
     return this.forgetOn(differences);
   }
 
@@ -99,7 +99,12 @@ export class NftConverger {
     // With the same rules, the element and counter changes are the whole difference (one walk over 100k elements
     // instead of a diff and then the changes).
     const changes = realized !== undefined && sameRules(realized, wanted) ? stateChanges(realized, wanted) : undefined;
-    if (changes && changeCount(changes) === 0) return "none";
+    if (changes && changeCount(changes) === 0) {
+      // Nothing to send, yet the contributions may have moved (a rename with the same source and egress IP): the
+      // changelog's shortcut takes each mapping's old version from the last-good state, which must be this one.
+      this.isolation.realized(effective);
+      return "none";
+    }
     // Until the kernel confirms the change, we do not claim to know what it holds.
     this.realized = undefined;
     this.changesMade++;
@@ -154,17 +159,20 @@ export class NftConverger {
   async convergeMappings(changed: readonly ChangedMapping[]): Promise<"none" | "incremental" | undefined> {
     const realized = this.realized;
     if (!realized || this.isolation.isolated().length > 0) return undefined;
+    // A call of its own to the compiler's cache: the old versions of changed policies age out as in full passes.
+    this.policies.nextCall();
     const changes: MappingChange[] = [];
     const contributions = new Map<string, { mappings: Mapping[]; policies: MappingPolicyInput[] }>();
     for (const [cluster, items] of groupByCluster(changed)) {
       const now = new Map(items.map((item) => [item.name, item]));
       const good = this.isolation.realizedContribution(cluster);
       const goodPolicies = new Map((good?.policies ?? []).map((p) => [p.mapping, p]));
-      const mappings: Mapping[] = [];
+      const kept: Mapping[] = [];
+      const added: Mapping[] = [];
       const before = new Map<string, Mapping>();
       for (const mapping of good?.mappings ?? []) {
         if (now.has(mapping.name)) before.set(mapping.name, mapping);
-        else mappings.push(mapping);
+        else kept.push(mapping);
       }
       const policies = (good?.policies ?? []).filter((p) => !now.has(p.mapping));
       for (const item of items) {
@@ -176,10 +184,11 @@ export class NftConverger {
         const afterSide = item.now && this.side(item.now, newPolicy);
         if ((old && !beforeSide) || (item.now && !afterSide)) return undefined;
         changes.push({ before: beforeSide, after: afterSide });
-        if (item.now) mappings.push(item.now);
+        if (item.now) added.push(item.now);
         if (newPolicy) policies.push(newPolicy);
       }
-      contributions.set(cluster, { mappings, policies });
+      const mappings = mergeInStoreOrder(kept, added);
+      contributions.set(cluster, { mappings, policies: policiesInMappingOrder(mappings, policies) });
     }
     const delta = mappingStateChanges(realized, changes);
     if (!delta || changeCount(delta) > MAX_INCREMENTAL_ELEMENTS) return undefined;

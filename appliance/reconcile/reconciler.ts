@@ -190,8 +190,10 @@ export class Reconciler {
   }
 
   /** Reads the kernel back; whatever differs from what we realized is forgotten, so the next pass repairs it. */
-  async detectDrift(): Promise<string[]> {
+  async detectDrift(): Promise<string[] | undefined> {
     const drift = await this.nftState.detectDrift();
+    // A pass changed the table while it was read back: ask again once the pass is over.
+    if (drift === undefined) return undefined;
     if (this.realizedRoutes) {
       const actual = new Set((await this.deps.routes.list()).map(routeKey));
       const wanted = new Set(this.realizedRoutes.map(routeKey));
@@ -217,7 +219,7 @@ export class Reconciler {
   }
 
   /** The cheap check (our table's base chains only), for when someone was seen deleting in our table. */
-  detectChainDrift(): Promise<string[]> {
+  detectChainDrift(): Promise<string[] | undefined> {
     return this.nftState.detectChainDrift();
   }
 

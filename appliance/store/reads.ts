@@ -272,7 +272,6 @@ const policyFromRow = (row: PolicyRow): StoredPolicy => ({
   cluster: row.cluster, mapping: row.mapping === "" ? null : row.mapping, policy: JSON.parse(row.policy) as EgressPolicy,
 });
 
-/** Every stored policy (or one cluster's), cluster defaults first within a cluster. */
 /** The names of a cluster's mappings that have no policy of their own (its default governs them), at most `limit`. */
 export function mappingsWithoutOwnPolicy(db: Db, cluster: string, limit: number): string[] {
   return (sql(db, `SELECT m.name FROM mappings m WHERE m.cluster = ?
@@ -280,6 +279,7 @@ export function mappingsWithoutOwnPolicy(db: Db, cluster: string, limit: number)
     .all(cluster, limit) as { name: string }[]).map((row) => row.name);
 }
 
+/** Every stored policy (or one cluster's), cluster defaults first within a cluster. */
 export function listPolicies(db: Db, cluster?: string): StoredPolicy[] {
   const rows = cluster === undefined
     ? sql(db, "SELECT cluster, mapping, policy FROM egress_policies ORDER BY cluster, mapping").all()

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { EgressPolicy, Mapping } from "../../appliance/model.js";
-import { stillWanted, type Contribution } from "../../appliance/reconcile/contributions.js";
+import { parsePrefix } from "../../appliance/net/cidr.js";
+import { mergeInStoreOrder, policiesInMappingOrder, stillWanted, type Contribution } from "../../appliance/reconcile/contributions.js";
+import { seededRandom } from "../helpers/random.js";
 
 const mapping = (name: string, sourceCidr: string): Mapping =>
   ({ cluster: "prod", name, sourceCidr, egressIp: "203.0.113.10", destinations: [], excludedDestinations: [], labels: {} });
@@ -41,5 +43,29 @@ describe("stillWanted: what of a held-back cluster's last good state stays in fo
     assert.deepEqual(stillWanted(good, contribution([], [web, db]))?.mappings.map((m) => m.name), ["db"]);
     const gained = stillWanted(contribution([], [web, db]), contribution([[db, policy("192.0.2.0/24")]], [web]));
     assert.deepEqual(gained?.mappings.map((m) => m.name), ["web"]);
+  });
+});
+
+describe("mergeInStoreOrder: a patched last-good contribution keeps the store's order", () => {
+  it("puts added mappings where a full read (family, then source start) would list them", () => {
+    const random = seededRandom(3);
+    const make = (i: number, v6: boolean): Mapping => ({
+      cluster: "prod", name: `m${i}`, egressIp: "203.0.113.10", destinations: [], excludedDestinations: [], labels: {},
+      sourceCidr: v6 ? `fd00:${i.toString(16)}::/64` : `10.${Math.floor(i / 250)}.${i % 250}.0/24`,
+    });
+    for (let round = 0; round < 20; round++) {
+      const all = Array.from({ length: 60 }, (_, i) => make(i * 7 + round, random() < 0.3));
+      const order = (m: Mapping) => { const p = parsePrefix(m.sourceCidr, "x"); return [p.family, p.start] as const; };
+      const sorted = [...all].sort((a, b) => { const [fa, sa] = order(a); const [fb, sb] = order(b); return fa - fb || (sa < sb ? -1 : sa > sb ? 1 : 0); });
+      const added = all.filter(() => random() < 0.2);
+      const kept = sorted.filter((m) => !added.includes(m));
+      assert.deepEqual(mergeInStoreOrder(kept, added).map((m) => m.name), sorted.map((m) => m.name));
+    }
+  });
+
+  it("lists policies in the order of the mappings they govern", () => {
+    const governing = (mapping: string) => ({ cluster: "prod", mapping, sourceCidr: "10.0.0.0/24", policy: policy("198.51.100.0/24") });
+    const mappings = ["b", "c", "a"].map((name) => ({ name }) as Mapping);
+    assert.deepEqual(policiesInMappingOrder(mappings, [governing("a"), governing("c"), governing("gone")]).map((p) => p.mapping), ["c", "a"]);
   });
 });

@@ -28,10 +28,15 @@ class ScriptedReconciler implements ReconcilePasses {
     this.lastReport = report;
     return report;
   }
-  async detectDrift(): Promise<string[]> {
-    return [];
+  /** What the next full drift checks answer, in turn (then []): undefined is "a pass overtook the readback". */
+  driftAnswers: (string[] | undefined)[] = [];
+  driftChecks: ("full" | "chains")[] = [];
+  async detectDrift(): Promise<string[] | undefined> {
+    this.driftChecks.push("full");
+    return this.driftAnswers.length > 0 ? this.driftAnswers.shift() : [];
   }
-  async detectChainDrift(): Promise<string[]> {
+  async detectChainDrift(): Promise<string[] | undefined> {
+    this.driftChecks.push("chains");
     return [];
   }
   forgetNeighbours(): void {}
@@ -42,6 +47,20 @@ const quiet = pino({ enabled: false });
 const loopFor = (fake: ScriptedReconciler) => new ReconcileLoop(fake, options, quiet);
 
 describe("ReconcileLoop", () => {
+  it("checks again, in full, when a pass overtook a drift check's readback (its comparison meant nothing)", async () => {
+    const fake = new ScriptedReconciler(5);
+    const loop = loopFor(fake);
+    loop.start();
+    await loop.waitForRevision(1, 1_000);
+    await loop.settled();
+    fake.driftChecks = [];
+    fake.driftAnswers = [undefined];
+    loop.requestCheck("full");
+    await loop.settled();
+    assert.deepEqual(fake.driftChecks, ["full", "full"]);
+    await loop.stop();
+  });
+
   it("coalesces a burst of triggers during a pass into a single follow-up pass", async () => {
     const fake = new ScriptedReconciler(30);
     const loop = loopFor(fake);

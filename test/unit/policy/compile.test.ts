@@ -4,7 +4,7 @@ import type { EgressPolicy, PolicyFloor, PolicyProtocol, PolicyRule } from "../.
 import { parseAddress, parsePrefix } from "../../../appliance/net/cidr.js";
 import { policyElementJson } from "../../../appliance/nft/policy-elements.js";
 import {
-  compilePolicies, floorConflicts, floorCounter, ruleCounter, unmatchedCounter, type CompiledPolicies, type PolicySetName,
+  compilePolicies, floorConflicts, PolicyCompiler, floorCounter, ruleCounter, unmatchedCounter, type CompiledPolicies, type PolicySetName,
   type ResolvedAddress,
 } from "../../../appliance/policy/compile.js";
 import { seededRandom } from "../../helpers/random.js";
@@ -315,5 +315,33 @@ describe("compilePolicies: randomized against a brute-force first-rule evaluatio
         assert.equal(hits[0]?.value, expected < 0 ? undefined : R(expected), `round ${round}: ${addressIn(offset)} ${protocol}/${port}`);
       }
     }
+  });
+});
+
+describe("PolicyCompiler.elementsOf: one mapping's policy elements, for the reconciler's changelog shortcut", () => {
+  const input = (port: number): { cluster: string; mapping: string; sourceCidr: string; policy: EgressPolicy } => ({
+    cluster: "prod", mapping: "web", sourceCidr: "10.244.1.0/24",
+    policy: { mode: "enforce", defaultAction: "deny", rules: [{ description: "", destinations: [{ cidr: "198.51.100.0/24" }], protocol: "tcp", ports: [{ port }] }] },
+  });
+
+  it("gives what compile() puts into the policy maps for that mapping, and nothing for a policy with DNS names", () => {
+    const compiler = new PolicyCompiler();
+    const compiled = compiler.compile({ policies: [input(443)], floors: [], clusterSources: new Map(), addressesOf: () => [] });
+    const elements = compiler.elementsOf(input(443));
+    const fromCompile = Object.entries(compiled.sets).flatMap(([set, map]) => [...map].map(([key, e]) => [set, key, e.value]));
+    assert.deepEqual(elements?.elements.map((e) => e.join(" ")).sort(), fromCompile.map((e) => e.join(" ")).sort());
+    assert.deepEqual(elements?.counters.sort(), [...compiled.counters.keys()].sort());
+    const named = input(443);
+    named.policy.rules[0] = { ...(named.policy.rules[0] as PolicyRule), destinations: [{ name: "api.example.com" }] };
+    assert.equal(compiler.elementsOf(named), undefined);
+  });
+
+  it("lets old versions age out when each shortcut counts as a call (the cache stays small)", () => {
+    const compiler = new PolicyCompiler(8);
+    for (let port = 1; port <= 200; port++) {
+      compiler.nextCall();
+      compiler.elementsOf(input(port));
+    }
+    assert.ok(compiler.rememberedPlanes <= 8, `${compiler.rememberedPlanes} planes remembered`);
   });
 });
