@@ -1,6 +1,6 @@
 import type { EgressPolicy, Mapping, PolicyFloor, Route } from "../model.js";
 import { effectivePolicies } from "../service/policies.js";
-import { changeCountSince, changesSince, newestChangeTo, snapshotsCommitted } from "../store/changelog.js";
+import { changeCountSince, changedKeysSince, newestChangeTo, snapshotsCommitted } from "../store/changelog.js";
 import type { Db } from "../store/database.js";
 import * as reads from "../store/reads.js";
 import { currentRevision } from "../store/revision.js";
@@ -85,26 +85,24 @@ export function readMappingChanges(db: Db, since: number, limit: number): Mappin
     const revision = currentRevision(db);
     // Counted first: a whole-set PUT of 100k mappings is not parsed only to be told to take the full path.
     if (changeCountSince(db, since, revision) > limit) return undefined;
-    const history = changesSince(db, since, revision);
+    const history = changedKeysSince(db, since, revision);
     if (!history) return undefined;
     const changed = new Map<string, { cluster: string; name: string }>();
     const add = (cluster: string, name: string) => changed.set(`${cluster}/${name}`, { cluster, name });
     const defaultsChanged = new Set<string>();
-    for (const { entries } of history) {
-      for (const entry of entries) {
-        const cluster = String(entry.pk["cluster"]);
-        if (entry.tbl === "mappings") {
-          add(cluster, String(entry.pk["name"]));
-        } else if (entry.tbl === "egress_policies") {
-          const mapping = String(entry.pk["mapping"]);
-          // A cluster's default governs each of its mappings without a policy of its own.
-          if (mapping !== "") add(cluster, mapping);
-          else defaultsChanged.add(cluster);
-        } else if ((DATAPLANE_TABLES as readonly string[]).includes(entry.tbl)) {
-          return undefined;
-        }
-        if (changed.size > limit) return undefined;
+    for (const entry of history) {
+      const cluster = String(entry.pk["cluster"]);
+      if (entry.tbl === "mappings") {
+        add(cluster, String(entry.pk["name"]));
+      } else if (entry.tbl === "egress_policies") {
+        const mapping = String(entry.pk["mapping"]);
+        // A cluster's default governs each of its mappings without a policy of its own.
+        if (mapping !== "") add(cluster, mapping);
+        else defaultsChanged.add(cluster);
+      } else if ((DATAPLANE_TABLES as readonly string[]).includes(entry.tbl)) {
+        return undefined;
       }
+      if (changed.size > limit) return undefined;
     }
     for (const cluster of defaultsChanged) {
       for (const name of reads.mappingsWithoutOwnPolicy(db, cluster, limit + 1)) add(cluster, name);
