@@ -216,12 +216,10 @@ export function applyStateChanges(state: NftState, changes: StateChanges): void 
   for (const counter of changes.counters.added) state.counters.add(counter);
 }
 
-/** Undoes applyStateChanges (for a batch the kernel refused as a whole). */
-export function revertStateChanges(state: NftState, changes: StateChanges): void {
-  for (const { name, removed, added } of changes.sets) {
-    for (const [key] of added) state.sets[name].delete(key);
-    for (const [key, value] of removed) state.sets[name].set(key, value);
-  }
-  for (const counter of changes.counters.added) state.counters.delete(counter);
-  for (const counter of changes.counters.removed) state.counters.add(counter);
+/** The changes that undo `changes`: what was added goes, what was removed comes back. */
+export function invertedChanges(changes: StateChanges): StateChanges {
+  return {
+    sets: changes.sets.map(({ name, removed, added }) => ({ name, removed: added, added: removed })),
+    counters: { added: changes.counters.removed, removed: changes.counters.added },
+  };
 }

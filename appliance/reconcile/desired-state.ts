@@ -1,6 +1,6 @@
 import type { EgressPolicy, Mapping, PolicyFloor, Route } from "../model.js";
 import { effectivePolicies } from "../service/policies.js";
-import { changeCountSince, changedKeysSince, newestChangeTo, snapshotsCommitted } from "../store/changelog.js";
+import { changedKeysSince, newestChangeTo, snapshotsCommitted } from "../store/changelog.js";
 import type { Db } from "../store/database.js";
 import * as reads from "../store/reads.js";
 import { currentRevision } from "../store/revision.js";
@@ -83,10 +83,9 @@ export interface MappingChanges {
 export function readMappingChanges(db: Db, since: number, limit: number): MappingChanges | undefined {
   return db.transaction((): MappingChanges | undefined => {
     const revision = currentRevision(db);
-    // Counted first: a whole-set PUT of 100k mappings is not parsed only to be told to take the full path.
-    if (changeCountSince(db, since, revision) > limit) return undefined;
-    const history = changedKeysSince(db, since, revision);
-    if (!history) return undefined;
+    // At most limit + 1 keys: a whole-set PUT of 100k mappings is not read only to be told to take the full path.
+    const history = changedKeysSince(db, since, revision, limit);
+    if (!history || history.length > limit) return undefined;
     const changed = new Map<string, { cluster: string; name: string }>();
     const add = (cluster: string, name: string) => changed.set(`${cluster}/${name}`, { cluster, name });
     const defaultsChanged = new Set<string>();

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import { AppError, errorMessage } from "../errors.js";
 import type { NftTable } from "../nft/nft-table.js";
 import { sameRules } from "../nft/ruleset.js";
-import { applyStateChanges, changeCount, revertStateChanges, stateChanges, type NftState, type StateDifference } from "../nft/state.js";
+import { applyStateChanges, changeCount, invertedChanges, stateChanges, type NftState, type StateDifference } from "../nft/state.js";
 import { NetlinkRefusal } from "../system/netlink.js";
 import { mappingStateChanges, type MappingChange, type MappingSide } from "./mapping-delta.js";
 import type { EgressPolicy, Mapping, PolicyFloor } from "../model.js";
@@ -201,7 +201,7 @@ export class NftConverger {
         if (unconfirmed.length > 0) throw new AppError("apply-failed", `nft did not confirm ${unconfirmed.length} change(s), e.g. ${unconfirmed[0]}`);
       } catch (error) {
         if (error instanceof NetlinkRefusal) {
-          revertStateChanges(realized, delta);
+          applyStateChanges(realized, invertedChanges(delta));
           this.realized = realized;
         }
         this.log.info({ err: error }, "a change of mappings alone did not apply; taking the full way");

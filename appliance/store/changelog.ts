@@ -69,19 +69,15 @@ export function changesSince(db: Db, from: number, to: number): RevisionChanges[
 
 /**
  * Which rows changed after `from` up to `to`: each change's table and primary key, without its row (a policy's row and
- * its audit records can be megabytes, and the reconciler reads what it needs from the tables). Undefined, like
+ * its audit records can be megabytes, and the reconciler reads what it needs from the tables). At most `limit` + 1
+ * entries, so that a caller with a limit learns it is exceeded without reading a 100k-row PUT. Undefined, like
  * changesSince, when this gateway cannot produce every revision of the range.
  */
-export function changedKeysSince(db: Db, from: number, to: number): { tbl: string; pk: Record<string, unknown> }[] | undefined {
+export function changedKeysSince(db: Db, from: number, to: number, limit: number): { tbl: string; pk: Record<string, unknown> }[] | undefined {
   const epochs = (sql(db, "SELECT count(*) AS n FROM revision_epochs WHERE revision > ? AND revision <= ?").get(from, to) as { n: number }).n;
   if (epochs !== to - from) return undefined;
-  return (sql(db, "SELECT tbl, pk FROM changelog WHERE revision > ? AND revision <= ? ORDER BY seq").all(from, to) as { tbl: string; pk: string }[])
+  return (sql(db, "SELECT tbl, pk FROM changelog WHERE revision > ? AND revision <= ? ORDER BY seq LIMIT ?").all(from, to, limit + 1) as { tbl: string; pk: string }[])
     .map((row) => ({ tbl: row.tbl, pk: JSON.parse(row.pk) as Record<string, unknown> }));
-}
-
-/** How many row changes the changelog holds for revisions after `from` up to `to`: one index range count. */
-export function changeCountSince(db: Db, from: number, to: number): number {
-  return (sql(db, "SELECT count(*) AS n FROM changelog WHERE revision > ? AND revision <= ?").get(from, to) as { n: number }).n;
 }
 
 /**

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { dataplaneRevision, egressIpAddresses, readDesiredState, snapshotsTaken } from "../../appliance/reconcile/desired-state.js";
+import { dataplaneRevision, egressIpAddresses, readDesiredState, readMappingChanges, snapshotsTaken } from "../../appliance/reconcile/desired-state.js";
 import { exportSnapshot, importSnapshot, noteHistoryRestarted } from "../../appliance/replication/log.js";
 import { createCluster } from "../../appliance/service/clusters.js";
 import { createMapping } from "../../appliance/service/mappings.js";
@@ -74,5 +74,17 @@ describe("readDesiredState", () => {
     assert.deepEqual(readDesiredState(store.db), {
       revision: store.revision(), mappings: [], routes: [], egressIps: ["203.0.113.10"], sourceRanges: [{ cluster: "prod", cidr: "10.244.0.0/16" }], policies: [], floors: [],
     });
+  });
+});
+
+describe("readMappingChanges: the changelog's shortcut input", () => {
+  it("gives the changed mappings, and nothing (the full pass) past the limit of changed rows", () => {
+    const store = openStore();
+    mustWrite(store, (tx) => createEgressIp(tx, { address: "203.0.113.10" }, OWN));
+    const since = mustWrite(store, (tx) => createCluster(tx, { name: "prod", sourceRanges: ["10.244.0.0/16"], egressIps: ["203.0.113.10"] })).revision;
+    for (const name of ["a", "b", "c"]) mustWrite(store, (tx) => createMapping(tx, "prod", { name, sourceCidr: `10.244.${name.charCodeAt(0)}.0/24`, egressIp: "203.0.113.10" }));
+    assert.deepEqual(readMappingChanges(store.db, since, 100)?.mappings.map((m) => [m.name, m.now?.sourceCidr]),
+      [["a", "10.244.97.0/24"], ["b", "10.244.98.0/24"], ["c", "10.244.99.0/24"]]);
+    assert.equal(readMappingChanges(store.db, since, 2), undefined, "three mappings and their audit records are more than 2 rows");
   });
 });
